@@ -1,0 +1,171 @@
+"""``collections-dashboard``: generate, validate, summarise, serve and export.
+
+Every data problem ends the command with one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from . import SourceError, metrics
+from .loader import DEFAULT_SOURCE
+
+app = typer.Typer(
+    help="Portfolio collections dashboard for a UK water utility.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+SourceOption = Annotated[
+    Path,
+    typer.Option(
+        "--source",
+        help="CSV folder, SQLite file or Parquet folder (default: the demo set in data/).",
+    ),
+]
+
+
+class Format(StrEnum):
+    """Output formats of ``generate``."""
+
+    csv = "csv"
+    sqlite = "sqlite"
+    parquet = "parquet"
+
+
+def data_errors_exit_2(command: Callable) -> Callable:
+    """Turn a :class:`SourceError` (or a bad argument) into one stderr line and exit 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (SourceError, ValueError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+@app.command()
+@data_errors_exit_2
+def generate(
+    customers: Annotated[int, typer.Option(help="Number of customers.")] = 1500,
+    start: Annotated[str, typer.Option(help="First bill month, YYYY-MM.")] = "2022-01",
+    end: Annotated[str, typer.Option(help="Last bill month, YYYY-MM.")] = "2025-12",
+    seed: Annotated[int, typer.Option(help="Random seed: same arguments, same data.")] = 42,
+    out: Annotated[
+        Path, typer.Option(help="Output folder (csv, parquet) or file (sqlite).")
+    ] = Path("data"),
+    format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.csv,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Generate a seeded synthetic portfolio (customers, bills, payments, actions)."""
+    from .demo import write_demo
+
+    counts = write_demo(out, format.value, customers, start, end, seed, progress=progress)
+    typer.echo(
+        f"wrote {out} ({format.value}): " + ", ".join(f"{t} {n:,}" for t, n in counts.items())
+    )
+
+
+@app.command()
+@data_errors_exit_2
+def validate(source: SourceOption = DEFAULT_SOURCE) -> None:
+    """Check a source: row counts, date ranges, as-of date and every warning."""
+    from .loader import load_portfolio
+
+    portfolio = load_portfolio(source)
+    as_of = metrics.latest_payment_date(portfolio.payments)
+    ranges = {
+        "customers": (None, None),
+        "bills": portfolio.bills["bill_period_end"],
+        "payments": portfolio.payments["payment_date"],
+        "collections_actions": portfolio.actions["action_date"],
+    }
+    frames = {
+        "customers": portfolio.customers,
+        "bills": portfolio.bills,
+        "payments": portfolio.payments,
+        "collections_actions": portfolio.actions,
+    }
+    typer.echo(f"source: {source}")
+    for table, frame in frames.items():
+        dates = ranges[table]
+        span = "" if table == "customers" else f"  {_day(dates.min())} .. {_day(dates.max())}"
+        excluded = portfolio.excluded.get(table, 0)
+        note = f"  ({excluded:,} excluded)" if excluded else ""
+        typer.echo(f"{table:<20} {len(frame):>12,} rows{span}{note}")
+    typer.echo(f"as_of (latest payment): {_day(as_of)}")
+    if portfolio.warnings:
+        typer.echo(f"{len(portfolio.warnings)} warning(s):")
+        for warning in portfolio.warnings:
+            typer.echo(f"  warning: {warning}")
+    else:
+        typer.echo("no warnings")
+
+
+@app.command()
+@data_errors_exit_2
+def summary(
+    source: SourceOption = DEFAULT_SOURCE,
+    before: Annotated[int, typer.Option(help="Window: days before the due date.")] = 3,
+    after: Annotated[int, typer.Option(help="Window: days after the due date.")] = 60,
+    tolerance: Annotated[float, typer.Option(help="Default when short by more (£).")] = 1.00,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Date of knowledge YYYY-MM-DD.")
+    ] = None,
+    include_immature: Annotated[
+        bool, typer.Option("--include-immature", help="Count bills whose window is still open.")
+    ] = False,
+    from_month: Annotated[str | None, typer.Option("--from", help="First bill month.")] = None,
+    to_month: Annotated[str | None, typer.Option("--to", help="Last bill month.")] = None,
+    filter: Annotated[
+        list[str] | None,
+        typer.Option("--filter", help="DIM=VALUE, repeatable (ORed per DIM, ANDed across)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Default rates overall, by month and by segment, and action counts."""
+    from .loader import load_cube
+    from .summary import format_summary, month_start_of, parse_filters, portfolio_summary
+
+    window = metrics.Window(before, after, metrics.to_pence(tolerance))
+    cube = load_cube(source, window, _as_of(as_of))
+    start, end = month_start_of(from_month, "--from"), month_start_of(to_month, "--to")
+    result = portfolio_summary(
+        cube, parse_filters(filter or [], cube), start, end, include_immature
+    )
+    typer.echo(json.dumps(result, ensure_ascii=False) if as_json else format_summary(result))
+
+
+def _as_of(text: str | None) -> pd.Timestamp | None:
+    if text is None:
+        return None
+    try:
+        return pd.Timestamp(pd.to_datetime(text, format="%Y-%m-%d"))
+    except ValueError:
+        raise SourceError(f"--as-of {text!r}: write the date as YYYY-MM-DD") from None
+
+
+def _day(value) -> str:
+    return pd.Timestamp(value).strftime("%Y-%m-%d")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="collections-dashboard")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

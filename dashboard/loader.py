@@ -1,0 +1,135 @@
+"""Load a source once per process and build its cube once per window.
+
+Both results are kept in a process-wide cache keyed by the source's resolved path and
+its files' sizes and modification times (and by the window and as-of date for cubes), so
+every session of a ``panel serve`` process shares them and an edited source is
+reloaded. Nothing here imports Panel: this is the "``pn.cache`` or equivalent" that the
+model uses without depending on the UI. Cached objects are shared: never mutate them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from pathlib import Path
+from typing import TypeVar
+
+import pandas as pd
+
+from . import metrics
+from .cube import Cube, build_cube
+from .schema import Portfolio, validate
+from .sources import read_source, source_kind
+
+T = TypeVar("T")
+
+DEFAULT_SOURCE = Path(__file__).resolve().parent.parent / "data"
+"""The committed demo set."""
+
+_CACHE: OrderedDict[Hashable, object] = OrderedDict()
+_CACHE_SIZE = 8
+_LOCK = threading.Lock()
+_KEY_LOCKS: dict[Hashable, threading.Lock] = {}
+
+
+def source_signature(path: str | Path) -> tuple:
+    """Identify a source's current contents cheaply: path, sizes and mtimes of its files.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    tuple
+        Changes whenever a file of the source is replaced or edited.
+    """
+    path = Path(path).resolve()
+    source_kind(path)  # raises SourceError for a missing path
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return (str(path), tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+
+
+def load_portfolio(path: str | Path = DEFAULT_SOURCE) -> Portfolio:
+    """Read and validate a source, once per process while its files are unchanged.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        CSV folder, SQLite file or Parquet folder; the demo set by default.
+
+    Returns
+    -------
+    Portfolio
+
+    Raises
+    ------
+    SourceError
+        When the source cannot be read or fails validation.
+    """
+    key = ("portfolio", source_signature(path))
+    return _cached(key, lambda: validate(read_source(path)))
+
+
+def load_cube(
+    path: str | Path = DEFAULT_SOURCE,
+    window: metrics.Window = metrics.Window(),
+    as_of: pd.Timestamp | None = None,
+) -> Cube:
+    """The cube of a source for one window and as-of date, built once per process.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        Source path; the demo set by default.
+    window : metrics.Window, optional
+    as_of : Timestamp, optional
+        Defaults to the latest payment date.
+
+    Returns
+    -------
+    Cube
+    """
+    key = ("cube", source_signature(path), window, None if as_of is None else str(as_of))
+    return _cached(key, lambda: build_cube(load_portfolio(path), window, as_of))
+
+
+def cube_for(
+    portfolio: Portfolio, window: metrics.Window, as_of: pd.Timestamp | None = None
+) -> Cube:
+    """The cube of in-memory tables for one window, cached per portfolio object."""
+    key = ("frames", id(portfolio), window, None if as_of is None else str(as_of))
+    owner, cube = _cached(key, lambda: (portfolio, build_cube(portfolio, window, as_of)))
+    if owner is not portfolio:  # the id was reused by a new object: rebuild
+        with _LOCK:
+            _CACHE.pop(key, None)
+        return cube_for(portfolio, window, as_of)
+    return cube
+
+
+def clear_cache() -> None:
+    """Forget every loaded source and cube (tests, or to free memory)."""
+    with _LOCK:
+        _CACHE.clear()
+        _KEY_LOCKS.clear()
+
+
+def _cached(key: Hashable, compute: Callable[[], T]) -> T:
+    """Compute once per key, even when several sessions ask at the same time."""
+    with _LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]  # type: ignore[return-value]
+        key_lock = _KEY_LOCKS.setdefault(key, threading.Lock())
+    with key_lock:
+        with _LOCK:
+            if key in _CACHE:
+                return _CACHE[key]  # type: ignore[return-value]
+        value = compute()
+        with _LOCK:
+            _CACHE[key] = value
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+            _KEY_LOCKS.pop(key, None)
+        return value

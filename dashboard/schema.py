@@ -1,0 +1,298 @@
+"""Validate raw tables and give them their types.
+
+Every problem becomes one line naming the file or table, the column and up to three
+offending rows. Rules (refuse = raise :class:`dashboard.SourceError`; exclude = drop the
+rows, keep going and report the count in :attr:`Portfolio.warnings`):
+
+==========================================  ========
+problem                                     rule
+==========================================  ========
+missing table, file or column               refuse
+empty table (customers, bills, payments)    refuse
+empty collections_actions                   warn
+duplicated customer_id                      refuse
+dimension value missing, flag not 0/1       refuse
+unparseable or missing date                 refuse
+non-numeric, missing or negative amount     refuse
+due date before its bill period end         refuse
+duplicated bill (customer, period end)      refuse
+bill, payment or action of unknown customer exclude
+==========================================  ========
+
+Typed tables keep ``customer_id`` as a categorical whose categories are the customers'
+ids in customer-table order, so ``customer_id.cat.codes`` is a customer's row number;
+money is integer pence (``bill_pence``, ``amount_pence``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import SourceError
+from .sources import RawTables
+from .vocab import FLAG_DIMENSIONS, MONEY_COLUMNS, ORDERED_VOCABULARIES, TABLES
+
+MAX_SHOWN = 3
+MAX_AMOUNT = 1_000_000.0
+"""Amounts above £1m on one bill or payment are refused as absurd."""
+
+
+@dataclass
+class Portfolio:
+    """The four validated, typed tables.
+
+    Attributes
+    ----------
+    customers, bills, payments, actions : DataFrame
+        Typed tables (see the module docstring).
+    warnings : list of str
+        One line per problem that excluded rows or changed how a file was read.
+    excluded : dict of str to int
+        Rows excluded per table.
+    source : str
+        The path the tables were read from (empty when built from frames).
+    """
+
+    customers: pd.DataFrame
+    bills: pd.DataFrame
+    payments: pd.DataFrame
+    actions: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+    excluded: dict[str, int] = field(default_factory=dict)
+    source: str = ""
+
+
+def validate(raw: RawTables) -> Portfolio:
+    """Check the raw tables and convert them to typed frames.
+
+    Parameters
+    ----------
+    raw : RawTables
+        Frames from :func:`dashboard.sources.read_source` or :func:`tables_from_frames`.
+
+    Returns
+    -------
+    Portfolio
+        Typed tables, with warnings and excluded row counts.
+
+    Raises
+    ------
+    SourceError
+        On the first problem whose rule is "refuse".
+    """
+    warnings = list(raw.warnings)
+    excluded = {table: 0 for table in TABLES}
+    for table, columns in TABLES.items():
+        _check_columns(raw.frames[table], columns, raw.origins[table])
+    customers = _customers(raw.frames["customers"], raw.origins["customers"])
+    ids = pd.CategoricalDtype(customers["customer_id"].to_numpy())
+    typed = {}
+    for table in ("bills", "payments", "collections_actions"):
+        frame, dropped = _with_known_customers(raw.frames[table], ids, raw.origins[table])
+        excluded[table] = dropped
+        if dropped:
+            warnings.append(
+                f"{raw.origins[table]}: column 'customer_id': excluded {dropped} rows of "
+                f"customers not in customers ({_examples_of_unknown(raw.frames[table], ids)})"
+            )
+        typed[table] = frame
+    bills = _bills(typed["bills"], raw.origins["bills"])
+    payments = _payments(typed["payments"], raw.origins["payments"])
+    actions = _actions(typed["collections_actions"], raw.origins["collections_actions"])
+    if actions.empty:
+        warnings.append(f"{raw.origins['collections_actions']}: no collections actions")
+    return Portfolio(customers, bills, payments, actions, warnings, excluded, raw.source)
+
+
+def tables_from_frames(frames: dict[str, pd.DataFrame], source: str = "") -> RawTables:
+    """Wrap in-memory frames (same columns as the files) so they can be validated.
+
+    Parameters
+    ----------
+    frames : dict of str to DataFrame
+        One frame per table name in :data:`dashboard.vocab.TABLES`.
+    source : str, optional
+        A name for messages.
+
+    Returns
+    -------
+    RawTables
+    """
+    missing = [t for t in TABLES if t not in frames]
+    if missing:
+        raise SourceError(f"{source or 'frames'}: table '{missing[0]}' missing")
+    origins = {t: f"{source}:{t}" if source else t for t in TABLES}
+    return RawTables({t: frames[t] for t in TABLES}, origins, source, "frames")
+
+
+def _check_columns(frame: pd.DataFrame, columns: tuple[str, ...], origin: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        found = ", ".join(map(str, frame.columns)) or "none"
+        raise SourceError(
+            f"{origin}: column '{missing[0]}' missing"
+            f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}; "
+            f"columns found: {found}"
+        )
+
+
+def _refuse_empty(frame: pd.DataFrame, origin: str) -> None:
+    if frame.empty:
+        raise SourceError(f"{origin}: empty table (header only, no rows)")
+
+
+def _customers(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
+    _refuse_empty(frame, origin)
+    frame = frame.loc[:, list(TABLES["customers"])].reset_index(drop=True)
+    ids = _text(frame["customer_id"])
+    _refuse_rows(ids.isna(), ids, origin, "customer_id", "missing id")
+    _refuse_rows(ids.duplicated(keep=False), ids, origin, "customer_id", "duplicated id")
+    out = pd.DataFrame({"customer_id": ids.astype(object).to_numpy()})
+    for column in TABLES["customers"][1:]:
+        if column in FLAG_DIMENSIONS:
+            out[column] = _flag(frame[column], origin, column)
+        else:
+            out[column] = _dimension(frame[column], origin, column)
+    return out
+
+
+def _text(column: pd.Series) -> pd.Series:
+    text = column.astype("string").str.strip()
+    return text.mask(text == "")
+
+
+def _flag(column: pd.Series, origin: str, name: str) -> pd.Series:
+    values = pd.to_numeric(column, errors="coerce")
+    _refuse_rows(~values.isin([0, 1]), column, origin, name, "not 0 or 1")
+    return values.astype(np.int8)
+
+
+def _dimension(column: pd.Series, origin: str, name: str) -> pd.Series:
+    text = _text(column)
+    _refuse_rows(text.isna(), column, origin, name, "missing value")
+    known = ORDERED_VOCABULARIES.get(name, ())
+    present = text.unique()
+    categories = [v for v in known if v in set(present)] + sorted(set(present) - set(known))
+    return pd.Series(pd.Categorical(text, categories=categories, ordered=bool(known)))
+
+
+def _with_known_customers(
+    frame: pd.DataFrame, ids: pd.CategoricalDtype, origin: str
+) -> tuple[pd.DataFrame, int]:
+    frame = frame.reset_index(drop=True)
+    customer = pd.Categorical(_text(frame["customer_id"]).to_numpy(), dtype=ids)
+    known = customer.codes >= 0
+    frame = frame.assign(customer_id=customer)
+    dropped = int((~known).sum())
+    if dropped:
+        frame = frame.loc[known]
+    return frame, dropped
+
+
+def _examples_of_unknown(frame: pd.DataFrame, ids: pd.CategoricalDtype) -> str:
+    text = _text(frame["customer_id"])
+    unknown = ~text.isin(ids.categories)
+    return _examples(unknown, text)
+
+
+def _bills(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
+    _refuse_empty(frame, origin)
+    period_end = _dates(frame["bill_period_end"], origin, "bill_period_end")
+    due = _dates(frame["due_date"], origin, "due_date")
+    _refuse_rows(due < period_end, frame["due_date"], origin, "due_date", "before bill_period_end")
+    pence = _pence(frame[MONEY_COLUMNS["bills"]], origin, MONEY_COLUMNS["bills"])
+    usage = pd.to_numeric(frame["usage_m3"], errors="coerce")
+    bad_usage = usage.isna() & _text(frame["usage_m3"]).notna() | (usage < 0)
+    _refuse_rows(bad_usage, frame["usage_m3"], origin, "usage_m3", "not a non-negative number")
+    bills = pd.DataFrame(
+        {
+            "customer_id": frame["customer_id"],
+            "bill_period_end": period_end,
+            "due_date": due,
+            "bill_pence": pence,
+            "usage_m3": usage.astype("float64"),
+        }
+    )
+    key = ["customer_id", "bill_period_end"]
+    duplicated = bills.duplicated(key, keep=False)
+    shown = frame["customer_id"].astype(str) + " " + frame["bill_period_end"].astype(str)
+    _refuse_rows(duplicated, shown, origin, "bill_period_end", "duplicated bill (customer, period)")
+    return bills.reset_index(drop=True)
+
+
+def _payments(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
+    _refuse_empty(frame, origin)
+    payments = pd.DataFrame(
+        {
+            "customer_id": frame["customer_id"],
+            "payment_date": _dates(frame["payment_date"], origin, "payment_date"),
+            "amount_pence": _pence(frame[MONEY_COLUMNS["payments"]], origin, "amount"),
+            "method": pd.Categorical(_text(frame["method"]).fillna("Unknown")),
+        }
+    )
+    return payments.reset_index(drop=True)
+
+
+def _actions(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
+    action = _text(frame["action"])
+    _refuse_rows(action.isna(), frame["action"], origin, "action", "missing action")
+    actions = pd.DataFrame(
+        {
+            "customer_id": frame["customer_id"],
+            "action_date": _dates(frame["action_date"], origin, "action_date"),
+            "action": pd.Categorical(action),
+        }
+    )
+    return actions.reset_index(drop=True)
+
+
+def _dates(column: pd.Series, origin: str, name: str) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(column):
+        dates = column
+    else:
+        values = column.str.strip() if pd.api.types.is_string_dtype(column) else column
+        dates = pd.to_datetime(values, format="ISO8601", errors="coerce")
+    _refuse_rows(
+        dates.isna(), column, origin, name, "unparseable or missing date (need YYYY-MM-DD)"
+    )
+    return dates.astype("datetime64[s]").dt.normalize()
+
+
+def _pence(column: pd.Series, origin: str, name: str) -> pd.Series:
+    amounts = pd.to_numeric(column, errors="coerce")
+    _refuse_rows(amounts.isna(), column, origin, name, "not a number")
+    _refuse_rows(amounts < 0, column, origin, name, "negative amount")
+    _refuse_rows(amounts > MAX_AMOUNT, column, origin, name, f"amount above £{MAX_AMOUNT:,.0f}")
+    return (amounts.astype("float64") * 100).round().astype(np.int64)
+
+
+def _refuse_rows(bad: pd.Series, shown: pd.Series, origin: str, column: str, problem: str) -> None:
+    """Raise one line naming origin, column and up to three offending rows when any is bad."""
+    bad = pd.Series(np.asarray(bad, dtype=bool), index=shown.index)
+    if bad.any():
+        count = int(bad.sum())
+        raise SourceError(
+            f"{origin}: column '{column}': {problem} in {count} row{'s' if count > 1 else ''} "
+            f"({_examples(bad, shown)})"
+        )
+
+
+def _examples(bad: pd.Series, shown: pd.Series) -> str:
+    """Describe up to three bad rows as ``row N 'value'`` (N = 1-based data row of the table)."""
+    mask = np.asarray(bad, dtype=bool)
+    positions = np.flatnonzero(mask)[:MAX_SHOWN]
+    rows = shown.index[positions]
+    values = shown.iloc[positions]
+    parts = [f"row {row + 1} {_quote(value)}" for row, value in zip(rows, values, strict=True)]
+    more = ", ..." if int(mask.sum()) > MAX_SHOWN else ""
+    return ", ".join(parts) + more
+
+
+def _quote(value: object) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return "(empty)"
+    text = str(value)
+    return repr(text if len(text) <= 40 else text[:37] + "...")

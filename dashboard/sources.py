@@ -1,0 +1,211 @@
+"""Read the four tables from a CSV folder, a SQLite file or a Parquet folder.
+
+A source is chosen by its path (Lumen's shape: ``load() -> tables``):
+
+* a folder holding ``customers.parquet`` (or a ``customers/`` Parquet dataset) ... -> Parquet
+* any other folder -> CSV files ``customers.csv``, ``bills.csv``, ``payments.csv``,
+  ``collections_actions.csv``
+* a file -> SQLite database, opened read-only (its bytes never change)
+
+Readers return raw frames; :mod:`dashboard.schema` checks and types them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import SourceError
+from .vocab import TABLES
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+@dataclass
+class RawTables:
+    """The four tables as read, before validation.
+
+    Attributes
+    ----------
+    frames : dict of str to DataFrame
+        Raw table per name in :data:`dashboard.vocab.TABLES`.
+    origins : dict of str to str
+        Where each table came from, used in error messages (``data/bills.csv``,
+        ``demo.sqlite:bills``).
+    source : str
+        The path that was read.
+    kind : str
+        ``"csv"``, ``"sqlite"`` or ``"parquet"``.
+    warnings : list of str
+        Problems noticed while reading (e.g. a fallback text encoding).
+    """
+
+    frames: dict[str, pd.DataFrame]
+    origins: dict[str, str]
+    source: str
+    kind: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def source_kind(path: str | Path) -> str:
+    """Tell which reader a path needs.
+
+    Parameters
+    ----------
+    path : str or Path
+        A CSV folder, a Parquet folder or a SQLite file.
+
+    Returns
+    -------
+    str
+        ``"csv"``, ``"parquet"`` or ``"sqlite"``.
+
+    Raises
+    ------
+    SourceError
+        When the path does not exist.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SourceError(f"{path}: no such file or folder")
+    if path.is_dir():
+        if any((path / f"{t}.parquet").exists() or (path / t).is_dir() for t in TABLES):
+            return "parquet"
+        return "csv"
+    return "sqlite"
+
+
+def read_source(path: str | Path) -> RawTables:
+    """Read the four tables from ``path``, choosing the reader by the path.
+
+    Parameters
+    ----------
+    path : str or Path
+        A CSV folder, a Parquet folder or a SQLite file.
+
+    Returns
+    -------
+    RawTables
+        Raw frames with their origins.
+
+    Raises
+    ------
+    SourceError
+        On a missing path, file, table, an unreadable file or a file that is not a
+        SQLite database.
+    """
+    kind = source_kind(path)
+    reader = {"csv": _read_csv_folder, "parquet": _read_parquet_folder, "sqlite": _read_sqlite}
+    return reader[kind](Path(path))
+
+
+def _read_csv_folder(folder: Path) -> RawTables:
+    frames, origins, warnings = {}, {}, []
+    _check_readable(folder)
+    for table in TABLES:
+        file = folder / f"{table}.csv"
+        origins[table] = str(file)
+        if not file.is_file():
+            raise SourceError(f"{file}: file missing (a CSV source needs {_expected('.csv')})")
+        frames[table] = _read_csv_file(file, warnings)
+    return RawTables(frames, origins, str(folder), "csv", warnings)
+
+
+def _read_csv_file(file: Path, warnings: list[str]) -> pd.DataFrame:
+    """Read one CSV as strings; UTF-8 (with or without BOM), falling back to Latin-1."""
+    _check_readable(file)
+    try:
+        return _read_csv_text(file, "utf-8-sig")
+    except UnicodeDecodeError:
+        warnings.append(f"{file}: not UTF-8, read as Latin-1")
+        return _read_csv_text(file, "latin-1")
+
+
+def _read_csv_text(file: Path, encoding: str) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(
+            file,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            encoding=encoding,
+            skip_blank_lines=True,
+            engine="c",
+        )
+    except pd.errors.EmptyDataError:
+        raise SourceError(f"{file}: empty file (no header row)") from None
+    except pd.errors.ParserError as exc:
+        raise SourceError(f"{file}: not a readable CSV ({_first_line(exc)})") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _read_parquet_folder(folder: Path) -> RawTables:
+    frames, origins = {}, {}
+    _check_readable(folder)
+    for table in TABLES:
+        file = folder / f"{table}.parquet"
+        if not file.exists() and (folder / table).is_dir():
+            file = folder / table
+        origins[table] = str(file)
+        if not file.exists():
+            raise SourceError(
+                f"{file}: file missing (a Parquet source needs {_expected('.parquet')})"
+            )
+        try:
+            frames[table] = pd.read_parquet(file, engine="pyarrow")
+        except (OSError, ValueError) as exc:
+            raise SourceError(f"{file}: not a readable Parquet file ({_first_line(exc)})") from None
+    return RawTables(frames, origins, str(folder), "parquet")
+
+
+def _read_sqlite(file: Path) -> RawTables:
+    _check_readable(file)
+    with open(file, "rb") as handle:
+        if handle.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
+            raise SourceError(
+                f"{file}: not a SQLite database (and not a folder of CSV or Parquet files)"
+            )
+    frames, origins = {}, {}
+    # mode=ro&immutable=1: no writes, no journal, no lock files; the file's bytes never change.
+    uri = f"{file.resolve().as_uri()}?mode=ro&immutable=1"
+    connection = sqlite3.connect(uri, uri=True)
+    try:
+        query = "SELECT name FROM sqlite_master WHERE type='table'"
+        present = {row[0] for row in connection.execute(query)}
+        for table in TABLES:
+            origins[table] = f"{file}:{table}"
+            if table not in present:
+                raise SourceError(
+                    f"{file}: table '{table}' missing (a SQLite source needs tables "
+                    f"{', '.join(TABLES)})"
+                )
+            frames[table] = pd.read_sql_query(f'SELECT * FROM "{table}"', connection)
+    except sqlite3.DatabaseError as exc:
+        raise SourceError(f"{file}: damaged SQLite database ({_first_line(exc)})") from None
+    finally:
+        connection.close()
+    return RawTables(frames, origins, str(file), "sqlite")
+
+
+def _check_readable(path: Path) -> None:
+    try:
+        if path.is_dir():
+            next(path.iterdir(), None)
+        else:
+            with open(path, "rb"):
+                pass
+    except PermissionError:
+        raise SourceError(f"{path}: permission denied (cannot read)") from None
+
+
+def _expected(suffix: str) -> str:
+    return ", ".join(f"{t}{suffix}" for t in TABLES)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,231 @@
+"""The portfolio summary: the figures of ``collections-dashboard summary`` as a dict.
+
+It is computed from a :class:`~dashboard.cube.Cube` with the same queries the
+dashboard's model runs, so the CLI and the charts cannot disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from . import SourceError
+from .cube import (
+    Cube,
+    aggregate_bills,
+    count_actions,
+    month_selection,
+    segment_selection,
+)
+from .vocab import DIMENSIONS, FLAG_DIMENSIONS
+
+RATE_DIGITS = 4
+
+
+def parse_filters(items: Sequence[str], cube: Cube) -> dict[str, list]:
+    """Turn ``DIM=VALUE`` strings into a filter mapping, checking names and values.
+
+    Parameters
+    ----------
+    items : sequence of str
+        ``DIM=VALUE``; several values of one dimension are ORed.
+    cube : Cube
+        Gives the dimension values present.
+
+    Returns
+    -------
+    dict of str to list
+        Values per dimension (ints 0/1 for flag dimensions).
+
+    Raises
+    ------
+    SourceError
+        On a malformed item, an unknown dimension or a value not in the data.
+    """
+    filters: dict[str, list] = {}
+    for item in items:
+        dim, sep, text = item.partition("=")
+        dim, text = dim.strip(), text.strip()
+        if not sep or not dim:
+            raise SourceError(f"--filter {item!r}: write DIM=VALUE, e.g. region=Reading")
+        if dim not in DIMENSIONS:
+            raise SourceError(
+                f"--filter {item!r}: unknown dimension {dim!r}; use one of {', '.join(DIMENSIONS)}"
+            )
+        known = list(cube.segments[dim].cat.categories)
+        value: object = text
+        if dim in FLAG_DIMENSIONS:
+            value = int(text) if text in ("0", "1") else text
+        if value not in known:
+            shown = ", ".join(map(str, known))
+            raise SourceError(f"--filter {item!r}: no {dim} {text!r} in the data; known: {shown}")
+        filters.setdefault(dim, []).append(value)
+    return filters
+
+
+def month_start_of(text: str | None, option: str) -> pd.Timestamp | None:
+    """Parse ``YYYY-MM`` into the month's first day (None stays None)."""
+    if text is None:
+        return None
+    try:
+        return pd.Timestamp(pd.Period(text, freq="M").start_time)
+    except ValueError:
+        raise SourceError(f"{option} {text!r}: write the month as YYYY-MM") from None
+
+
+def portfolio_summary(
+    cube: Cube,
+    filters: Mapping[str, Sequence] | None = None,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    include_immature: bool = False,
+) -> dict:
+    """Build the summary dict (the exact ``summary --json`` shape).
+
+    Parameters
+    ----------
+    cube : Cube
+    filters : mapping, optional
+        Dimension values to keep (ORed within, ANDed across dimensions).
+    start, end : Timestamp, optional
+        Bill months (of ``bill_period_end``) to select, inclusive.
+    include_immature : bool, optional
+        Count immature bills in ``bills``, ``defaults`` and ``default_rate``.
+
+    Returns
+    -------
+    dict
+        ``as_of``, ``window``, ``include_immature``, ``overall``, ``monthly``,
+        ``segments`` and ``actions``; rates are fractions (None when nothing is
+        counted), money in pounds.
+    """
+    segments = segment_selection(cube, filters)
+    total = aggregate_bills(cube, segments, start, end, (), include_immature).iloc[0]
+    monthly = aggregate_bills(cube, segments, start, end, ["month"], include_immature)
+    ranged = start is not None or end is not None
+    actions = count_actions(cube, segments, start, end) if ranged else count_actions(cube, segments)
+    return {
+        "as_of": cube.as_of.strftime("%Y-%m-%d"),
+        "window": {
+            "before": cube.window.before,
+            "after": cube.window.after,
+            "tolerance": cube.window.tolerance_pence / 100,
+        },
+        "include_immature": include_immature,
+        "overall": _figures(total, money=True),
+        "monthly": [
+            {
+                "month": row.month.strftime("%Y-%m"),
+                **_figures(row, money=True),
+                "mature": _mature(row),
+            }
+            for row in monthly.itertuples(index=False)
+        ],
+        "segments": {
+            dim: [
+                {"value": _plain(getattr(row, dim)), **_figures(row, money=False)}
+                for row in aggregate_bills(
+                    cube, segments, start, end, [dim], include_immature
+                ).itertuples(index=False)
+            ]
+            for dim in DIMENSIONS
+        },
+        "actions": [
+            {"action": str(row.action), "count": int(row.count)}
+            for row in actions.itertuples(index=False)
+        ],
+    }
+
+
+def selected_months(cube: Cube, start: pd.Timestamp | None, end: pd.Timestamp | None) -> int:
+    """How many bill months a range selects."""
+    return int(month_selection(pd.Series(cube.months), start, end).sum())
+
+
+def format_summary(summary: dict) -> str:
+    """Render the summary dict as readable text tables.
+
+    Parameters
+    ----------
+    summary : dict
+        From :func:`portfolio_summary`.
+
+    Returns
+    -------
+    str
+    """
+    window = summary["window"]
+    counted = "all bills" if summary["include_immature"] else "mature bills only"
+    lines = [
+        f"As of {summary['as_of']}; window {window['before']} days before to "
+        f"{window['after']} after the due date; tolerance £{window['tolerance']:.2f}; "
+        f"default rates count {counted}.",
+        "",
+        _table([{"": "Overall", **summary["overall"]}], money=True),
+        "",
+        "Monthly",
+        _table(
+            [
+                {"month": m["month"] + ("" if m["mature"] else " *"), **_without(m, "month")}
+                for m in summary["monthly"]
+            ],
+            money=True,
+        ),
+        "* not every bill of the month is mature yet",
+    ]
+    for dim, rows in summary["segments"].items():
+        lines += [
+            "",
+            f"By {dim}",
+            _table([{dim: r["value"], **_without(r, "value")} for r in rows]),
+        ]
+    lines += ["", "Actions", _table(summary["actions"])]
+    return "\n".join(lines)
+
+
+def _figures(row, money: bool) -> dict:
+    figures = {
+        "bills": int(row.counted_bills),
+        "defaults": int(row.counted_defaults),
+        "default_rate": _rate(row.default_rate),
+    }
+    if money:
+        figures["billed"] = round(float(row.billed), 2)
+        figures["paid_in_window"] = round(float(row.paid_in_window), 2)
+    return figures
+
+
+def _mature(row) -> bool:
+    return bool(row.mature)
+
+
+def _rate(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else round(float(value), RATE_DIGITS)
+
+
+def _plain(value: object) -> object:
+    return int(value) if hasattr(value, "item") and not isinstance(value, str) else value
+
+
+def _without(row: dict, key: str) -> dict:
+    return {k: v for k, v in row.items() if k not in (key, "mature")}
+
+
+def _table(rows: list[dict], money: bool = False) -> str:
+    if not rows:
+        return "(no data for this selection)"
+    frame = pd.DataFrame(rows)
+    formats = {
+        "default_rate": lambda v: "—" if v is None or pd.isna(v) else f"{v:.1%}",
+        "billed": lambda v: f"£{v:,.2f}",
+        "paid_in_window": lambda v: f"£{v:,.2f}",
+        "bills": lambda v: f"{v:,}",
+        "defaults": lambda v: f"{v:,}",
+        "count": lambda v: f"{v:,}",
+    }
+    for column, fmt in formats.items():
+        if column in frame:
+            frame[column] = frame[column].map(fmt, na_action=None)
+    return frame.to_string(index=False)
