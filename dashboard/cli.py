@@ -102,7 +102,11 @@ def validate(source: SourceOption = DEFAULT_SOURCE) -> None:
     typer.echo(f"source: {source}")
     for table, frame in frames.items():
         dates = ranges[table]
-        span = "" if table == "customers" else f"  {_day(dates.min())} .. {_day(dates.max())}"
+        span = (
+            ""
+            if table == "customers" or frame.empty
+            else f"  {_day(dates.min())} .. {_day(dates.max())}"
+        )
         excluded = portfolio.excluded.get(table, 0)
         note = f"  ({excluded:,} excluded)" if excluded else ""
         typer.echo(f"{table:<20} {len(frame):>12,} rows{span}{note}")

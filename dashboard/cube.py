@@ -324,13 +324,55 @@ def customers_with_default(
     (int, int)
         Customers with at least one counted bill; of them, with at least one default.
     """
+    _, has_bill, has_default = _customer_flags(cube, segments, start, end, include_immature)
+    return int(has_bill.sum()), int(has_default.sum())
+
+
+def customers_by(
+    cube: Cube,
+    segments: np.ndarray,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    dim: str,
+    include_immature: bool = False,
+) -> pd.DataFrame:
+    """:func:`customers_with_default` per value of one dimension, in one pass.
+
+    Returns
+    -------
+    DataFrame
+        ``dim``, ``customers`` and ``customers_with_default``, one row per value.
+    """
+    chosen, has_bill, has_default = _customer_flags(cube, segments, start, end, include_immature)
+    values = cube.segments[dim]
+    codes = values.cat.codes.to_numpy()[cube.customer_segment[chosen]]
+    size = len(values.cat.categories)
+    return pd.DataFrame(
+        {
+            dim: pd.Categorical.from_codes(np.arange(size), dtype=values.dtype),
+            "customers": np.bincount(codes, weights=has_bill, minlength=size).astype(np.int64),
+            "customers_with_default": np.bincount(
+                codes, weights=has_default, minlength=size
+            ).astype(np.int64),
+        }
+    )
+
+
+def _customer_flags(
+    cube: Cube,
+    segments: np.ndarray,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    include_immature: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Selected customers' rows, and whether each has a counted bill / a default in range."""
     mask = _month_bitmask(cube, start, end)
-    chosen = segments[cube.customer_segment]
+    chosen = np.flatnonzero(segments[cube.customer_segment])
     counted = cube.customer_bits["billed" if include_immature else "mature"]
     defaulted = cube.customer_bits["defaulted" if include_immature else "mature_defaulted"]
     has_bill = ((counted[chosen] & mask) != 0).any(axis=1)
     has_default = ((defaulted[chosen] & mask) != 0).any(axis=1)
-    return int(has_bill.sum()), int(has_default.sum())
+    return chosen, has_bill, has_default
 
 
 def _month_bitmask(cube: Cube, start: pd.Timestamp | None, end: pd.Timestamp | None) -> np.ndarray:

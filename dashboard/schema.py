@@ -36,6 +36,8 @@ from .sources import RawTables
 from .vocab import FLAG_DIMENSIONS, MONEY_COLUMNS, ORDERED_VOCABULARIES, TABLES
 
 MAX_SHOWN = 3
+FULL_DATE = r"^\d{4}-\d{2}-\d{2}(?:$|[ T])"
+"""A text date must start with a full ``YYYY-MM-DD`` (a time may follow, as SQLite writes)."""
 MAX_AMOUNT = 1_000_000.0
 """Amounts above £1m on one bill or payment are refused as absurd."""
 
@@ -96,7 +98,8 @@ def validate(raw: RawTables) -> Portfolio:
         if dropped:
             warnings.append(
                 f"{raw.origins[table]}: column 'customer_id': excluded {dropped} rows of "
-                f"customers not in customers ({_examples_of_unknown(raw.frames[table], ids)})"
+                f"customers not in customers "
+                f"({_examples_of_unknown(raw.frames[table].reset_index(drop=True), ids)})"
             )
         typed[table] = frame
     bills = _bills(typed["bills"], raw.origins["bills"])
@@ -183,7 +186,8 @@ def _with_known_customers(
     frame: pd.DataFrame, ids: pd.CategoricalDtype, origin: str
 ) -> tuple[pd.DataFrame, int]:
     frame = frame.reset_index(drop=True)
-    customer = pd.Categorical(_text(frame["customer_id"]).to_numpy(), dtype=ids)
+    codes = ids.categories.get_indexer(_text(frame["customer_id"]).to_numpy())
+    customer = pd.Categorical.from_codes(codes, dtype=ids)
     known = customer.codes >= 0
     frame = frame.assign(customer_id=customer)
     dropped = int((~known).sum())
@@ -255,6 +259,9 @@ def _dates(column: pd.Series, origin: str, name: str) -> pd.Series:
     else:
         values = column.str.strip() if pd.api.types.is_string_dtype(column) else column
         dates = pd.to_datetime(values, format="ISO8601", errors="coerce")
+        if pd.api.types.is_string_dtype(column):
+            # ISO8601 also accepts "2024-03" or "2024": a day must be given.
+            dates = dates.where(values.str.match(FULL_DATE, na=False))
     _refuse_rows(
         dates.isna(), column, origin, name, "unparseable or missing date (need YYYY-MM-DD)"
     )

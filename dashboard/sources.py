@@ -164,11 +164,7 @@ def _read_parquet_folder(folder: Path) -> RawTables:
 
 def _read_sqlite(file: Path) -> RawTables:
     _check_readable(file)
-    with open(file, "rb") as handle:
-        if handle.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
-            raise SourceError(
-                f"{file}: not a SQLite database (and not a folder of CSV or Parquet files)"
-            )
+    _check_sqlite_header(file)
     frames, origins = {}, {}
     # mode=ro&immutable=1: no writes, no journal, no lock files; the file's bytes never change.
     uri = f"{file.resolve().as_uri()}?mode=ro&immutable=1"
@@ -184,11 +180,32 @@ def _read_sqlite(file: Path) -> RawTables:
                     f"{', '.join(TABLES)})"
                 )
             frames[table] = pd.read_sql_query(f'SELECT * FROM "{table}"', connection)
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
         raise SourceError(f"{file}: damaged SQLite database ({_first_line(exc)})") from None
     finally:
         connection.close()
     return RawTables(frames, origins, str(file), "sqlite")
+
+
+def _check_sqlite_header(file: Path) -> None:
+    """Refuse a file that is not SQLite, or is shorter than its header says (truncated)."""
+    with open(file, "rb") as handle:
+        header = handle.read(100)
+    if header[: len(SQLITE_MAGIC)] != SQLITE_MAGIC:
+        raise SourceError(
+            f"{file}: not a SQLite database (and not a folder of CSV or Parquet files)"
+        )
+    if len(header) < 100:
+        raise SourceError(f"{file}: truncated SQLite database (header incomplete)")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    expected = page_size * pages
+    actual = file.stat().st_size
+    if pages and actual < expected:
+        raise SourceError(
+            f"{file}: truncated SQLite database ({actual:,} bytes, header says {expected:,})"
+        )
 
 
 def _check_readable(path: Path) -> None:

@@ -7,6 +7,7 @@ dashboard's model runs, so the CLI and the charts cannot disagree.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
@@ -69,6 +70,8 @@ def month_start_of(text: str | None, option: str) -> pd.Timestamp | None:
     """Parse ``YYYY-MM`` into the month's first day (None stays None)."""
     if text is None:
         return None
+    if not re.fullmatch(r"\d{4}-\d{2}", text.strip()):
+        raise SourceError(f"{option} {text!r}: write the month as YYYY-MM")
     try:
         return pd.Timestamp(pd.Period(text, freq="M").start_time)
     except ValueError:

@@ -1,0 +1,329 @@
+"""``Dashboard``: controls and views around a :class:`CollectionsModel`.
+
+The same object shows inline in a notebook (``Dashboard()`` as the last expression),
+inside a template when served (``panel serve dashboard/app.py`` or
+``collections-dashboard serve``), and as a plain layout in the static HTML export.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import panel as pn
+import param
+from panel.theme.fast import Fast
+
+from dashboard import SourceError, views
+from dashboard.model import KPI_LABELS, KPIS, CollectionsModel
+from dashboard.vocab import DIMENSION_LABELS, DIMENSIONS, FLAG_DIMENSIONS
+
+SOURCE_ENV = "COLLECTIONS_SOURCE"
+"""Environment variable naming the source for ``panel serve dashboard/app.py``."""
+
+TITLE = "Portfolio Collections Dashboard"
+URL_PARAMS = (
+    "metric",
+    "segment_by",
+    "period",
+    *DIMENSIONS,
+    "include_immature",
+    "before",
+    "after",
+    "tolerance",
+    "as_of",
+)
+"""Model parameters kept in the query string, so a view can be shared as a link."""
+
+# FastListTemplate asks Google for a font: the one request that leaves the machine.
+# Dropping it keeps the served page fully offline (see PANEL_NOTES.md).
+Fast._resources = {k: v for k, v in Fast._resources.items() if k != "font"}
+
+
+class Dashboard(pn.viewable.Viewer):
+    """The collections dashboard: filters on the left, KPIs and charts on the right.
+
+    Parameters
+    ----------
+    model : CollectionsModel, optional
+        The state to show; built on the demo data (or ``$COLLECTIONS_SOURCE``) if absent.
+    """
+
+    model = param.ClassSelector(class_=CollectionsModel, doc="State and data of the dashboard.")
+
+    def __init__(self, **params):
+        if params.get("model") is None:
+            params["model"] = CollectionsModel(**_source_param())
+        super().__init__(**params)
+        self._gauges = {kpi: views.kpi_gauge(kpi) for kpi in KPIS}
+        self._table = pn.widgets.Tabulator(
+            pagination="local",
+            page_size=20,
+            disabled=True,
+            show_index=False,
+            formatters=views.TABLE_FORMATTERS,
+            sizing_mode="stretch_width",
+            height=330,
+        )
+        self._download = pn.widgets.FileDownload(
+            callback=self._figures_csv,
+            filename="collections_figures.csv",
+            label="Download CSV",
+            button_type="primary",
+            width=160,
+        )
+        self.model.param.watch(self._refresh_gauges, ["kpis", *_threshold_params()])
+        self.model.param.watch(self._refresh_table, ["by_segment"])
+        self._refresh_gauges()
+        self._refresh_table()
+
+    # --- controls -----------------------------------------------------------------------
+
+    def period_slider(self) -> pn.widgets.DateRangeSlider:
+        """The month-range slider (served app and notebook)."""
+        return pn.widgets.DateRangeSlider.from_param(
+            self.model.param.period, name="Bill months", format="%b %Y", step=1
+        )
+
+    def period_presets(self) -> pn.widgets.Select:
+        """A discrete period selector (embeds in the static HTML export)."""
+        presets = self.model.month_presets()
+        select = pn.widgets.Select(name="Period", options=list(presets), value="All months")
+
+        def apply(event):
+            self.model.period = presets[event.new]
+
+        select.param.watch(apply, "value")
+        return select
+
+    def main_controls(self) -> list:
+        """Metric and segmentation: the controls that change what is drawn."""
+        model = self.model
+        return [
+            pn.widgets.RadioBoxGroup.from_param(model.param.metric, name="Metric", inline=False),
+            pn.widgets.Select.from_param(model.param.segment_by, name="Segment by"),
+        ]
+
+    def filter_controls(self) -> list:
+        """One multi-select per customer dimension (empty selects everything)."""
+        widgets = []
+        for dim in DIMENSIONS:
+            options = self.model.param[dim].objects
+            if dim in FLAG_DIMENSIONS:
+                options = {
+                    label: value
+                    for label, value in zip(
+                        views.segment_labels(dim, options), options, strict=True
+                    )
+                }
+            widgets.append(
+                pn.widgets.MultiChoice.from_param(
+                    self.model.param[dim],
+                    name=DIMENSION_LABELS[dim],
+                    options=options,
+                    placeholder="All",
+                    solid=False,
+                )
+            )
+        return widgets
+
+    def advanced_controls(self) -> pn.Card:
+        """Window, tolerance, maturity, as-of date and KPI thresholds (collapsed)."""
+        model = self.model
+        thresholds = [
+            pn.widgets.RangeSlider.from_param(
+                model.param[f"{kpi}_thresholds"],
+                name=f"{KPI_LABELS[kpi]} thresholds",
+                step=0.01,
+                format="0%",
+            )
+            for kpi in KPIS
+        ]
+        return pn.Card(
+            pn.widgets.IntSlider.from_param(model.param.before, name="Window: days before due"),
+            pn.widgets.IntSlider.from_param(model.param.after, name="Window: days after due"),
+            pn.widgets.FloatInput.from_param(model.param.tolerance, name="Tolerance (£)"),
+            pn.widgets.Checkbox.from_param(
+                model.param.include_immature, name="Include bills whose window is still open"
+            ),
+            pn.widgets.DatePicker.from_param(
+                model.param.as_of, name="As of (empty: latest payment)"
+            ),
+            *thresholds,
+            title="Advanced",
+            collapsed=True,
+            sizing_mode="stretch_width",
+        )
+
+    def controls(self) -> pn.Column:
+        """Every control, for the sidebar or a notebook."""
+        return pn.Column(
+            *self.main_controls(),
+            self.period_slider(),
+            pn.pane.Markdown("**Filters** (empty = all)", margin=(10, 5, 0, 5)),
+            *self.filter_controls(),
+            self.advanced_controls(),
+            sizing_mode="stretch_width",
+        )
+
+    # --- views --------------------------------------------------------------------------
+
+    def header(self) -> pn.pane.Markdown:
+        """What is shown: source, as-of date, window and counting rule."""
+        return pn.pane.Markdown(
+            pn.bind(self._header_text, self.model.param.kpis), sizing_mode="stretch_width"
+        )
+
+    def kpi_row(self) -> pn.FlexBox:
+        """The four KPI gauges with green/amber/red bands."""
+        return pn.FlexBox(*self._gauges.values(), justify_content="space-evenly")
+
+    def trend(self) -> pn.viewable.Viewable:
+        """Monthly trend of the chosen metric."""
+        return self._bound(views.monthly_trend, "monthly", "metric")
+
+    def segment_trend(self) -> pn.viewable.Viewable:
+        """Monthly trend split by the chosen segment."""
+        return self._bound(views.segment_trend, "monthly_by_segment", "metric")
+
+    def segment_bars(self) -> pn.viewable.Viewable:
+        """The chosen metric per segment value."""
+        return self._bound(views.segment_bars, "by_segment", "metric")
+
+    def actions_distribution(self) -> pn.viewable.Viewable:
+        """Collections actions by type."""
+        return self._bound(views.actions_distribution, "actions_by_type")
+
+    def actions_volume(self) -> pn.viewable.Viewable:
+        """Monthly volume of collections actions by type."""
+        return self._bound(views.actions_volume, "actions_monthly")
+
+    def table(self) -> pn.Column:
+        """Aggregated figures per segment value, with CSV download."""
+        return pn.Column(self._table, self._download, sizing_mode="stretch_width")
+
+    def tabs(self) -> pn.Tabs:
+        """The charts, one theme per tab."""
+        return pn.Tabs(
+            ("Trends", pn.Column(self.trend(), self.segment_trend(), sizing_mode="stretch_width")),
+            ("Segments", pn.Column(self.segment_bars(), self.table(), sizing_mode="stretch_width")),
+            (
+                "Actions",
+                pn.Column(
+                    self.actions_distribution(), self.actions_volume(), sizing_mode="stretch_width"
+                ),
+            ),
+            dynamic=False,
+            sizing_mode="stretch_width",
+        )
+
+    def main(self) -> pn.Column:
+        """Header, KPIs and tabs."""
+        return pn.Column(self.header(), self.kpi_row(), self.tabs(), sizing_mode="stretch_width")
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Row(
+            pn.Column(self.controls(), width=320),
+            self.main(),
+            sizing_mode="stretch_width",
+        )
+
+    def template(self) -> pn.template.FastListTemplate:
+        """The served page: controls in the sidebar, KPIs and charts in the main area."""
+        return pn.template.FastListTemplate(
+            title=TITLE,
+            sidebar=[self.controls()],
+            main=[self.main()],
+            sidebar_width=340,
+            accent_base_color="#0b5394",
+            header_background="#0b5394",
+        )
+
+    def sync_url(self) -> None:
+        """Keep filters, metric, segmentation and period in the page's query string."""
+        if pn.state.location is None:
+            return
+        pn.state.location.sync(self.model, {name: name for name in URL_PARAMS})
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _bound(self, view, frame: str, *extra: str) -> pn.viewable.Viewable:
+        model = self.model
+        deps = [model.param[frame], *(model.param[e] for e in extra)]
+
+        def render(*_):
+            frame_value = getattr(model, frame)
+            selection = model.describe_selection()
+            if view is views.monthly_trend:
+                return view(frame_value, model.metric, model.as_of_date, selection)
+            if view in (views.segment_trend, views.segment_bars):
+                categories = model.cube.segments[model.segment_by].cat.categories
+                return view(frame_value, model.metric, model.segment_by, categories, selection)
+            return view(frame_value, selection)
+
+        return pn.panel(pn.bind(render, *deps), loading_indicator=True, sizing_mode="stretch_width")
+
+    def _header_text(self, kpis: dict) -> str:
+        model = self.model
+        counted = "all bills" if model.include_immature else "mature bills only"
+        return (
+            f"**{model.describe_selection()}** — as of **{model.as_of_date:%d %b %Y}**; "
+            f"window {model.before} days before to {model.after} after due, tolerance "
+            f"£{model.tolerance:.2f}; rates count {counted}. "
+            f"{kpis.get('customers', 0):,} customers, {kpis.get('bills', 0):,} bills counted, "
+            f"£{kpis.get('billed', 0):,.0f} billed."
+        )
+
+    def _refresh_gauges(self, *_events) -> None:
+        for kpi, gauge in self._gauges.items():
+            thresholds = getattr(self.model, f"{kpi}_thresholds")
+            views.update_gauge(gauge, kpi, self.model.kpis.get(kpi, float("nan")), thresholds)
+
+    def _refresh_table(self, *_events) -> None:
+        self._table.value = views.figures_table(self.model.by_segment, self.model.segment_by)
+
+    def _figures_csv(self):
+        buffer = io.StringIO()
+        self._table.value.to_csv(buffer, index=False)
+        buffer.seek(0)
+        return buffer
+
+
+def _threshold_params() -> list[str]:
+    return [f"{kpi}_thresholds" for kpi in KPIS]
+
+
+def _source_param() -> dict:
+    source = os.environ.get(SOURCE_ENV)
+    return {"source": str(Path(source).resolve())} if source else {}
+
+
+def error_page(error: Exception) -> pn.template.FastListTemplate:
+    """A page that states a data error instead of a blank page or a traceback."""
+    message = pn.pane.Alert(
+        f"**The data could not be loaded.** {pn.pane.Str(str(error)).object}\n\n"
+        "Fix the source (run `collections-dashboard validate --source PATH` for details) "
+        "and reload this page.",
+        alert_type="danger",
+    )
+    return pn.template.FastListTemplate(title=TITLE, main=[message])
+
+
+def create_app() -> pn.viewable.Viewable:
+    """The servable page: the dashboard in its template, or the error that stops it."""
+    try:
+        dashboard = Dashboard()
+    except SourceError as error:
+        return error_page(error)
+    dashboard.sync_url()
+    return dashboard.template()
+
+
+if __name__.startswith("bokeh"):
+    # `panel serve dashboard/app.py` runs this file as a script: use the package's module
+    # (absolute imports above keep that working without the package's parent on sys.path).
+    from dashboard.app import create_app as _create_app
+
+    pn.extension("tabulator", "echarts", sizing_mode="stretch_width")
+    _create_app().servable(title=TITLE)

@@ -1,0 +1,328 @@
+"""``CollectionsModel``: the dashboard's state, with no Panel import.
+
+Filters, metric, segmentation, window and thresholds are parameters; the output
+DataFrames are parameters too, each recomputed by a watcher that depends on its own
+inputs only:
+
+=========================  =========================================================
+output                     recomputed when these change
+=========================  =========================================================
+``cube``                   ``before``, ``after``, ``tolerance``, ``as_of`` (outcomes)
+``monthly``                cube, filters, ``period``, ``include_immature``
+``monthly_by_segment``     the same and ``segment_by``
+``by_segment``             the same as ``monthly_by_segment``
+``actions_by_type``        cube, filters, ``period``
+``actions_monthly``        cube, filters, ``period``
+``kpis``                   cube, filters, ``period``, ``include_immature``
+=========================  =========================================================
+
+``metric`` and the thresholds change no frame: views read them. The cube comes from
+:mod:`dashboard.loader`, shared by every model of the process, so a second browser session
+neither reloads nor recomputes outcomes; filters only re-aggregate the cube.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import param
+
+from . import cube as cubes
+from . import loader, metrics
+from .schema import Portfolio
+from .vocab import DIMENSION_LABELS, DIMENSIONS, FLAG_DIMENSIONS
+
+METRICS: dict[str, str] = {
+    "Default rate": "default_rate",
+    "Collection rate": "collection_rate",
+    "Billed £": "billed",
+    "Paid in window £": "paid_in_window",
+}
+"""Metric label -> column of the bill tables."""
+
+METRIC_LABELS = {column: label for label, column in METRICS.items()}
+RATE_METRICS = ("default_rate", "collection_rate")
+
+KPIS = ("default_rate", "collection_rate", "customer_default_share", "arrangement_kept_rate")
+KPI_LABELS = {
+    "default_rate": "Default rate",
+    "collection_rate": "Collection rate",
+    "customer_default_share": "Customers with a default",
+    "arrangement_kept_rate": "Arrangements kept",
+}
+HIGHER_IS_BETTER = {"collection_rate", "arrangement_kept_rate"}
+"""KPIs that are good when high; the others are good when low."""
+
+FILTER_PARAMS = DIMENSIONS
+"""One multi-select filter parameter per customer dimension, named like the dimension."""
+
+_FRAME_INPUTS = ["cube", *FILTER_PARAMS, "period"]
+
+
+class CollectionsModel(param.Parameterized):
+    """Filters, metric and window of the dashboard, and the DataFrames they produce.
+
+    Build it from a source path (``CollectionsModel(source="data/")``) or from loaded
+    tables (``CollectionsModel.from_portfolio(portfolio)``).
+    """
+
+    source = param.String(
+        default=str(loader.DEFAULT_SOURCE),
+        constant=True,
+        doc="CSV folder, SQLite file or Parquet folder the data comes from.",
+    )
+    period = param.DateRange(
+        default=None,
+        doc="First and last bill month shown (bills by the month of their period end).",
+    )
+    metric = param.Selector(
+        default="default_rate",
+        objects=METRICS,
+        doc="Figure drawn in the trend and segment charts.",
+    )
+    segment_by = param.Selector(
+        default="income_band",
+        objects={DIMENSION_LABELS[d]: d for d in DIMENSIONS},
+        doc="Customer dimension that splits the portfolio into segments.",
+    )
+    income_band = param.ListSelector(default=[], objects=[], doc="Income bands kept (empty: all).")
+    region = param.ListSelector(default=[], objects=[], doc="Regions kept (empty: all).")
+    tariff = param.ListSelector(default=[], objects=[], doc="Tariffs kept (empty: all).")
+    is_vulnerable = param.ListSelector(
+        default=[], objects=[], doc="Vulnerability flags kept, 0 or 1 (empty: both)."
+    )
+    tenure_band = param.ListSelector(default=[], objects=[], doc="Tenure bands kept (empty: all).")
+    has_meter = param.ListSelector(
+        default=[], objects=[], doc="Meter flags kept, 0 or 1 (empty: both)."
+    )
+    prefers_direct_debit = param.ListSelector(
+        default=[], objects=[], doc="Direct-debit preference kept, 0 or 1 (empty: both)."
+    )
+    before = param.Integer(
+        default=3,
+        bounds=(0, 30),
+        doc="Window: payments more than this many days before due don't count.",
+    )
+    after = param.Integer(
+        default=60, bounds=(0, 180), doc="Window: payments up to this many days after due count."
+    )
+    tolerance = param.Number(
+        default=1.0,
+        bounds=(0, 50),
+        step=0.5,
+        doc="A bill defaults when short by more than this (£).",
+    )
+    include_immature = param.Boolean(
+        default=False,
+        doc="Count bills whose window is still open in default and collection rates.",
+    )
+    as_of = param.CalendarDate(
+        default=None,
+        allow_None=True,
+        doc="Date of knowledge; empty means the latest payment date in the data.",
+    )
+    default_rate_thresholds = param.Range(
+        default=(0.06, 0.10),
+        bounds=(0, 1),
+        doc="Default rate: green below, red above (amber between).",
+    )
+    collection_rate_thresholds = param.Range(
+        default=(0.90, 0.95),
+        bounds=(0, 1),
+        doc="Collection rate: red below, green above (amber between).",
+    )
+    customer_default_share_thresholds = param.Range(
+        default=(0.25, 0.40),
+        bounds=(0, 1),
+        doc="Share of customers with a default: green below, red above.",
+    )
+    arrangement_kept_rate_thresholds = param.Range(
+        default=(0.60, 0.75), bounds=(0, 1), doc="Arrangements kept: red below, green above."
+    )
+
+    cube = param.Parameter(
+        default=None, doc="Pre-aggregated tables for the current window (output)."
+    )
+    monthly = param.DataFrame(default=None, doc="Bill figures per month of the selection (output).")
+    monthly_by_segment = param.DataFrame(
+        default=None, doc="Bill figures per month and segment value (output)."
+    )
+    by_segment = param.DataFrame(
+        default=None, doc="Bill figures and customer counts per segment value (output)."
+    )
+    actions_by_type = param.DataFrame(
+        default=None, doc="Actions per type in the selection (output)."
+    )
+    actions_monthly = param.DataFrame(
+        default=None, doc="Actions per month and type in the selection (output)."
+    )
+    kpis = param.Dict(default={}, doc="Headline figures of the selection (output).")
+
+    def __init__(self, portfolio: Portfolio | None = None, **params):
+        self._portfolio = portfolio
+        super().__init__(**params)
+        with param.parameterized.discard_events(self):
+            self._update_cube()
+            self._set_choices()
+        self._update_bills()
+        self._update_segments()
+        self._update_actions()
+        self._update_kpis()
+
+    @classmethod
+    def from_portfolio(cls, portfolio: Portfolio, **params) -> CollectionsModel:
+        """Build a model on already loaded, validated tables.
+
+        Parameters
+        ----------
+        portfolio : Portfolio
+        **params
+            Initial parameter values.
+
+        Returns
+        -------
+        CollectionsModel
+        """
+        return cls(portfolio=portfolio, source=portfolio.source or "(in memory)", **params)
+
+    # --- outputs ------------------------------------------------------------------------
+
+    @param.depends("before", "after", "tolerance", "as_of", watch=True)
+    def _update_cube(self) -> None:
+        window = self.window
+        as_of = None if self.as_of is None else pd.Timestamp(self.as_of)
+        if self._portfolio is not None:
+            self.cube = loader.cube_for(self._portfolio, window, as_of)
+        else:
+            self.cube = loader.load_cube(Path(self.source), window, as_of)
+
+    def _set_choices(self) -> None:
+        """Offer the values present in the data and a full period (once, at start)."""
+        segments = self.cube.segments
+        for dim in DIMENSIONS:
+            self.param[dim].objects = list(segments[dim].cat.categories)
+        months = self.cube.months
+        bounds = (months[0].to_pydatetime(), months[-1].to_pydatetime())
+        self.param.period.bounds = bounds
+        if self.period is None:
+            self.period = bounds
+
+    @param.depends(*_FRAME_INPUTS, "include_immature", watch=True)
+    def _update_bills(self) -> None:
+        self.monthly = cubes.aggregate_bills(
+            self.cube, self.segment_mask, *self.month_range, ["month"], self.include_immature
+        )
+
+    @param.depends(*_FRAME_INPUTS, "include_immature", "segment_by", watch=True)
+    def _update_segments(self) -> None:
+        dim, (start, end) = self.segment_by, self.month_range
+        mask = self.segment_mask
+        by_month = cubes.aggregate_bills(
+            self.cube, mask, start, end, ["month", dim], self.include_immature
+        )
+        by_value = cubes.aggregate_bills(self.cube, mask, start, end, [dim], self.include_immature)
+        customers = cubes.customers_by(self.cube, mask, start, end, dim, self.include_immature)
+        self.by_segment = by_value.merge(customers, on=dim, how="left")
+        self.monthly_by_segment = by_month
+
+    @param.depends(*_FRAME_INPUTS, watch=True)
+    def _update_actions(self) -> None:
+        mask, (start, end) = self.segment_mask, self.month_range
+        self.actions_by_type = cubes.count_actions(self.cube, mask, start, end, ["action"])
+        self.actions_monthly = cubes.count_actions(self.cube, mask, start, end, ["month", "action"])
+
+    @param.depends(*_FRAME_INPUTS, "include_immature", watch=True)
+    def _update_kpis(self) -> None:
+        mask, (start, end) = self.segment_mask, self.month_range
+        total = cubes.aggregate_bills(self.cube, mask, start, end, (), self.include_immature)
+        with_bill, with_default = cubes.customers_with_default(
+            self.cube, mask, start, end, self.include_immature
+        )
+        arrangements = cubes.arrangement_summary(self.cube, mask, start, end)
+        row = total.iloc[0]
+        self.kpis = {
+            "default_rate": float(row["default_rate"]),
+            "collection_rate": float(row["collection_rate"]),
+            "customer_default_share": with_default / with_bill if with_bill else float("nan"),
+            "arrangement_kept_rate": arrangements["kept_rate"],
+            "bills": int(row["counted_bills"]),
+            "defaults": int(row["counted_defaults"]),
+            "billed": float(row["billed"]),
+            "customers": with_bill,
+            "customers_with_default": with_default,
+            "arrangements_decided": arrangements["decided"],
+            "arrangements_kept": arrangements["kept"],
+        }
+
+    # --- derived values ---------------------------------------------------------------
+
+    @property
+    def window(self) -> metrics.Window:
+        """The payment window and tolerance as a :class:`metrics.Window`."""
+        return metrics.Window(self.before, self.after, metrics.to_pence(self.tolerance))
+
+    @property
+    def filters(self) -> dict[str, list]:
+        """The active filters: dimension -> kept values (only non-empty ones)."""
+        return {dim: list(getattr(self, dim)) for dim in FILTER_PARAMS if getattr(self, dim)}
+
+    @property
+    def segment_mask(self) -> np.ndarray:
+        """Boolean mask over the cube's segments selected by the filters."""
+        return cubes.segment_selection(self.cube, self.filters)
+
+    @property
+    def month_range(self) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+        """The period as first and last month starts."""
+        if self.period is None:
+            return None, None
+        start, end = (pd.Timestamp(d) for d in self.period)
+        return start.to_period("M").start_time, end.to_period("M").start_time
+
+    @property
+    def as_of_date(self) -> pd.Timestamp:
+        """The date of knowledge in use (given or the latest payment date)."""
+        return self.cube.as_of
+
+    def describe_selection(self) -> str:
+        """One line saying which months and filters are shown (for titles).
+
+        Returns
+        -------
+        str
+            e.g. ``"Jan 2022 – Dec 2025 · Region: Reading, Oxford"``.
+        """
+        start, end = self.month_range
+        parts = [f"{start:%b %Y} – {end:%b %Y}"] if start is not None else []
+        for dim, values in self.filters.items():
+            shown = [_value_label(dim, v) for v in values]
+            parts.append(f"{DIMENSION_LABELS[dim]}: {', '.join(shown)}")
+        if not self.filters:
+            parts.append("all customers")
+        return " · ".join(parts)
+
+    def month_presets(self) -> dict[str, tuple[dt.datetime, dt.datetime]]:
+        """Named periods for a discrete selector: all months, last 12, each calendar year.
+
+        Returns
+        -------
+        dict of str to (datetime, datetime)
+        """
+        months = self.cube.months
+        first, last = months[0].to_pydatetime(), months[-1].to_pydatetime()
+        presets = {"All months": (first, last)}
+        if len(months) > 12:
+            presets["Last 12 months"] = (months[-12].to_pydatetime(), last)
+        for year in sorted(set(months.year)):
+            in_year = months[months.year == year]
+            presets[str(year)] = (in_year[0].to_pydatetime(), in_year[-1].to_pydatetime())
+        return presets
+
+
+def _value_label(dim: str, value: object) -> str:
+    if dim in FLAG_DIMENSIONS:
+        return "yes" if int(value) == 1 else "no"
+    return str(value)
