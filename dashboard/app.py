@@ -16,11 +16,9 @@ import param
 from panel.theme.fast import Fast
 
 from dashboard import SourceError, views
+from dashboard.loader import SOURCE_ENV
 from dashboard.model import KPI_LABELS, KPIS, CollectionsModel
 from dashboard.vocab import DIMENSION_LABELS, DIMENSIONS, FLAG_DIMENSIONS
-
-SOURCE_ENV = "COLLECTIONS_SOURCE"
-"""Environment variable naming the source for ``panel serve dashboard/app.py``."""
 
 TITLE = "Portfolio Collections Dashboard"
 URL_PARAMS = (
@@ -214,7 +212,7 @@ class Dashboard(pn.viewable.Viewer):
                     self.actions_distribution(), self.actions_volume(), sizing_mode="stretch_width"
                 ),
             ),
-            dynamic=False,
+            dynamic=True,
             sizing_mode="stretch_width",
         )
 

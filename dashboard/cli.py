@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -17,7 +19,9 @@ import pandas as pd
 import typer
 
 from . import SourceError, metrics
-from .loader import DEFAULT_SOURCE
+from .loader import DEFAULT_SOURCE, SOURCE_ENV
+
+APP_FILE = Path(__file__).resolve().parent / "app.py"
 
 app = typer.Typer(
     help="Portfolio collections dashboard for a UK water utility.",
@@ -151,6 +155,101 @@ def summary(
         cube, parse_filters(filter or [], cube), start, end, include_immature
     )
     typer.echo(json.dumps(result, ensure_ascii=False) if as_json else format_summary(result))
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@data_errors_exit_2
+def serve(
+    ctx: typer.Context,
+    source: SourceOption = DEFAULT_SOURCE,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5006,
+    address: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    show: Annotated[bool, typer.Option(help="Open a browser tab.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the panel serve command, don't run it.")
+    ] = False,
+) -> None:
+    """Serve the dashboard with `panel serve`.
+
+    Any further option is passed to `panel serve` unchanged, e.g. --num-procs 2,
+    --basic-auth FILE --cookie-secret S, --oauth-provider ..., --allow-websocket-origin H.
+    Websocket origins default to ADDRESS:PORT only.
+    """
+    from .loader import load_portfolio
+
+    load_portfolio(source)  # fail fast, with one clear line, on bad data
+    command = serve_command(source, port, address, show, list(ctx.args))
+    typer.echo(f"serving {source} at http://{address}:{port}/app")
+    if dry_run:
+        typer.echo(" ".join(command))
+        return
+    env = {**os.environ, SOURCE_ENV: str(Path(source).resolve())}
+    raise typer.Exit(subprocess.call(command, env=env))
+
+
+def serve_command(source: Path, port: int, address: str, show: bool, extra: list[str]) -> list[str]:
+    """The `panel serve` command line for the dashboard.
+
+    Parameters
+    ----------
+    source : Path
+        Data source (passed to the app through ``$COLLECTIONS_SOURCE``).
+    port, address : int, str
+        Where to listen.
+    show : bool
+        Open a browser.
+    extra : list of str
+        Further `panel serve` options, passed unchanged.
+
+    Returns
+    -------
+    list of str
+    """
+    command = [sys.executable, "-m", "panel", "serve", str(APP_FILE), "--port", str(port)]
+    command += ["--address", address, "--warm"]
+    if "--allow-websocket-origin" not in extra:
+        command += ["--allow-websocket-origin", f"{address}:{port}"]
+    if show:
+        command.append("--show")
+    return command + extra
+
+
+export_app = typer.Typer(
+    help="Export a static HTML dashboard or PNG figures.", no_args_is_help=True
+)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("html")
+@data_errors_exit_2
+def export_html(
+    source: SourceOption = DEFAULT_SOURCE,
+    out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("outputs/dashboard.html"),
+    include_customers: Annotated[
+        bool,
+        typer.Option(
+            "--include-customers", help="Also embed customer-level rows (off: aggregates only)."
+        ),
+    ] = False,
+) -> None:
+    """One self-contained HTML file that opens offline; metric, segment and period stay live."""
+    from .export import export_html as run
+
+    path = run(source, out, include_customers=include_customers)
+    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+@export_app.command("figures")
+@data_errors_exit_2
+def export_figures(
+    source: SourceOption = DEFAULT_SOURCE,
+    out: Annotated[Path, typer.Option(help="Folder for the PNG files.")] = Path("outputs/figures"),
+) -> None:
+    """PNG figures: monthly default rate, default by income and region, actions."""
+    from .export import export_figures as run
+
+    for path in run(source, out):
+        typer.echo(f"wrote {path}")
 
 
 def _as_of(text: str | None) -> pd.Timestamp | None:

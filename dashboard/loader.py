@@ -27,6 +27,10 @@ T = TypeVar("T")
 DEFAULT_SOURCE = Path(__file__).resolve().parent.parent / "data"
 """The committed demo set."""
 
+SOURCE_ENV = "COLLECTIONS_SOURCE"
+"""Environment variable naming the source of a served app (``collections-dashboard serve``
+sets it for ``panel serve dashboard/app.py``)."""
+
 _CACHE: OrderedDict[Hashable, object] = OrderedDict()
 _CACHE_SIZE = 8
 _LOCK = threading.Lock()

@@ -38,6 +38,8 @@ GAUGE_COLORS = ("#2e7d32", "#f9a825", "#c62828")
 """Green, amber, red."""
 
 HEIGHT = 320
+SIZE = {"responsive": True, "height": HEIGHT}
+"""Size of every chart: full width, fixed height (given to each hvplot call)."""
 NO_DATA = "No data for this selection"
 
 
@@ -101,8 +103,6 @@ def _with_labels(frame: pd.DataFrame, dim: str) -> pd.DataFrame:
 def _opts(metric: str, title: str, **extra) -> dict:
     return dict(
         title=title,
-        height=HEIGHT,
-        responsive=True,
         yformatter=NumeralTickFormatter(format=value_format(metric)),
         ylabel=METRIC_LABELS[metric],
         shared_axes=False,
@@ -143,9 +143,19 @@ def monthly_trend(monthly: pd.DataFrame, metric: str, as_of: pd.Timestamp, selec
     immature = frame.loc[~frame["mature"]]
     title = f"{METRIC_LABELS[metric]} by month · {selection}"
     plot = mature.hvplot.line(
-        x="month", y=metric, hover_cols=["counted_bills", "status"], color=PALETTE[0], line_width=2
+        **SIZE,
+        x="month",
+        y=metric,
+        hover_cols=["counted_bills", "status"],
+        color=PALETTE[0],
+        line_width=2,
     ).opts(**style) * mature.hvplot.scatter(
-        x="month", y=metric, hover_cols=["counted_bills", "status"], color=PALETTE[0], size=25
+        **SIZE,
+        x="month",
+        y=metric,
+        hover_cols=["counted_bills", "status"],
+        color=PALETTE[0],
+        size=25,
     ).opts(**style)
     note = f"as of {as_of:%d %b %Y}"
     if len(immature):
@@ -160,9 +170,15 @@ def monthly_trend(monthly: pd.DataFrame, metric: str, as_of: pd.Timestamp, selec
             plot = (
                 plot
                 * bridge.hvplot.line(
-                    x="month", y=metric, color=IMMATURE_COLOR, line_dash="dashed", line_width=2
+                    **SIZE,
+                    x="month",
+                    y=metric,
+                    color=IMMATURE_COLOR,
+                    line_dash="dashed",
+                    line_width=2,
                 )
                 * shown.hvplot.scatter(
+                    **SIZE,
                     x="month",
                     y=metric,
                     hover_cols=["counted_bills", "status"],
@@ -171,7 +187,9 @@ def monthly_trend(monthly: pd.DataFrame, metric: str, as_of: pd.Timestamp, selec
                 ).opts(**style)
             )
         note += f"; shaded from {first_open:%b %Y}: payment window still open, outcome not final"
-    return plot.opts(**_opts(metric, title), xlabel=note)
+    pad = pd.Timedelta(days=20)
+    xlim = (frame["month"].min() - pad, frame["month"].max() + pad)
+    return plot.opts(**_opts(metric, title), xlabel=note, xlim=xlim)
 
 
 def segment_trend(
@@ -202,16 +220,19 @@ def segment_trend(
     colors = segment_colors(dim, categories)
     present = [c for c in frame["segment"].cat.categories if c in set(frame["segment"])]
     title = f"{METRIC_LABELS[metric]} by month and {DIMENSION_LABELS[dim].lower()} · {selection}"
+    legend_title = DIMENSION_LABELS[dim]
+    frame = frame.rename(columns={"segment": legend_title})
     plot = frame.hvplot.line(
+        **SIZE,
         x="month",
         y=metric,
-        by="segment",
+        by=legend_title,
         color=[colors[c] for c in present],
         hover_cols=["counted_bills"],
         line_width=2,
     )
     tooltips = [
-        (DIMENSION_LABELS[dim], "@segment"),
+        (legend_title, f"@{{{legend_title}}}"),
         ("Month", "@month{%b %Y}"),
         (METRIC_LABELS[metric], f"@{metric}{hover_format(metric)}"),
         ("Bills counted", "@counted_bills{0,0}"),
@@ -244,6 +265,7 @@ def segment_bars(by_segment: pd.DataFrame, metric: str, dim: str, categories, se
     ]
     title = f"{METRIC_LABELS[metric]} by {DIMENSION_LABELS[dim].lower()} · {selection}"
     bars = frame.hvplot.bar(
+        **SIZE,
         x="segment",
         y=metric,
         color="segment",
@@ -268,12 +290,16 @@ def actions_distribution(actions_by_type: pd.DataFrame, selection: str):
     frame["share"] = frame["count"] / total
     colors = {a: ACTION_COLORS.get(a, PALETTE[7]) for a in frame["action"]}
     bars = frame.hvplot.barh(
-        x="action", y="count", color="action", cmap=colors, hover_cols=["share"], legend=False
+        **SIZE,
+        x="action",
+        y="count",
+        color="action",
+        cmap=colors,
+        hover_cols=["share"],
+        legend=False,
     )
     return bars.opts(
         title=f"Collections actions by type · {selection}",
-        height=HEIGHT,
-        responsive=True,
         xlabel="",
         ylabel="actions",
         xformatter=NumeralTickFormatter(format="0,0"),
@@ -300,6 +326,7 @@ def actions_volume(actions_monthly: pd.DataFrame, selection: str):
     order = [a for a in ACTIONS if a in wide.columns] + sorted(set(wide.columns) - set(ACTIONS))
     wide = wide[order].fillna(0).reset_index()
     areas = wide.hvplot.area(
+        **SIZE,
         x="month",
         y=order,
         stacked=True,
@@ -310,8 +337,6 @@ def actions_volume(actions_monthly: pd.DataFrame, selection: str):
     )
     return areas.opts(
         title=f"Collections actions per month · {selection}",
-        height=HEIGHT,
-        responsive=True,
         xlabel="month of action",
         ylabel="actions",
         yformatter=NumeralTickFormatter(format="0,0"),

@@ -1,0 +1,178 @@
+"""Helpers for browser tests: serve the app, drive Debian's Chromium with Playwright.
+
+Charts are canvas, so tests read what the page shows through Bokeh's models
+(``Bokeh.documents[0].all_models``): titles, and the data of column data sources.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LOCAL_PREFIXES = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "file:", "about:")
+
+RENDERED_JS = """() => window.Bokeh && Bokeh.documents.length > 0 &&
+    [...Bokeh.documents[0].all_models].some(m => typeof m.text === 'string' &&
+        m.text.includes(' by month'))"""
+
+TITLES_JS = """() => [...Bokeh.documents[0].all_models]
+    .filter(m => m.type === 'Title' || (m.constructor && m.constructor.name === 'Title'))
+    .map(m => m.text).filter(t => t).sort()"""
+
+SOURCES_JS = """() => [...Bokeh.documents[0].all_models]
+    .filter(m => m.data !== undefined && m.selected !== undefined)
+    .map(m => { const out = {}; for (const [k, v] of (m.data instanceof Map ?
+        m.data.entries() : Object.entries(m.data))) { out[k] = Array.from(v).slice(0, 200).map(
+        x => typeof x === 'number' ? Math.round(x * 1e6) / 1e6 : String(x)); }
+        out.__id__ = m.id; return out; })"""
+
+
+def require_chromium() -> None:
+    """Skip the test with a clear message when no Chromium is installed."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(
+            "no Chromium here: install Debian's `chromium` (.ci/run does) for browser tests"
+        )
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served_dashboard(source: Path, *extra: str, timeout: float = 90) -> Iterator[str]:
+    """Run ``collections-dashboard serve`` on 127.0.0.1; yield the app's URL.
+
+    Parameters
+    ----------
+    source : Path
+        Data source.
+    *extra : str
+        Further serve options.
+    timeout : float
+        Seconds to wait for the server to answer.
+    """
+    port = free_port()
+    command = [sys.executable, "-m", "dashboard.cli", "serve", "--source", str(source)]
+    command += ["--port", str(port), *extra]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "BOKEH_LOG_LEVEL": "info"},
+    )
+    try:
+        _wait_for_port(port, process, timeout)
+        yield f"http://127.0.0.1:{port}/app"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+            raise RuntimeError(f"serve exited with {process.returncode}:\n{output}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.3)
+    raise TimeoutError(f"nothing listening on port {port} after {timeout} s")
+
+
+@contextlib.contextmanager
+def chromium_page(width: int = 1500, height: int = 1600):
+    """A Playwright page in Debian's Chromium that records console errors and requests.
+
+    Yields
+    ------
+    (page, console_errors, outside_requests)
+    """
+    from playwright.sync_api import sync_playwright
+
+    require_chromium()
+    errors: list[str] = []
+    outside: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on(
+                "request",
+                lambda r: None if r.url.startswith(LOCAL_PREFIXES) else outside.append(r.url),
+            )
+            yield page, errors, outside
+        finally:
+            browser.close()
+
+
+def wait_rendered(page, timeout_ms: int = 60_000) -> None:
+    """Wait until Bokeh has drawn the dashboard's trend chart."""
+    page.wait_for_function(RENDERED_JS, timeout=timeout_ms)
+
+
+def titles(page) -> list[str]:
+    """Every chart title in the page (replaced charts' titles may linger: see chart_data)."""
+    return page.evaluate(TITLES_JS)
+
+
+def chart_data(page, after: list[dict] | None = None) -> list[dict]:
+    """The data of column data sources in the page (first 200 values per column).
+
+    Bokeh keeps replaced models in ``all_models``; pass an earlier result as ``after`` to
+    get only the sources created since (what the page draws now).
+    """
+    known = {d["__id__"] for d in after or []}
+    return [d for d in page.evaluate(SOURCES_JS) if d["__id__"] not in known]
+
+
+def wait_for_change(page, read, before, timeout_s: float = 30.0):
+    """Poll ``read(page)`` until it differs from ``before``; return the new value."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        now = read(page)
+        if now != before:
+            return now
+        page.wait_for_timeout(250)
+    raise AssertionError(f"the page did not change within {timeout_s} s")
+
+
+def wait_until(page, predicate, timeout_s: float = 30.0, what: str = "condition") -> None:
+    """Poll ``predicate(page)`` until it is true."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate(page):
+            return
+        page.wait_for_timeout(250)
+    raise AssertionError(f"{what} not met within {timeout_s} s")
