@@ -33,7 +33,7 @@ import pandas as pd
 
 from . import SourceError
 from .sources import RawTables
-from .vocab import FLAG_DIMENSIONS, MONEY_COLUMNS, ORDERED_VOCABULARIES, TABLES
+from .vocab import ACTIONS, FLAG_DIMENSIONS, MONEY_COLUMNS, ORDERED_VOCABULARIES, TABLES
 
 MAX_SHOWN = 3
 FULL_DATE = r"^\d{4}-\d{2}-\d{2}(?:$|[ T])"
@@ -177,8 +177,7 @@ def _dimension(column: pd.Series, origin: str, name: str) -> pd.Series:
     text = _text(column)
     _refuse_rows(text.isna(), column, origin, name, "missing value")
     known = ORDERED_VOCABULARIES.get(name, ())
-    present = text.unique()
-    categories = [v for v in known if v in set(present)] + sorted(set(present) - set(known))
+    categories = _known_first(text, known)
     return pd.Series(pd.Categorical(text, categories=categories, ordered=bool(known)))
 
 
@@ -247,10 +246,16 @@ def _actions(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
         {
             "customer_id": frame["customer_id"],
             "action_date": _dates(frame["action_date"], origin, "action_date"),
-            "action": pd.Categorical(action),
+            "action": pd.Categorical(action, categories=_known_first(action, ACTIONS)),
         }
     )
     return actions.reset_index(drop=True)
+
+
+def _known_first(values: pd.Series, known: tuple[str, ...]) -> list[str]:
+    """Categories: the known vocabulary in its order (those present), then the rest sorted."""
+    present = set(values.dropna().unique())
+    return [v for v in known if v in present] + sorted(present - set(known))
 
 
 def _dates(column: pd.Series, origin: str, name: str) -> pd.Series:

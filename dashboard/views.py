@@ -8,8 +8,6 @@ and an explicit "no data for this selection" instead of empty axes.
 
 from __future__ import annotations
 
-import html
-
 import holoviews as hv
 import hvplot.pandas  # noqa: F401  (registers .hvplot on DataFrames)
 import numpy as np
@@ -288,6 +286,11 @@ def actions_distribution(actions_by_type: pd.DataFrame, selection: str):
     if total == 0:
         return no_data("No collections actions for this selection")
     frame["share"] = frame["count"] / total
+    # funnel order top to bottom (a horizontal bar chart draws its first category lowest)
+    rank = {action: i for i, action in enumerate(ACTIONS)}
+    frame = frame.sort_values(
+        "action", key=lambda a: a.map(rank).fillna(len(rank)), ascending=False
+    )
     colors = {a: ACTION_COLORS.get(a, PALETTE[7]) for a in frame["action"]}
     bars = frame.hvplot.barh(
         **SIZE,
@@ -332,7 +335,7 @@ def actions_volume(actions_monthly: pd.DataFrame, selection: str):
         stacked=True,
         color=[ACTION_COLORS.get(a, PALETTE[7]) for a in order],
         alpha=0.8,
-        legend="top_left",
+        legend="right",
         hover="vline",
     )
     return areas.opts(
@@ -423,13 +426,13 @@ def figures_table(by_segment: pd.DataFrame, dim: str) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        Readable column names; rates in %, money in pounds. Text is HTML-escaped
-        so that values from the data never render as markup.
+        Readable column names; rates in %, money in pounds. Text stays raw: the
+        Tabulator widget shows it as text (escaping here would show ``&lt;`` to users).
     """
     frame = _with_labels(by_segment, dim)
     return pd.DataFrame(
         {
-            DIMENSION_LABELS[dim]: [html.escape(str(s)) for s in frame["segment"]],
+            DIMENSION_LABELS[dim]: [str(s) for s in frame["segment"]],
             "Customers": frame["customers"].fillna(0).astype(int).to_numpy(),
             "Customers with a default": frame["customers_with_default"]
             .fillna(0)

@@ -1,0 +1,46 @@
+"""Take the README's screenshots of the served dashboard in Debian's Chromium.
+
+Usage: ``.venv/bin/python docs/screenshots.py [--source data/]`` (needs the test extras).
+Writes docs/images/dashboard_<tab>.png, one per tab, after the charts have rendered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from browser import chromium_page, served_dashboard, wait_rendered  # noqa: E402
+
+TABS = ("Trends", "Segments", "Actions")
+
+
+def main() -> None:
+    """Serve the dashboard, open it, and save one screenshot per tab."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path, default=HERE.parent / "data")
+    parser.add_argument("--out", type=Path, default=HERE / "images")
+    parser.add_argument("--query", default="", help="query string, e.g. segment_by=region")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    with served_dashboard(args.source) as url, chromium_page(1500, 1500) as (page, errors, _):
+        started = time.monotonic()
+        page.goto(f"{url}?{args.query}" if args.query else url)
+        wait_rendered(page)
+        print(f"first render: {time.monotonic() - started:.1f} s")
+        for tab in TABS:
+            page.get_by_text(tab, exact=True).first.click()
+            page.wait_for_timeout(2500)
+            path = args.out / f"dashboard_{tab.lower()}.png"
+            page.screenshot(path=str(path), full_page=True)
+            print(f"wrote {path}")
+        if errors:
+            print("console errors:", *errors, sep="\n  ")
+
+
+if __name__ == "__main__":
+    main()
