@@ -11,7 +11,7 @@ from per-customer month bitmasks (32 months per ``uint32`` word).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -73,6 +73,53 @@ class Cube:
     customer_bits: dict[str, np.ndarray]
     as_of: pd.Timestamp
     window: metrics.Window
+    arrays: dict[str, TableArrays] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        first = self.months[0]
+        self.arrays = {
+            "bills": TableArrays.of(self.bills, first, BILL_MEASURES),
+            "actions": TableArrays.of(self.actions, first, ("count",), code="action"),
+            "arrangements": TableArrays.of(self.arrangements, first, ARRANGEMENT_MEASURES),
+        }
+
+
+@dataclass
+class TableArrays:
+    """A cube table as NumPy arrays, what the queries below run on.
+
+    Attributes
+    ----------
+    month : ndarray of int64
+        Month index relative to the cube's first bill month.
+    segment : ndarray of int64
+        Segment id.
+    values : ndarray of int64, shape (rows, measures)
+        The additive measures.
+    code : ndarray of int64 or None
+        Category codes of an extra key column (the action type).
+    """
+
+    month: np.ndarray
+    segment: np.ndarray
+    values: np.ndarray
+    code: np.ndarray | None = None
+
+    @classmethod
+    def of(
+        cls, table: pd.DataFrame, first: pd.Timestamp, measures: Sequence[str], code: str = ""
+    ) -> TableArrays:
+        """Arrays of a cube table (month, segment, measures and an optional coded column)."""
+        month = _month_index(table["month"], first) if len(table) else np.zeros(0, np.int64)
+        return cls(
+            month=np.asarray(month, dtype=np.int64),
+            segment=table["segment"].to_numpy(np.int64),
+            values=table[list(measures)].to_numpy(np.int64).reshape(len(table), len(measures)),
+            code=table[code].cat.codes.to_numpy(np.int64) if code else None,
+        )
+
+
+ARRANGEMENT_MEASURES = ("agreed", "decided", "kept")
 
 
 def month_start(dates: pd.Series) -> pd.Series:
@@ -282,22 +329,149 @@ def month_selection(
     return selected
 
 
-def select_rows(
-    table: pd.DataFrame,
+def month_bounds(
+    cube: Cube, start: pd.Timestamp | None, end: pd.Timestamp | None
+) -> tuple[int, int]:
+    """Month indexes (relative to the first bill month) of an inclusive range; None = open."""
+    first = cube.months[0]
+    low = -(10**6) if start is None else _month_number(start) - _month_number(first)
+    high = 10**6 if end is None else _month_number(end) - _month_number(first)
+    return low, high
+
+
+def _month_number(when: pd.Timestamp) -> int:
+    when = pd.Timestamp(when)
+    return when.year * 12 + when.month
+
+
+def _selected(arrays: TableArrays, segments: np.ndarray, bounds: tuple[int, int]) -> np.ndarray:
+    low, high = bounds
+    return segments[arrays.segment] & (arrays.month >= low) & (arrays.month <= high)
+
+
+def _group_sums(
+    arrays: TableArrays, rows: np.ndarray, keys: list[tuple[np.ndarray, int]]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Sum ``arrays.values`` of ``rows`` by the combination of integer keys.
+
+    Returns the sums, shape (groups, measures), and each key's code per group.
+    """
+    sizes = [size for _, size in keys]
+    combined = np.zeros(int(rows.sum()), dtype=np.int64)
+    for codes, size in keys:
+        combined = combined * size + codes[rows]
+    groups = int(np.prod(sizes)) if sizes else 1
+    values = arrays.values[rows]
+    sums = (
+        np.column_stack(
+            [
+                np.bincount(combined, weights=values[:, j], minlength=groups)
+                for j in range(values.shape[1])
+            ]
+        )
+        .round()
+        .astype(np.int64)
+        .reshape(groups, values.shape[1])
+    )
+    codes_per_group = []
+    remainder = np.arange(groups)
+    for size in reversed(sizes):
+        codes_per_group.insert(0, remainder % size)
+        remainder = remainder // size
+    return sums, codes_per_group
+
+
+def _key(cube: Cube, table: str, name: str, bounds: tuple[int, int]):
+    """Integer codes per row, group count and group labels of one grouping column.
+
+    Months span the selected range within the cube's bill months (for bills) or within the
+    months the table holds (actions, arrangements), so months without rows show as zeros.
+    """
+    arrays = cube.arrays[table]
+    if name == "month":
+        if table == "bills":
+            span = (0, len(cube.months) - 1)
+        else:
+            span = (int(arrays.month.min(initial=0)), int(arrays.month.max(initial=0)))
+        low, high = max(bounds[0], span[0]), min(bounds[1], span[1])
+        size = max(high - low + 1, 0)
+        labels = pd.date_range(cube.months[0] + pd.DateOffset(months=low), periods=size, freq="MS")
+        return arrays.month - low, size, labels
+    if name == "action":
+        categories = cube.actions["action"].cat.categories
+        return arrays.code, len(categories), pd.Categorical(categories, categories=categories)
+    values = cube.segments[name]
+    codes = values.cat.codes.to_numpy(np.int64)[arrays.segment]
+    size = len(values.cat.categories)
+    return codes, size, pd.Categorical.from_codes(np.arange(size), dtype=values.dtype)
+
+
+def _grouped(
+    cube: Cube,
+    table: str,
+    segments: np.ndarray,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    by: Sequence[str],
+    measures: Sequence[str],
+) -> pd.DataFrame:
+    """Sums of a cube table's measures over the selection, one row per group of ``by``."""
+    arrays = cube.arrays[table]
+    bounds = month_bounds(cube, start, end)
+    rows = _selected(arrays, segments, bounds)
+    keys, labels = [], []
+    for name in by:
+        codes, size, values = _key(cube, table, name, bounds)
+        if name == "month":
+            rows = rows & (codes >= 0) & (codes < size)
+        keys.append((codes, size))
+        labels.append(values)
+    sums, group_codes = _group_sums(arrays, rows, keys)
+    columns = {
+        name: np.asarray(values)[codes] if name == "month" else values[codes]
+        for name, values, codes in zip(by, labels, group_codes, strict=True)
+    }
+    frame = pd.DataFrame(columns)
+    for j, measure in enumerate(measures):
+        frame[measure] = sums[:, j]
+    return frame
+
+
+def aggregate_bills(
+    cube: Cube,
     segments: np.ndarray,
     start: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
+    by: Sequence[str] = (),
+    include_immature: bool = False,
 ) -> pd.DataFrame:
-    """Rows of a cube table in the selected segments and months."""
-    keep = segments[table["segment"].to_numpy()] & month_selection(table["month"], start, end)
-    return table.loc[keep]
+    """Sum bill measures of the selection by ``month`` and/or dimensions, with rates.
 
+    Parameters
+    ----------
+    cube : Cube
+    segments : ndarray of bool
+        From :func:`segment_selection`.
+    start, end : Timestamp or None
+        Month range (inclusive).
+    by : sequence of str
+        Grouping columns: ``"month"`` and/or dimension names; empty for one total row.
+    include_immature : bool, optional
+        Count immature bills in ``bills``, ``defaults``, ``default_rate`` and
+        ``collection_rate``.
 
-def with_dimension(table: pd.DataFrame, cube: Cube, dim: str) -> pd.DataFrame:
-    """Add the value of dimension ``dim`` to each row of a cube table (by its segment)."""
-    values = cube.segments[dim].to_numpy()[table["segment"].to_numpy()]
-    dtype = cube.segments[dim].dtype
-    return table.assign(**{dim: pd.Categorical(values, dtype=dtype)})
+    Returns
+    -------
+    DataFrame
+        The grouping columns, :data:`BILL_MEASURES` and the columns of :func:`bill_rates`.
+        Grouping by ``month`` alone lists every selected month (zeros where none billed);
+        other groupings list the groups with at least one bill.
+    """
+    by = list(by)
+    frame = _grouped(cube, "bills", segments, start, end, by, BILL_MEASURES)
+    if by and by != ["month"]:
+        frame = frame.loc[frame["bills"] > 0].reset_index(drop=True)
+    return bill_rates(frame, include_immature)
 
 
 def customers_with_default(
@@ -385,51 +559,6 @@ def _month_bitmask(cube: Cube, start: pd.Timestamp | None, end: pd.Timestamp | N
     return per_word.astype(np.uint32)
 
 
-def aggregate_bills(
-    cube: Cube,
-    segments: np.ndarray,
-    start: pd.Timestamp | None = None,
-    end: pd.Timestamp | None = None,
-    by: Sequence[str] = (),
-    include_immature: bool = False,
-) -> pd.DataFrame:
-    """Sum bill measures of the selection by ``month`` and/or dimensions, with rates.
-
-    Parameters
-    ----------
-    cube : Cube
-    segments : ndarray of bool
-        From :func:`segment_selection`.
-    start, end : Timestamp or None
-        Month range (inclusive).
-    by : sequence of str
-        Grouping columns: ``"month"`` and/or dimension names; empty for one total row.
-    include_immature : bool, optional
-        Count immature bills in ``bills``, ``defaults``, ``default_rate`` and
-        ``collection_rate``.
-
-    Returns
-    -------
-    DataFrame
-        The grouping columns, :data:`BILL_MEASURES` and the columns of :func:`bill_rates`.
-        Grouping by ``month`` lists every selected month, with zeros where none billed.
-    """
-    rows = select_rows(cube.bills, segments, start, end)
-    by = list(by)
-    for dim in by:
-        if dim != "month":
-            rows = with_dimension(rows, cube, dim)
-    if by:
-        summed = rows.groupby(by, observed=True)[list(BILL_MEASURES)].sum()
-        if by == ["month"]:
-            all_months = cube.months[month_selection(pd.Series(cube.months), start, end)]
-            summed = summed.reindex(pd.Index(all_months, name="month"), fill_value=0)
-        summed = summed.reset_index()
-    else:
-        summed = rows[list(BILL_MEASURES)].sum().to_frame().T.astype(np.int64)
-    return bill_rates(summed, include_immature)
-
-
 def bill_rates(measures: pd.DataFrame, include_immature: bool = False) -> pd.DataFrame:
     """Add the counted bills, defaults, rates and pounds to summed bill measures.
 
@@ -456,19 +585,27 @@ def bill_rates(measures: pd.DataFrame, include_immature: bool = False) -> pd.Dat
     within the window (100% when every bill is paid in time).
     """
     prefix = "" if include_immature else "mature_"
-    counted = measures[f"{prefix}bills" if prefix else "bills"]
-    defaults = measures[f"{prefix}defaults"]
-    billed = measures[f"{prefix}billed_pence"]
-    covered = measures[f"{prefix}covered_pence"]
-    return measures.assign(
-        counted_bills=counted,
-        counted_defaults=defaults,
-        default_rate=defaults / counted.where(counted > 0),
-        billed=measures["billed_pence"] / 100,
-        paid_in_window=measures["paid_pence"] / 100,
-        collection_rate=covered / billed.where(billed > 0),
-        mature=(measures["mature_bills"] == measures["bills"]) & (measures["bills"] > 0),
+    counted = measures[f"{prefix}bills"].to_numpy(np.int64)
+    defaults = measures[f"{prefix}defaults"].to_numpy(np.int64)
+    billed = measures[f"{prefix}billed_pence"].to_numpy(np.int64)
+    covered = measures[f"{prefix}covered_pence"].to_numpy(np.int64)
+    bills = measures["bills"].to_numpy(np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        default_rate = np.where(counted > 0, defaults / counted, np.nan)
+        collection_rate = np.where(billed > 0, covered / billed, np.nan)
+    rates = pd.DataFrame(
+        {
+            "counted_bills": counted,
+            "counted_defaults": defaults,
+            "default_rate": default_rate,
+            "billed": measures["billed_pence"].to_numpy() / 100,
+            "paid_in_window": measures["paid_pence"].to_numpy() / 100,
+            "collection_rate": collection_rate,
+            "mature": (measures["mature_bills"].to_numpy() == bills) & (bills > 0),
+        },
+        index=measures.index,
     )
+    return pd.concat([measures, rates], axis=1)
 
 
 def count_actions(
@@ -494,11 +631,7 @@ def count_actions(
     DataFrame
         Grouping columns and ``count``; every action type appears (zero when none).
     """
-    rows = select_rows(cube.actions, segments, start, end)
-    for dim in by:
-        if dim not in ("month", "action"):
-            rows = with_dimension(rows, cube, dim)
-    return rows.groupby(list(by), observed=False)["count"].sum().reset_index()
+    return _grouped(cube, "actions", segments, start, end, list(by), ("count",))
 
 
 def arrangement_summary(
@@ -515,8 +648,8 @@ def arrangement_summary(
         ``agreed``, ``decided``, ``kept`` and ``kept_rate`` (kept / decided; NaN when
         none is decided).
     """
-    rows = select_rows(cube.arrangements, segments, start, end)
-    agreed, decided, kept = (int(rows[c].sum()) for c in ("agreed", "decided", "kept"))
+    total = _grouped(cube, "arrangements", segments, start, end, [], ARRANGEMENT_MEASURES)
+    agreed, decided, kept = (int(total[c].iloc[0]) for c in ARRANGEMENT_MEASURES)
     return {
         "agreed": agreed,
         "decided": decided,

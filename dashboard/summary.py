@@ -17,7 +17,6 @@ from .cube import (
     Cube,
     aggregate_bills,
     count_actions,
-    month_selection,
     segment_selection,
 )
 from .vocab import DIMENSIONS, FLAG_DIMENSIONS
@@ -140,11 +139,6 @@ def portfolio_summary(
             for row in actions.itertuples(index=False)
         ],
     }
-
-
-def selected_months(cube: Cube, start: pd.Timestamp | None, end: pd.Timestamp | None) -> int:
-    """How many bill months a range selects."""
-    return int(month_selection(pd.Series(cube.months), start, end).sum())
 
 
 def format_summary(summary: dict) -> str:

@@ -1,0 +1,201 @@
+"""Benchmark the dashboard's build and filter latency against the original SQLite approach.
+
+Usage::
+
+    .venv/bin/python benchmarks/run.py --customers 100000
+    .venv/bin/python benchmarks/run.py --customers 1000000 --skip-original --original-customers 20000
+
+Data comes from ``collections-dashboard generate --format parquet`` (cached under
+``benchmarks/.data/``). Prints one table: build time (load + outcomes + aggregates), peak
+RSS of the build, model recompute latency after random filter / segment / period changes
+(p50, p95), and the original approach on the same data in the same run — SQLite with the
+original indexes and the ``bill_targets`` view (correlated subqueries), then the monthly and
+income-band queries — with the ratio. With ``--skip-original`` the original is measured on a
+smaller portfolio (``--original-customers``) and extrapolated linearly in bills.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / ".data"
+
+ORIGINAL_SCHEMA = """
+CREATE INDEX idx_bills_customer ON bills(customer_id);
+CREATE INDEX idx_payments_customer ON payments(customer_id);
+CREATE INDEX idx_payments_date ON payments(payment_date);
+CREATE VIEW bill_targets AS
+SELECT b.customer_id, b.bill_period_end, b.due_date, b.bill_amount,
+       (SELECT COALESCE(SUM(p.amount), 0) FROM payments p
+         WHERE p.customer_id = b.customer_id
+           AND p.payment_date >  date(b.due_date, '-3 day')
+           AND p.payment_date <= date(b.due_date, '+60 day')) AS paid_in_window
+FROM bills b;
+"""
+"""Reconstruction of the original notebook's approach: a view with a correlated subquery."""
+
+ORIGINAL_QUERIES = {
+    "monthly": """
+        SELECT substr(bill_period_end, 1, 7) AS month,
+               AVG(CASE WHEN paid_in_window < bill_amount - 1.0 THEN 1.0 ELSE 0.0 END)
+        FROM bill_targets GROUP BY month ORDER BY month""",
+    "income band": """
+        SELECT c.income_band,
+               AVG(CASE WHEN t.paid_in_window < t.bill_amount - 1.0 THEN 1.0 ELSE 0.0 END)
+        FROM bill_targets t JOIN customers c USING (customer_id) GROUP BY c.income_band""",
+}
+
+
+def portfolio_path(customers: int, seed: int = 7) -> Path:
+    """A generated Parquet portfolio of ``customers``, cached in benchmarks/.data."""
+    path = DATA / f"parquet_{customers}_{seed}"
+    if not (path / "customers.parquet").exists():
+        from dashboard.demo import write_demo
+
+        print(f"generating {customers:,} customers into {path} ...", file=sys.stderr)
+        write_demo(path, "parquet", customers, "2022-01", "2025-12", seed, progress=True)
+    return path
+
+
+def measure_build(source: Path) -> dict:
+    """Build in a fresh process, so peak RSS is the build's own."""
+    code = (
+        "import json, resource, time\n"
+        "from dashboard import metrics\n"
+        "from dashboard.sources import read_source\n"
+        "from dashboard.schema import validate\n"
+        "from dashboard.cube import build_cube\n"
+        "t0 = time.perf_counter()\n"
+        f"raw = read_source({str(source)!r})\n"
+        "t1 = time.perf_counter()\n"
+        "portfolio = validate(raw); del raw\n"
+        "t2 = time.perf_counter()\n"
+        "cube = build_cube(portfolio)\n"
+        "t3 = time.perf_counter()\n"
+        "print(json.dumps({'read': t1 - t0, 'validate': t2 - t1, 'cube': t3 - t2,\n"
+        "  'build': t3 - t0, 'bills': len(portfolio.bills),\n"
+        "  'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def measure_recompute(source: Path, changes: int, seed: int = 0) -> np.ndarray:
+    """Seconds per random filter / segment / period change of a CollectionsModel."""
+    from dashboard.model import CollectionsModel
+    from dashboard.vocab import DIMENSIONS
+
+    model = CollectionsModel(source=str(source))
+    rng = np.random.default_rng(seed)
+    months = model.cube.months
+    timings = []
+    for _ in range(changes):
+        kind = rng.choice(["filter", "segment", "period", "clear"])
+        start = time.perf_counter()
+        if kind == "filter":
+            dim = str(rng.choice(DIMENSIONS))
+            objects = model.param[dim].objects
+            size = int(rng.integers(1, len(objects) + 1))
+            setattr(model, dim, list(rng.choice(objects, size=size, replace=False)))
+        elif kind == "segment":
+            model.segment_by = str(rng.choice(DIMENSIONS))
+        elif kind == "period":
+            first, last = sorted(rng.choice(len(months), size=2, replace=False))
+            model.period = (months[first].to_pydatetime(), months[last].to_pydatetime())
+        else:
+            model.param.update({dim: [] for dim in DIMENSIONS})
+        timings.append(time.perf_counter() - start)
+    return np.array(timings)
+
+
+def measure_original(source: Path) -> dict:
+    """Load the Parquet portfolio into SQLite the original way and time its two queries."""
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "original.sqlite"
+        with sqlite3.connect(db) as connection:
+            for table in ("customers", "bills", "payments"):
+                frame = pd.read_parquet(source / f"{table}.parquet")
+                for column in frame.columns:
+                    if "date" in column or column == "bill_period_end":
+                        frame[column] = pd.to_datetime(frame[column]).dt.strftime("%Y-%m-%d")
+                frame.to_sql(table, connection, index=False)
+            connection.executescript(ORIGINAL_SCHEMA)
+            bills = connection.execute("SELECT COUNT(*) FROM bills").fetchone()[0]
+            timings = {"bills": bills}
+            for name, query in ORIGINAL_QUERIES.items():
+                start = time.perf_counter()
+                connection.execute(query).fetchall()
+                timings[name] = time.perf_counter() - start
+    return timings
+
+
+def main() -> None:
+    """Run every measurement and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--changes", type=int, default=60, help="filter changes to time (>= 50)")
+    parser.add_argument("--skip-original", action="store_true")
+    parser.add_argument("--original-customers", type=int, default=10_000)
+    args = parser.parse_args()
+
+    source = portfolio_path(args.customers)
+    build = measure_build(source)
+    latency = measure_recompute(source, args.changes) * 1000
+    original_source = portfolio_path(args.original_customers) if args.skip_original else source
+    original = measure_original(original_source)
+    scale = build["bills"] / original["bills"]
+    note = (
+        f"measured at {args.original_customers:,} customers ({original['bills']:,} bills), "
+        f"x{scale:.1f} linear"
+        if args.skip_original
+        else "same data"
+    )
+    ours = {"monthly": latency, "income band": latency}
+
+    rows = [
+        ("customers", f"{args.customers:,}"),
+        ("bills", f"{build['bills']:,}"),
+        ("build: read Parquet", f"{build['read']:.1f} s"),
+        ("build: validate", f"{build['validate']:.1f} s"),
+        ("build: outcomes + aggregates", f"{build['cube']:.1f} s"),
+        ("build total", f"{build['build']:.1f} s"),
+        ("peak RSS of the build", f"{build['peak_rss_mb']:,.0f} MB"),
+        (
+            f"recompute after a change (n={len(latency)})",
+            f"p50 {np.percentile(latency, 50):.1f} ms, p95 {np.percentile(latency, 95):.1f} ms",
+        ),
+    ]
+    for name in ORIGINAL_QUERIES:
+        seconds = original[name] * scale
+        rows.append(
+            (
+                f"original {name} query ({note})",
+                f"{seconds:,.1f} s = {seconds * 1000 / np.percentile(ours[name], 95):,.0f}x "
+                "our p95 recompute",
+            )
+        )
+    rows.append(("peak RSS of this script", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB"))
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure':<{width}}  value")
+    print(f"{'-' * width}  {'-' * 40}")
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()
