@@ -431,10 +431,8 @@ def _grouped(
         name: np.asarray(values)[codes] if name == "month" else values[codes]
         for name, values, codes in zip(by, labels, group_codes, strict=True)
     }
-    frame = pd.DataFrame(columns)
-    for j, measure in enumerate(measures):
-        frame[measure] = sums[:, j]
-    return frame
+    columns.update({measure: sums[:, j] for j, measure in enumerate(measures)})
+    return pd.DataFrame(columns)
 
 
 def aggregate_bills(

@@ -225,7 +225,11 @@ class CollectionsModel(param.Parameterized):
         )
         by_value = cubes.aggregate_bills(self.cube, mask, start, end, [dim], self.include_immature)
         customers = cubes.customers_by(self.cube, mask, start, end, dim, self.include_immature)
-        self.by_segment = by_value.merge(customers, on=dim, how="left")
+        position = by_value[dim].cat.codes.to_numpy()  # customers_by lists every category
+        self.by_segment = by_value.assign(
+            customers=customers["customers"].to_numpy()[position],
+            customers_with_default=customers["customers_with_default"].to_numpy()[position],
+        )
         self.monthly_by_segment = by_month
 
     @param.depends(*_FRAME_INPUTS, watch=True)

@@ -185,14 +185,24 @@ def _with_known_customers(
     frame: pd.DataFrame, ids: pd.CategoricalDtype, origin: str
 ) -> tuple[pd.DataFrame, int]:
     frame = frame.reset_index(drop=True)
-    codes = ids.categories.get_indexer(_text(frame["customer_id"]).to_numpy())
-    customer = pd.Categorical.from_codes(codes, dtype=ids)
-    known = customer.codes >= 0
-    frame = frame.assign(customer_id=customer)
+    codes = _customer_codes(frame["customer_id"], ids)
+    known = codes >= 0
+    frame = frame.assign(customer_id=pd.Categorical.from_codes(codes, dtype=ids))
     dropped = int((~known).sum())
     if dropped:
         frame = frame.loc[known]
     return frame, dropped
+
+
+def _customer_codes(column: pd.Series, ids: pd.CategoricalDtype) -> np.ndarray:
+    """Row number in customers of each id (-1 if unknown), hashing each distinct id once."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        row_codes, uniques = column.cat.codes.to_numpy(), column.cat.categories
+    else:
+        row_codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    lookup = ids.categories.get_indexer(_text(pd.Series(uniques)).to_numpy())
+    lookup = np.append(lookup, -1)  # code -1 (missing) -> unknown
+    return lookup[row_codes].astype(np.int64)
 
 
 def _examples_of_unknown(frame: pd.DataFrame, ids: pd.CategoricalDtype) -> str:
@@ -208,7 +218,9 @@ def _bills(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     _refuse_rows(due < period_end, frame["due_date"], origin, "due_date", "before bill_period_end")
     pence = _pence(frame[MONEY_COLUMNS["bills"]], origin, MONEY_COLUMNS["bills"])
     usage = pd.to_numeric(frame["usage_m3"], errors="coerce")
-    bad_usage = usage.isna() & _text(frame["usage_m3"]).notna() | (usage < 0)
+    bad_usage = usage < 0
+    if not pd.api.types.is_numeric_dtype(frame["usage_m3"]):
+        bad_usage |= usage.isna() & _text(frame["usage_m3"]).notna()
     _refuse_rows(bad_usage, frame["usage_m3"], origin, "usage_m3", "not a non-negative number")
     bills = pd.DataFrame(
         {
@@ -219,10 +231,14 @@ def _bills(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
             "usage_m3": usage.astype("float64"),
         }
     )
-    key = ["customer_id", "bill_period_end"]
-    duplicated = bills.duplicated(key, keep=False)
-    shown = frame["customer_id"].astype(str) + " " + frame["bill_period_end"].astype(str)
-    _refuse_rows(duplicated, shown, origin, "bill_period_end", "duplicated bill (customer, period)")
+    day = np.asarray(period_end, dtype="datetime64[D]").astype(np.int64)
+    key = bills["customer_id"].cat.codes.to_numpy(np.int64) * 1_000_000 + day
+    duplicated = pd.Series(key, index=bills.index).duplicated(keep=False)
+    if duplicated.any():
+        shown = frame["customer_id"].astype(str) + " " + frame["bill_period_end"].astype(str)
+        _refuse_rows(
+            duplicated, shown, origin, "bill_period_end", "duplicated bill (customer, period)"
+        )
     return bills.reset_index(drop=True)
 
 
