@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -164,6 +165,24 @@ def serve(
     source: SourceOption = DEFAULT_SOURCE,
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 5006,
     address: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    basic_auth: Annotated[
+        Path | None,
+        typer.Option(
+            "--basic-auth", help="Password file: JSON {user: password} or one password line."
+        ),
+    ] = None,
+    basic_auth_env: Annotated[
+        str | None, typer.Option("--basic-auth-env", help="Environment variable with the password.")
+    ] = None,
+    basic_auth_user: Annotated[
+        str, typer.Option("--basic-auth-user", help="User name for a single password.")
+    ] = "collections",
+    cookie_secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--cookie-secret-file", help="File with the cookie secret (or $PANEL_COOKIE_SECRET)."
+        ),
+    ] = None,
     show: Annotated[bool, typer.Option(help="Open a browser tab.")] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the panel serve command, don't run it.")
@@ -172,19 +191,31 @@ def serve(
     """Serve the dashboard with `panel serve`.
 
     Any further option is passed to `panel serve` unchanged, e.g. --num-procs 2,
-    --basic-auth FILE --cookie-secret S, --oauth-provider ..., --allow-websocket-origin H.
-    Websocket origins default to ADDRESS:PORT only.
+    --oauth-provider ..., --allow-websocket-origin H. Websocket origins default to
+    ADDRESS:PORT only. Secrets never go on the command line: passwords come from a file or
+    an environment variable, the cookie secret from a file or $PANEL_COOKIE_SECRET.
     """
+    from . import auth
     from .loader import load_portfolio
 
+    extra = list(ctx.args)
+    auth.refuse_secrets_in(extra)
     load_portfolio(source)  # fail fast, with one clear line, on bad data
-    command = serve_command(source, port, address, show, list(ctx.args))
-    typer.echo(f"serving {source} at http://{address}:{port}/app")
-    if dry_run:
-        typer.echo(" ".join(command))
-        return
     env = {**os.environ, SOURCE_ENV: str(Path(source).resolve())}
-    raise typer.Exit(subprocess.call(command, env=env))
+    with tempfile.TemporaryDirectory(prefix="collections-auth-") as private:
+        if basic_auth is not None or basic_auth_env is not None:
+            credentials = auth.read_password(basic_auth, basic_auth_env)
+            env[auth.COOKIE_SECRET_ENV] = auth.cookie_secret(cookie_secret_file)
+            path = auth.write_credentials(credentials, basic_auth_user, Path(private))
+            extra = ["--basic-auth", str(path), *extra]
+        elif any(a.startswith("--oauth-provider") for a in extra):
+            env[auth.COOKIE_SECRET_ENV] = auth.cookie_secret(cookie_secret_file)
+        command = serve_command(source, port, address, show, extra)
+        typer.echo(f"serving {source} at http://{address}:{port}/app")
+        if dry_run:
+            typer.echo(" ".join(command))
+            return
+        raise typer.Exit(subprocess.call(command, env=env))
 
 
 def serve_command(source: Path, port: int, address: str, show: bool, extra: list[str]) -> list[str]:

@@ -62,7 +62,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served_dashboard(source: Path, *extra: str, timeout: float = 90) -> Iterator[str]:
+def served_dashboard(
+    source: Path, *extra: str, timeout: float = 90, env: dict | None = None
+) -> Iterator[str]:
     """Run ``collections-dashboard serve`` on 127.0.0.1; yield the app's URL.
 
     Parameters
@@ -73,6 +75,8 @@ def served_dashboard(source: Path, *extra: str, timeout: float = 90) -> Iterator
         Further serve options.
     timeout : float
         Seconds to wait for the server to answer.
+    env : dict, optional
+        Extra environment variables for the server.
     """
     port = free_port()
     command = [sys.executable, "-m", "dashboard.cli", "serve", "--source", str(source)]
@@ -81,7 +85,7 @@ def served_dashboard(source: Path, *extra: str, timeout: float = 90) -> Iterator
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "BOKEH_LOG_LEVEL": "info"},
+        env={**os.environ, "BOKEH_LOG_LEVEL": "info", **(env or {})},
     )
     try:
         _wait_for_port(port, process, timeout)
