@@ -158,6 +158,30 @@ def summary(
     typer.echo(json.dumps(result, ensure_ascii=False) if as_json else format_summary(result))
 
 
+@app.command()
+@data_errors_exit_2
+def build(
+    source: SourceOption = DEFAULT_SOURCE,
+    before: Annotated[int, typer.Option(help="Window: days before the due date.")] = 3,
+    after: Annotated[int, typer.Option(help="Window: days after the due date.")] = 60,
+    tolerance: Annotated[float, typer.Option(help="Default when short by more (£).")] = 1.00,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Date of knowledge YYYY-MM-DD.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Build the cube (outcomes and aggregates) into the persistent cache beside the data."""
+    import time
+
+    from .loader import build_and_store
+
+    started = time.perf_counter()
+    window = metrics.Window(before, after, metrics.to_pence(tolerance))
+    file, built = build_and_store(source, window, _as_of(as_of), progress=progress)
+    verb = "built" if built else "already cached"
+    typer.echo(f"{verb}: {file} ({time.perf_counter() - started:.1f} s)")
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @data_errors_exit_2
 def serve(
@@ -196,11 +220,11 @@ def serve(
     an environment variable, the cookie secret from a file or $PANEL_COOKIE_SECRET.
     """
     from . import auth
-    from .loader import load_portfolio
+    from .loader import load_cube
 
     extra = list(ctx.args)
     auth.refuse_secrets_in(extra)
-    load_portfolio(source)  # fail fast, with one clear line, on bad data
+    load_cube(source)  # fail fast on bad data; fills the persistent cache for the app
     env = {**os.environ, SOURCE_ENV: str(Path(source).resolve())}
     with tempfile.TemporaryDirectory(prefix="collections-auth-") as private:
         if basic_auth is not None or basic_auth_env is not None:

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import pandas as pd
 
-from . import metrics
+from . import metrics, store
 from .cube import Cube, build_cube
 from .schema import Portfolio, validate
 from .sources import read_source, source_kind
@@ -38,7 +38,7 @@ _KEY_LOCKS: dict[Hashable, threading.Lock] = {}
 
 
 def source_signature(path: str | Path) -> tuple:
-    """Identify a source's current contents cheaply: path, sizes and mtimes of its files.
+    """Identify a source's current contents cheaply: path, sizes and mtimes of its tables.
 
     Parameters
     ----------
@@ -47,11 +47,12 @@ def source_signature(path: str | Path) -> tuple:
     Returns
     -------
     tuple
-        Changes whenever a file of the source is replaced or edited.
+        Changes whenever a table file of the source is replaced or edited (the cache
+        folder beside it does not count).
     """
     path = Path(path).resolve()
     source_kind(path)  # raises SourceError for a missing path
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    files = store.table_files(path)
     return (str(path), tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files))
 
 
@@ -80,6 +81,7 @@ def load_cube(
     path: str | Path = DEFAULT_SOURCE,
     window: metrics.Window = metrics.Window(),
     as_of: pd.Timestamp | None = None,
+    persistent: bool = True,
 ) -> Cube:
     """The cube of a source for one window and as-of date, built once per process.
 
@@ -90,13 +92,67 @@ def load_cube(
     window : metrics.Window, optional
     as_of : Timestamp, optional
         Defaults to the latest payment date.
+    persistent : bool, optional
+        Use the cache on disk (:mod:`dashboard.store`): load the cube from there, or build
+        it and store it.
 
     Returns
     -------
     Cube
     """
     key = ("cube", source_signature(path), window, None if as_of is None else str(as_of))
-    return _cached(key, lambda: build_cube(load_portfolio(path), window, as_of))
+    if not persistent:
+        return _cached(key, lambda: build_cube(load_portfolio(path), window, as_of))
+    return _cached(key, lambda: _stored_cube(Path(path), window, as_of))
+
+
+def build_and_store(
+    path: str | Path,
+    window: metrics.Window = metrics.Window(),
+    as_of: pd.Timestamp | None = None,
+    progress: bool = True,
+) -> tuple[Path, bool]:
+    """Fill the persistent cache for a source and window (``collections-dashboard build``).
+
+    Returns
+    -------
+    (Path, bool)
+        The cube file, and whether it had to be built (False: it was already there).
+    """
+    from tqdm import tqdm
+
+    path = Path(path)
+    steps = tqdm(total=4, desc="build", unit="step", disable=not progress)
+    steps.set_postfix_str("hashing source")
+    file = store.cube_file(path, window, as_of)
+    steps.update()
+    if store.read_cube(file) is not None:
+        steps.update(3)
+        steps.close()
+        return file, False
+    steps.set_postfix_str("reading and validating")
+    portfolio = validate(read_source(path))
+    steps.update()
+    steps.set_postfix_str("outcomes and aggregates")
+    cube = build_cube(portfolio, window, as_of)
+    steps.update()
+    steps.set_postfix_str("writing")
+    store.write_cube(cube, file)
+    steps.update()
+    steps.close()
+    return file, True
+
+
+def _stored_cube(path: Path, window: metrics.Window, as_of: pd.Timestamp | None) -> Cube:
+    file = store.cube_file(path, window, as_of)
+    cube = store.read_cube(file)
+    if cube is None:
+        cube = build_cube(load_portfolio(path), window, as_of)
+        try:
+            store.write_cube(cube, file)
+        except OSError:
+            pass  # a read-only place: serve from memory
+    return cube
 
 
 def cube_for(
