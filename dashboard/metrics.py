@@ -88,6 +88,34 @@ def latest_payment_date(payments: pd.DataFrame) -> pd.Timestamp:
     return pd.Timestamp(payments["payment_date"].max()).normalize()
 
 
+def sort_order(keys: np.ndarray) -> np.ndarray:
+    """A stable argsort of integer keys, fast for tens of millions of rows.
+
+    Already sorted keys cost one pass. Otherwise, when key range and row count fit in 63
+    bits together, each row's index is packed below its key and the packed values are
+    sorted (an in-place value sort is several times faster than ``np.argsort``).
+
+    Parameters
+    ----------
+    keys : ndarray of int64
+
+    Returns
+    -------
+    ndarray of int64
+        Row order that sorts ``keys`` (ties keep their input order).
+    """
+    n = len(keys)
+    if n < 2 or bool(np.all(keys[1:] >= keys[:-1])):
+        return np.arange(n, dtype=np.int64)
+    shifted = keys - keys.min()
+    index_bits = int(n - 1).bit_length()
+    if int(shifted.max()).bit_length() + index_bits > 63:
+        return np.argsort(keys, kind="stable").astype(np.int64)
+    packed = (shifted << index_bits) | np.arange(n, dtype=np.int64)
+    packed.sort()
+    return packed & ((1 << index_bits) - 1)
+
+
 def window_sums(
     event_customer: np.ndarray,
     event_day: np.ndarray,
@@ -109,17 +137,28 @@ def window_sums(
     -------
     ndarray of int64
         The sum per query (0 where the window is empty).
+
+    Notes
+    -----
+    Events are sorted by (customer, day) and summed cumulatively; each query is two
+    binary searches. Queries are searched in sorted order (binary searches on random
+    needles in a large array are cache-bound: ~20x slower at 40 M rows).
     """
     low = int(min(event_day.min(initial=0), after_day.min(initial=0))) - 1
     high = int(max(event_day.max(initial=0), through_day.max(initial=0))) + 1
     span = high - low + 1
     event_key = event_customer.astype(np.int64) * span + (event_day - low)
-    order = np.argsort(event_key, kind="stable")
+    order = sort_order(event_key)
     sorted_key = event_key[order]
     cumulative = np.concatenate([[0], np.cumsum(event_value[order].astype(np.int64))])
     query_base = query_customer.astype(np.int64) * span - low
-    start = np.searchsorted(sorted_key, query_base + after_day, side="right")
-    end = np.searchsorted(sorted_key, query_base + np.maximum(through_day, after_day), side="right")
+    opens = query_base + after_day
+    closes = query_base + np.maximum(through_day, after_day)
+    query_order = sort_order(opens)  # closes follow nearly the same order
+    start = np.empty(len(opens), dtype=np.int64)
+    end = np.empty(len(opens), dtype=np.int64)
+    start[query_order] = np.searchsorted(sorted_key, opens[query_order], side="right")
+    end[query_order] = np.searchsorted(sorted_key, closes[query_order], side="right")
     return cumulative[end] - cumulative[start]
 
 

@@ -30,10 +30,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import SourceError
+from .metrics import sort_order
 from .sources import RawTables
-from .vocab import ACTIONS, FLAG_DIMENSIONS, MONEY_COLUMNS, ORDERED_VOCABULARIES, TABLES
+from .vocab import (
+    ACTIONS,
+    FLAG_DIMENSIONS,
+    MONEY_COLUMNS,
+    ORDERED_VOCABULARIES,
+    PAYMENT_METHODS,
+    TABLES,
+)
 
 MAX_SHOWN = 3
 FULL_DATE = r"^\d{4}-\d{2}-\d{2}(?:$|[ T])"
@@ -163,8 +173,27 @@ def _customers(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
 
 
 def _text(column: pd.Series) -> pd.Series:
+    """Stripped text, empty as missing; a categorical stays categorical (work per category)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return _categorical_text(column)
     text = column.astype("string").str.strip()
     return text.mask(text == "")
+
+
+def _categorical_text(column: pd.Series) -> pd.Series:
+    cleaned = _text(pd.Series(column.cat.categories, dtype=object))
+    new_codes, uniques = pd.factorize(cleaned, use_na_sentinel=True)
+    lookup = np.append(new_codes, -1)  # a missing value (code -1) stays missing
+    codes = lookup[column.cat.codes.to_numpy()]
+    values = pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype=object))
+    return pd.Series(values, index=column.index)
+
+
+def _categorical(text: pd.Series, categories: list[str], ordered: bool = False) -> pd.Categorical:
+    """``text`` as a categorical with these categories (recoded cheaply if already one)."""
+    if isinstance(text.dtype, pd.CategoricalDtype):
+        return text.cat.set_categories(categories, ordered=ordered).array
+    return pd.Categorical(text, categories=categories, ordered=ordered)
 
 
 def _flag(column: pd.Series, origin: str, name: str) -> pd.Series:
@@ -178,7 +207,7 @@ def _dimension(column: pd.Series, origin: str, name: str) -> pd.Series:
     _refuse_rows(text.isna(), column, origin, name, "missing value")
     known = ORDERED_VOCABULARIES.get(name, ())
     categories = _known_first(text, known)
-    return pd.Series(pd.Categorical(text, categories=categories, ordered=bool(known)))
+    return pd.Series(_categorical(text, categories, ordered=bool(known)))
 
 
 def _with_known_customers(
@@ -195,14 +224,19 @@ def _with_known_customers(
 
 
 def _customer_codes(column: pd.Series, ids: pd.CategoricalDtype) -> np.ndarray:
-    """Row number in customers of each id (-1 if unknown), hashing each distinct id once."""
+    """Row number in customers of each id (-1 if unknown), hashed in Arrow (no Python objects)."""
     if isinstance(column.dtype, pd.CategoricalDtype):
-        row_codes, uniques = column.cat.codes.to_numpy(), column.cat.categories
-    else:
-        row_codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    lookup = ids.categories.get_indexer(_text(pd.Series(uniques)).to_numpy())
-    lookup = np.append(lookup, -1)  # code -1 (missing) -> unknown
-    return lookup[row_codes].astype(np.int64)
+        lookup = ids.categories.get_indexer(_text(pd.Series(column.cat.categories)).to_numpy())
+        return np.append(lookup, -1)[column.cat.codes.to_numpy()].astype(np.int64)
+    if not isinstance(column.dtype, pd.StringDtype):
+        column = column.astype("string[pyarrow]")
+    values = pa.array(column.array)  # zero-copy: an Arrow (chunked) array
+    if values.type != pa.large_string():
+        values = values.cast(pa.large_string())
+    values = pc.utf8_trim_whitespace(values)
+    known = pa.array(np.asarray(ids.categories, dtype=object), type=pa.large_string())
+    codes = pc.fill_null(pc.index_in(values, value_set=known), -1)
+    return codes.to_numpy().astype(np.int64)
 
 
 def _examples_of_unknown(frame: pd.DataFrame, ids: pd.CategoricalDtype) -> str:
@@ -231,15 +265,29 @@ def _bills(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
             "usage_m3": usage.astype("float64"),
         }
     )
-    day = np.asarray(period_end, dtype="datetime64[D]").astype(np.int64)
-    key = bills["customer_id"].cat.codes.to_numpy(np.int64) * 1_000_000 + day
-    duplicated = pd.Series(key, index=bills.index).duplicated(keep=False)
-    if duplicated.any():
+    key = _customer_day_key(bills["customer_id"], period_end)
+    order = sort_order(key)
+    same_as_next = key[order][1:] == key[order][:-1]
+    if same_as_next.any():
+        duplicated = np.zeros(len(key), dtype=bool)
+        duplicated[order[1:][same_as_next]] = True
+        duplicated[order[:-1][same_as_next]] = True
         shown = frame["customer_id"].astype(str) + " " + frame["bill_period_end"].astype(str)
         _refuse_rows(
             duplicated, shown, origin, "bill_period_end", "duplicated bill (customer, period)"
         )
-    return bills.reset_index(drop=True)
+    return _in_order(bills, order)
+
+
+def _customer_day_key(customer_id: pd.Series, dates: pd.Series) -> np.ndarray:
+    """(customer row, day) as one int64 per row: sorts by customer, then date."""
+    day = np.asarray(dates, dtype="datetime64[D]").astype(np.int64)
+    return customer_id.cat.codes.to_numpy(np.int64) * 10_000_000 + (day - day.min(initial=0))
+
+
+def _in_order(frame: pd.DataFrame, order: np.ndarray) -> pd.DataFrame:
+    """Rows in ``order`` with a fresh index (tables are kept sorted by customer, date)."""
+    return frame.take(order).reset_index(drop=True)
 
 
 def _payments(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
@@ -249,10 +297,18 @@ def _payments(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
             "customer_id": frame["customer_id"],
             "payment_date": _dates(frame["payment_date"], origin, "payment_date"),
             "amount_pence": _pence(frame[MONEY_COLUMNS["payments"]], origin, "amount"),
-            "method": pd.Categorical(_text(frame["method"]).fillna("Unknown")),
+            "method": _payment_methods(frame["method"]),
         }
     )
-    return payments.reset_index(drop=True)
+    order = sort_order(_customer_day_key(payments["customer_id"], payments["payment_date"]))
+    return _in_order(payments, order)
+
+
+def _payment_methods(column: pd.Series) -> pd.Categorical:
+    text = _text(column)
+    categories = _known_first(text, PAYMENT_METHODS)
+    methods = _categorical(text, [*categories, "Unknown"])
+    return methods.fillna("Unknown") if methods.isna().any() else methods
 
 
 def _actions(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
@@ -262,7 +318,7 @@ def _actions(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
         {
             "customer_id": frame["customer_id"],
             "action_date": _dates(frame["action_date"], origin, "action_date"),
-            "action": pd.Categorical(action, categories=_known_first(action, ACTIONS)),
+            "action": _categorical(action, _known_first(action, ACTIONS)),
         }
     )
     return actions.reset_index(drop=True)
@@ -270,7 +326,10 @@ def _actions(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
 
 def _known_first(values: pd.Series, known: tuple[str, ...]) -> list[str]:
     """Categories: the known vocabulary in its order (those present), then the rest sorted."""
-    present = set(values.dropna().unique())
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        present = set(values.cat.categories[np.unique(values.cat.codes[values.cat.codes >= 0])])
+    else:
+        present = set(values.dropna().unique())
     return [v for v in known if v in present] + sorted(present - set(known))
 
 

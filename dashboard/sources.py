@@ -165,8 +165,8 @@ def _read_parquet_folder(folder: Path) -> RawTables:
 
 
 def _read_parquet_table(file: Path) -> pd.DataFrame:
-    """Read a Parquet file or dataset; ids as categoricals, dates as datetime64 (fast paths)."""
-    table = pq.read_table(file, read_dictionary=["customer_id"])
+    """Read a Parquet file or dataset, dates as datetime64 (not Python date objects)."""
+    table = pq.read_table(file)
     for index, column in enumerate(table.schema):
         if pa.types.is_date(column.type):
             table = table.set_column(index, column.name, table[column.name].cast(pa.timestamp("s")))
