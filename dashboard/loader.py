@@ -147,7 +147,8 @@ def _stored_cube(path: Path, window: metrics.Window, as_of: pd.Timestamp | None)
     file = store.cube_file(path, window, as_of)
     cube = store.read_cube(file)
     if cube is None:
-        cube = build_cube(load_portfolio(path), window, as_of)
+        # not load_portfolio: a served app keeps only the small cube, not the raw tables
+        cube = build_cube(validate(read_source(path)), window, as_of)
         try:
             store.write_cube(cube, file)
         except OSError:
