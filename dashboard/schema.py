@@ -142,9 +142,12 @@ def tables_from_frames(frames: dict[str, pd.DataFrame], source: str = "") -> Raw
 
 
 def _check_columns(frame: pd.DataFrame, columns: tuple[str, ...], origin: str) -> None:
+    twice = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if twice:
+        raise SourceError(f"{origin}: column {twice[0]!r} appears more than once")
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        found = ", ".join(map(str, frame.columns)) or "none"
+        found = ", ".join(repr(str(c)) for c in frame.columns) or "none"
         raise SourceError(
             f"{origin}: column '{missing[0]}' missing"
             f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}; "
@@ -334,17 +337,35 @@ def _known_first(values: pd.Series, known: tuple[str, ...]) -> list[str]:
 
 
 def _dates(column: pd.Series, origin: str, name: str) -> pd.Series:
+    problem = "unparseable or missing date (need YYYY-MM-DD)"
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_datetime64_any_dtype(column):
+        _refuse_rows(
+            pd.Series(True, index=column.index),
+            column,
+            origin,
+            name,
+            "a number, not a date (need YYYY-MM-DD)",
+        )
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        _refuse_rows(
+            column.notna(), column, origin, name, "date with a time zone (need YYYY-MM-DD)"
+        )
     if pd.api.types.is_datetime64_any_dtype(column):
         dates = column
     else:
         values = column.str.strip() if pd.api.types.is_string_dtype(column) else column
-        dates = pd.to_datetime(values, format="ISO8601", errors="coerce")
+        try:
+            dates = pd.to_datetime(values, format="ISO8601", errors="coerce")
+        except (ValueError, TypeError):  # e.g. mixed time-zone offsets
+            dates = pd.Series(pd.NaT, index=column.index)
+        if isinstance(dates.dtype, pd.DatetimeTZDtype):
+            _refuse_rows(
+                dates.notna(), column, origin, name, "date with a time zone (need YYYY-MM-DD)"
+            )
         if pd.api.types.is_string_dtype(column):
             # ISO8601 also accepts "2024-03" or "2024": a day must be given.
             dates = dates.where(values.str.match(FULL_DATE, na=False))
-    _refuse_rows(
-        dates.isna(), column, origin, name, "unparseable or missing date (need YYYY-MM-DD)"
-    )
+    _refuse_rows(dates.isna(), column, origin, name, problem)
     return dates.astype("datetime64[s]").dt.normalize()
 
 
@@ -379,7 +400,7 @@ def _examples(bad: pd.Series, shown: pd.Series) -> str:
 
 
 def _quote(value: object) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
         return "(empty)"
     text = str(value)
     return repr(text if len(text) <= 40 else text[:37] + "...")

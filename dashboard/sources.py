@@ -73,6 +73,7 @@ def source_kind(path: str | Path) -> str:
     path = Path(path)
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder")
+    _check_readable(path)
     if path.is_dir():
         if any((path / f"{t}.parquet").exists() or (path / t).is_dir() for t in TABLES):
             return "parquet"

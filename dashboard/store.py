@@ -114,10 +114,7 @@ def write_cube(cube: Cube, file: Path) -> Path:
 
 
 def _writable(folder: Path) -> bool:
-    try:
-        folder.mkdir(exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-")
-        probe.close()
-        return True
-    except OSError:
-        return False
+    """Whether the cache folder exists writable, or could be created (nothing is created)."""
+    if folder.exists():
+        return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+    return os.access(folder.parent, os.W_OK | os.X_OK)
