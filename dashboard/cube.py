@@ -289,8 +289,17 @@ def _customer_bits(
     for name, flag in flags.items():
         weights = bit if flag is None else np.where(flag, bit, 0.0)
         total = np.bincount(slot, weights=weights, minlength=n_customers * words)
-        bits[name] = total.astype(np.uint32).reshape(n_customers, words)
+        bits[name] = _as_uint64_words(total.astype(np.uint32).reshape(n_customers, words))
     return bits
+
+
+def _as_uint64_words(words32: np.ndarray) -> np.ndarray:
+    """(rows, words) uint32 -> (rows, ceil(words / 2)) uint64 with the same bits (month i is
+    bit i % 64 of word i // 64): one 64-bit test per customer for up to 64 months."""
+    rows, words = words32.shape
+    padded = np.zeros((rows, words + words % 2), dtype=np.uint32)
+    padded[:, :words] = words32
+    return padded.view("<u8")
 
 
 # --- queries on a cube: these are what interactive filters run -------------------------
@@ -515,9 +524,9 @@ def customers_by(
     DataFrame
         ``dim``, ``customers`` and ``customers_with_default``, one row per value.
     """
-    chosen, has_bill, has_default = _customer_flags(cube, segments, start, end, include_immature)
+    _, has_bill, has_default = _customer_flags(cube, segments, start, end, include_immature)
     values = cube.segments[dim]
-    codes = values.cat.codes.to_numpy()[cube.customer_segment[chosen]]
+    codes = values.cat.codes.to_numpy()[cube.customer_segment]
     size = len(values.cat.categories)
     return pd.DataFrame(
         {
@@ -537,24 +546,33 @@ def _customer_flags(
     end: pd.Timestamp | None,
     include_immature: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Selected customers' rows, and whether each has a counted bill / a default in range."""
+    """Per customer: selected?, has a counted bill in range?, has a default in range?
+
+    The last two are False for customers not selected.
+    """
     mask = _month_bitmask(cube, start, end)
-    chosen = np.flatnonzero(segments[cube.customer_segment])
+    chosen = segments[cube.customer_segment]
     counted = cube.customer_bits["billed" if include_immature else "mature"]
     defaulted = cube.customer_bits["defaulted" if include_immature else "mature_defaulted"]
-    has_bill = ((counted[chosen] & mask) != 0).any(axis=1)
-    has_default = ((defaulted[chosen] & mask) != 0).any(axis=1)
-    return chosen, has_bill, has_default
+    return chosen, _any_bit(counted, mask) & chosen, _any_bit(defaulted, mask) & chosen
+
+
+def _any_bit(bits: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Whether each row of ``bits`` shares a set bit with ``mask`` (word by word)."""
+    hit = (bits[:, 0] & mask[0]) != 0
+    for word in range(1, bits.shape[1]):
+        hit |= (bits[:, word] & mask[word]) != 0
+    return hit
 
 
 def _month_bitmask(cube: Cube, start: pd.Timestamp | None, end: pd.Timestamp | None) -> np.ndarray:
     selected = month_selection(pd.Series(cube.months), start, end)
-    words = cube.customer_bits["billed"].shape[1]
+    words = (len(selected) - 1) // BITS_PER_WORD + 1
     padded = np.zeros(words * BITS_PER_WORD, dtype=bool)
     padded[: len(selected)] = selected
     weights = np.left_shift(np.uint64(1), np.arange(BITS_PER_WORD, dtype=np.uint64))
-    per_word = padded.reshape(words, BITS_PER_WORD) @ weights
-    return per_word.astype(np.uint32)
+    per_word = (padded.reshape(words, BITS_PER_WORD) @ weights).astype(np.uint32)
+    return _as_uint64_words(per_word.reshape(1, words))[0]
 
 
 def bill_rates(measures: pd.DataFrame, include_immature: bool = False) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from .cube import Cube
 from .vocab import TABLES
 
 CACHE_DIR_NAME = ".collections-cache"
-CUBE_FORMAT = 1
+CUBE_FORMAT = 2
 """Bump when :class:`dashboard.cube.Cube` changes shape: old files are then ignored."""
 CHUNK = 1 << 22
 
