@@ -10,6 +10,7 @@ from per-customer month bitmasks (32 months per ``uint32`` word).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -548,13 +549,27 @@ def _customer_flags(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per customer: selected?, has a counted bill in range?, has a default in range?
 
-    The last two are False for customers not selected.
+    The last two are False for customers not selected. The model asks twice per filter
+    change (KPIs, segment table): the last few answers are kept.
     """
+    memo = cube.__dict__.setdefault("_flags_memo", {})  # per cube: no stale answers
+    key = (segments.tobytes(), str(start), str(end), include_immature)
+    with _FLAGS_LOCK:
+        if key in memo:
+            return memo[key]
     mask = _month_bitmask(cube, start, end)
     chosen = segments[cube.customer_segment]
     counted = cube.customer_bits["billed" if include_immature else "mature"]
     defaulted = cube.customer_bits["defaulted" if include_immature else "mature_defaulted"]
-    return chosen, _any_bit(counted, mask) & chosen, _any_bit(defaulted, mask) & chosen
+    flags = (chosen, _any_bit(counted, mask) & chosen, _any_bit(defaulted, mask) & chosen)
+    with _FLAGS_LOCK:
+        memo[key] = flags
+        while len(memo) > 4:
+            memo.pop(next(iter(memo)))
+    return flags
+
+
+_FLAGS_LOCK = threading.Lock()
 
 
 def _any_bit(bits: np.ndarray, mask: np.ndarray) -> np.ndarray:

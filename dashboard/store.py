@@ -103,6 +103,7 @@ def write_cube(cube: Cube, file: Path) -> Path:
     """Write a cube atomically (temporary file, then rename)."""
     file.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=file.parent, prefix=".tmp-", suffix=".pkl")
+    cube.__dict__.pop("_flags_memo", None)  # answers to earlier queries are not worth keeping
     try:
         with os.fdopen(descriptor, "wb") as handle:
             pickle.dump(cube, handle, protocol=pickle.HIGHEST_PROTOCOL)
