@@ -286,11 +286,22 @@ def export_html(
             "--include-customers", help="Also embed customer-level rows (off: aggregates only)."
         ),
     ] = False,
+    segments: Annotated[
+        str,
+        typer.Option(
+            help="Segments offered in the page, comma-separated, or 'all' (each adds 12 states)."
+        ),
+    ] = "income_band,region,tariff,is_vulnerable",
 ) -> None:
     """One self-contained HTML file that opens offline; metric, segment and period stay live."""
     from .export import export_html as run
+    from .vocab import DIMENSIONS
 
-    path = run(source, out, include_customers=include_customers)
+    chosen = list(DIMENSIONS) if segments == "all" else [s.strip() for s in segments.split(",")]
+    unknown = [s for s in chosen if s not in DIMENSIONS]
+    if unknown or not chosen:
+        raise SourceError(f"--segments {segments!r}: use 'all' or some of {', '.join(DIMENSIONS)}")
+    path = run(source, out, include_customers=include_customers, segments=chosen)
     typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
