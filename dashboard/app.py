@@ -55,15 +55,7 @@ class Dashboard(pn.viewable.Viewer):
             params["model"] = CollectionsModel(**_source_param())
         super().__init__(**params)
         self._gauges = {kpi: views.kpi_gauge(kpi) for kpi in KPIS}
-        self._table = pn.widgets.Tabulator(
-            pagination="local",
-            page_size=20,
-            disabled=True,
-            show_index=False,
-            formatters=views.TABLE_FORMATTERS,
-            sizing_mode="stretch_width",
-            height=330,
-        )
+        self._table = views.figures_tabulator(None, height=330)
         self._download = pn.widgets.FileDownload(
             callback=self._figures_csv,
             filename="collections_figures.csv",

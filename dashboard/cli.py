@@ -40,6 +40,12 @@ SourceOption = Annotated[
 ]
 
 
+BeforeOption = Annotated[int, typer.Option(help="Window: days before the due date.")]
+AfterOption = Annotated[int, typer.Option(help="Window: days after the due date.")]
+ToleranceOption = Annotated[float, typer.Option(help="Default when short by more (£).")]
+AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of knowledge YYYY-MM-DD.")]
+
+
 class Format(StrEnum):
     """Output formats of ``generate``."""
 
@@ -128,12 +134,10 @@ def validate(source: SourceOption = DEFAULT_SOURCE) -> None:
 @data_errors_exit_2
 def summary(
     source: SourceOption = DEFAULT_SOURCE,
-    before: Annotated[int, typer.Option(help="Window: days before the due date.")] = 3,
-    after: Annotated[int, typer.Option(help="Window: days after the due date.")] = 60,
-    tolerance: Annotated[float, typer.Option(help="Default when short by more (£).")] = 1.00,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Date of knowledge YYYY-MM-DD.")
-    ] = None,
+    before: BeforeOption = 3,
+    after: AfterOption = 60,
+    tolerance: ToleranceOption = 1.00,
+    as_of: AsOfOption = None,
     include_immature: Annotated[
         bool, typer.Option("--include-immature", help="Count bills whose window is still open.")
     ] = False,
@@ -162,12 +166,10 @@ def summary(
 @data_errors_exit_2
 def build(
     source: SourceOption = DEFAULT_SOURCE,
-    before: Annotated[int, typer.Option(help="Window: days before the due date.")] = 3,
-    after: Annotated[int, typer.Option(help="Window: days after the due date.")] = 60,
-    tolerance: Annotated[float, typer.Option(help="Default when short by more (£).")] = 1.00,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Date of knowledge YYYY-MM-DD.")
-    ] = None,
+    before: BeforeOption = 3,
+    after: AfterOption = 60,
+    tolerance: ToleranceOption = 1.00,
+    as_of: AsOfOption = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Build the cube (outcomes and aggregates) into the persistent cache beside the data."""

@@ -252,7 +252,6 @@ class StaticDashboard:
 
     def _make_tables(self) -> dict[str, object]:
         """One table per segment, built with its final columns."""
-        import panel as pn
 
         from . import views
 
@@ -260,15 +259,8 @@ class StaticDashboard:
         original = model.segment_by
         for dim in self.segments.values():
             model.segment_by = dim
-            tables[dim] = pn.widgets.Tabulator(
-                views.figures_table(model.by_segment, dim),
-                pagination="local",
-                page_size=20,
-                disabled=True,
-                show_index=False,
-                formatters=views.TABLE_FORMATTERS,
-                sizing_mode="stretch_width",
-                visible=False,
+            tables[dim] = views.figures_tabulator(
+                views.figures_table(model.by_segment, dim), visible=False
             )
         model.segment_by = original
         return tables

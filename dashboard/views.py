@@ -448,6 +448,32 @@ def figures_table(by_segment: pd.DataFrame, dim: str) -> pd.DataFrame:
     )
 
 
+def figures_tabulator(value: pd.DataFrame, **params) -> pn.widgets.Tabulator:
+    """A read-only, paginated table of :func:`figures_table` output (£ and % formatted).
+
+    Parameters
+    ----------
+    value : DataFrame
+        From :func:`figures_table`.
+    **params
+        Further Tabulator parameters (height, visible, ...).
+
+    Returns
+    -------
+    panel.widgets.Tabulator
+    """
+    return pn.widgets.Tabulator(
+        value,
+        pagination="local",
+        page_size=20,
+        disabled=True,
+        show_index=False,
+        formatters=TABLE_FORMATTERS,
+        sizing_mode="stretch_width",
+        **params,
+    )
+
+
 TABLE_FORMATTERS = {
     "Default rate %": {"type": "money", "symbol": "%", "symbolAfter": True, "precision": 1},
     "Collection rate %": {"type": "money", "symbol": "%", "symbolAfter": True, "precision": 1},

@@ -30,26 +30,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from dashboard.vocab import TABLES
+
 REPO = Path(__file__).resolve().parents[2]
 DEMO_DIR = REPO / "data"
 N_CUSTOMERS = 40
 """How many customers of the demo set (the first ones) each case keeps."""
 
-TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "customers": (
-        "customer_id",
-        "region",
-        "income_band",
-        "tariff",
-        "has_meter",
-        "is_vulnerable",
-        "prefers_direct_debit",
-        "tenure_band",
-    ),
-    "bills": ("customer_id", "bill_period_end", "bill_amount", "usage_m3", "due_date"),
-    "payments": ("customer_id", "payment_date", "amount", "method"),
-    "collections_actions": ("customer_id", "action_date", "action"),
-}
+TABLE_COLUMNS = TABLES
 """The four tables and their columns (as in ``../shared/DESIGN.md``)."""
 
 NUMERIC_COLUMNS = {
