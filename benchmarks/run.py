@@ -3,7 +3,8 @@
 Usage::
 
     .venv/bin/python benchmarks/run.py --customers 100000
-    .venv/bin/python benchmarks/run.py --customers 1000000 --skip-original --original-customers 20000
+    .venv/bin/python benchmarks/run.py --customers 1000000 --skip-original \
+        --original-customers 20000
 
 Data comes from ``collections-dashboard generate --format parquet`` (cached under
 ``benchmarks/.data/``). Prints one table: build time (load + outcomes + aggregates), peak
@@ -189,7 +190,12 @@ def main() -> None:
                 "our p95 recompute",
             )
         )
-    rows.append(("peak RSS of this script", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB"))
+    rows.append(
+        (
+            "peak RSS of this script",
+            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB",
+        )
+    )
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measure':<{width}}  value")
     print(f"{'-' * width}  {'-' * 40}")
