@@ -147,7 +147,7 @@ def _check_columns(frame: pd.DataFrame, columns: tuple[str, ...], origin: str) -
         raise SourceError(f"{origin}: column {twice[0]!r} appears more than once")
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        found = ", ".join(repr(str(c)) for c in frame.columns) or "none"
+        found = ", ".join(" ".join(str(c).split()) for c in frame.columns) or "none"
         raise SourceError(
             f"{origin}: column '{missing[0]}' missing"
             f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}; "
