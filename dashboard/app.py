@@ -7,6 +7,7 @@ inside a template when served (``panel serve dashboard/app.py`` or
 
 from __future__ import annotations
 
+import html
 import io
 import os
 from pathlib import Path
@@ -18,7 +19,7 @@ from panel.theme.fast import Fast
 from dashboard import SourceError, views
 from dashboard.loader import SOURCE_ENV
 from dashboard.model import KPI_LABELS, KPIS, CollectionsModel
-from dashboard.vocab import DIMENSION_LABELS, DIMENSIONS, FLAG_DIMENSIONS
+from dashboard.vocab import DIMENSION_LABELS, DIMENSIONS
 
 TITLE = "Portfolio Collections Dashboard"
 URL_PARAMS = (
@@ -99,14 +100,10 @@ class Dashboard(pn.viewable.Viewer):
         """One multi-select per customer dimension (empty selects everything)."""
         widgets = []
         for dim in DIMENSIONS:
-            options = self.model.param[dim].objects
-            if dim in FLAG_DIMENSIONS:
-                options = {
-                    label: value
-                    for label, value in zip(
-                        views.segment_labels(dim, options), options, strict=True
-                    )
-                }
+            values = self.model.param[dim].objects
+            # Choices.js renders option labels as HTML: labels from the data are escaped.
+            labels = [html.escape(label) for label in views.segment_labels(dim, values)]
+            options = dict(zip(labels, values, strict=True))
             widgets.append(
                 pn.widgets.MultiChoice.from_param(
                     self.model.param[dim],
@@ -258,7 +255,8 @@ class Dashboard(pn.viewable.Viewer):
         model = self.model
         counted = "all bills" if model.include_immature else "mature bills only"
         return (
-            f"**{model.describe_selection()}** — as of **{model.as_of_date:%d %b %Y}**; "
+            f"**{views.markdown_text(model.describe_selection())}** — as of "
+            f"**{model.as_of_date:%d %b %Y}**; "
             f"window {model.before} days before to {model.after} after due, tolerance "
             f"£{model.tolerance:.2f}; rates count {counted}. "
             f"{kpis.get('customers', 0):,} customers, {kpis.get('bills', 0):,} bills counted, "
@@ -292,7 +290,7 @@ def _source_param() -> dict:
 def error_page(error: Exception) -> pn.template.FastListTemplate:
     """A page that states a data error instead of a blank page or a traceback."""
     message = pn.pane.Alert(
-        f"**The data could not be loaded.** {pn.pane.Str(str(error)).object}\n\n"
+        f"**The data could not be loaded.** {views.markdown_text(str(error))}\n\n"
         "Fix the source (run `collections-dashboard validate --source PATH` for details) "
         "and reload this page.",
         alert_type="danger",

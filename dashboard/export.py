@@ -155,7 +155,9 @@ class StaticDashboard:
             else "mature bills only: bills whose payment window closed by the as-of date "
             "(include immature bills: off)"
         )
-        filters = model.describe_selection().split(" · ", 1)[-1]
+        from . import views
+
+        filters = views.markdown_text(model.describe_selection().split(" · ", 1)[-1])
         customers = (
             "Customer-level data was requested, but this dashboard has no customer-level view "
             "yet: none is included."
@@ -279,7 +281,7 @@ class StaticDashboard:
         kpis = model.kpis
         self.selection.object = (
             f"**Showing {METRIC_LABELS[model.metric].lower()} by "
-            f"{DIMENSION_LABELS[model.segment_by].lower()} · {selection}** — "
+            f"{DIMENSION_LABELS[model.segment_by].lower()} · {views.markdown_text(selection)}** — "
             f"{kpis['customers']:,} customers, {kpis['bills']:,} bills counted, "
             f"£{kpis['billed']:,.0f} billed."
         )

@@ -8,6 +8,8 @@ and an explicit "no data for this selection" instead of empty axes.
 
 from __future__ import annotations
 
+import html
+
 import holoviews as hv
 import hvplot.pandas  # noqa: F401  (registers .hvplot on DataFrames)
 import numpy as np
@@ -81,6 +83,19 @@ def segment_colors(dim: str, categories) -> dict[str, str]:
     """
     labels = segment_labels(dim, categories)
     return {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(labels)}
+
+
+def markdown_text(text: str) -> str:
+    """Text from the data made safe for a Markdown/HTML pane: shown as typed, never as markup.
+
+    Chart titles, axes, legends and Tabulator cells already show text as text; Markdown,
+    HTML and Alert panes render markup, so every data string goes through this first.
+    """
+    marked = "".join("\\" + c if c in MARKDOWN_SPECIALS else c for c in str(text))
+    return html.escape(marked, quote=True)
+
+
+MARKDOWN_SPECIALS = set("\\`*_{}[]()#+-!|~")
 
 
 def no_data(message: str = NO_DATA) -> pn.pane.Alert:
