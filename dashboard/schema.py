@@ -84,6 +84,8 @@ def validate(raw: RawTables) -> Portfolio:
     ----------
     raw : RawTables
         Frames from :func:`dashboard.sources.read_source` or :func:`tables_from_frames`.
+        Its bills, payments and actions frames are consumed (removed from ``raw.frames``
+        as they are typed) to keep peak memory down.
 
     Returns
     -------
@@ -101,20 +103,24 @@ def validate(raw: RawTables) -> Portfolio:
         _check_columns(raw.frames[table], columns, raw.origins[table])
     customers = _customers(raw.frames["customers"], raw.origins["customers"])
     ids = pd.CategoricalDtype(customers["customer_id"].to_numpy())
+    typers = {"bills": _bills, "payments": _payments, "collections_actions": _actions}
     typed = {}
-    for table in ("bills", "payments", "collections_actions"):
-        frame, dropped = _with_known_customers(raw.frames[table], ids, raw.origins[table])
+    for table, to_typed in typers.items():
+        # Each raw table is released once typed (``raw.frames`` is consumed): at a million
+        # customers, raw and typed copies of every table at once would double peak memory.
+        source = raw.frames.pop(table)
+        frame, dropped = _with_known_customers(source, ids, raw.origins[table])
         excluded[table] = dropped
         if dropped:
             warnings.append(
                 f"{raw.origins[table]}: column 'customer_id': excluded {dropped} rows of "
                 f"customers not in customers "
-                f"({_examples_of_unknown(raw.frames[table].reset_index(drop=True), ids)})"
+                f"({_examples_of_unknown(source.reset_index(drop=True), ids)})"
             )
-        typed[table] = frame
-    bills = _bills(typed["bills"], raw.origins["bills"])
-    payments = _payments(typed["payments"], raw.origins["payments"])
-    actions = _actions(typed["collections_actions"], raw.origins["collections_actions"])
+        del source
+        typed[table] = to_typed(frame, raw.origins[table])
+        del frame
+    bills, payments, actions = (typed[t] for t in typers)
     if actions.empty:
         warnings.append(f"{raw.origins['collections_actions']}: no collections actions")
     return Portfolio(customers, bills, payments, actions, warnings, excluded, raw.source)
