@@ -77,17 +77,6 @@ class Dashboard(pn.viewable.Viewer):
             self.model.param.period, name="Bill months", format="%b %Y", step=1
         )
 
-    def period_presets(self) -> pn.widgets.Select:
-        """A discrete period selector (embeds in the static HTML export)."""
-        presets = self.model.month_presets()
-        select = pn.widgets.Select(name="Period", options=list(presets), value="All months")
-
-        def apply(event):
-            self.model.period = presets[event.new]
-
-        select.param.watch(apply, "value")
-        return select
-
     def main_controls(self) -> list:
         """Metric and segmentation: the controls that change what is drawn."""
         model = self.model

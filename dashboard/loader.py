@@ -121,39 +121,48 @@ def build_and_store(
     """
     from tqdm import tqdm
 
-    path = Path(path)
-    steps = tqdm(total=4, desc="build", unit="step", disable=not progress)
-    steps.set_postfix_str("hashing source")
-    file = store.cube_file(path, window, as_of)
-    steps.update()
-    if store.read_cube(file) is not None:
-        steps.update(3)
-        steps.close()
-        return file, False
-    steps.set_postfix_str("reading and validating")
-    portfolio = validate(read_source(path))
-    steps.update()
-    steps.set_postfix_str("outcomes and aggregates")
-    cube = build_cube(portfolio, window, as_of)
-    steps.update()
-    steps.set_postfix_str("writing")
-    store.write_cube(cube, file)
-    steps.update()
-    steps.close()
-    return file, True
+    with tqdm(total=4, desc="build", unit="step", disable=not progress) as steps:
+        _, file, built = _stored_or_built(Path(path), window, as_of, steps)
+    return file, built
 
 
 def _stored_cube(path: Path, window: metrics.Window, as_of: pd.Timestamp | None) -> Cube:
+    return _stored_or_built(path, window, as_of)[0]
+
+
+def _stored_or_built(
+    path: Path, window: metrics.Window, as_of: pd.Timestamp | None, steps=None
+) -> tuple[Cube, Path, bool]:
+    """The cube from the disk cache, or built (not via load_portfolio: a served app keeps
+    only the small cube, not the raw tables) and stored. ``steps`` is an optional tqdm bar."""
+
+    def step(label: str | None = None) -> None:
+        if steps is not None:
+            steps.update()
+            if label:
+                steps.set_postfix_str(label)
+
+    if steps is not None:
+        steps.set_postfix_str("hashing source")
     file = store.cube_file(path, window, as_of)
     cube = store.read_cube(file)
-    if cube is None:
-        # not load_portfolio: a served app keeps only the small cube, not the raw tables
-        cube = build_cube(validate(read_source(path)), window, as_of)
-        try:
-            store.write_cube(cube, file)
-        except OSError:
-            pass  # a read-only place: serve from memory
-    return cube
+    if cube is not None:
+        if steps is not None:
+            steps.update(steps.total - steps.n)
+        return cube, file, False
+    step("reading and validating")
+    portfolio = validate(read_source(path))
+    step("outcomes and aggregates")
+    cube = build_cube(portfolio, window, as_of)
+    del portfolio
+    step("writing")
+    try:
+        store.write_cube(cube, file)
+    except OSError:
+        if steps is not None:  # `build` must say it could not store the cube
+            raise
+    step()
+    return cube, file, True
 
 
 def cube_for(

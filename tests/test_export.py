@@ -34,9 +34,7 @@ from dashboard.export import (
     figure_frames,
     inline_panel_resources,
 )
-from dashboard.loader import DEFAULT_SOURCE
 from dashboard.model import METRIC_LABELS, CollectionsModel
-from dashboard.vocab import TABLES
 
 CHROMIUM = Path("/usr/bin/chromium")
 TEST_SEGMENTS = ("income_band", "region")
@@ -48,19 +46,9 @@ SCRIPT = re.compile(r"<script([^>]*)>(.*?)</script>", re.S)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _has_tables(folder: Path) -> bool:
-    return all(
-        (folder / f"{table}.csv").is_file() or (folder / f"{table}.parquet").is_file()
-        for table in TABLES
-    )
-
-
 @pytest.fixture(scope="module")
-def source(request: pytest.FixtureRequest) -> Path:
-    """The demo set when committed, else the reference dataset (skips when both lack data)."""
-    if _has_tables(DEFAULT_SOURCE):
-        return DEFAULT_SOURCE
-    return request.getfixturevalue("seed_dir")
+def source(demo_or_seed_source: Path) -> Path:
+    return demo_or_seed_source
 
 
 @pytest.fixture(scope="module")

@@ -25,26 +25,15 @@ from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
 from jupyter_client.manager import KernelManager  # noqa: E402
 
 from dashboard.loader import DEFAULT_SOURCE  # noqa: E402
-from dashboard.vocab import TABLES  # noqa: E402
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOK = NOTEBOOKS / "Portfolio_Collections_Dashboard.ipynb"
 CHECK_CELL = "import sys, json; print('KERNEL ' + json.dumps([sys.executable, sys.prefix]))"
 
 
-def _has_tables(folder: Path) -> bool:
-    return all(
-        (folder / f"{table}.csv").is_file() or (folder / f"{table}.parquet").is_file()
-        for table in TABLES
-    )
-
-
 @pytest.fixture(scope="module")
-def notebook_source(request: pytest.FixtureRequest) -> Path:
-    """The demo set when committed, else the reference dataset (skips when both lack data)."""
-    if _has_tables(DEFAULT_SOURCE):
-        return DEFAULT_SOURCE
-    return request.getfixturevalue("seed_dir")
+def notebook_source(demo_or_seed_source: Path) -> Path:
+    return demo_or_seed_source
 
 
 @pytest.fixture(scope="module")
