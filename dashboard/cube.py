@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
+from .arrears import ArrearsTables, build_arrears
 from .schema import Portfolio
 from .vocab import DIMENSIONS
 
@@ -63,6 +64,9 @@ class Cube:
         Date of knowledge.
     window : metrics.Window
         Window and tolerance used for outcomes.
+    arrears : ArrearsTables
+        The aggregated ledger (:mod:`dashboard.arrears`): ageing, roll and cure,
+        cohorts, action outcomes, worklist.
     """
 
     months: pd.DatetimeIndex
@@ -74,6 +78,7 @@ class Cube:
     customer_bits: dict[str, np.ndarray]
     as_of: pd.Timestamp
     window: metrics.Window
+    arrears: ArrearsTables
     arrays: dict[str, TableArrays] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -132,8 +137,9 @@ def build_cube(
     portfolio: Portfolio,
     window: metrics.Window = metrics.Window(),
     as_of: pd.Timestamp | None = None,
+    buckets: metrics.Buckets = metrics.Buckets(),
 ) -> Cube:
-    """Compute bill outcomes and aggregate everything the dashboard shows.
+    """Compute bill outcomes and the ledger, and aggregate everything the dashboard shows.
 
     Parameters
     ----------
@@ -143,6 +149,8 @@ def build_cube(
         Payment window and tolerance.
     as_of : Timestamp, optional
         Date of knowledge; defaults to the latest payment date.
+    buckets : metrics.Buckets, optional
+        Days-past-due bucket edges of the ageing tables.
 
     Returns
     -------
@@ -168,6 +176,16 @@ def build_cube(
         customer_bits=_customer_bits(bills, outcomes, bill_month, len(portfolio.customers)),
         as_of=as_of,
         window=window,
+        arrears=build_arrears(
+            portfolio,
+            outcomes,
+            bill_month,
+            customer_segment,
+            len(segments),
+            months,
+            as_of,
+            buckets,
+        ),
     )
 
 

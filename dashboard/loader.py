@@ -82,6 +82,7 @@ def load_cube(
     window: metrics.Window = metrics.Window(),
     as_of: pd.Timestamp | None = None,
     persistent: bool = True,
+    buckets: metrics.Buckets = metrics.Buckets(),
 ) -> Cube:
     """The cube of a source for one window and as-of date, built once per process.
 
@@ -95,15 +96,18 @@ def load_cube(
     persistent : bool, optional
         Use the cache on disk (:mod:`dashboard.store`): load the cube from there, or build
         it and store it.
+    buckets : metrics.Buckets, optional
+        Days-past-due bucket edges.
 
     Returns
     -------
     Cube
     """
-    key = ("cube", source_signature(path), window, None if as_of is None else str(as_of))
+    when = None if as_of is None else str(as_of)
+    key = ("cube", source_signature(path), window, when, buckets)
     if not persistent:
-        return _cached(key, lambda: build_cube(load_portfolio(path), window, as_of))
-    return _cached(key, lambda: _stored_cube(Path(path), window, as_of))
+        return _cached(key, lambda: build_cube(load_portfolio(path), window, as_of, buckets))
+    return _cached(key, lambda: _stored_or_built(Path(path), window, as_of, buckets)[0])
 
 
 def build_and_store(
@@ -111,6 +115,7 @@ def build_and_store(
     window: metrics.Window = metrics.Window(),
     as_of: pd.Timestamp | None = None,
     progress: bool = True,
+    buckets: metrics.Buckets = metrics.Buckets(),
 ) -> tuple[Path, bool]:
     """Fill the persistent cache for a source and window (``collections-dashboard build``).
 
@@ -122,16 +127,16 @@ def build_and_store(
     from tqdm import tqdm
 
     with tqdm(total=4, desc="build", unit="step", disable=not progress) as steps:
-        _, file, built = _stored_or_built(Path(path), window, as_of, steps)
+        _, file, built = _stored_or_built(Path(path), window, as_of, buckets, steps)
     return file, built
 
 
-def _stored_cube(path: Path, window: metrics.Window, as_of: pd.Timestamp | None) -> Cube:
-    return _stored_or_built(path, window, as_of)[0]
-
-
 def _stored_or_built(
-    path: Path, window: metrics.Window, as_of: pd.Timestamp | None, steps=None
+    path: Path,
+    window: metrics.Window,
+    as_of: pd.Timestamp | None,
+    buckets: metrics.Buckets,
+    steps=None,
 ) -> tuple[Cube, Path, bool]:
     """The cube from the disk cache, or built (not via load_portfolio: a served app keeps
     only the small cube, not the raw tables) and stored. ``steps`` is an optional tqdm bar."""
@@ -144,7 +149,7 @@ def _stored_or_built(
 
     if steps is not None:
         steps.set_postfix_str("hashing source")
-    file = store.cube_file(path, window, as_of)
+    file = store.cube_file(path, window, as_of, buckets)
     cube = store.read_cube(file)
     if cube is not None:
         if steps is not None:
@@ -153,7 +158,7 @@ def _stored_or_built(
     step("reading and validating")
     portfolio = validate(read_source(path))
     step("outcomes and aggregates")
-    cube = build_cube(portfolio, window, as_of)
+    cube = build_cube(portfolio, window, as_of, buckets)
     del portfolio
     step("writing")
     try:
@@ -166,15 +171,18 @@ def _stored_or_built(
 
 
 def cube_for(
-    portfolio: Portfolio, window: metrics.Window, as_of: pd.Timestamp | None = None
+    portfolio: Portfolio,
+    window: metrics.Window,
+    as_of: pd.Timestamp | None = None,
+    buckets: metrics.Buckets = metrics.Buckets(),
 ) -> Cube:
     """The cube of in-memory tables for one window, cached per portfolio object."""
-    key = ("frames", id(portfolio), window, None if as_of is None else str(as_of))
-    owner, cube = _cached(key, lambda: (portfolio, build_cube(portfolio, window, as_of)))
+    key = ("frames", id(portfolio), window, None if as_of is None else str(as_of), buckets)
+    owner, cube = _cached(key, lambda: (portfolio, build_cube(portfolio, window, as_of, buckets)))
     if owner is not portfolio:  # the id was reused by a new object: rebuild
         with _LOCK:
             _CACHE.pop(key, None)
-        return cube_for(portfolio, window, as_of)
+        return cube_for(portfolio, window, as_of, buckets)
     return cube
 
 

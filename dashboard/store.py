@@ -2,7 +2,7 @@
 
 ``serve``, ``summary`` and ``export`` load a cube from here instead of rebuilding it. A
 cube file is keyed by a digest of the source's table files' *contents* and by the metric
-parameters (window, tolerance, as-of date) and the cube format, so it is rebuilt when
+parameters (window, tolerance, as-of date, bucket edges) and the cube format, so it is rebuilt when
 either changes. Files are written to a temporary name and renamed into place, so two
 processes starting at once never read a half-written file (the slower one replaces an
 identical file). The cache folder is ``.collections-cache`` beside the source (inside a
@@ -26,7 +26,7 @@ from .cube import Cube
 from .vocab import TABLES
 
 CACHE_DIR_NAME = ".collections-cache"
-CUBE_FORMAT = 2
+CUBE_FORMAT = 3
 """Bump when :class:`dashboard.cube.Cube` changes shape: old files are then ignored."""
 CHUNK = 1 << 22
 
@@ -68,12 +68,18 @@ def content_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def cube_file(path: Path, window: metrics.Window, as_of: pd.Timestamp | None) -> Path:
+def cube_file(
+    path: Path,
+    window: metrics.Window,
+    as_of: pd.Timestamp | None,
+    buckets: metrics.Buckets = metrics.Buckets(),
+) -> Path:
     """Where the cube of this source and these parameters is kept."""
     when = "latest" if as_of is None else pd.Timestamp(as_of).strftime("%Y%m%d")
+    edges = "_".join(str(edge) for edge in buckets.edges)
     name = (
         f"cube-v{CUBE_FORMAT}-{__version__}-{content_digest(path)}-"
-        f"b{window.before}-a{window.after}-t{window.tolerance_pence}-{when}.pkl"
+        f"b{window.before}-a{window.after}-t{window.tolerance_pence}-{when}-e{edges}.pkl"
     )
     return cache_folder(path) / name
 
