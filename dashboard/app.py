@@ -17,6 +17,7 @@ import param
 from panel.theme.fast import Fast
 
 from dashboard import SourceError, views
+from dashboard import arrears_views as aviews
 from dashboard.loader import SOURCE_ENV
 from dashboard.model import KPI_LABELS, KPIS, CollectionsModel
 from dashboard.vocab import DIMENSION_LABELS, DIMENSIONS
@@ -32,6 +33,10 @@ URL_PARAMS = (
     "after",
     "tolerance",
     "as_of",
+    "bucket_edges",
+    "ageing_measure",
+    "transition_measure",
+    "queue",
 )
 """Model parameters kept in the query string, so a view can be shared as a link."""
 
@@ -64,10 +69,43 @@ class Dashboard(pn.viewable.Viewer):
             button_type="primary",
             width=160,
         )
+        self._worklist = pn.widgets.Tabulator(
+            None,
+            pagination="remote",
+            page_size=25,
+            disabled=True,
+            show_index=False,
+            sizing_mode="stretch_width",
+            height=720,
+        )
+        self._worklist_download = pn.widgets.FileDownload(
+            callback=self._worklist_csv,
+            filename="collections_worklist.csv",
+            label="Download worklist CSV",
+            button_type="primary",
+            width=220,
+        )
+        self._tariffs = pn.widgets.Tabulator(
+            None, disabled=True, show_index=False, sizing_mode="stretch_width"
+        )
+        self._effect_table = pn.widgets.Tabulator(
+            None,
+            disabled=True,
+            show_index=False,
+            sizing_mode="stretch_width",
+            pagination="local",
+            page_size=16,
+        )
         self.model.param.watch(self._refresh_gauges, ["kpis", *_threshold_params()])
         self.model.param.watch(self._refresh_table, ["by_segment"])
+        self.model.param.watch(self._refresh_worklist, ["worklist"])
+        self.model.param.watch(self._refresh_tariffs, ["tariffs"])
+        self.model.param.watch(self._refresh_effect_table, ["effectiveness_by_segment"])
         self._refresh_gauges()
         self._refresh_table()
+        self._refresh_worklist()
+        self._refresh_tariffs()
+        self._refresh_effect_table()
 
     # --- controls -----------------------------------------------------------------------
 
@@ -126,6 +164,9 @@ class Dashboard(pn.viewable.Viewer):
             pn.widgets.DatePicker.from_param(
                 model.param.as_of, name="As of (empty: latest payment)"
             ),
+            pn.widgets.TextInput.from_param(
+                model.param.bucket_edges, name="Days-past-due bucket edges"
+            ),
             *thresholds,
             title="Advanced",
             collapsed=True,
@@ -179,17 +220,136 @@ class Dashboard(pn.viewable.Viewer):
         """Aggregated figures per segment value, with CSV download."""
         return pn.Column(self._table, self._download, sizing_mode="stretch_width")
 
+    def arrears_tab(self) -> pn.Column:
+        """How much is owed and how old it is: aged arrears, share, average, by segment."""
+        model = self.model
+        return pn.Column(
+            pn.widgets.RadioButtonGroup.from_param(model.param.ageing_measure, name=""),
+            self._view(
+                lambda frame, measure: aviews.ageing_chart(
+                    frame, measure, model.as_of_date, model.describe_selection()
+                ),
+                "ageing",
+                "ageing_measure",
+            ),
+            self._view(
+                lambda frame: aviews.arrears_share_chart(frame, model.describe_selection()),
+                "arrears_monthly",
+            ),
+            self._view(
+                lambda frame: aviews.arrears_by_segment_chart(
+                    frame, model.segment_by, self._categories(), model.describe_selection()
+                ),
+                "ageing_by_segment",
+            ),
+            sizing_mode="stretch_width",
+        )
+
+    def roll_tab(self) -> pn.Column:
+        """Whether arrears roll forward or cure: transition matrix and rate trends."""
+        model = self.model
+        return pn.Column(
+            pn.widgets.RadioButtonGroup.from_param(model.param.transition_measure, name=""),
+            self._view(
+                lambda frame, measure: aviews.transition_heatmap(
+                    frame, measure, model.describe_selection()
+                ),
+                "transitions",
+                "transition_measure",
+            ),
+            self._view(
+                lambda frame: aviews.roll_rate_chart(
+                    frame, model.cube.arrears.bucket_labels, model.describe_selection()
+                ),
+                "roll",
+            ),
+            sizing_mode="stretch_width",
+        )
+
+    def cohorts_tab(self) -> pn.Column:
+        """Which cohorts are worse: vintage curves and arrears-entry cures."""
+        model = self.model
+        vintage = [
+            self._view(
+                lambda frame, measure=measure: aviews.vintage_chart(
+                    frame, measure, model.describe_selection()
+                ),
+                "vintage",
+            )
+            for measure in ("default_rate", "arrears_share")
+        ]
+        entries = self._view(
+            lambda frame: aviews.entry_cohort_heatmap(frame, model.describe_selection()),
+            "entries",
+        )
+        return pn.Column(*vintage, entries, sizing_mode="stretch_width")
+
+    def effectiveness_tab(self) -> pn.Column:
+        """Which actions work: outcomes by action (vulnerable apart), funnel, by segment."""
+        model = self.model
+        return pn.Column(
+            self._view(
+                lambda frame: aviews.effectiveness_chart(
+                    frame,
+                    "is_vulnerable",
+                    model.cube.segments["is_vulnerable"].cat.categories,
+                    model.describe_selection(),
+                ),
+                "effectiveness",
+            ),
+            self._view(
+                lambda frame: aviews.funnel_chart(frame, model.describe_selection()), "funnel"
+            ),
+            pn.pane.Markdown("**Outcomes by action and segment** (the *Segment by* choice)"),
+            self._effect_table,
+            sizing_mode="stretch_width",
+        )
+
+    def worklist_tab(self) -> pn.Column:
+        """Whom to call today: customers in arrears now, most urgent first."""
+        model = self.model
+        summary = pn.pane.Markdown(pn.bind(self._worklist_text, model.param.worklist))
+        return pn.Column(
+            pn.pane.Markdown(aviews.worklist_note(), sizing_mode="stretch_width"),
+            pn.Row(
+                pn.widgets.RadioButtonGroup.from_param(model.param.queue, name="Queue"),
+                self._worklist_download,
+            ),
+            summary,
+            self._worklist,
+            sizing_mode="stretch_width",
+        )
+
+    def tariffs_tab(self) -> pn.Column:
+        """The tariff-level view: arrears, ageing, roll and reminders per tariff."""
+        return pn.Column(
+            pn.pane.Markdown(
+                "**Per tariff** — customers on book and arrears at the last month-end of the "
+                "period; cure and roll rates pooled over the period; reminders followed by a "
+                "payment of at least min(£10, arrears) within 30 days.",
+                sizing_mode="stretch_width",
+            ),
+            self._tariffs,
+            sizing_mode="stretch_width",
+        )
+
     def tabs(self) -> pn.Tabs:
         """The charts, one theme per tab."""
         return pn.Tabs(
             ("Trends", pn.Column(self.trend(), self.segment_trend(), sizing_mode="stretch_width")),
             ("Segments", pn.Column(self.segment_bars(), self.table(), sizing_mode="stretch_width")),
+            ("Arrears", self.arrears_tab()),
+            ("Roll & cure", self.roll_tab()),
+            ("Cohorts", self.cohorts_tab()),
             (
                 "Actions",
                 pn.Column(
                     self.actions_distribution(), self.actions_volume(), sizing_mode="stretch_width"
                 ),
             ),
+            ("Effectiveness", self.effectiveness_tab()),
+            ("Worklist", self.worklist_tab()),
+            ("Tariffs", self.tariffs_tab()),
             dynamic=True,
             sizing_mode="stretch_width",
         )
@@ -239,6 +399,47 @@ class Dashboard(pn.viewable.Viewer):
             return view(frame_value, selection)
 
         return pn.panel(pn.bind(render, *deps), loading_indicator=True, sizing_mode="stretch_width")
+
+    def _view(self, view, *names: str) -> pn.viewable.Viewable:
+        """A pane redrawn from ``view(*values)`` whenever one of the model params changes."""
+        deps = [self.model.param[name] for name in names]
+        return pn.panel(pn.bind(view, *deps), loading_indicator=True, sizing_mode="stretch_width")
+
+    def _categories(self):
+        return self.model.cube.segments[self.model.segment_by].cat.categories
+
+    def _worklist_text(self, worklist) -> str:
+        if worklist is None or worklist.empty:
+            return f"**{views.NO_DATA}:** nobody in arrears on {self.model.as_of_date:%d %b %Y}."
+        vulnerable = int(worklist["vulnerable"].sum())
+        return (
+            f"**{len(worklist):,} customers** in arrears on {self.model.as_of_date:%d %b %Y}, "
+            f"£{worklist['arrears'].sum():,.2f} owed; {vulnerable:,} vulnerable (Support queue). "
+            f"{views.markdown_text(self.model.describe_selection())}."
+        )
+
+    def _refresh_worklist(self, *_events) -> None:
+        table = aviews.worklist_table(self.model.worklist)
+        self._worklist.formatters = aviews.tabulator_formatters(table)
+        self._worklist.value = table
+
+    def _refresh_tariffs(self, *_events) -> None:
+        table = aviews.tariff_table(self.model.tariffs)
+        self._tariffs.formatters = aviews.tabulator_formatters(table)
+        self._tariffs.value = table
+
+    def _refresh_effect_table(self, *_events) -> None:
+        table = aviews.effectiveness_table(
+            self.model.effectiveness_by_segment, self.model.segment_by
+        )
+        self._effect_table.formatters = aviews.tabulator_formatters(table)
+        self._effect_table.value = table
+
+    def _worklist_csv(self):
+        buffer = io.StringIO()
+        aviews.worklist_table(self.model.worklist).to_csv(buffer, index=False)
+        buffer.seek(0)
+        return buffer
 
     def _header_text(self, kpis: dict) -> str:
         model = self.model

@@ -14,9 +14,24 @@ output                     recomputed when these change
 ``actions_by_type``        cube, filters, ``period``
 ``actions_monthly``        cube, filters, ``period``
 ``kpis``                   cube, filters, ``period``, ``include_immature``
+``ageing``                 cube, filters, ``period``
+``arrears_monthly``        cube, filters, ``period``
+``ageing_by_segment``      the same and ``segment_by``
+``transitions``            cube, filters, ``period``
+``roll``                   cube, filters, ``period``
+``vintage``                cube, filters
+``entries``                cube, filters, ``period``
+``effectiveness``          cube, filters, ``period`` (split by vulnerability)
+``effectiveness_by_segment`` the same and ``segment_by``
+``funnel``                 cube, filters, ``period``
+``worklist``               cube, filters, ``queue``
+``tariffs``                cube, filters, ``period``
 =========================  =========================================================
 
-``metric`` and the thresholds change no frame: views read them. The cube comes from
+The cube also depends on ``bucket_edges`` (days-past-due buckets of the ledger).
+
+``metric``, ``ageing_measure``, ``transition_measure`` and the thresholds change no
+frame: views read them. The cube comes from
 :mod:`dashboard.loader`, shared by every model of the process, so a second browser session
 neither reloads nor recomputes outcomes; filters only re-aggregate the cube.
 """
@@ -30,8 +45,8 @@ import numpy as np
 import pandas as pd
 import param
 
+from . import arrears, loader, metrics
 from . import cube as cubes
-from . import loader, metrics
 from .schema import Portfolio
 from .vocab import DIMENSION_LABELS, DIMENSIONS, FLAG_DIMENSIONS
 
@@ -119,6 +134,27 @@ class CollectionsModel(param.Parameterized):
         default=False,
         doc="Count bills whose window is still open in default and collection rates.",
     )
+    bucket_edges = param.String(
+        default="30,60,90",
+        regex=r"^\s*\d+(\s*,\s*\d+)*\s*$",
+        doc="Days-past-due bucket edges, comma-separated: 30,60,90 gives Current, 1–30, "
+        "31–60, 61–90 and 91+.",
+    )
+    ageing_measure = param.Selector(
+        default="arrears",
+        objects={"Arrears £": "arrears", "Customers": "customers"},
+        doc="What the aged-arrears chart stacks by bucket (changes no frame).",
+    )
+    transition_measure = param.Selector(
+        default="customers",
+        objects={"Customers": "customers", "Arrears £": "arrears"},
+        doc="Whether the roll/cure matrix shows shares of customers or of £ owed.",
+    )
+    queue = param.Selector(
+        default="All",
+        objects=["All", *arrears.QUEUES],
+        doc="Worklist queue shown (vulnerable customers are always in Support).",
+    )
     as_of = param.CalendarDate(
         default=None,
         allow_None=True,
@@ -160,6 +196,39 @@ class CollectionsModel(param.Parameterized):
         default=None, doc="Actions per month and type in the selection (output)."
     )
     kpis = param.Dict(default={}, doc="Headline figures of the selection (output).")
+    ageing = param.DataFrame(
+        default=None, doc="Customers and arrears £ per bucket at each month-end (output)."
+    )
+    arrears_monthly = param.DataFrame(
+        default=None,
+        doc="Per month-end: customers on book, in arrears, share, arrears £, average (output).",
+    )
+    ageing_by_segment = param.DataFrame(
+        default=None, doc="Arrears per month-end and segment value (output)."
+    )
+    transitions = param.DataFrame(
+        default=None, doc="Month-on-month bucket transition matrix over the period (output)."
+    )
+    roll = param.DataFrame(default=None, doc="Monthly cure and forward roll rates (output).")
+    vintage = param.DataFrame(
+        default=None, doc="Default and arrears share by first-bill quarter and age (output)."
+    )
+    entries = param.DataFrame(
+        default=None, doc="Arrears-entry cohorts and their cure rates (output)."
+    )
+    effectiveness = param.DataFrame(
+        default=None, doc="Outcomes per action type, vulnerable customers apart (output)."
+    )
+    effectiveness_by_segment = param.DataFrame(
+        default=None, doc="Outcomes per action type and segment value (output)."
+    )
+    funnel = param.DataFrame(
+        default=None, doc="Customers reaching each collections stage in the period (output)."
+    )
+    worklist = param.DataFrame(
+        default=None, doc="Customers in arrears now, most urgent first (output)."
+    )
+    tariffs = param.DataFrame(default=None, doc="Arrears and roll figures per tariff (output).")
 
     def __init__(self, portfolio: Portfolio | None = None, **params):
         self._portfolio = portfolio
@@ -171,6 +240,13 @@ class CollectionsModel(param.Parameterized):
         self._update_segments()
         self._update_actions()
         self._update_kpis()
+        self._update_ageing()
+        self._update_ageing_by_segment()
+        self._update_roll()
+        self._update_vintage()
+        self._update_effectiveness()
+        self._update_effectiveness_by_segment()
+        self._update_worklist()
 
     @classmethod
     def from_portfolio(cls, portfolio: Portfolio, **params) -> CollectionsModel:
@@ -190,14 +266,14 @@ class CollectionsModel(param.Parameterized):
 
     # --- outputs ------------------------------------------------------------------------
 
-    @param.depends("before", "after", "tolerance", "as_of", watch=True)
+    @param.depends("before", "after", "tolerance", "as_of", "bucket_edges", watch=True)
     def _update_cube(self) -> None:
-        window = self.window
+        window, buckets = self.window, self.buckets
         as_of = None if self.as_of is None else pd.Timestamp(self.as_of)
         if self._portfolio is not None:
-            self.cube = loader.cube_for(self._portfolio, window, as_of)
+            self.cube = loader.cube_for(self._portfolio, window, as_of, buckets)
         else:
-            self.cube = loader.load_cube(Path(self.source), window, as_of)
+            self.cube = loader.load_cube(Path(self.source), window, as_of, buckets=buckets)
 
     def _set_choices(self) -> None:
         """Offer the values present in the data and a full period (once, at start)."""
@@ -261,12 +337,63 @@ class CollectionsModel(param.Parameterized):
             "arrangements_kept": arrangements["kept"],
         }
 
+    @param.depends(*_FRAME_INPUTS, watch=True)
+    def _update_ageing(self) -> None:
+        mask, (start, end) = self.segment_mask, self.month_range
+        self.ageing = arrears.ageing(self.cube, mask, start, end)
+        self.arrears_monthly = arrears.arrears_summary(self.ageing)
+        self.tariffs = arrears.segment_summary(self.cube, mask, start, end, "tariff")
+
+    @param.depends(*_FRAME_INPUTS, "segment_by", watch=True)
+    def _update_ageing_by_segment(self) -> None:
+        mask, (start, end), dim = self.segment_mask, self.month_range, self.segment_by
+        by_value = arrears.ageing(self.cube, mask, start, end, by=dim)
+        self.ageing_by_segment = arrears.arrears_summary(by_value, by=dim)
+
+    @param.depends(*_FRAME_INPUTS, watch=True)
+    def _update_roll(self) -> None:
+        mask, (start, end) = self.segment_mask, self.month_range
+        self.transitions = arrears.transition_matrix(self.cube, mask, start, end)
+        self.roll = arrears.roll_rates(self.cube, mask, start, end)
+        self.entries = arrears.entry_cohorts(self.cube, mask, start, end)
+        self.funnel = arrears.funnel(self.cube, mask, start, end)
+
+    @param.depends("cube", *FILTER_PARAMS, watch=True)
+    def _update_vintage(self) -> None:
+        self.vintage = arrears.vintage(self.cube, self.segment_mask)
+
+    @param.depends(*_FRAME_INPUTS, watch=True)
+    def _update_effectiveness(self) -> None:
+        mask, (start, end) = self.segment_mask, self.month_range
+        self.effectiveness = arrears.action_effectiveness(
+            self.cube, mask, start, end, by="is_vulnerable"
+        )
+
+    @param.depends(*_FRAME_INPUTS, "segment_by", watch=True)
+    def _update_effectiveness_by_segment(self) -> None:
+        mask, (start, end) = self.segment_mask, self.month_range
+        self.effectiveness_by_segment = arrears.action_effectiveness(
+            self.cube, mask, start, end, by=self.segment_by
+        )
+
+    @param.depends("cube", *FILTER_PARAMS, "queue", watch=True)
+    def _update_worklist(self) -> None:
+        rows = arrears.worklist(self.cube, self.segment_mask)
+        if self.queue != "All":
+            rows = rows.loc[rows["queue"] == self.queue].reset_index(drop=True)
+        self.worklist = rows
+
     # --- derived values ---------------------------------------------------------------
 
     @property
     def window(self) -> metrics.Window:
         """The payment window and tolerance as a :class:`metrics.Window`."""
         return metrics.Window(self.before, self.after, metrics.to_pence(self.tolerance))
+
+    @property
+    def buckets(self) -> metrics.Buckets:
+        """The days-past-due buckets from :attr:`bucket_edges`."""
+        return metrics.Buckets.parse(self.bucket_edges)
 
     @property
     def filters(self) -> dict[str, list]:

@@ -16,7 +16,17 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from browser import chromium_page, served_dashboard, wait_rendered  # noqa: E402
 
-TABS = ("Trends", "Segments", "Actions")
+TABS = (
+    "Trends",
+    "Segments",
+    "Arrears",
+    "Roll & cure",
+    "Cohorts",
+    "Actions",
+    "Effectiveness",
+    "Worklist",
+    "Tariffs",
+)
 
 
 def main() -> None:
@@ -27,16 +37,17 @@ def main() -> None:
     parser.add_argument("--query", default="", help="query string, e.g. segment_by=region")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    with served_dashboard(args.source) as url, chromium_page(1500, 1500) as (page, errors, _):
+    with served_dashboard(args.source) as url, chromium_page(1500, 1900) as (page, errors, _):
         started = time.monotonic()
         page.goto(f"{url}?{args.query}" if args.query else url)
         wait_rendered(page)
         print(f"first render: {time.monotonic() - started:.1f} s")
         for tab in TABS:
             page.get_by_text(tab, exact=True).first.click()
-            page.wait_for_timeout(2500)
-            path = args.out / f"dashboard_{tab.lower()}.png"
-            page.screenshot(path=str(path), full_page=True)
+            page.wait_for_timeout(4000)
+            slug = tab.lower().replace(" & ", "_").replace(" ", "_")
+            path = args.out / f"dashboard_{slug}.png"
+            page.screenshot(path=str(path), timeout=90_000)
             print(f"wrote {path}")
         if errors:
             print("console errors:", *errors, sep="\n  ")

@@ -1,0 +1,567 @@
+"""Views of the ledger analytics: aged arrears, roll and cure, cohorts, actions, worklist.
+
+Pure functions like :mod:`dashboard.views`: a model DataFrame in, a HoloViews object or a
+Panel pane out; they never compute metrics. Buckets always use the same colours, from
+green (Current) to dark red (oldest), so a chart reads the same under any filter.
+"""
+
+from __future__ import annotations
+
+import holoviews as hv
+import hvplot.pandas  # noqa: F401  (registers .hvplot on DataFrames)
+import numpy as np
+import pandas as pd
+import panel as pn
+from bokeh.models import NumeralTickFormatter
+
+from .arrears import CURE_AFTER, PRIORITY_FORMULA, QUEUE_RULE
+from .views import ACTION_COLORS, PALETTE, SIZE, no_data, segment_colors, segment_labels
+from .vocab import DIMENSION_LABELS
+
+BUCKET_COLORS = ("#9ccc65", "#ffd54f", "#ffa726", "#f4511e", "#b71c1c", "#6d0f0f", "#3e0606")
+"""Current first, then ever older buckets."""
+
+AGEING_MEASURES = {"Arrears £": "arrears", "Customers": "customers"}
+RATE_FORMAT = NumeralTickFormatter(format="0%")
+POUND_FORMAT = NumeralTickFormatter(format="£0,0")
+
+
+def bucket_colors(buckets) -> list[str]:
+    """One colour per bucket label, green for Current to dark red for the oldest."""
+    return [BUCKET_COLORS[min(i, len(BUCKET_COLORS) - 1)] for i in range(len(buckets))]
+
+
+def ageing_chart(ageing: pd.DataFrame, measure: str, as_of: pd.Timestamp, selection: str):
+    """Arrears £ (or customers) by days-past-due bucket at each month-end, stacked.
+
+    Parameters
+    ----------
+    ageing : DataFrame
+        ``CollectionsModel.ageing``.
+    measure : str
+        ``"arrears"`` or ``"customers"``.
+    as_of : Timestamp
+        Date of knowledge (the last month-end is seen on this date).
+    selection : str
+        The filters in words.
+
+    Returns
+    -------
+    holoviews.Overlay or panel.pane.Alert
+    """
+    buckets = list(ageing["bucket"].cat.categories)
+    shown = buckets[1:] if measure == "arrears" else buckets
+    if ageing.empty or ageing.loc[ageing["bucket"].isin(shown), measure].sum() == 0:
+        return no_data("No arrears for this selection")
+    wide = ageing.pivot_table(
+        index="month", columns="bucket", values=measure, aggfunc="sum", observed=False
+    )[shown].reset_index()
+    colors = bucket_colors(buckets)[len(buckets) - len(shown) :]
+    money = measure == "arrears"
+    areas = wide.hvplot.area(
+        **SIZE,
+        x="month",
+        y=shown,
+        stacked=True,
+        color=colors,
+        alpha=0.85,
+        legend="right",
+        hover="vline",
+    )
+    what = "Arrears £" if money else "Customers"
+    return areas.opts(
+        title=f"{what} by days past due at each month-end · {selection}",
+        xlabel=f"month-end (the last one seen as of {as_of:%d %b %Y})",
+        ylabel="arrears" if money else "customers on book",
+        yformatter=POUND_FORMAT if money else NumeralTickFormatter(format="0,0"),
+        shared_axes=False,
+    )
+
+
+def arrears_share_chart(monthly: pd.DataFrame, selection: str):
+    """Share of customers on book who are in arrears, and the average arrears, per month.
+
+    Returns
+    -------
+    panel.Column or panel.pane.Alert
+    """
+    if monthly.empty or monthly["customers"].sum() == 0:
+        return no_data()
+    hover = ["customers", "in_arrears", "arrears"]
+    share = monthly.hvplot.line(
+        **SIZE,
+        x="month",
+        y="share_in_arrears",
+        color=PALETTE[3],
+        line_width=2,
+        hover_cols=hover,
+    ).opts(
+        title=f"Share of customers on book who are in arrears · {selection}",
+        yformatter=NumeralTickFormatter(format="0.0%"),
+        ylabel="in arrears / on book",
+        xlabel="month-end",
+        shared_axes=False,
+        hover_tooltips=[
+            ("Month", "@month{%b %Y}"),
+            ("In arrears", "@share_in_arrears{0.0%}"),
+            ("Customers in arrears", "@in_arrears{0,0}"),
+            ("Customers on book", "@customers{0,0}"),
+        ],
+        hover_formatters={"@month": "datetime"},
+    )
+    average = monthly.hvplot.line(
+        **SIZE,
+        x="month",
+        y="average_arrears",
+        color=PALETTE[4],
+        line_width=2,
+        hover_cols=hover,
+    ).opts(
+        title=f"Average arrears per customer in arrears · {selection}",
+        yformatter=POUND_FORMAT,
+        ylabel="£ per customer in arrears",
+        xlabel="month-end",
+        shared_axes=False,
+        hover_tooltips=[
+            ("Month", "@month{%b %Y}"),
+            ("Average", "@average_arrears{£0,0.00}"),
+            ("Arrears", "@arrears{£0,0}"),
+            ("Customers in arrears", "@in_arrears{0,0}"),
+        ],
+        hover_formatters={"@month": "datetime"},
+    )
+    return pn.Column(share, average, sizing_mode="stretch_width")
+
+
+def arrears_by_segment_chart(by_segment: pd.DataFrame, dim: str, categories, selection: str):
+    """Arrears £ per month-end, one line per segment value.
+
+    Returns
+    -------
+    holoviews.Overlay or panel.pane.Alert
+    """
+    frame = by_segment.loc[by_segment["customers"] > 0]
+    if frame.empty or frame["arrears"].sum() == 0:
+        return no_data("No arrears for this selection")
+    label = DIMENSION_LABELS[dim]
+    names = dict(zip(categories, segment_labels(dim, categories), strict=True))
+    frame = frame.assign(**{label: frame[dim].map(names).astype(str)})
+    colors = segment_colors(dim, categories)
+    present = [c for c in colors if c in set(frame[label])]
+    plot = frame.hvplot.line(
+        **SIZE,
+        x="month",
+        y="arrears",
+        by=label,
+        color=[colors[c] for c in present],
+        hover_cols=["share_in_arrears", "in_arrears"],
+        line_width=2,
+    )
+    tooltips = [
+        (label, f"@{{{label}}}"),
+        ("Month", "@month{%b %Y}"),
+        ("Arrears", "@arrears{£0,0}"),
+        ("In arrears", "@share_in_arrears{0.0%}"),
+    ]
+    plot = plot.opts(
+        hv.opts.Curve(hover_tooltips=tooltips, hover_formatters={"@month": "datetime"})
+    )
+    return plot.opts(
+        title=f"Arrears £ by {label.lower()} · {selection}",
+        yformatter=POUND_FORMAT,
+        ylabel="arrears",
+        xlabel="month-end",
+        legend_position="right",
+        shared_axes=False,
+    )
+
+
+def transition_heatmap(transitions: pd.DataFrame, measure: str, selection: str):
+    """The month-on-month bucket transition matrix; each row sums to 100%.
+
+    Parameters
+    ----------
+    transitions : DataFrame
+        ``CollectionsModel.transitions``.
+    measure : str
+        ``"customers"`` or ``"arrears"`` (shares of customers or of £ owed).
+
+    Returns
+    -------
+    holoviews.Overlay or panel.pane.Alert
+    """
+    share = "customer_share" if measure == "customers" else "arrears_share"
+    if transitions[measure].sum() == 0:
+        return no_data("No month-on-month moves for this selection")
+    frame = transitions.assign(
+        from_bucket=transitions["from_bucket"].astype(str),
+        to_bucket=transitions["to_bucket"].astype(str),
+        percent=transitions[share].fillna(0) * 100,
+    )
+    frame["label"] = np.where(frame[measure] > 0, frame["percent"].map("{:.0f}%".format), "")
+    order = list(transitions["from_bucket"].cat.categories)
+    heat = hv.HeatMap(
+        frame, kdims=["to_bucket", "from_bucket"], vdims=["percent", measure]
+    ).redim.values(to_bucket=order, from_bucket=order[::-1])
+    labels = hv.Labels(frame, kdims=["to_bucket", "from_bucket"], vdims=["label"])
+    what = "customers" if measure == "customers" else "£ owed"
+    money = "{£0,0}" if measure == "arrears" else "{0,0}"
+    return (heat * labels).opts(
+        hv.opts.HeatMap(
+            cmap="Blues",
+            clim=(0, 100),
+            colorbar=True,
+            responsive=True,
+            height=360,
+            xlabel="bucket at month-end",
+            ylabel="bucket at previous month-end",
+            title=f"Roll and cure: where {what} move in a month (rows = 100%) · {selection}",
+            tools=["hover"],
+            hover_tooltips=[
+                ("From", "@from_bucket"),
+                ("To", "@to_bucket"),
+                ("Share of row", "@percent{0.0}%"),
+                (what.capitalize(), f"@{measure}{money}"),
+            ],
+            shared_axes=False,
+        ),
+        hv.opts.Labels(text_font_size="11pt", text_color="black"),
+    )
+
+
+def roll_rate_chart(roll: pd.DataFrame, labels, selection: str):
+    """Trends of the cure rate and the forward roll rates.
+
+    Parameters
+    ----------
+    roll : DataFrame
+        ``CollectionsModel.roll``.
+    labels : sequence of str
+        Bucket labels (Current first), to name the roll rates.
+
+    Returns
+    -------
+    holoviews.Overlay or panel.pane.Alert
+    """
+    if roll.empty or roll[["cure_rate", "roll_current", "roll_first"]].notna().sum().sum() == 0:
+        return no_data()
+    names = {
+        "cure_rate": "Cure: in arrears → Current",
+        "roll_current": f"Roll: {labels[0]} → {labels[1]}",
+        "roll_first": f"Roll: {labels[1]} → {labels[2]}" if len(labels) > 2 else "Roll",
+    }
+    long = roll.melt(
+        id_vars=["month"], value_vars=list(names), var_name="rate", value_name="value"
+    ).assign(rate=lambda f: f["rate"].map(names))
+    plot = long.hvplot.line(
+        **SIZE,
+        x="month",
+        y="value",
+        by="rate",
+        color=[PALETTE[2], PALETTE[1], PALETTE[3]],
+        line_width=2,
+    )
+    plot = plot.opts(
+        hv.opts.Curve(
+            hover_tooltips=[("Rate", "@rate"), ("Month", "@month{%b %Y}"), ("", "@value{0.0%}")],
+            hover_formatters={"@month": "datetime"},
+        )
+    )
+    return plot.opts(
+        title=f"Cure and forward roll rates by month · {selection}",
+        yformatter=NumeralTickFormatter(format="0%"),
+        ylabel="share of the bucket a month before",
+        xlabel="month-end",
+        legend_position="right",
+        shared_axes=False,
+    )
+
+
+def vintage_chart(vintage: pd.DataFrame, measure: str, selection: str):
+    """Vintage heatmap: one row per first-bill quarter, one column per month on book.
+
+    Parameters
+    ----------
+    vintage : DataFrame
+        ``CollectionsModel.vintage``.
+    measure : str
+        ``"default_rate"`` (cumulative) or ``"arrears_share"``.
+
+    Returns
+    -------
+    holoviews.HeatMap or panel.pane.Alert
+    """
+    frame = vintage.dropna(subset=[measure])
+    if frame.empty:
+        return no_data()
+    sizes = frame.groupby("cohort")["customers"].max()
+    frame = frame.assign(
+        percent=frame[measure] * 100,
+        row=frame["cohort"].map(lambda c: f"{c} ({sizes[c]:,})"),
+    )
+    title = (
+        "Cumulative default rate by months on book"
+        if measure == "default_rate"
+        else "Share in arrears by months on book"
+    )
+    rows = [f"{c} ({sizes[c]:,})" for c in sorted(sizes.index)]
+    heat = hv.HeatMap(frame, kdims=["months_on_book", "row"], vdims=["percent", "customers"])
+    return heat.redim.values(row=rows).opts(
+        cmap="Reds",
+        colorbar=True,
+        responsive=True,
+        height=max(260, 40 + 22 * len(rows)),
+        xlabel="months on book",
+        ylabel="first bill (customers)",
+        title=f"{title}, cohorts by quarter of first bill · {selection}",
+        tools=["hover"],
+        hover_tooltips=[
+            ("Cohort", "@row"),
+            ("Months on book", "@months_on_book"),
+            ("Share", "@percent{0.0}%"),
+            ("Customers", "@customers{0,0}"),
+        ],
+        invert_yaxis=True,
+        shared_axes=False,
+    )
+
+
+def entry_cohort_heatmap(entries: pd.DataFrame, selection: str):
+    """Cure rates of arrears-entry cohorts: entry month x months after entry.
+
+    Returns
+    -------
+    holoviews.Overlay or panel.pane.Alert
+    """
+    frame = entries.loc[entries["entered"] > 0]
+    if frame.empty:
+        return no_data("Nobody entered serious arrears in this selection")
+    rows = []
+    for h in CURE_AFTER:
+        part = frame[["month", "entered", f"cured_after_{h}", f"observed_{h}"]].copy()
+        part.columns = ["month", "entered", "cured", "observed"]
+        part["after"] = f"{h} month" + ("s" if h > 1 else "")
+        rows.append(part)
+    long = pd.concat(rows, ignore_index=True).dropna(subset=["cured"])
+    if long.empty:
+        return no_data("Entry cohorts too recent to see cures")
+    long["percent"] = long["cured"] * 100
+    long["entry"] = long["month"].dt.strftime("%Y-%m")
+    order = [f"{h} month" + ("s" if h > 1 else "") for h in CURE_AFTER]
+    heat = hv.HeatMap(long, kdims=["after", "entry"], vdims=["percent", "entered", "observed"])
+    return heat.redim.values(after=order).opts(
+        cmap="Greens",
+        clim=(0, 100),
+        colorbar=True,
+        responsive=True,
+        height=max(360, 14 * long["entry"].nunique()),
+        xlabel="time after first reaching serious arrears",
+        ylabel="month of entry",
+        title=f"Arrears-entry cohorts: share Current again · {selection}",
+        tools=["hover"],
+        hover_tooltips=[
+            ("Entered", "@entry"),
+            ("After", "@after"),
+            ("Cured", "@percent{0.0}%"),
+            ("Customers entering", "@entered{0,0}"),
+            ("Observed that long", "@observed{0,0}"),
+        ],
+        invert_yaxis=True,
+        shared_axes=False,
+    )
+
+
+EFFECT_RATES = {
+    "paid_14_rate": "Paid ≥ min(£10, arrears) in 14 days",
+    "paid_30_rate": "Paid ≥ min(£10, arrears) in 30 days",
+    "cleared_60_rate": "Cleared arrears in 60 days",
+}
+
+
+def effectiveness_chart(effect: pd.DataFrame, dim: str, categories, selection: str):
+    """Outcome rates per action type, one bar per value of ``dim`` (e.g. vulnerable).
+
+    Returns
+    -------
+    panel.Column or panel.pane.Alert
+    """
+    if effect["in_arrears"].sum() == 0:
+        return no_data("No actions on customers in arrears for this selection")
+    label = DIMENSION_LABELS[dim]
+    names = dict(zip(categories, segment_labels(dim, categories), strict=True))
+    frame = effect.assign(
+        action=effect["action"].astype(str), **{label: effect[dim].map(names).astype(str)}
+    )
+    frame = frame.loc[frame["in_arrears"] > 0]
+    colors = segment_colors(dim, categories)
+    present = [c for c in colors if c in set(frame[label])]
+    charts = []
+    for rate, title in EFFECT_RATES.items():
+        bars = frame.hvplot.bar(
+            x="action",
+            y=rate,
+            by=label,
+            color=[colors[c] for c in present],
+            responsive=True,
+            height=260,
+            hover_cols=["in_arrears"],
+            legend="right",
+        )
+        charts.append(
+            bars.opts(
+                title=title,
+                yformatter=NumeralTickFormatter(format="0%"),
+                ylabel="share of actions",
+                xlabel=f"action · {label.lower()}",
+                shared_axes=False,
+            )
+        )
+    header = pn.pane.Markdown(
+        f"**What happened after each action** · by {label.lower()} · {selection}. "
+        "Counts actions on customers in arrears that day, whose 14/30/60 days are over.",
+        sizing_mode="stretch_width",
+    )
+    return pn.Column(header, *charts, sizing_mode="stretch_width")
+
+
+def effectiveness_table(effect: pd.DataFrame, dim: str) -> pd.DataFrame:
+    """Readable outcome table: one row per action type and value of ``dim``."""
+    names = dict(
+        zip(
+            effect[dim].cat.categories,
+            segment_labels(dim, effect[dim].cat.categories),
+            strict=True,
+        )
+    )
+    return pd.DataFrame(
+        {
+            "Action": effect["action"].astype(str).to_numpy(),
+            DIMENSION_LABELS[dim]: effect[dim].map(names).astype(str).to_numpy(),
+            "Actions": effect["actions"].to_numpy(),
+            "In arrears": effect["in_arrears"].to_numpy(),
+            **{
+                f"{title} %": (effect[rate] * 100).round(1).to_numpy()
+                for rate, title in EFFECT_RATES.items()
+            },
+        }
+    )
+
+
+def funnel_chart(funnel: pd.DataFrame, selection: str):
+    """Customers reaching each collections stage, with conversion from the stage before.
+
+    Returns
+    -------
+    holoviews.Bars or panel.pane.Alert
+    """
+    if funnel.empty or funnel["customers"].sum() == 0:
+        return no_data("No collections actions for this selection")
+    conversion = funnel["share_of_previous"].map(lambda s: "–" if np.isnan(s) else f"{s:.0%}")
+    frame = funnel.assign(
+        step=[
+            f"{stage} · {count:,}" + ("" if i == 0 else f" ({share} of previous)")
+            for i, (stage, count, share) in enumerate(
+                zip(funnel["stage"], funnel["customers"], conversion, strict=True)
+            )
+        ]
+    ).iloc[::-1]  # a horizontal bar chart draws its first category lowest
+    colors = {
+        step: ACTION_COLORS.get(stage, PALETTE[7])
+        for step, stage in zip(frame["step"], frame["stage"], strict=True)
+    }
+    bars = frame.hvplot.barh(
+        **SIZE,
+        x="step",
+        y="customers",
+        color="step",
+        cmap=colors,
+        legend=False,
+        hover_cols=["stage", "share_of_previous", "share_of_first"],
+    )
+    return bars.opts(
+        title=f"Collections funnel: customers reaching each stage in the period · {selection}",
+        xlabel="",
+        ylabel="customers",
+        xformatter=NumeralTickFormatter(format="0,0"),
+        hover_tooltips=[
+            ("Stage", "@stage"),
+            ("Customers", "@customers{0,0}"),
+            ("Of previous stage", "@share_of_previous{0.0%}"),
+            ("Of first stage", "@share_of_first{0.0%}"),
+        ],
+        shared_axes=False,
+    )
+
+
+WORKLIST_COLUMNS = {
+    "priority": "Priority",
+    "queue": "Queue",
+    "customer_id": "Customer",
+    "arrears": "Arrears £",
+    "days_past_due": "Days past due",
+    "bucket": "Bucket",
+    "last_payment_date": "Last payment",
+    "last_payment": "Last payment £",
+    "last_action": "Last action",
+    "last_action_date": "Last action date",
+    "arrangement": "Arrangement",
+    "vulnerable": "Vulnerable",
+    "region": "Region",
+    "tariff": "Tariff",
+    "income_band": "Income band",
+}
+
+
+def worklist_table(worklist: pd.DataFrame) -> pd.DataFrame:
+    """The worklist with readable columns (dates as text, flags as Yes/No)."""
+    frame = worklist[list(WORKLIST_COLUMNS)].rename(columns=WORKLIST_COLUMNS)
+    for column in ("Last payment", "Last action date"):
+        frame[column] = pd.to_datetime(frame[column]).dt.strftime("%Y-%m-%d").fillna("")
+    for column in ("Queue", "Bucket", "Last action", "Arrangement", "Region", "Tariff"):
+        frame[column] = frame[column].astype(str).replace("nan", "")
+    frame["Income band"] = frame["Income band"].astype(str)
+    frame["Vulnerable"] = np.where(worklist["vulnerable"], "Yes", "No")
+    return frame
+
+
+def worklist_note() -> str:
+    """The priority formula and queue rule, as shown above the worklist."""
+    return f"**Priority:** {PRIORITY_FORMULA}.  \n**Queue:** {QUEUE_RULE}."
+
+
+def tariff_table(tariffs: pd.DataFrame) -> pd.DataFrame:
+    """Readable per-tariff figures (rates in %, money in £)."""
+    percent = {
+        "share_in_arrears": "In arrears %",
+        "share_31_plus": "31+ days %",
+        "cure_rate": "Cure rate %",
+        "roll_current": "Roll Current→1–30 %",
+        "reminder_paid_30_rate": "Paid in 30 days after a reminder %",
+    }
+    frame = pd.DataFrame(
+        {
+            "Tariff": tariffs["tariff"].astype(str).to_numpy(),
+            "Customers": tariffs["customers"].to_numpy(),
+            "Arrears £": tariffs["arrears"].round(2).to_numpy(),
+            "Average arrears £": tariffs["average_arrears"].round(2).to_numpy(),
+        }
+    )
+    for column, label in percent.items():
+        frame[label] = (tariffs[column] * 100).round(1).to_numpy()
+    return frame
+
+
+def tabulator_formatters(frame: pd.DataFrame) -> dict:
+    """Tabulator formatters for columns named with £ or %."""
+    formatters = {}
+    for column in frame.columns:
+        if column.endswith("£"):
+            formatters[column] = {"type": "money", "symbol": "£", "thousand": ",", "precision": 2}
+        elif column.endswith("%"):
+            formatters[column] = {
+                "type": "money",
+                "symbol": "%",
+                "symbolAfter": True,
+                "precision": 1,
+            }
+    return formatters
