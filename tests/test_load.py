@@ -1,0 +1,95 @@
+"""The load test (benchmarks/load.py): a small run against the demo data, and its helpers."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LOAD = ROOT / "benchmarks" / "load.py"
+
+
+@pytest.fixture(scope="module")
+def load():
+    """benchmarks/load.py as a module (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("load_benchmark", LOAD)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+@pytest.mark.slow
+def test_three_sessions_change_filters_without_errors():
+    command = [sys.executable, str(LOAD), "--sessions", "3", "--duration", "15"]
+    command += ["--settle", "3", "--timeout", "30", "--json"]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=150)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads(run.stdout)
+
+    assert report["errors"] == 0, report["error_examples"]
+    assert report["sessions_opened"] == 3
+    assert report["changes"] >= 3
+    assert sum(report["changes_by_kind"].values()) == report["changes"]
+    for key in ("response_ms", "first_chart_ms"):
+        stats = report[key]
+        assert stats["n"] == report["changes"]
+        assert 0 < stats["p50"] <= stats["p95"] <= stats["max"] < 30_000
+    assert report["first_chart_ms"]["p50"] <= report["response_ms"]["p50"]
+    assert report["patch_doc_messages"] >= report["changes"]
+    assert report["change_phase_s"] >= 15
+    assert report["server_cpu_ms_per_change"] > 0
+    for key in ("rss_before_mib", "rss_open_mib", "rss_peak_mib", "rss_after_mib"):
+        assert 50 < report[key] < 8192
+    assert report["rss_open_mib"] > report["rss_before_mib"]
+    assert report["rss_per_session_mib"] > 0
+
+
+def test_classify_patch_counts_new_figures_and_reads_the_busy_indicator(load):
+    figure = {"type": "object", "name": "Figure", "id": "p9"}
+    content = {
+        "events": [
+            {"kind": "ModelChanged", "model": {"id": "p1"}, "attr": "children", "new": [figure]},
+            {"kind": "ModelChanged", "model": {"id": "p2"}, "attr": "children", "new": [figure]},
+            {"kind": "ModelChanged", "model": {"id": "p3"}, "attr": "text", "new": "x"},
+            {"kind": "ModelChanged", "model": {"id": "b"}, "attr": "css_classes", "new": ["spin"]},
+        ]
+    }
+    assert load.classify_patch(content, "b") == (2, True)
+    idle = {"kind": "ModelChanged", "model": {"id": "b"}, "attr": "css_classes", "new": ["light"]}
+    assert load.classify_patch({"events": [idle]}, "b") == (0, False)
+    assert load.classify_patch({"events": [idle]}, "other") == (0, None)
+
+
+def test_a_change_is_done_when_its_charts_arrived(load):
+    wait = load.ChangeWait(sent=10.0, expected=2)
+    wait.add_charts(0, 10.1)
+    wait.add_charts(1, 10.5)
+    assert (wait.first_chart_at, wait.done_at) == (10.5, None)
+    wait.add_charts(1, 10.9)
+    assert wait.done_at == 10.9
+
+
+def test_period_changes_land_on_month_starts(load):
+    start, end = 1640995200000.0, 1764547200000.0  # Jan 2022, Dec 2025
+    months = load._month_starts(start, end)
+    assert len(months) == 48 and months[0] == start and months[-1] == end
+
+    slider = SimpleNamespace(start=start, end=end, value=(start, end))
+    controls = load.Controls(None, None, slider, None, None, "b")
+    _model, prop, (first, last) = load.new_value(controls, "period", random.Random(0))
+    assert prop == "value" and first in months and last in months and first < last
+
+
+def test_percentiles_of_nothing_and_of_values(load):
+    assert load.percentiles([])["p50"] is None
+    stats = load.percentiles([float(v) for v in range(1, 101)])
+    assert stats["n"] == 100 and stats["max"] == 100 and stats["p50"] <= stats["p95"]
