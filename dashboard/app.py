@@ -272,7 +272,7 @@ class Dashboard(pn.viewable.Viewer):
         vintage = [
             self._view(
                 lambda frame, measure=measure: aviews.vintage_chart(
-                    frame, measure, model.describe_selection()
+                    frame, measure, f"all months · {model.describe_filters()}"
                 ),
                 "vintage",
             )

@@ -8,8 +8,9 @@ The query functions below are what interactive filters run; they touch these tab
 
 Definitions beyond :mod:`dashboard.metrics`:
 
-* a customer is *on book* at a month-end from the month of their first bill while they
-  are still billed, and afterwards while they owe or are owed money;
+* a customer is *on book* at a month-end from the month of their first bill to the month
+  of their last, and at any month-end when they owe or are owed money (a payment made
+  before the first bill is a credit on book; off book, a balance is always 0);
 * *roll and cure*: each customer on book at two consecutive month-ends moves from the
   bucket of the first to the bucket of the second; the *cure rate* of a month is the
   share of customers in arrears (any bucket past Current) the month before who are
@@ -149,7 +150,8 @@ def build_arrears(
     """
     snaps = snapshot_days(months, as_of)
     k, n_b = len(snaps), len(buckets.labels)
-    shape = _Shapes(k, n_segments, n_b, cohorts=(len(months) - 1 + months[0].month - 1) // 3 + 1)
+    quarter_offset = (months[0].month - 1) % 3  # months since the first month's quarter began
+    shape = _Shapes(k, n_segments, n_b, cohorts=(len(months) - 1 + quarter_offset) // 3 + 1)
     ageing = np.zeros((k, n_segments, n_b, len(AGEING_MEASURES)), dtype=np.int64)
     transitions = np.zeros((k, n_segments, n_b, n_b, 2), dtype=np.int64)
     vintage = np.zeros((shape.cohorts, k, n_segments, len(VINTAGE_MEASURES)), dtype=np.int64)
@@ -171,7 +173,7 @@ def build_arrears(
         transitions += _transitions(ledger, bucket, on_book, segment, shape)
         first_month = part.first_month()
         vintage += _vintage(
-            bucket, first_month, defaulted_month[low:high], segment, months[0].month - 1, shape
+            bucket, first_month, defaulted_month[low:high], segment, quarter_offset, shape
         )
         entries += _entries(bucket, segment, buckets.entry, shape)
         worklists.append(part.worklist(_day(as_of), buckets))
@@ -249,10 +251,10 @@ class _Partition:
         return -_first_per_customer(self.bill_customer, -self.bill_month, self.size, 1)
 
     def on_book(self, ledger: metrics.Ledger, k: int) -> np.ndarray:
+        """Billed in this month's range of their bills, or owing or owed money."""
         month = np.arange(k)[None, :]
-        billed = month <= self.last_month()[:, None]
-        owes_or_owed = ledger.billed_pence != ledger.paid_pence
-        return (month >= self.first_month()[:, None]) & (billed | owes_or_owed)
+        billed = (month >= self.first_month()[:, None]) & (month <= self.last_month()[:, None])
+        return billed | (ledger.billed_pence != ledger.paid_pence)
 
     def worklist(self, as_of_day: int, buckets: metrics.Buckets) -> pd.DataFrame:
         """Customers in arrears on the as-of day: balance, age, last payment."""
@@ -303,15 +305,12 @@ def _last_payment(
     customer: np.ndarray, day: np.ndarray, pence: np.ndarray, n: int, through: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Day (-1 when none) and amount of each customer's latest payment up to ``through``."""
-    keep = day <= through
-    customer, day, pence = customer[keep], day[keep], pence[keep]
-    order = metrics.sort_order(customer * (1 << 32) + (day - day.min(initial=0)))
-    last_row = np.searchsorted(customer[order], np.arange(n), side="right") - 1
-    has = (last_row >= 0) & (customer[order][np.maximum(last_row, 0)] == np.arange(n))
-    rows = order[np.maximum(last_row, 0)] if len(order) else np.zeros(n, dtype=np.int64)
-    last_day = np.where(has, day[rows] if len(order) else 0, -1)
-    last_pence = np.where(has, pence[rows] if len(order) else 0, 0)
-    return last_day, last_pence
+    keep = np.flatnonzero(day <= through)
+    last = _last_of(customer[keep], day[keep], n)
+    row = keep[np.maximum(last, 0)] if len(keep) else np.zeros(n, dtype=np.int64)
+    has = last >= 0
+    last_day = np.where(has, day[row] if len(keep) else 0, -1)
+    return last_day, np.where(has, pence[row] if len(keep) else 0, 0)
 
 
 def _dense_sum(key: np.ndarray, weights: np.ndarray | None, size: int) -> np.ndarray:
@@ -377,6 +376,8 @@ def _vintage(bucket, first_month, defaulted_month, segment, quarter_offset, shap
 def _entries(bucket, segment, entry_bucket: int, shape: _Shapes) -> np.ndarray:
     """Per (entry month, segment): customers entering serious arrears, observed and cured."""
     k = shape.months
+    if k == 0:
+        return np.zeros((0, shape.segments, len(ENTRY_MEASURES)), dtype=np.int64)
     serious = bucket >= entry_bucket
     entered = serious.any(axis=1)
     entry = np.argmax(serious, axis=1)[entered]

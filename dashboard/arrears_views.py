@@ -409,7 +409,7 @@ def effectiveness_chart(effect: pd.DataFrame, dim: str, categories, selection: s
         )
         charts.append(
             bars.opts(
-                title=title,
+                title=f"{title} · {selection}",
                 yformatter=NumeralTickFormatter(format="0%"),
                 ylabel="share of actions",
                 xlabel=f"action · {label.lower()}",

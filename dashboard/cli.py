@@ -44,6 +44,10 @@ BeforeOption = Annotated[int, typer.Option(help="Window: days before the due dat
 AfterOption = Annotated[int, typer.Option(help="Window: days after the due date.")]
 ToleranceOption = Annotated[float, typer.Option(help="Default when short by more (£).")]
 AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of knowledge YYYY-MM-DD.")]
+BucketsOption = Annotated[
+    str,
+    typer.Option("--bucket-edges", help="Days-past-due bucket edges, e.g. 30,60,90."),
+]
 
 
 class Format(StrEnum):
@@ -148,13 +152,14 @@ def summary(
         typer.Option("--filter", help="DIM=VALUE, repeatable (ORed per DIM, ANDed across)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    bucket_edges: BucketsOption = "30,60,90",
 ) -> None:
-    """Default rates overall, by month and by segment, and action counts."""
+    """Default rates overall, by month and by segment, action counts and aged arrears."""
     from .loader import load_cube
     from .summary import format_summary, month_start_of, parse_filters, portfolio_summary
 
     window = metrics.Window(before, after, metrics.to_pence(tolerance))
-    cube = load_cube(source, window, _as_of(as_of))
+    cube = load_cube(source, window, _as_of(as_of), buckets=metrics.Buckets.parse(bucket_edges))
     start, end = month_start_of(from_month, "--from"), month_start_of(to_month, "--to")
     result = portfolio_summary(
         cube, parse_filters(filter or [], cube), start, end, include_immature
@@ -171,15 +176,17 @@ def build(
     tolerance: ToleranceOption = 1.00,
     as_of: AsOfOption = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    bucket_edges: BucketsOption = "30,60,90",
 ) -> None:
-    """Build the cube (outcomes and aggregates) into the persistent cache beside the data."""
+    """Build the cube (outcomes, ledger, aggregates) into the persistent cache beside the data."""
     import time
 
     from .loader import build_and_store
 
     started = time.perf_counter()
     window = metrics.Window(before, after, metrics.to_pence(tolerance))
-    file, built = build_and_store(source, window, _as_of(as_of), progress=progress)
+    buckets = metrics.Buckets.parse(bucket_edges)
+    file, built = build_and_store(source, window, _as_of(as_of), progress, buckets)
     verb = "built" if built else "already cached"
     typer.echo(f"{verb}: {file} ({time.perf_counter() - started:.1f} s)")
 
@@ -241,7 +248,33 @@ def serve(
         if dry_run:
             typer.echo(" ".join(command))
             return
-        raise typer.Exit(subprocess.call(command, env=env))
+        raise typer.Exit(run_forwarding_signals(command, env))
+
+
+def run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
+    """Run ``command`` and pass SIGTERM/SIGINT/SIGHUP on to it, so stopping ``serve``
+    stops ``panel serve`` too (instead of leaving it serving).
+
+    Returns
+    -------
+    int
+        The command's exit status.
+    """
+    import signal
+
+    child = subprocess.Popen(command, env=env)
+    forwarded = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {
+        sig: signal.signal(sig, lambda sig, _frame: child.send_signal(sig)) for sig in forwarded
+    }
+    try:
+        return child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if child.poll() is None:
+            child.terminate()
+            child.wait()
 
 
 def serve_command(source: Path, port: int, address: str, show: bool, extra: list[str]) -> list[str]:

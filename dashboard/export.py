@@ -100,8 +100,8 @@ class StaticDashboard:
     model : CollectionsModel
         The state shown; its filters, window and maturity rule are what the page fixes.
     include_customers : bool, optional
-        Accepted for the command line; the dashboard has no customer-level view yet, so no
-        customer-level data is added either way (the page says so).
+        Add the worklist (customer-level rows: the top :data:`WORKLIST_ROWS` by priority
+        of the exported selection). Off by default: the page then holds aggregates only.
     segments : sequence of str, optional
         Dimensions offered by the segment control (:data:`DEFAULT_SEGMENTS` by default).
     """
@@ -159,10 +159,11 @@ class StaticDashboard:
 
         filters = views.markdown_text(model.describe_selection().split(" · ", 1)[-1])
         customers = (
-            "Customer-level data was requested, but this dashboard has no customer-level view "
-            "yet: none is included."
+            f"**Customer-level data is included** (`--include-customers`): the worklist's top "
+            f"{WORKLIST_ROWS} customers by priority. Handle this file as personal data."
             if self.include_customers
-            else "No customer-level data is included: every figure is an aggregate."
+            else "No customer-level data is included: every figure is an aggregate "
+            "(the worklist needs `--include-customers`)."
         )
         segments = ", ".join(self.segments)
         if len(self.segments) < len(DIMENSIONS):
@@ -222,9 +223,56 @@ class StaticDashboard:
             section("Collections actions"),
             variants("actions"),
             variants("actions_volume"),
+            pn.pane.Markdown(
+                "**The sections below cover all months** of the data and the fixed filters; "
+                "the controls above do not change them.",
+                margin=(25, 10, 0, 10),
+            ),
+            section("Arrears and ageing"),
+            *self._ledger("ageing", "arrears_share"),
+            section("Roll and cure"),
+            *self._ledger("transitions", "roll"),
+            section("Cohorts"),
+            *self._ledger("vintage_default", "vintage_arrears", "entries"),
+            section("Action effectiveness"),
+            *self._ledger("effectiveness", "funnel"),
+            section("Tariffs"),
+            *self._ledger("tariffs"),
+            *self.worklist_section(),
             sizing_mode="stretch_width",
             max_width=1400,
         )
+
+    def _ledger(self, *names: str) -> list:
+        return [self.ledger_views[name] for name in names]
+
+    def worklist_section(self) -> list:
+        """The worklist (top rows by priority) when customer rows were asked for, else nothing."""
+        if not self.include_customers:
+            return []
+        import panel as pn
+
+        from . import arrears_views
+
+        rows = self.model.worklist
+        table = arrears_views.worklist_table(rows.head(WORKLIST_ROWS))
+        note = (
+            f"## Worklist\n\n{arrears_views.worklist_note()}\n\n"
+            f"The top {len(table):,} of {len(rows):,} customers in arrears on "
+            f"{self.model.as_of_date:%d %b %Y}, for the exported selection."
+        )
+        return [
+            pn.pane.Markdown(note, sizing_mode="stretch_width"),
+            pn.widgets.Tabulator(
+                table,
+                disabled=True,
+                show_index=False,
+                pagination="local",
+                page_size=25,
+                formatters=arrears_views.tabulator_formatters(table),
+                sizing_mode="stretch_width",
+            ),
+        ]
 
     def _draw_variants(self) -> dict[str, dict[tuple, object]]:
         """Draw the charts that depend on metric and period only, once per combination."""
@@ -233,7 +281,9 @@ class StaticDashboard:
         from . import views
 
         model = self.model
-        drawn: dict[str, dict[tuple, object]] = {"trend": {}, "actions": {}, "actions_volume": {}}
+        drawn: dict[str, dict[tuple, object]] = {
+            name: {} for name in ("trend", "actions", "actions_volume")
+        }
         for period, months in self.presets.items():
             model.period = months
             selection = model.describe_selection()
@@ -244,12 +294,47 @@ class StaticDashboard:
             drawn["actions_volume"][period,] = views.actions_volume(
                 model.actions_monthly, selection
             )
+        model.period = self.presets["All months"]
+        self.ledger_views = self._draw_ledger_views()
         return {
             chart: {
                 key: pn.panel(obj, sizing_mode="stretch_width", visible=False)
                 for key, obj in objects.items()
             }
             for chart, objects in drawn.items()
+        }
+
+    def _draw_ledger_views(self) -> dict[str, object]:
+        """The arrears, roll, cohort, effectiveness and tariff views over all months.
+
+        They are drawn once and no control changes them: embedding them in every state
+        made each state take half a minute to apply in the browser.
+        """
+        import panel as pn
+
+        from . import arrears_views as aviews
+
+        model = self.model
+        selection, as_of = model.describe_selection(), model.as_of_date
+        vulnerable = model.cube.segments["is_vulnerable"].cat.categories
+        everyone = f"all months · {model.describe_filters()}"
+        drawn = {
+            "ageing": aviews.ageing_chart(model.ageing, "arrears", as_of, selection),
+            "arrears_share": aviews.arrears_share_chart(model.arrears_monthly, selection),
+            "transitions": aviews.transition_heatmap(model.transitions, "customers", selection),
+            "roll": aviews.roll_rate_chart(model.roll, model.cube.arrears.bucket_labels, selection),
+            "vintage_default": aviews.vintage_chart(model.vintage, "default_rate", everyone),
+            "vintage_arrears": aviews.vintage_chart(model.vintage, "arrears_share", everyone),
+            "entries": aviews.entry_cohort_heatmap(model.entries, selection),
+            "effectiveness": aviews.effectiveness_chart(
+                model.effectiveness, "is_vulnerable", vulnerable, selection
+            ),
+            "funnel": aviews.funnel_chart(model.funnel, selection),
+            "tariffs": _static_table(aviews.tariff_table(model.tariffs)),
+        }
+        return {
+            name: obj if isinstance(obj, pn.viewable.Viewable) else pn.panel(obj)
+            for name, obj in drawn.items()
         }
 
     def _make_tables(self) -> dict[str, object]:
@@ -315,6 +400,24 @@ class StaticDashboard:
         table.param.trigger("value")
 
 
+WORKLIST_ROWS = 500
+"""Customer rows in an export made with ``--include-customers``."""
+
+
+def _static_table(frame: pd.DataFrame):
+    import panel as pn
+
+    from .arrears_views import tabulator_formatters
+
+    return pn.widgets.Tabulator(
+        frame,
+        disabled=True,
+        show_index=False,
+        formatters=tabulator_formatters(frame),
+        sizing_mode="stretch_width",
+    )
+
+
 def export_html(
     source: str | Path,
     out: str | Path,
@@ -331,8 +434,8 @@ def export_html(
     out : str or Path
         The HTML file to write (parent folders are created).
     include_customers : bool, optional
-        Accepted for forward compatibility; the dashboard has no customer-level table, so
-        the file holds aggregates only either way (and says so).
+        Add the worklist's top :data:`WORKLIST_ROWS` customers (customer ids, arrears,
+        vulnerability). Off by default: the file holds aggregates only (and says so).
     progress : bool, optional
         Print progress lines on stderr (and Panel's progress bar while states are embedded).
     segments : sequence of str, optional

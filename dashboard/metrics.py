@@ -482,7 +482,8 @@ def action_outcomes(
     -------
     DataFrame
         Aligned with ``actions``: ``arrears_pence`` on the action day (bills due before it
-        minus payments on or before it), ``in_arrears``; for each N in ``pay_days``
+        minus payments on or before it; seen on ``as_of`` for later actions), ``in_arrears``;
+        for each N in ``pay_days``
         ``decided_N`` and ``paid_N`` (in arrears, decided, and payments in
         ``(day, day + N]`` reach the threshold); ``decided_<clear_days>`` and
         ``cleared_<clear_days>`` (payments in ``(day, day + clear_days]`` cover the
@@ -491,7 +492,7 @@ def action_outcomes(
     as_of_day = int(day_numbers(pd.DatetimeIndex([as_of]))[0])
     customer = _codes(actions["customer_id"])
     day = day_numbers(actions["action_date"])
-    billed, paid = balances_at(bills, payments, customer, day)
+    billed, paid = balances_at(bills, payments, customer, np.minimum(day, as_of_day))
     arrears = np.maximum(billed - paid, 0)
     in_arrears = arrears > 0
     frame = {"arrears_pence": arrears, "in_arrears": in_arrears}

@@ -428,12 +428,21 @@ class CollectionsModel(param.Parameterized):
         """
         start, end = self.month_range
         parts = [f"{start:%b %Y} – {end:%b %Y}"] if start is not None else []
+        return " · ".join([*parts, self.describe_filters()])
+
+    def describe_filters(self) -> str:
+        """The customer filters in words, without the period (for period-free views).
+
+        Returns
+        -------
+        str
+            e.g. ``"Region: Reading, Oxford"`` or ``"all customers"``.
+        """
+        parts = []
         for dim, values in self.filters.items():
             shown = [_value_label(dim, v) for v in values]
             parts.append(f"{DIMENSION_LABELS[dim]}: {', '.join(shown)}")
-        if not self.filters:
-            parts.append("all customers")
-        return " · ".join(parts)
+        return " · ".join(parts) if parts else "all customers"
 
     def month_presets(self) -> dict[str, tuple[dt.datetime, dt.datetime]]:
         """Named periods for a discrete selector: all months, last 12, each calendar year.

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from . import SourceError
+from . import SourceError, arrears
 from .cube import (
     Cube,
     aggregate_bills,
@@ -100,8 +100,10 @@ def portfolio_summary(
     -------
     dict
         ``as_of``, ``window``, ``include_immature``, ``overall``, ``monthly``,
-        ``segments`` and ``actions``; rates are fractions (None when nothing is
-        counted), money in pounds.
+        ``segments``, ``actions``, ``bucket_edges`` and ``ageing`` (one entry per
+        month-end and days-past-due bucket: ``month``, ``bucket``, ``customers`` on book,
+        ``arrears`` in pounds); rates are fractions (None when nothing is counted),
+        money in pounds.
     """
     segments = segment_selection(cube, filters)
     total = aggregate_bills(cube, segments, start, end, (), include_immature).iloc[0]
@@ -137,6 +139,16 @@ def portfolio_summary(
         "actions": [
             {"action": str(row.action), "count": int(row.count)}
             for row in actions.itertuples(index=False)
+        ],
+        "bucket_edges": list(cube.arrears.buckets.edges),
+        "ageing": [
+            {
+                "month": row.month.strftime("%Y-%m"),
+                "bucket": str(row.bucket),
+                "customers": int(row.customers),
+                "arrears": round(float(row.arrears), 2),
+            }
+            for row in arrears.ageing(cube, segments, start, end).itertuples(index=False)
         ],
     }
 
@@ -179,6 +191,14 @@ def format_summary(summary: dict) -> str:
             _table([{dim: r["value"], **_without(r, "value")} for r in rows]),
         ]
     lines += ["", "Actions", _table(summary["actions"])]
+    if summary["ageing"]:
+        last = summary["ageing"][-1]["month"]
+        rows = [
+            {"bucket": a["bucket"], "customers": a["customers"], "arrears": a["arrears"]}
+            for a in summary["ageing"]
+            if a["month"] == last
+        ]
+        lines += ["", f"Arrears by days past due at the month-end of {last}", _table(rows)]
     return "\n".join(lines)
 
 
@@ -221,6 +241,8 @@ def _table(rows: list[dict], money: bool = False) -> str:
         "bills": lambda v: f"{v:,}",
         "defaults": lambda v: f"{v:,}",
         "count": lambda v: f"{v:,}",
+        "customers": lambda v: f"{v:,}",
+        "arrears": lambda v: f"£{v:,.2f}",
     }
     for column, fmt in formats.items():
         if column in frame:
