@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from dashboard import metrics
 from dashboard.cli import app
 from dashboard.vocab import DIMENSIONS
 
@@ -27,7 +28,18 @@ SCRIPT = Path(sys.executable).with_name("collections-dashboard")
 
 runner = CliRunner()
 
-JSON_KEYS = {"as_of", "window", "include_immature", "overall", "monthly", "segments", "actions"}
+JSON_KEYS = {
+    "as_of",
+    "window",
+    "include_immature",
+    "overall",
+    "monthly",
+    "segments",
+    "actions",
+    "bucket_edges",
+    "ageing",
+}
+AGEING_KEYS = {"month", "bucket", "customers", "arrears"}
 WINDOW_KEYS = {"before", "after", "tolerance"}
 OVERALL_KEYS = {"bills", "defaults", "default_rate", "billed", "paid_in_window"}
 MONTH_KEYS = OVERALL_KEYS | {"month", "mature"}
@@ -299,6 +311,47 @@ def test_summary_json_has_exactly_the_documented_shape(small_sources):
         "£50k+",
     ]
     assert result["actions"] and all(set(a) == ACTION_KEYS for a in result["actions"])
+    assert result["bucket_edges"] == [30, 60, 90]
+    assert result["ageing"] and all(set(a) == AGEING_KEYS for a in result["ageing"])
+
+
+@pytest.mark.parametrize("edges", [(30, 60, 90), (14, 28)])
+def test_summary_ageing_matches_a_literal_ledger(small_sources, small_tables, edges):
+    """Each month-end's customers and arrears per bucket, from a per-customer loop."""
+    from test_ledger import brute_balance, brute_bucket, day_number
+
+    result = summary_json(small_sources["csv"], "--bucket-edges", ",".join(map(str, edges)))
+    labels = metrics.Buckets(edges).labels
+    as_of = day_number(result["as_of"])
+    bills, payments = small_tables["bills"], small_tables["payments"]
+    expected = []
+    for period_end in ("2024-01-31", "2024-02-29", "2024-03-31", "2024-04-30"):
+        snapshot = min(day_number(period_end), as_of)
+        counts = dict.fromkeys(labels, 0)
+        owed = dict.fromkeys(labels, 0)
+        for customer, own in bills.groupby("customer_id"):
+            due = [
+                (day_number(d), round(a * 100))
+                for d, a in zip(own["due_date"], own["bill_amount"], strict=True)
+            ]
+            paid = payments.loc[payments["customer_id"] == customer]
+            made = [
+                (day_number(d), round(a * 100))
+                for d, a in zip(paid["payment_date"], paid["amount"], strict=True)
+            ]
+            days, billed, paid_pence = brute_balance(due, made, snapshot)
+            first_bill = own["bill_period_end"].min()
+            if first_bill[:7] > period_end[:7] and billed == paid_pence:
+                continue  # not on book yet
+            label = labels[brute_bucket(days, edges)]
+            counts[label] += 1
+            owed[label] += max(billed - paid_pence, 0)
+        expected += [
+            {"month": period_end[:7], "bucket": b, "customers": counts[b], "arrears": owed[b] / 100}
+            for b in labels
+        ]
+    assert result["ageing"] == expected
+    assert result["bucket_edges"] == list(edges)
 
 
 @pytest.mark.parametrize("include_immature", [False, True])

@@ -169,3 +169,144 @@ def test_every_dimension_is_a_filter_with_the_values_in_the_data(model, portfoli
     for dim in DIMENSIONS:
         assert set(model.param[dim].objects) == set(portfolio.customers[dim].unique())
         assert model.param[dim].doc
+
+
+# --- ledger outputs: aged arrears, roll and cure, cohorts, effectiveness, worklist ---------
+
+
+def direct_ledger(portfolio, as_of: pd.Timestamp, months: pd.DatetimeIndex) -> metrics.Ledger:
+    """Every customer's month-end ledger, computed directly on the whole portfolio."""
+    started = months[months <= as_of]
+    ends = np.minimum(
+        metrics.day_numbers(started + pd.offsets.MonthEnd(0)),
+        metrics.day_numbers(pd.DatetimeIndex([as_of]))[0],
+    )
+    bills, payments = portfolio.bills, portfolio.payments
+    return metrics.month_end_ledger(
+        bills["customer_id"].cat.codes.to_numpy(),
+        metrics.day_numbers(bills["due_date"]),
+        bills["bill_pence"].to_numpy(),
+        payments["customer_id"].cat.codes.to_numpy(),
+        metrics.day_numbers(payments["payment_date"]),
+        payments["amount_pence"].to_numpy(),
+        len(portfolio.customers),
+        ends,
+    )
+
+
+def test_filtered_ageing_matches_a_direct_ledger(model, portfolio):
+    model.region = ["Reading"]
+    ledger = direct_ledger(portfolio, model.as_of_date, model.cube.months)
+    reading = (portfolio.customers["region"] == "Reading").to_numpy()
+    buckets = metrics.Buckets().of(ledger.days_past_due)
+    owed = ledger.arrears_pence[reading]
+    got = model.ageing.pivot_table(
+        index="month", columns="bucket", values="arrears", aggfunc="sum", observed=False
+    )
+    for bucket in range(1, 5):  # every customer in arrears is on book
+        expected = np.where(buckets[reading] == bucket, owed, 0).sum(axis=0) / 100
+        np.testing.assert_allclose(got.iloc[:, bucket].to_numpy(), expected)
+    in_arrears = (owed > 0).sum(axis=0)
+    np.testing.assert_array_equal(model.arrears_monthly["in_arrears"].to_numpy(), in_arrears)
+    assert "Region: Reading" in model.describe_selection()
+
+
+def test_worklist_follows_filters_and_routes_vulnerable_to_support(model):
+    everyone = model.worklist
+    assert (everyone["arrears"] > 0).all()
+    assert everyone["priority"].is_monotonic_decreasing
+    vulnerable = everyone.loc[everyone["vulnerable"]]
+    assert len(vulnerable) and (vulnerable["queue"] == "Support").all()
+    assert (everyone.loc[~everyone["vulnerable"], "queue"] != "Support").all()
+    model.region = ["Reading"]
+    assert 0 < len(model.worklist) < len(everyone)
+    assert (model.worklist["region"] == "Reading").all()
+    model.queue = "Escalation"
+    escalated = model.worklist
+    assert len(escalated) and (escalated["queue"] == "Escalation").all()
+    assert not escalated["vulnerable"].any()
+    assert ((escalated["days_past_due"] > 90) | (escalated["arrangement"] == "Broken")).all()
+
+
+def test_priority_score_follows_its_documented_formula(model):
+    rows = model.worklist
+    score = 60 * np.minimum(rows["arrears"] / 500, 1) + 40 * np.minimum(
+        rows["days_past_due"] / 180, 1
+    )
+    score += np.where(rows["arrangement"] == "Broken", 10, 0)
+    score -= np.where(rows["arrangement"] == "Active", 20, 0)
+    np.testing.assert_array_equal(rows["priority"], np.clip(np.rint(score), 0, 100))
+
+
+def test_bucket_edges_rebuild_the_ledger_tables(model):
+    old = model.ageing.groupby("month")["customers"].sum()
+    model.bucket_edges = "14,28"
+    assert list(model.ageing["bucket"].cat.categories) == ["Current", "1–14", "15–28", "29+"]
+    new = model.ageing.groupby("month")["customers"].sum()
+    pd.testing.assert_series_equal(old, new)  # the same customers, bucketed differently
+    assert list(model.transitions["from_bucket"].cat.categories)[-1] == "29+"
+    with pytest.raises(ValueError):
+        model.bucket_edges = "30,twenty"
+
+
+def test_transition_rows_sum_to_one_and_rates_are_shares(model):
+    matrix = model.transitions
+    for share in ("customer_share", "arrears_share"):
+        sums = matrix.groupby("from_bucket", observed=True)[share].sum(min_count=1).dropna()
+        np.testing.assert_allclose(sums.to_numpy(), 1.0)
+    rates = model.roll[["cure_rate", "roll_current", "roll_first"]].stack().dropna()
+    assert len(rates) > 100
+    assert ((rates >= 0) & (rates <= 1)).all()
+
+
+def test_ledger_outputs_recompute_only_when_their_inputs_change(model):
+    updated: list[str] = []
+    outputs = [
+        "ageing",
+        "ageing_by_segment",
+        "transitions",
+        "vintage",
+        "effectiveness",
+        "effectiveness_by_segment",
+        "worklist",
+        "tariffs",
+    ]
+    model.param.watch(lambda e: updated.append(e.name), outputs)
+    model.ageing_measure = "customers"
+    model.transition_measure = "arrears"
+    assert updated == []
+    model.queue = "Support"
+    assert updated == ["worklist"]
+    updated.clear()
+    model.segment_by = "region"
+    assert sorted(updated) == ["ageing_by_segment", "effectiveness_by_segment"]
+    updated.clear()
+    last = model.cube.months[-1].to_pydatetime()
+    model.period = (last, last)
+    assert "vintage" not in updated and "worklist" not in updated and "ageing" in updated
+
+
+def test_effectiveness_splits_vulnerable_customers(model):
+    effect = model.effectiveness
+    assert set(effect["is_vulnerable"]) == {0, 1}
+    total = model.actions_by_type.set_index("action")["count"]
+    by_action = effect.groupby("action", observed=True)["actions"].sum()
+    pd.testing.assert_series_equal(
+        by_action.astype(int), total.loc[by_action.index].astype(int), check_names=False
+    )
+    funnel = model.funnel.set_index("stage")["customers"]
+    assert funnel.iloc[0] >= funnel.iloc[1] > 0  # a second reminder follows a first
+
+
+def test_an_empty_selection_gives_empty_ledger_outputs(model):
+    model.region = [model.param.region.objects[0]]
+    model.is_vulnerable = [1]
+    model.tariff = [model.param.tariff.objects[0]]
+    model.income_band = [model.param.income_band.objects[-1]]
+    model.tenure_band = [model.param.tenure_band.objects[0]]
+    model.has_meter = [0]
+    if len(model.worklist) or model.ageing["customers"].sum():
+        model.prefers_direct_debit = [0]
+    assert model.ageing["customers"].sum() == 0
+    assert model.worklist.empty and model.tariffs.empty
+    assert model.arrears_monthly["share_in_arrears"].isna().all()

@@ -40,6 +40,7 @@ def test_changed_contents_or_parameters_give_another_cube(tmp_path):
     first = store.cube_file(source, metrics.Window(), None)
     assert store.cube_file(source, metrics.Window(3, 30, 100), None) != first
     assert store.cube_file(source, metrics.Window(), pd.Timestamp("2025-01-31")) != first
+    assert store.cube_file(source, metrics.Window(), None, metrics.Buckets((14, 28))) != first
     bills = source / "bills.csv"
     bills.write_text(bills.read_text().replace(",", ",", 1) + "\n")  # same rows, new bytes
     assert store.cube_file(source, metrics.Window(), None) != first
