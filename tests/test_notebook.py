@@ -116,6 +116,10 @@ def test_notebook_shows_the_model_frames_and_the_dashboard(executed):
     assert len(tables) >= 5, "expected the model's DataFrames as HTML tables"
     assert any("Arrangement Agreed" in t for t in tables)  # actions_by_type
     assert any("Reading" in t for t in tables)  # by_segment after segment_by = "region"
+    assert any("share_in_arrears" in t for t in tables)  # arrears_monthly
+    assert any("cleared_60_rate" in t for t in tables)  # effectiveness
+    assert any("Support" in t and "priority" in t for t in tables)  # the worklist
+    assert any("Low Income Social Tariff" in t and "cure_rate" in t for t in tables)  # tariffs
     dashboards = [
         o
         for o in _outputs(executed)
