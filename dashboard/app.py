@@ -55,6 +55,9 @@ class Dashboard(pn.viewable.Viewer):
     """
 
     model = param.ClassSelector(class_=CollectionsModel, doc="State and data of the dashboard.")
+    active_tab = param.String(
+        default="Trends", doc="The open tab: only its charts are drawn and redrawn."
+    )
 
     def __init__(self, **params):
         if params.get("model") is None:
@@ -334,25 +337,34 @@ class Dashboard(pn.viewable.Viewer):
         )
 
     def tabs(self) -> pn.Tabs:
-        """The charts, one theme per tab."""
-        return pn.Tabs(
-            ("Trends", pn.Column(self.trend(), self.segment_trend(), sizing_mode="stretch_width")),
-            ("Segments", pn.Column(self.segment_bars(), self.table(), sizing_mode="stretch_width")),
-            ("Arrears", self.arrears_tab()),
-            ("Roll & cure", self.roll_tab()),
-            ("Cohorts", self.cohorts_tab()),
-            (
-                "Actions",
-                pn.Column(
-                    self.actions_distribution(), self.actions_volume(), sizing_mode="stretch_width"
-                ),
+        """The charts, one theme per tab; only the open tab's charts are redrawn."""
+        contents = {
+            "Trends": lambda: pn.Column(
+                self.trend(), self.segment_trend(), sizing_mode="stretch_width"
             ),
-            ("Effectiveness", self.effectiveness_tab()),
-            ("Worklist", self.worklist_tab()),
-            ("Tariffs", self.tariffs_tab()),
-            dynamic=True,
-            sizing_mode="stretch_width",
-        )
+            "Segments": lambda: pn.Column(
+                self.segment_bars(), self.table(), sizing_mode="stretch_width"
+            ),
+            "Arrears": self.arrears_tab,
+            "Roll & cure": self.roll_tab,
+            "Cohorts": self.cohorts_tab,
+            "Actions": lambda: pn.Column(
+                self.actions_distribution(), self.actions_volume(), sizing_mode="stretch_width"
+            ),
+            "Effectiveness": self.effectiveness_tab,
+            "Worklist": self.worklist_tab,
+            "Tariffs": self.tariffs_tab,
+        }
+        built = []
+        for name, content in contents.items():
+            self._tab_being_built = name
+            built.append((name, content()))
+        self._tab_being_built = None
+        tabs = pn.Tabs(*built, dynamic=True, sizing_mode="stretch_width")
+        names = list(contents)
+        self.active_tab = names[tabs.active]
+        tabs.param.watch(lambda event: setattr(self, "active_tab", names[event.new]), "active")
+        return tabs
 
     def main(self) -> pn.Column:
         """Header, KPIs and tabs."""
@@ -386,10 +398,8 @@ class Dashboard(pn.viewable.Viewer):
 
     def _bound(self, view, frame: str, *extra: str) -> pn.viewable.Viewable:
         model = self.model
-        deps = [model.param[frame], *(model.param[e] for e in extra)]
 
-        def render(*_):
-            frame_value = getattr(model, frame)
+        def render(frame_value, *_):
             selection = model.describe_selection()
             if view is views.monthly_trend:
                 return view(frame_value, model.metric, model.as_of_date, selection)
@@ -398,12 +408,30 @@ class Dashboard(pn.viewable.Viewer):
                 return view(frame_value, model.metric, model.segment_by, categories, selection)
             return view(frame_value, selection)
 
-        return pn.panel(pn.bind(render, *deps), loading_indicator=True, sizing_mode="stretch_width")
+        return self._view(render, frame, *extra)
 
     def _view(self, view, *names: str) -> pn.viewable.Viewable:
-        """A pane redrawn from ``view(*values)`` whenever one of the model params changes."""
+        """A pane redrawn from ``view(*values)`` whenever one of the model params changes.
+
+        Built inside :meth:`tabs`, it belongs to a tab and draws only while that tab is
+        open (otherwise an empty placeholder): a filter change then redraws the open tab's
+        charts, not all twenty.
+        """
         deps = [self.model.param[name] for name in names]
-        return pn.panel(pn.bind(view, *deps), loading_indicator=True, sizing_mode="stretch_width")
+        tab = getattr(self, "_tab_being_built", None)
+        if tab is None:
+            return pn.panel(
+                pn.bind(view, *deps), loading_indicator=True, sizing_mode="stretch_width"
+            )
+
+        def render(active, *values):
+            return view(*values) if active == tab else pn.pane.HTML("", height=0, margin=0)
+
+        return pn.panel(
+            pn.bind(render, self.param.active_tab, *deps),
+            loading_indicator=True,
+            sizing_mode="stretch_width",
+        )
 
     def _categories(self):
         return self.model.cube.segments[self.model.segment_by].cat.categories
