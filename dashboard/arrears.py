@@ -91,18 +91,38 @@ class ArrearsTables:
 
     buckets: metrics.Buckets
     snapshot_days: np.ndarray
-    ageing: np.ndarray
-    transitions: np.ndarray
-    vintage: np.ndarray
-    entries: np.ndarray
-    actions: np.ndarray
+    sums: dict[str, np.ndarray]
     funnel_bits: np.ndarray
     worklist: pd.DataFrame
+
+    @classmethod
+    def of(cls, tables: dict[str, np.ndarray], **fields) -> ArrearsTables:
+        """Store integer tables (documented layout) as float64 with the segment axis last:
+        a filter is then one matrix product over contiguous memory (exact: every sum stays
+        far below 2**53)."""
+        sums = {
+            name: np.ascontiguousarray(np.moveaxis(table, _SEGMENT_AXIS[name], -1), np.float64)
+            for name, table in tables.items()
+        }
+        return cls(sums=sums, **fields)
+
+    def _documented(self, name: str) -> np.ndarray:
+        return np.moveaxis(self.sums[name], -1, _SEGMENT_AXIS[name])
+
+    ageing = property(lambda self: self._documented("ageing"))
+    transitions = property(lambda self: self._documented("transitions"))
+    vintage = property(lambda self: self._documented("vintage"))
+    entries = property(lambda self: self._documented("entries"))
+    actions = property(lambda self: self._documented("actions"))
 
     @property
     def bucket_labels(self) -> tuple[str, ...]:
         """Labels of the buckets, Current first."""
         return self.buckets.labels
+
+
+_SEGMENT_AXIS = {"ageing": 1, "transitions": 1, "vintage": 2, "entries": 1, "actions": 1}
+"""Where the segment axis sits in the documented layout of each table."""
 
 
 def snapshot_days(months: pd.DatetimeIndex, as_of: pd.Timestamp) -> np.ndarray:
@@ -177,14 +197,17 @@ def build_arrears(
         )
         entries += _entries(bucket, segment, buckets.entry, shape)
         worklists.append(part.worklist(_day(as_of), buckets))
-    return ArrearsTables(
+    tables = {
+        "ageing": ageing,
+        "transitions": transitions,
+        "vintage": vintage,
+        "entries": entries,
+        "actions": _action_outcomes(portfolio, customer_segment, months, as_of, shape),
+    }
+    return ArrearsTables.of(
+        tables,
         buckets=buckets,
         snapshot_days=snaps,
-        ageing=ageing,
-        transitions=transitions,
-        vintage=vintage,
-        entries=entries,
-        actions=_action_outcomes(portfolio, customer_segment, months, as_of, shape),
         funnel_bits=_funnel_bits(portfolio.actions, months, n_customers),
         worklist=_worklist_frame(worklists, portfolio, as_of),
     )
@@ -562,6 +585,17 @@ def _months(cube, start, end, count: int) -> np.ndarray:
     return np.arange(max(low, 0), min(high, count - 1) + 1)
 
 
+def _span(months: np.ndarray) -> slice:
+    """The consecutive month indexes as a slice (a view, no copy)."""
+    return slice(int(months[0]), int(months[-1]) + 1) if len(months) else slice(0, 0)
+
+
+def _select(table: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Sum a segment-last table over segments with 0/1 ``weights`` (segments,) or
+    (segments, groups), as int64: one BLAS product."""
+    return np.rint(table @ weights.astype(np.float64)).astype(np.int64)
+
+
 def ageing(cube, segments: np.ndarray, start=None, end=None, by: str | None = None) -> pd.DataFrame:
     """Customers on book and money per days-past-due bucket at each month-end.
 
@@ -583,7 +617,7 @@ def ageing(cube, segments: np.ndarray, start=None, end=None, by: str | None = No
     tables = cube.arrears
     months = _months(cube, start, end, len(tables.snapshot_days))
     matrix, labels = segment_groups(cube, segments, by)
-    sums = np.einsum("msbv,sg->mgbv", tables.ageing[months], matrix)
+    sums = np.moveaxis(_select(tables.sums["ageing"][_span(months)], matrix), -1, 1)
     m, g, b = np.meshgrid(
         months, np.arange(matrix.shape[1]), np.arange(sums.shape[2]), indexing="ij"
     )
@@ -647,7 +681,7 @@ def transition_matrix(cube, segments: np.ndarray, start=None, end=None) -> pd.Da
     tables = cube.arrears
     months = _months(cube, start, end, len(tables.snapshot_days))
     months = months[months >= 1]
-    sums = np.einsum("msijv,s->ijv", tables.transitions[months], segments.astype(np.int64))
+    sums = _select(tables.sums["transitions"][_span(months)], segments).sum(axis=0)
     n = sums.shape[0]
     labels = list(tables.bucket_labels)
     i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
@@ -683,7 +717,7 @@ def roll_rates(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame
     tables = cube.arrears
     months = _months(cube, start, end, len(tables.snapshot_days))
     months = months[months >= 1]
-    counts = np.einsum("msij,s->mij", tables.transitions[months, ..., 0], segments.astype(np.int64))
+    counts = _select(tables.sums["transitions"][_span(months), :, :, 0], segments)
     in_arrears = counts[:, 1:, :].sum(axis=(1, 2))
     cured = counts[:, 1:, 0].sum(axis=1)
     current = counts[:, 0, :].sum(axis=1)
@@ -720,7 +754,7 @@ def vintage(cube, segments: np.ndarray) -> pd.DataFrame:
         at that month-end). Only cells with customers.
     """
     tables = cube.arrears
-    sums = np.einsum("cksv,s->ckv", tables.vintage, segments.astype(np.int64))
+    sums = _select(tables.sums["vintage"], segments)
     cohort, mob = np.nonzero(sums[..., 0])
     first = cube.months[0]
     quarter_start = (first.year * 12 + first.month - 1) // 3 * 3
@@ -762,7 +796,7 @@ def entry_cohorts(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFr
     """
     tables = cube.arrears
     months = _months(cube, start, end, len(tables.snapshot_days))
-    sums = np.einsum("msv,s->mv", tables.entries[months], segments.astype(np.int64))
+    sums = _select(tables.sums["entries"][_span(months)], segments)
     frame = {"month": cube.months[months], "entered": sums[:, 0]}
     for position, h in enumerate(CURE_AFTER):
         observed = sums[:, 1 + position]
@@ -788,7 +822,7 @@ def action_effectiveness(
     tables = cube.arrears
     months = _months(cube, start, end, tables.actions.shape[0])
     matrix, labels = segment_groups(cube, segments, by)
-    sums = np.einsum("msav,sg->agv", tables.actions[months], matrix)
+    sums = np.moveaxis(_select(tables.sums["actions"][_span(months)].sum(axis=0), matrix), -1, 1)
     a, g = np.meshgrid(np.arange(sums.shape[0]), np.arange(sums.shape[1]), indexing="ij")
     flat = sums.reshape(-1, sums.shape[-1])
     types = _action_type_labels(cube)
@@ -852,11 +886,19 @@ def worklist(cube, segments: np.ndarray) -> pd.DataFrame:
         ``last_action_date``, ``arrangement``, ``vulnerable`` and the customer's region,
         tariff and income band; sorted by priority, then arrears.
     """
+    ranked, segment = _ranked_worklist(cube)
+    return ranked.loc[segments[segment]].reset_index(drop=True)
+
+
+def _ranked_worklist(cube) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every worklist row scored, routed and sorted, with each row's segment; computed once
+    per cube (a filter then only selects rows)."""
+    memo = cube.arrears.__dict__.get("_ranked")
+    if memo is not None:
+        return memo
     tables = cube.arrears
     rows = tables.worklist
     segment = cube.customer_segment[rows["customer"].to_numpy()]
-    rows = rows.loc[segments[segment]]
-    segment = segment[segments[segment]]
     dims = cube.segments.iloc[segment].reset_index(drop=True)
     vulnerable = dims["is_vulnerable"].astype(int).to_numpy() == 1
     arrears = rows["arrears_pence"].to_numpy() / 100
@@ -889,9 +931,10 @@ def worklist(cube, segments: np.ndarray) -> pd.DataFrame:
             "income_band": dims["income_band"].to_numpy(),
         }
     )
-    return frame.sort_values(
-        ["priority", "arrears"], ascending=False, kind="stable", ignore_index=True
-    )
+    order = np.lexsort((-frame["arrears"].to_numpy(), -frame["priority"].to_numpy()))
+    ranked = (frame.iloc[order].reset_index(drop=True), segment[order])
+    tables.__dict__["_ranked"] = ranked
+    return ranked
 
 
 def segment_summary(
@@ -911,14 +954,15 @@ def segment_summary(
     tables = cube.arrears
     months = _months(cube, start, end, len(tables.snapshot_days))
     matrix, labels = segment_groups(cube, segments, by)
-    last = tables.ageing[months[-1]] if len(months) else np.zeros_like(tables.ageing[0])
-    at_end = np.einsum("sbv,sg->gbv", last, matrix)
+    last = tables.sums["ageing"][months[-1] if len(months) else 0] * (len(months) > 0)
+    at_end = np.moveaxis(_select(last, matrix), -1, 0)
     customers = at_end[:, :, 0].sum(axis=1)
     in_arrears = at_end[:, 1:, 0].sum(axis=1)
     serious = at_end[:, tables.buckets.entry :, 0].sum(axis=1)
     arrears = at_end[:, :, 1].sum(axis=1) / 100
     moving = months[months >= 1]
-    counts = np.einsum("msij,sg->gij", tables.transitions[moving, ..., 0], matrix)
+    moved = _select(tables.sums["transitions"][_span(moving), :, :, 0], matrix).sum(axis=0)
+    counts = np.moveaxis(moved, -1, 0)
     effect = action_effectiveness(cube, segments, start, end, by)
     reminders = effect.loc[effect["action"] == ACTIONS[0]].set_index(by)
     frame = pd.DataFrame(

@@ -26,7 +26,7 @@ from .cube import Cube
 from .vocab import TABLES
 
 CACHE_DIR_NAME = ".collections-cache"
-CUBE_FORMAT = 3
+CUBE_FORMAT = 4
 """Bump when :class:`dashboard.cube.Cube` changes shape: old files are then ignored."""
 CHUNK = 1 << 22
 
@@ -110,6 +110,7 @@ def write_cube(cube: Cube, file: Path) -> Path:
     file.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=file.parent, prefix=".tmp-", suffix=".pkl")
     cube.__dict__.pop("_flags_memo", None)  # answers to earlier queries are not worth keeping
+    cube.arrears.__dict__.pop("_ranked", None)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             pickle.dump(cube, handle, protocol=pickle.HIGHEST_PROTOCOL)
