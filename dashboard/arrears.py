@@ -536,7 +536,7 @@ def _last_day_of(actions: pd.DataFrame, name: str, through: int, n: int) -> np.n
 # --- queries: what interactive filters run (small dense tables only) --------------------
 
 PRIORITY_FORMULA = (
-    "priority = 60 × min(arrears ÷ £500, 1) + 40 × min(days past due ÷ 180, 1), "
+    "priority = 60 × min(arrears ÷ £2,000, 1) + 40 × min(days past due ÷ 365, 1), "
     "+10 when the last arrangement was broken, −20 while an arrangement is active "
     "(0–100, highest first)"
 )
@@ -904,7 +904,7 @@ def _ranked_worklist(cube) -> tuple[pd.DataFrame, np.ndarray]:
     arrears = rows["arrears_pence"].to_numpy() / 100
     days = rows["days_past_due"].to_numpy()
     arrangement = rows["arrangement"].astype(str).to_numpy()
-    score = 60 * np.minimum(arrears / 500, 1) + 40 * np.minimum(days / 180, 1)
+    score = 60 * np.minimum(arrears / 2000, 1) + 40 * np.minimum(days / 365, 1)
     score = (
         score + np.where(arrangement == "Broken", 10, 0) - np.where(arrangement == "Active", 20, 0)
     )

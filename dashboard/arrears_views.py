@@ -22,8 +22,12 @@ BUCKET_COLORS = ("#9ccc65", "#ffd54f", "#ffa726", "#f4511e", "#b71c1c", "#6d0f0f
 """Current first, then ever older buckets."""
 
 AGEING_MEASURES = {"Arrears £": "arrears", "Customers": "customers"}
-RATE_FORMAT = NumeralTickFormatter(format="0%")
-POUND_FORMAT = NumeralTickFormatter(format="£0,0")
+
+
+def pounds_axis() -> NumeralTickFormatter:
+    """A new thousands formatter for a £ axis (the £ goes in the axis label: Bokeh's numeral
+    format drops it). New per chart: a Bokeh model belongs to one document (session)."""
+    return NumeralTickFormatter(format="0,0")
 
 
 def bucket_colors(buckets) -> list[str]:
@@ -72,8 +76,8 @@ def ageing_chart(ageing: pd.DataFrame, measure: str, as_of: pd.Timestamp, select
     return areas.opts(
         title=f"{what} by days past due at each month-end · {selection}",
         xlabel=f"month-end (the last one seen as of {as_of:%d %b %Y})",
-        ylabel="arrears" if money else "customers on book",
-        yformatter=POUND_FORMAT if money else NumeralTickFormatter(format="0,0"),
+        ylabel="arrears £" if money else "customers on book",
+        yformatter=pounds_axis() if money else NumeralTickFormatter(format="0,0"),
         shared_axes=False,
     )
 
@@ -118,7 +122,7 @@ def arrears_share_chart(monthly: pd.DataFrame, selection: str):
         hover_cols=hover,
     ).opts(
         title=f"Average arrears per customer in arrears · {selection}",
-        yformatter=POUND_FORMAT,
+        yformatter=pounds_axis(),
         ylabel="£ per customer in arrears",
         xlabel="month-end",
         shared_axes=False,
@@ -168,8 +172,8 @@ def arrears_by_segment_chart(by_segment: pd.DataFrame, dim: str, categories, sel
     )
     return plot.opts(
         title=f"Arrears £ by {label.lower()} · {selection}",
-        yformatter=POUND_FORMAT,
-        ylabel="arrears",
+        yformatter=pounds_axis(),
+        ylabel="arrears £",
         xlabel="month-end",
         legend_position="right",
         shared_axes=False,
@@ -203,10 +207,12 @@ def transition_heatmap(transitions: pd.DataFrame, measure: str, selection: str):
     heat = hv.HeatMap(
         frame, kdims=["to_bucket", "from_bucket"], vdims=["percent", measure]
     ).redim.values(to_bucket=order, from_bucket=order[::-1])
-    labels = hv.Labels(frame, kdims=["to_bucket", "from_bucket"], vdims=["label"])
+    dark = frame["percent"] > 60
+    labels = hv.Labels(frame.loc[~dark], kdims=["to_bucket", "from_bucket"], vdims=["label"])
+    light = hv.Labels(frame.loc[dark], kdims=["to_bucket", "from_bucket"], vdims=["label"])
     what = "customers" if measure == "customers" else "£ owed"
     money = "{£0,0}" if measure == "arrears" else "{0,0}"
-    return (heat * labels).opts(
+    return (heat * labels * light.opts(text_color="white")).opts(
         hv.opts.HeatMap(
             cmap="Blues",
             clim=(0, 100),
@@ -225,7 +231,7 @@ def transition_heatmap(transitions: pd.DataFrame, measure: str, selection: str):
             ],
             shared_axes=False,
         ),
-        hv.opts.Labels(text_font_size="11pt", text_color="black"),
+        hv.opts.Labels(text_font_size="11pt"),
     )
 
 
@@ -535,8 +541,8 @@ def tariff_table(tariffs: pd.DataFrame) -> pd.DataFrame:
         "share_in_arrears": "In arrears %",
         "share_31_plus": "31+ days %",
         "cure_rate": "Cure rate %",
-        "roll_current": "Roll Current→1–30 %",
-        "reminder_paid_30_rate": "Paid in 30 days after a reminder %",
+        "roll_current": "Roll to 1–30 %",
+        "reminder_paid_30_rate": "Paid ≤30 d after reminder %",
     }
     frame = pd.DataFrame(
         {

@@ -49,8 +49,9 @@ def is_rate(metric: str) -> bool:
 
 
 def value_format(metric: str) -> str:
-    """A Bokeh numeral format for a metric's axis."""
-    return "0.0%" if is_rate(metric) else "£0,0"
+    """A Bokeh numeral format for a metric's axis (money: the £ is in the axis label, as
+    Bokeh's numeral format drops it)."""
+    return "0.0%" if is_rate(metric) else "0,0"
 
 
 def hover_format(metric: str) -> str:

@@ -230,8 +230,8 @@ def test_worklist_follows_filters_and_routes_vulnerable_to_support(model):
 
 def test_priority_score_follows_its_documented_formula(model):
     rows = model.worklist
-    score = 60 * np.minimum(rows["arrears"] / 500, 1) + 40 * np.minimum(
-        rows["days_past_due"] / 180, 1
+    score = 60 * np.minimum(rows["arrears"] / 2000, 1) + 40 * np.minimum(
+        rows["days_past_due"] / 365, 1
     )
     score += np.where(rows["arrangement"] == "Broken", 10, 0)
     score -= np.where(rows["arrangement"] == "Active", 20, 0)
