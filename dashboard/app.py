@@ -443,8 +443,8 @@ class Dashboard(pn.viewable.Viewer):
         return (
             f"**{len(worklist):,} customers** in arrears on {self.model.as_of_date:%d %b %Y}, "
             f"£{worklist['arrears'].sum():,.2f} owed; {vulnerable:,} vulnerable (Support queue). "
-            f"{views.markdown_text(self.model.describe_filters())} (the period does not apply: "
-            f"this is who owes now)."
+            f"Selection: {views.markdown_text(self.model.describe_filters())} (the period does not "
+            f"apply: this is who owes now)."
         )
 
     def _refresh_worklist(self, *_events) -> None:

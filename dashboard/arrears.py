@@ -612,7 +612,8 @@ def ageing(cube, segments: np.ndarray, start=None, end=None, by: str | None = No
     -------
     DataFrame
         ``month``, ``by`` (when given), ``bucket`` (ordered categorical), ``customers``,
-        ``arrears`` and ``credit`` (pounds); one row per month x group x bucket.
+        ``arrears``, ``credit`` and ``billed`` (pounds due to date); one row per month x
+        group x bucket.
     """
     tables = cube.arrears
     months = _months(cube, start, end, len(tables.snapshot_days))
@@ -631,6 +632,7 @@ def ageing(cube, segments: np.ndarray, start=None, end=None, by: str | None = No
     frame["customers"] = flat[:, 0]
     frame["arrears"] = flat[:, 1] / 100
     frame["credit"] = flat[:, 2] / 100
+    frame["billed"] = flat[:, 3] / 100
     return pd.DataFrame(frame)
 
 
@@ -648,19 +650,21 @@ def arrears_summary(ageing_frame: pd.DataFrame, by: str | None = None) -> pd.Dat
     -------
     DataFrame
         ``month``, ``by``, ``customers``, ``in_arrears``, ``share_in_arrears`` (NaN with
-        nobody on book), ``arrears`` (£) and ``average_arrears`` (£ per customer in
-        arrears; NaN with nobody in arrears).
+        nobody on book or no bill due yet), ``arrears`` and ``billed`` (£ due to date) and
+        ``average_arrears`` (£ per customer in arrears; NaN with nobody in arrears).
     """
     keys = ["month"] if by is None else ["month", by]
     owing = ageing_frame["bucket"].cat.codes.to_numpy() > 0
     frame = ageing_frame.assign(in_arrears=np.where(owing, ageing_frame["customers"], 0))
     total = frame.groupby(keys, observed=True, sort=True)[
-        ["customers", "in_arrears", "arrears"]
+        ["customers", "in_arrears", "arrears", "billed"]
     ].sum()
     total = total.reset_index()
     with np.errstate(divide="ignore", invalid="ignore"):
-        total["share_in_arrears"] = np.where(
-            total["customers"] > 0, total["in_arrears"] / total["customers"], np.nan
+        total["share_in_arrears"] = np.where(  # NaN before any bill is due: not 0%
+            (total["customers"] > 0) & (total["billed"] > 0),
+            total["in_arrears"] / total["customers"],
+            np.nan,
         )
         total["average_arrears"] = np.where(
             total["in_arrears"] > 0, total["arrears"] / total["in_arrears"], np.nan
