@@ -207,8 +207,10 @@ def transition_heatmap(transitions: pd.DataFrame, measure: str, selection: str):
     heat = hv.HeatMap(
         frame, kdims=["to_bucket", "from_bucket"], vdims=["percent", measure]
     ).redim.values(to_bucket=order, from_bucket=order[::-1])
-    dark = frame["percent"] > 60
-    labels = hv.Labels(frame.loc[~dark], kdims=["to_bucket", "from_bucket"], vdims=["label"])
+    dark = frame["percent"] > 50  # white text on dark cells, black on light ones
+    labels = hv.Labels(frame.loc[~dark], kdims=["to_bucket", "from_bucket"], vdims=["label"]).opts(
+        text_color="black"
+    )
     light = hv.Labels(frame.loc[dark], kdims=["to_bucket", "from_bucket"], vdims=["label"])
     what = "customers" if measure == "customers" else "£ owed"
     money = "{£0,0}" if measure == "arrears" else "{0,0}"
