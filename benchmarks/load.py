@@ -5,8 +5,9 @@ Usage::
     .venv/bin/python benchmarks/load.py                      # 50 sessions, 120 s, demo data
     .venv/bin/python benchmarks/load.py --sessions 3 --duration 15 --json
 
-Starts ``collections-dashboard serve`` on a free port (with short unused-session checks, so
-that the memory of closed sessions can be released), then:
+Starts ``collections-dashboard serve`` on a free port with ``--num-procs`` server processes
+(default 2: one per core of the reference machine) and short unused-session checks, so that
+the memory of closed sessions can be released, then:
 
 1. opens ``--sessions`` sessions at once with ``bokeh.client.pull_session``, each followed by
    a ``DocumentReady`` event as a browser sends it, and measures the server's RSS (the whole
@@ -20,17 +21,18 @@ that the memory of closed sessions can be released), then:
    sessions is reused (RSS after each round) even if it is not given back to the system.
 
 A change's response time runs from sending it to the arrival of the PATCH-DOC that carries
-the last re-rendered chart of the Trends tab (both charts for a filter, period or metric
-change; the segment chart for a "Segment by" change); the time to the first chart is reported
-too. Server messages are counted and classified, not applied to the client document. A
-change that raises or is not answered within ``--timeout`` seconds is an error, and so is a
-traceback in the server's log; a session waits for a late answer before its next change, and
-late answers count in the response percentiles too. Exit status: 0, 1 when there is any
-error, 2 when the server does not start.
+the last redrawn chart of the Trends tab: both charts for a filter, period or metric change,
+the segment chart for a "Segment by" change. A chart counts as redrawn when a new figure
+arrives, or the new title of a figure updated in place (it travels with its new data). The
+time to the first chart is reported too. Server messages are counted and classified, not
+applied to the client document. A change that raises or is not answered within ``--timeout``
+seconds is an error, and so is a traceback in the server's log; a session waits for a late
+answer before its next change, and late answers count in the response percentiles too. Exit
+status: 0, 1 when there is any error, 2 when the server does not start.
 
-Panel's busy indicator is process-wide (``pn.state.busy``): every session's spinner turns
-when any session is busy, so it cannot tell when *this* session's change is done; the
-report counts the PATCH-DOCs it costs.
+Panel's template busy indicator is process-wide (``pn.state.busy``): it would send every
+change's on/off toggles to every open session. The dashboard's page leaves it out; if a
+page has one, the report counts the PATCH-DOCs it costs.
 """
 
 from __future__ import annotations
@@ -281,8 +283,9 @@ class Controls:
     period: object
     metric: object
     segment_by: object
-    busy_id: str
-    """Id of the template's busy indicator: its ``css_classes`` hold ``spin`` while busy."""
+    busy_id: str | None
+    """Id of the template's busy indicator, if any: its ``css_classes`` hold ``spin`` while
+    busy."""
 
 
 def find_controls(document) -> Controls:
@@ -314,8 +317,8 @@ def find_controls(document) -> Controls:
     wanted = {"Region", "Income band", "Bill months", "Segment by"}
     if missing := wanted - titled.keys():
         raise LookupError(f"controls not in the page: {sorted(missing)}")
-    if len(radio) != 1 or len(busy) != 1:
-        raise LookupError("metric radio group or busy indicator not found")
+    if len(radio) != 1 or len(busy) > 1:
+        raise LookupError("metric radio group not found, or several busy indicators")
     if len(tabs) != 1 or tabs[0].active != 0:
         raise LookupError("the Trends tab is not the one shown")
     return Controls(
@@ -324,7 +327,7 @@ def find_controls(document) -> Controls:
         period=titled["Bill months"],
         metric=radio[0],
         segment_by=titled["Segment by"],
-        busy_id=busy[0].id,
+        busy_id=busy[0].id if busy else None,
     )
 
 
@@ -400,30 +403,50 @@ def _is_figure(value: object) -> bool:
     return isinstance(value, dict) and value.get("name") == "Figure"
 
 
-def classify_patch(content: dict, busy_id: str) -> tuple[int, bool | None]:
+def _title_ids(value: object) -> set[str]:
+    """Ids of the chart titles serialized anywhere in ``value`` (new figures carry theirs)."""
+    if isinstance(value, dict):
+        found = {value["id"]} if value.get("name") == "Title" and "id" in value else set()
+        return found.union(*map(_title_ids, value.values()))
+    if isinstance(value, list):
+        return set().union(*map(_title_ids, value))
+    return set()
+
+
+def classify_patch(
+    content: dict, busy_id: str | None, title_ids: set[str]
+) -> tuple[int, bool | None]:
     """What a server PATCH-DOC says: how many charts redrawn? busy indicator on or off?
+
+    A chart is redrawn either anew (a pane receives a new figure) or in place (its figure
+    gets a new title text along with its new data, in the same server callback).
 
     Parameters
     ----------
     content : dict
         The message's content (``{"events": [...], ...}``).
-    busy_id : str
-        Id of the busy indicator model.
+    busy_id : str or None
+        Id of the busy indicator model (``None``: the page has none).
+    title_ids : set of str
+        Ids of the chart titles known so far; the titles of new figures are added to it.
 
     Returns
     -------
     (int, bool or None)
-        The number of panes that received a new figure, and the busy state it sets
-        (``None``: it does not touch the busy indicator).
+        The number of charts redrawn, and the busy state it sets (``None``: it does not
+        touch the busy indicator).
     """
     charts, busy = 0, None
     for event in content.get("events", []):
         if event.get("kind") != "ModelChanged":
             continue
-        attr, new = event.get("attr"), event.get("new")
+        attr, new, target = event.get("attr"), event.get("new"), event["model"]["id"]
+        title_ids |= _title_ids(new)
         if attr == "children" and isinstance(new, list) and any(map(_is_figure, new)):
             charts += 1
-        elif attr == "css_classes" and event["model"]["id"] == busy_id:
+        elif attr == "text" and target in title_ids:
+            charts += 1
+        elif attr == "css_classes" and target == busy_id:
             busy = "spin" in (new or [])
     return charts, busy
 
@@ -446,6 +469,7 @@ class LoadSession:
         self.messages = 0
         self.busy_messages = 0
         self._wait: ChangeWait | None = None
+        self.title_ids: set[str] = set()
 
     def open(self) -> float:
         """Pull a session, find the controls, send DocumentReady.
@@ -462,6 +486,7 @@ class LoadSession:
         self.session = pull_session(url=self.url)
         self.session._handle_patch = self._on_patch  # count and classify, don't apply
         self.controls = find_controls(self.session.document)
+        self.title_ids = {m.id for m in self.session.document.models if type(m).__name__ == "Title"}
         self.session.document.callbacks.send_event(DocumentReady())
         self.session.force_roundtrip()
         return time.perf_counter() - started
@@ -512,7 +537,7 @@ class LoadSession:
     def _on_patch(self, message) -> None:
         now = time.perf_counter()
         self.messages += 1
-        charts, busy = classify_patch(message.content, self.controls.busy_id)
+        charts, busy = classify_patch(message.content, self.controls.busy_id, self.title_ids)
         self.busy_messages += busy is not None
         if self._wait is not None:
             self._wait.messages += 1
@@ -1011,7 +1036,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="server port (0: a free one)")
     parser.add_argument("--address", default="127.0.0.1", help="server address")
     parser.add_argument("--max-changes", type=int, default=1000, help="changes per session")
-    parser.add_argument("--think", type=float, default=1.0, help="seconds between changes")
+    parser.add_argument(
+        "--think", type=float, default=10.0, help="seconds between a user's changes (±50%%)"
+    )
+    parser.add_argument(
+        "--num-procs", type=int, default=2, help="server processes (panel serve --num-procs)"
+    )
     parser.add_argument("--timeout", type=float, default=60, help="seconds a change may take")
     parser.add_argument("--open-timeout", type=float, default=600, help="seconds to open all")
     parser.add_argument("--settle", type=float, default=15, help="seconds after closing")
@@ -1052,7 +1082,8 @@ def run(config: argparse.Namespace, log_path: Path) -> dict:
     load_before = os.getloadavg()[0]
     port = config.port or free_port(config.address)
     base_url = f"http://{config.address}:{port}"
-    command = serve_command(config.source, port, config.address, config.serve_arg or [])
+    extra = ["--num-procs", str(config.num_procs), *(config.serve_arg or [])]
+    command = serve_command(config.source, port, config.address, extra)
     server = start_server(command, log_path)
     try:
         _progress(f"server starting on {base_url}")

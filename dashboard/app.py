@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import io
 import os
+from functools import partial
 from pathlib import Path
 
 import panel as pn
@@ -18,8 +19,9 @@ from panel.theme.fast import Fast
 
 from dashboard import SourceError, views
 from dashboard import arrears_views as aviews
+from dashboard.live import LiveChart
 from dashboard.loader import SOURCE_ENV
-from dashboard.model import KPI_LABELS, KPIS, CollectionsModel
+from dashboard.model import KPI_LABELS, KPIS, OUTPUTS, CollectionsModel
 from dashboard.vocab import DIMENSION_LABELS, DIMENSIONS
 
 TITLE = "Portfolio Collections Dashboard"
@@ -39,6 +41,9 @@ URL_PARAMS = (
     "queue",
 )
 """Model parameters kept in the query string, so a view can be shared as a link."""
+
+ALWAYS_SHOWN = {"kpis"}
+"""Model outputs shown whatever the open tab (the header and the KPI gauges)."""
 
 # FastListTemplate asks Google for a font: the one request that leaves the machine.
 # Dropping it keeps the served page fully offline (see PANEL_NOTES.md).
@@ -100,10 +105,20 @@ class Dashboard(pn.viewable.Viewer):
             page_size=16,
         )
         self.model.param.watch(self._refresh_gauges, ["kpis", *_threshold_params()])
-        self.model.param.watch(self._refresh_table, ["by_segment"])
-        self.model.param.watch(self._refresh_worklist, ["worklist"])
-        self.model.param.watch(self._refresh_tariffs, ["tariffs"])
-        self.model.param.watch(self._refresh_effect_table, ["effectiveness_by_segment"])
+        self._tab_outputs: dict[str, set[str]] = {}  # tab -> model outputs it shows
+        self._table_tab: dict = {}  # table refresher -> the tab showing it (see _in_tab)
+        self._table_output = {
+            self._refresh_table: "by_segment",
+            self._refresh_worklist: "worklist",
+            self._refresh_tariffs: "tariffs",
+            self._refresh_effect_table: "effectiveness_by_segment",
+        }
+        self._stale_tables: set = set()
+        for refresh, output in self._table_output.items():
+            self.model.param.watch(partial(self._refresh_if_shown, refresh), [output])
+        # first the model computes the open tab's outputs, then tables and charts draw them
+        self.param.watch(self._follow_open_tab, ["active_tab"])
+        self.param.watch(self._refresh_stale_tables, ["active_tab"])
         self._refresh_gauges()
         self._refresh_table()
         self._refresh_worklist()
@@ -221,6 +236,7 @@ class Dashboard(pn.viewable.Viewer):
 
     def table(self) -> pn.Column:
         """Aggregated figures per segment value, with CSV download."""
+        self._in_tab(self._refresh_table)
         return pn.Column(self._table, self._download, sizing_mode="stretch_width")
 
     def arrears_tab(self) -> pn.Column:
@@ -290,6 +306,7 @@ class Dashboard(pn.viewable.Viewer):
     def effectiveness_tab(self) -> pn.Column:
         """Which actions work: outcomes by action (vulnerable apart), funnel, by segment."""
         model = self.model
+        self._in_tab(self._refresh_effect_table)
         return pn.Column(
             self._view(
                 lambda frame: aviews.effectiveness_chart(
@@ -311,6 +328,7 @@ class Dashboard(pn.viewable.Viewer):
     def worklist_tab(self) -> pn.Column:
         """Whom to call today: customers in arrears now, most urgent first."""
         model = self.model
+        self._in_tab(self._refresh_worklist)
         summary = pn.pane.Markdown(pn.bind(self._worklist_text, model.param.worklist))
         return pn.Column(
             pn.pane.Markdown(aviews.worklist_note(), sizing_mode="stretch_width"),
@@ -325,6 +343,7 @@ class Dashboard(pn.viewable.Viewer):
 
     def tariffs_tab(self) -> pn.Column:
         """The tariff-level view: arrears, ageing, roll and reminders per tariff."""
+        self._in_tab(self._refresh_tariffs)
         return pn.Column(
             pn.pane.Markdown(
                 "**Per tariff** — customers on book and arrears at the last month-end of the "
@@ -363,6 +382,7 @@ class Dashboard(pn.viewable.Viewer):
         tabs = pn.Tabs(*built, dynamic=True, sizing_mode="stretch_width")
         names = list(contents)
         self.active_tab = names[tabs.active]
+        self._follow_open_tab()
         tabs.param.watch(lambda event: setattr(self, "active_tab", names[event.new]), "active")
         return tabs
 
@@ -384,6 +404,10 @@ class Dashboard(pn.viewable.Viewer):
             sidebar=[self.controls()],
             main=[self.main()],
             sidebar_width=340,
+            # Panel's busy indicator is process-wide: each change would toggle it in every
+            # open session (two messages per session), and no session sees it turn while
+            # its own change is computed (the answer arrives in one go).
+            busy_indicator=None,
             accent_base_color="#0b5394",
             header_background="#0b5394",
         )
@@ -410,28 +434,45 @@ class Dashboard(pn.viewable.Viewer):
 
         return self._view(render, frame, *extra)
 
-    def _view(self, view, *names: str) -> pn.viewable.Viewable:
-        """A pane redrawn from ``view(*values)`` whenever one of the model params changes.
+    def _view(self, view, *names: str) -> LiveChart:
+        """A chart redrawn from ``view(*values)`` whenever one of the model params changes.
 
         Built inside :meth:`tabs`, it belongs to a tab and draws only while that tab is
-        open (otherwise an empty placeholder): a filter change then redraws the open tab's
-        charts, not all twenty.
+        open: a filter change then redraws the open tab's charts, not all twenty. A chart
+        that keeps its shape is updated in place (see :mod:`dashboard.live`).
         """
         deps = [self.model.param[name] for name in names]
         tab = getattr(self, "_tab_being_built", None)
-        if tab is None:
-            return pn.panel(
-                pn.bind(view, *deps), loading_indicator=True, sizing_mode="stretch_width"
-            )
+        shown_while = None if tab is None else (self.param.active_tab, tab)
+        if tab is not None:
+            self._tab_outputs.setdefault(tab, set()).update(set(names) & set(OUTPUTS))
+        return LiveChart(view, deps, shown_while=shown_while)
 
-        def render(active, *values):
-            return view(*values) if active == tab else pn.pane.HTML("", height=0, margin=0)
+    def _in_tab(self, refresh) -> None:
+        """Note that the table kept up to date by ``refresh`` sits in the tab being built."""
+        tab = getattr(self, "_tab_being_built", None)
+        if tab is not None:
+            self._table_tab[refresh] = tab
+            self._tab_outputs.setdefault(tab, set()).add(self._table_output[refresh])
 
-        return pn.panel(
-            pn.bind(render, self.param.active_tab, *deps),
-            loading_indicator=True,
-            sizing_mode="stretch_width",
-        )
+    def _follow_open_tab(self, *_events) -> None:
+        """Keep live only the model outputs the open tab shows (and the KPIs)."""
+        if self.active_tab in self._tab_outputs:
+            shown = self._tab_outputs[self.active_tab] | ALWAYS_SHOWN
+            self.model.live_outputs = [name for name in OUTPUTS if name in shown]
+
+    def _refresh_if_shown(self, refresh, *_events) -> None:
+        """Refresh a table now if its tab is open (or it has none), else when it opens."""
+        tab = self._table_tab.get(refresh)
+        if tab is None or tab == self.active_tab:
+            refresh()
+        else:
+            self._stale_tables.add(refresh)
+
+    def _refresh_stale_tables(self, *_events) -> None:
+        for refresh in [r for r in self._stale_tables if self._table_tab[r] == self.active_tab]:
+            self._stale_tables.discard(refresh)
+            refresh()
 
     def _categories(self):
         return self.model.cube.segments[self.model.segment_by].cat.categories

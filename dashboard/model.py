@@ -30,6 +30,11 @@ output                     recomputed when these change
 
 The cube also depends on ``bucket_edges`` (days-past-due buckets of the ledger).
 
+Outputs are lazy: only those listed in ``live_outputs`` (all by default) are recomputed
+when their inputs change; the others are marked stale and recomputed as soon as they are
+listed again. A dashboard lists the outputs of its open tab, so a filter change computes
+what is on screen and nothing else.
+
 ``metric``, ``ageing_measure``, ``transition_measure`` and the thresholds change no
 frame: views read them. The cube comes from
 :mod:`dashboard.loader`, shared by every model of the process, so a second browser session
@@ -39,6 +44,7 @@ neither reloads nor recomputes outcomes; filters only re-aggregate the cube.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +81,50 @@ FILTER_PARAMS = DIMENSIONS
 """One multi-select filter parameter per customer dimension, named like the dimension."""
 
 _FRAME_INPUTS = ["cube", *FILTER_PARAMS, "period"]
+
+OUTPUTS = (
+    "monthly",
+    "monthly_by_segment",
+    "by_segment",
+    "actions_by_type",
+    "actions_monthly",
+    "kpis",
+    "ageing",
+    "arrears_monthly",
+    "ageing_by_segment",
+    "transitions",
+    "roll",
+    "vintage",
+    "entries",
+    "effectiveness",
+    "effectiveness_by_segment",
+    "funnel",
+    "worklist",
+    "tariffs",
+)
+"""The output frames a filter change can recompute (the cube is rebuilt by the window)."""
+
+
+def _produces(*outputs: str):
+    """Mark a method as the one that computes ``outputs``, and make it lazy.
+
+    The method runs only if one of its outputs is in ``live_outputs``; otherwise it is
+    remembered as stale and runs as soon as one of them is listed again.
+    """
+
+    def decorate(method):
+        @functools.wraps(method)
+        def update(self) -> None:
+            if set(outputs).isdisjoint(self.live_outputs):
+                self._stale_updates.add(method.__name__)
+                return
+            self._stale_updates.discard(method.__name__)
+            method(self)
+
+        update.outputs = outputs
+        return update
+
+    return decorate
 
 
 class CollectionsModel(param.Parameterized):
@@ -229,9 +279,17 @@ class CollectionsModel(param.Parameterized):
         default=None, doc="Customers in arrears now, most urgent first (output)."
     )
     tariffs = param.DataFrame(default=None, doc="Arrears and roll figures per tariff (output).")
+    live_outputs = param.ListSelector(
+        default=list(OUTPUTS),
+        objects=list(OUTPUTS),
+        doc="Outputs kept up to date on every change. The others are recomputed when they "
+        "are listed again: a dashboard lists those of its open tab, so that a filter change "
+        "computes only what is on screen.",
+    )
 
     def __init__(self, portfolio: Portfolio | None = None, **params):
         self._portfolio = portfolio
+        self._stale_updates: set[str] = set()
         super().__init__(**params)
         with param.parameterized.discard_events(self):
             self._update_cube()
@@ -241,8 +299,11 @@ class CollectionsModel(param.Parameterized):
         self._update_actions()
         self._update_kpis()
         self._update_ageing()
+        self._update_tariffs()
         self._update_ageing_by_segment()
         self._update_roll()
+        self._update_entries()
+        self._update_funnel()
         self._update_vintage()
         self._update_effectiveness()
         self._update_effectiveness_by_segment()
@@ -287,12 +348,14 @@ class CollectionsModel(param.Parameterized):
             self.period = bounds
 
     @param.depends(*_FRAME_INPUTS, "include_immature", watch=True)
+    @_produces("monthly")
     def _update_bills(self) -> None:
         self.monthly = cubes.aggregate_bills(
             self.cube, self.segment_mask, *self.month_range, ["month"], self.include_immature
         )
 
     @param.depends(*_FRAME_INPUTS, "include_immature", "segment_by", watch=True)
+    @_produces("monthly_by_segment", "by_segment")
     def _update_segments(self) -> None:
         dim, (start, end) = self.segment_by, self.month_range
         mask = self.segment_mask
@@ -309,12 +372,14 @@ class CollectionsModel(param.Parameterized):
         self.monthly_by_segment = by_month
 
     @param.depends(*_FRAME_INPUTS, watch=True)
+    @_produces("actions_by_type", "actions_monthly")
     def _update_actions(self) -> None:
         mask, (start, end) = self.segment_mask, self.month_range
         self.actions_by_type = cubes.count_actions(self.cube, mask, start, end, ["action"])
         self.actions_monthly = cubes.count_actions(self.cube, mask, start, end, ["month", "action"])
 
     @param.depends(*_FRAME_INPUTS, "include_immature", watch=True)
+    @_produces("kpis")
     def _update_kpis(self) -> None:
         mask, (start, end) = self.segment_mask, self.month_range
         total = cubes.aggregate_bills(self.cube, mask, start, end, (), self.include_immature)
@@ -338,31 +403,51 @@ class CollectionsModel(param.Parameterized):
         }
 
     @param.depends(*_FRAME_INPUTS, watch=True)
+    @_produces("ageing", "arrears_monthly")
     def _update_ageing(self) -> None:
         mask, (start, end) = self.segment_mask, self.month_range
         self.ageing = arrears.ageing(self.cube, mask, start, end)
         self.arrears_monthly = arrears.arrears_summary(self.ageing)
+
+    @param.depends(*_FRAME_INPUTS, watch=True)
+    @_produces("tariffs")
+    def _update_tariffs(self) -> None:
+        mask, (start, end) = self.segment_mask, self.month_range
         self.tariffs = arrears.segment_summary(self.cube, mask, start, end, "tariff")
 
     @param.depends(*_FRAME_INPUTS, "segment_by", watch=True)
+    @_produces("ageing_by_segment")
     def _update_ageing_by_segment(self) -> None:
         mask, (start, end), dim = self.segment_mask, self.month_range, self.segment_by
         by_value = arrears.ageing(self.cube, mask, start, end, by=dim)
         self.ageing_by_segment = arrears.arrears_summary(by_value, by=dim)
 
     @param.depends(*_FRAME_INPUTS, watch=True)
+    @_produces("transitions", "roll")
     def _update_roll(self) -> None:
         mask, (start, end) = self.segment_mask, self.month_range
         self.transitions = arrears.transition_matrix(self.cube, mask, start, end)
         self.roll = arrears.roll_rates(self.cube, mask, start, end)
+
+    @param.depends(*_FRAME_INPUTS, watch=True)
+    @_produces("entries")
+    def _update_entries(self) -> None:
+        mask, (start, end) = self.segment_mask, self.month_range
         self.entries = arrears.entry_cohorts(self.cube, mask, start, end)
+
+    @param.depends(*_FRAME_INPUTS, watch=True)
+    @_produces("funnel")
+    def _update_funnel(self) -> None:
+        mask, (start, end) = self.segment_mask, self.month_range
         self.funnel = arrears.funnel(self.cube, mask, start, end)
 
     @param.depends("cube", *FILTER_PARAMS, watch=True)
+    @_produces("vintage")
     def _update_vintage(self) -> None:
         self.vintage = arrears.vintage(self.cube, self.segment_mask)
 
     @param.depends(*_FRAME_INPUTS, watch=True)
+    @_produces("effectiveness")
     def _update_effectiveness(self) -> None:
         mask, (start, end) = self.segment_mask, self.month_range
         self.effectiveness = arrears.action_effectiveness(
@@ -370,6 +455,7 @@ class CollectionsModel(param.Parameterized):
         )
 
     @param.depends(*_FRAME_INPUTS, "segment_by", watch=True)
+    @_produces("effectiveness_by_segment")
     def _update_effectiveness_by_segment(self) -> None:
         mask, (start, end) = self.segment_mask, self.month_range
         self.effectiveness_by_segment = arrears.action_effectiveness(
@@ -377,11 +463,19 @@ class CollectionsModel(param.Parameterized):
         )
 
     @param.depends("cube", *FILTER_PARAMS, "queue", watch=True)
+    @_produces("worklist")
     def _update_worklist(self) -> None:
         rows = arrears.worklist(self.cube, self.segment_mask)
         if self.queue != "All":
             rows = rows.loc[rows["queue"] == self.queue].reset_index(drop=True)
         self.worklist = rows
+
+    @param.depends("live_outputs", watch=True)
+    def _catch_up(self) -> None:
+        """Recompute the outputs that went stale while they were not live."""
+        for name in _UPDATE_ORDER:
+            if name in self._stale_updates:
+                getattr(self, name)()
 
     # --- derived values ---------------------------------------------------------------
 
@@ -466,3 +560,11 @@ def _value_label(dim: str, value: object) -> str:
     if dim in FLAG_DIMENSIONS:
         return "yes" if int(value) == 1 else "no"
     return str(value)
+
+
+_UPDATE_ORDER = [
+    name
+    for name, member in vars(CollectionsModel).items()
+    if name.startswith("_update_") and hasattr(member, "outputs")
+]
+"""The lazy output methods, in the order they are defined."""

@@ -38,12 +38,29 @@ TITLES_JS = """() => [...Bokeh.documents[0].all_models]
     .filter(m => m.type === 'Title' || (m.constructor && m.constructor.name === 'Title'))
     .map(m => m.text).filter(t => t).sort()"""
 
-SOURCES_JS = """() => [...Bokeh.documents[0].all_models]
-    .filter(m => m.data !== undefined && m.selected !== undefined)
-    .map(m => { const out = {}; for (const [k, v] of (m.data instanceof Map ?
-        m.data.entries() : Object.entries(m.data))) { out[k] = Array.from(v).slice(0, 200).map(
-        x => typeof x === 'number' ? Math.round(x * 1e6) / 1e6 : String(x)); }
-        out.__id__ = m.id; return out; })"""
+SOURCES_JS = """() => {
+  const out = [], seen = new Set();
+  const walk = view => {
+    for (const renderer of view.model.renderers ?? []) {
+      const source = renderer.data_source;
+      if (!source || seen.has(source.id)) continue;
+      seen.add(source.id);
+      const data = {};
+      for (const [k, v] of (source.data instanceof Map ? source.data.entries()
+          : Object.entries(source.data))) {
+        data[k] = Array.from(v).slice(0, 200).map(
+          x => typeof x === 'number' ? Math.round(x * 1e6) / 1e6 : String(x));
+      }
+      data.__id__ = source.id;
+      out.push(data);
+    }
+    for (const child of view.child_views ?? []) walk(child);
+  };
+  for (const root of Object.values(Bokeh.index)) walk(root);
+  return out;
+}"""
+"""The data of every chart drawn in the page now (charts update in place, so a source
+keeps its id and gets new data; replaced charts are not drawn any more)."""
 
 
 def require_chromium() -> None:
@@ -147,18 +164,13 @@ def wait_rendered(page, timeout_ms: int = 60_000) -> None:
 
 
 def titles(page) -> list[str]:
-    """Every chart title in the page (replaced charts' titles may linger: see chart_data)."""
+    """Every chart title in the page (a replaced chart's title may linger in Bokeh's models)."""
     return page.evaluate(TITLES_JS)
 
 
-def chart_data(page, after: list[dict] | None = None) -> list[dict]:
-    """The data of column data sources in the page (first 200 values per column).
-
-    Bokeh keeps replaced models in ``all_models``; pass an earlier result as ``after`` to
-    get only the sources created since (what the page draws now).
-    """
-    known = {d["__id__"] for d in after or []}
-    return [d for d in page.evaluate(SOURCES_JS) if d["__id__"] not in known]
+def chart_data(page) -> list[dict]:
+    """The data of the charts drawn in the page now (first 200 values per column)."""
+    return page.evaluate(SOURCES_JS)
 
 
 def wait_for_change(page, read, before, timeout_s: float = 30.0):

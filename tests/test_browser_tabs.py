@@ -66,9 +66,14 @@ def fresh(served):
 # --- helpers --------------------------------------------------------------------------------
 
 
-def open_tab(page, name: str) -> list[dict]:
-    """Click the tab ``name``; return the data sources known before (to skip them later)."""
-    known = chart_data(page)
+def settled_chart_data(page) -> list[dict]:
+    """The charts' data once a change's titles arrived (its data comes in the same batch)."""
+    page.wait_for_timeout(300)
+    return chart_data(page)
+
+
+def open_tab(page, name: str) -> None:
+    """Click the tab ``name`` and wait until it is the active one."""
     tab = page.locator(".bk-tab").filter(has_text=re.compile(rf"^\s*{re.escape(name)}\s*$"))
     tab.click()
     wait_until(
@@ -76,7 +81,6 @@ def open_tab(page, name: str) -> list[dict]:
         lambda p: "bk-active" in (tab.get_attribute("class") or ""),
         what=f"the {name} tab active",
     )
-    return known
 
 
 def shown_titles(
@@ -187,14 +191,14 @@ ARREARS = (
 
 def test_arrears_tab_follows_the_region_filter(fresh):
     page, errors, outside = fresh
-    known = open_tab(page, "Arrears")
+    open_tab(page, "Arrears")
     shown = shown_titles(page, ARREARS, ALL)
     assert all("Jan 2022 – Dec 2025" in t for t in shown.values()), shown
-    before = chart_data(page, after=known)
+    before = chart_data(page)
 
     choose_in_sidebar(page, "Region", "Reading")
     shown_titles(page, ARREARS, READING)
-    after = chart_data(page, after=before + known)
+    after = settled_chart_data(page)
 
     def share(sources):
         (source,) = sources_with(sources, "share_in_arrears", "customers", "in_arrears")
@@ -231,13 +235,13 @@ ROLL = (
 
 def test_roll_and_cure_tab_follows_the_region_filter(fresh):
     page, errors, outside = fresh
-    known = open_tab(page, "Roll & cure")
+    open_tab(page, "Roll & cure")
     shown_titles(page, ROLL, ALL)
-    before = chart_data(page, after=known)
+    before = chart_data(page)
 
     choose_in_sidebar(page, "Region", "Reading")
     shown_titles(page, ROLL, READING)
-    after = chart_data(page, after=before + known)
+    after = settled_chart_data(page)
 
     def matrix(sources):
         # HoloViews keeps the colour as numbers (zvalues) and hover columns as text
@@ -276,15 +280,15 @@ COHORTS = (
 
 def test_cohorts_tab_follows_the_region_filter(fresh):
     page, errors, outside = fresh
-    known = open_tab(page, "Cohorts")
+    open_tab(page, "Cohorts")
     shown = shown_titles(page, COHORTS, ALL)
     assert " · all months · " in shown[COHORTS[0]]  # vintage ignores the period
-    before = chart_data(page, after=known)
+    before = chart_data(page)
 
     choose_in_sidebar(page, "Region", "Reading")
     shown = shown_titles(page, COHORTS, READING)
     assert shown[COHORTS[1]].endswith("· all months · Region: Reading")
-    after = chart_data(page, after=before + known)
+    after = settled_chart_data(page)
 
     all_sizes, reading_sizes = cohort_sizes(before), cohort_sizes(after)
     common = set(all_sizes) & set(reading_sizes)
@@ -311,15 +315,15 @@ EFFECTIVENESS = (
 
 def test_effectiveness_tab_follows_the_region_filter(fresh):
     page, errors, outside = fresh
-    known = open_tab(page, "Effectiveness")
+    open_tab(page, "Effectiveness")
     shown_titles(page, EFFECTIVENESS, ALL)
-    before = chart_data(page, after=known)
+    before = chart_data(page)
     wait_until(page, lambda p: table_rows(p, "Actions") is not None, what="the outcome table")
     table_before = table_rows(page, "Actions")
 
     choose_in_sidebar(page, "Region", "Reading")
     shown_titles(page, EFFECTIVENESS, READING)
-    after = chart_data(page, after=before + known)
+    after = settled_chart_data(page)
     table_after = changed_table(page, "Actions", table_before)
 
     def bars(sources):  # actions on customers in arrears, vulnerable customers apart

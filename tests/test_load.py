@@ -30,7 +30,7 @@ def load():
 @pytest.mark.slow
 def test_three_sessions_change_filters_without_errors():
     command = [sys.executable, str(LOAD), "--sessions", "3", "--duration", "15"]
-    command += ["--settle", "3", "--timeout", "30", "--json"]
+    command += ["--think", "1", "--num-procs", "1", "--settle", "3", "--timeout", "30", "--json"]
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=150)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     report = json.loads(run.stdout)
@@ -53,20 +53,25 @@ def test_three_sessions_change_filters_without_errors():
     assert report["rss_per_session_mib"] > 0
 
 
-def test_classify_patch_counts_new_figures_and_reads_the_busy_indicator(load):
-    figure = {"type": "object", "name": "Figure", "id": "p9"}
+def test_classify_patch_counts_new_figures_and_new_titles_and_reads_the_busy_indicator(load):
+    title = {"type": "object", "name": "Title", "id": "t9"}
+    figure = {"type": "object", "name": "Figure", "id": "p9", "attributes": {"title": title}}
+    titles = {"t1"}
     content = {
         "events": [
             {"kind": "ModelChanged", "model": {"id": "p1"}, "attr": "children", "new": [figure]},
-            {"kind": "ModelChanged", "model": {"id": "p2"}, "attr": "children", "new": [figure]},
-            {"kind": "ModelChanged", "model": {"id": "p3"}, "attr": "text", "new": "x"},
+            {"kind": "ModelChanged", "model": {"id": "t1"}, "attr": "text", "new": "in place"},
+            {"kind": "ModelChanged", "model": {"id": "p3"}, "attr": "text", "new": "not a title"},
             {"kind": "ModelChanged", "model": {"id": "b"}, "attr": "css_classes", "new": ["spin"]},
         ]
     }
-    assert load.classify_patch(content, "b") == (2, True)
+    assert load.classify_patch(content, "b", titles) == (2, True)
+    assert titles == {"t1", "t9"}  # the new figure's title is known from now on
+    retitled = {"kind": "ModelChanged", "model": {"id": "t9"}, "attr": "text", "new": "x"}
+    assert load.classify_patch({"events": [retitled]}, None, titles) == (1, None)
     idle = {"kind": "ModelChanged", "model": {"id": "b"}, "attr": "css_classes", "new": ["light"]}
-    assert load.classify_patch({"events": [idle]}, "b") == (0, False)
-    assert load.classify_patch({"events": [idle]}, "other") == (0, None)
+    assert load.classify_patch({"events": [idle]}, "b", titles) == (0, False)
+    assert load.classify_patch({"events": [idle]}, "other", titles) == (0, None)
 
 
 def test_a_change_is_done_when_its_charts_arrived(load):

@@ -1,0 +1,181 @@
+"""Time the served dashboard in Chromium: first render and widget change -> charts updated.
+
+Usage::
+
+    .venv/bin/python benchmarks/browser_timing.py                        # demo data
+    .venv/bin/python benchmarks/browser_timing.py --source benchmarks/.data/parquet_1000000_7
+
+Serves ``--source`` with ``collections-dashboard serve`` (build the cube cache first with
+``collections-dashboard build --source PATH``, or the first page load builds it), opens the
+page ``--loads`` times in Debian's Chromium driven by Playwright and times each first render
+(navigation until both charts of the Trends tab are drawn). Then, in one page, it makes
+``--changes`` random changes as a user would — a Region filter, the metric, the bill months,
+the segmentation — and times each from setting the widget in the browser until every chart
+it affects shows its new title (each chart's title names the selection, and a chart's new
+title arrives with its new data). Prints one table; ``--json`` prints the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from browser import chromium_page, served_dashboard, wait_rendered  # noqa: E402
+
+SHOWN_TITLES_JS = """() => {
+  const out = [];
+  const walk = view => {
+    const model = view.model;
+    if (model.renderers !== undefined && model.title && model.title.text) {
+      out.push(model.title.text);
+    }
+    for (const child of view.child_views ?? []) walk(child);
+  };
+  for (const root of Object.values(Bokeh.index)) walk(root);
+  return out.sort();
+}"""
+"""Titles of the charts drawn in the page now."""
+
+CHANGE_JS = """([kind, pick]) => {
+  const models = [...Bokeh.documents[0].all_models];
+  const titled = title => models.find(m => m.title === title && m.value !== undefined);
+  if (kind === 'region') {
+    const widget = titled('Region');
+    const values = widget.options.map(o => Array.isArray(o) ? o[0] : o);
+    widget.value = [values[pick % values.length]];
+  } else if (kind === 'metric') {
+    const radio = models.find(m => m.type === 'RadioGroup' || (m.labels && m.active !== undefined
+      && m.constructor.name === 'RadioGroup'));
+    radio.active = (radio.active + 1 + pick % (radio.labels.length - 1)) % radio.labels.length;
+  } else if (kind === 'period') {
+    const slider = models.find(m => m.type === 'DateRangeSlider' ||
+      m.constructor.name === 'DateRangeSlider');
+    const month = 30.44 * 24 * 3600 * 1000;
+    const span = Math.floor((slider.end - slider.start) / month);
+    const first = pick % Math.max(span - 6, 1);
+    slider.value = [slider.start + first * month, slider.start + (first + 6 + pick % 6) * month];
+  } else {
+    const select = titled('Segment by');
+    const values = select.options.map(o => Array.isArray(o) ? o[0] : o)
+      .filter(v => v !== select.value);
+    select.value = values[pick % values.length];
+  }
+}"""
+"""Set one widget in the browser, as a user's click or drag does."""
+
+CHARTS_CHANGED = {"region": 2, "metric": 2, "period": 2, "segment_by": 1}
+"""Charts of the Trends tab whose title a change gives a new text."""
+
+
+def changed_titles(before: list[str], now: list[str]) -> int:
+    """How many titles in ``now`` were not shown ``before``."""
+    return len(set(now) - set(before))
+
+
+def time_first_render(page, url: str) -> float:
+    """Seconds from navigation until the Trends charts are drawn."""
+    started = time.perf_counter()
+    page.goto(url)
+    wait_rendered(page, timeout_ms=300_000)
+    page.wait_for_function(f"() => ({SHOWN_TITLES_JS})().length >= 2", timeout=300_000)
+    return time.perf_counter() - started
+
+
+def time_change(page, kind: str, pick: int, timeout_s: float) -> float:
+    """Seconds from setting a widget until its charts show their new titles."""
+    before = page.evaluate(SHOWN_TITLES_JS)
+    expected = CHARTS_CHANGED[kind]
+    started = time.perf_counter()
+    page.evaluate(CHANGE_JS, [kind, pick])
+    page.wait_for_function(
+        f"""before => {{ const now = ({SHOWN_TITLES_JS})();
+            return now.filter(t => !before.includes(t)).length >= {expected}; }}""",
+        arg=before,
+        polling="raf",
+        timeout=timeout_s * 1000,
+    )
+    return time.perf_counter() - started
+
+
+def percentiles(values: list[float]) -> dict:
+    """p50, p95 and max in milliseconds."""
+    ms = np.asarray(values) * 1000
+    return {
+        "n": len(ms),
+        "p50": float(np.percentile(ms, 50)),
+        "p95": float(np.percentile(ms, 95)),
+        "max": float(ms.max()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve, open, change, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path, default=ROOT / "data", help="data source")
+    parser.add_argument("--loads", type=int, default=3, help="page loads to time")
+    parser.add_argument("--changes", type=int, default=40, help="widget changes to time")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds a change may take")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random changes")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    rng = random.Random(args.seed)
+    with served_dashboard(args.source, timeout=600) as url, chromium_page() as (page, errors, _):
+        loads = [time_first_render(page, url) for _ in range(args.loads)]
+        kinds = [rng.choice(sorted(CHARTS_CHANGED)) for _ in range(args.changes)]
+        changes: dict[str, list[float]] = {}
+        for kind in kinds:
+            seconds = time_change(page, kind, rng.randrange(1000), args.timeout)
+            changes.setdefault(kind, []).append(seconds)
+            page.wait_for_timeout(300)  # a user's pause; lets late patches land
+    every = [s for values in changes.values() for s in values]
+    report = {
+        "source": str(args.source),
+        "first_render_s": loads,
+        "change_ms": percentiles(every),
+        "change_ms_by_kind": {kind: percentiles(v) for kind, v in sorted(changes.items())},
+        "console_errors": errors,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_table(report))
+    return 1 if errors else 0
+
+
+def format_table(report: dict) -> str:
+    """The report as a Markdown table."""
+    loads = report["first_render_s"]
+    rows = [
+        ("source", report["source"]),
+        (
+            "first render (navigation → Trends charts drawn)",
+            f"first load {loads[0]:.1f} s; then " + ", ".join(f"{s:.1f} s" for s in loads[1:]),
+        ),
+    ]
+    stats = report["change_ms"]
+    rows.append(
+        (
+            f"widget change → charts updated (n={stats['n']})",
+            f"p50 {stats['p50']:,.0f} ms, p95 {stats['p95']:,.0f} ms, max {stats['max']:,.0f} ms",
+        )
+    )
+    for kind, s in report["change_ms_by_kind"].items():
+        rows.append((f"  {kind} (n={s['n']})", f"p50 {s['p50']:,.0f} ms, p95 {s['p95']:,.0f} ms"))
+    rows.append(("console errors", str(len(report["console_errors"]))))
+    width = max(len(name) for name, _ in rows)
+    lines = [f"| {'measure'.ljust(width)} | value |", f"|{'-' * (width + 2)}|-------|"]
+    lines += [f"| {name.ljust(width)} | {value} |" for name, value in rows]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

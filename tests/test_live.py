@@ -1,0 +1,181 @@
+"""Charts updated in place (dashboard.live) and outputs computed only when live (the model)."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import pandas as pd
+import panel as pn
+import param
+import pytest
+from bokeh.document import Document
+from bokeh.models import ColumnDataSource, Plot, Title
+
+from dashboard import views
+from dashboard.app import Dashboard
+from dashboard.live import LiveChart, layout_signature
+from dashboard.model import OUTPUTS, CollectionsModel
+
+hv.extension("bokeh")
+
+
+class Inputs(param.Parameterized):
+    frame = param.DataFrame(default=None, doc="Data of the test chart.")
+    label = param.String(default="first", doc="Title of the test chart.")
+    tab = param.String(default="A", doc="The open tab.")
+
+
+def bars(frame: pd.DataFrame, label: str = "chart"):
+    if frame.empty:
+        return views.no_data()
+    return hv.Bars(frame, "segment", "value").opts(title=label)
+
+
+def frame(values: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame({"segment": list(values), "value": list(values.values())})
+
+
+def drawn(chart: LiveChart) -> tuple[object, Document]:
+    """Render a chart into a fresh document; return its root and the document."""
+    document = Document()
+    root = pn.panel(chart).get_root(document)
+    document.add_root(root)
+    return root, document
+
+
+def plot_ids(document: Document) -> set[str]:
+    return {model.id for model in document.select({"type": Plot})}
+
+
+def figure_titles(document: Document) -> list[str]:
+    return sorted(t.text for t in document.select({"type": Title}) if t.text)
+
+
+def bar_values(document: Document) -> list[list[float]]:
+    return [
+        list(source.data["value"])
+        for source in document.select({"type": ColumnDataSource})
+        if "value" in source.data
+    ]
+
+
+def test_same_shape_same_signature_other_shape_other_signature():
+    first = hv.Bars(frame({"a": 1, "b": 2}), "segment", "value")
+    same = hv.Bars(frame({"a": 5, "b": 7}), "segment", "value").opts(title="other title")
+    other_factors = hv.Bars(frame({"a": 1, "c": 2}), "segment", "value")
+    other_format = hv.Bars(frame({"a": 1, "b": 2}), "segment", "value").opts(yformatter="%.1f")
+    assert layout_signature(first) == layout_signature(same)
+    assert layout_signature(first) != layout_signature(other_factors)
+    assert layout_signature(first) != layout_signature(other_format)
+    assert layout_signature(first) != layout_signature(first * hv.VLine(0.5))
+    series = hv.NdOverlay({k: hv.Curve([1, 2]) for k in "ab"})
+    assert layout_signature(series) != layout_signature(
+        hv.NdOverlay({k: hv.Curve([1, 2]) for k in "abc"})
+    )
+
+
+def test_a_chart_keeps_its_figure_and_gets_new_data_and_title():
+    inputs = Inputs(frame=frame({"a": 1, "b": 2}))
+    chart = LiveChart(bars, [inputs.param.frame, inputs.param.label])
+    _root, document = drawn(chart)
+    figures = plot_ids(document)
+    assert len(figures) == 1 and figure_titles(document) == ["first"]
+
+    inputs.param.update(frame=frame({"a": 3, "b": 4}), label="second")
+
+    assert plot_ids(document) == figures
+    assert figure_titles(document) == ["second"]
+    assert bar_values(document) == [[3, 4]]
+    assert (chart.redraws, chart.updates) == (1, 2)
+
+
+def test_a_chart_of_another_shape_or_no_data_is_drawn_anew():
+    inputs = Inputs(frame=frame({"a": 1, "b": 2}))
+    chart = LiveChart(bars, [inputs.param.frame])
+    _root, document = drawn(chart)
+    first = plot_ids(document)
+
+    inputs.frame = frame({"a": 1, "c": 5})  # other categories: other axis factors
+    second = plot_ids(document)
+    assert len(second) == 1 and second != first and bar_values(document) == [[1, 5]]
+
+    inputs.frame = frame({})
+    assert not plot_ids(document)
+    assert views.NO_DATA in chart.__panel__().objects[0].object
+
+    inputs.frame = frame({"a": 9, "c": 8})
+    assert bar_values(document) == [[9, 8]]
+    assert (chart.redraws, chart.updates) == (4, 0)
+
+
+def test_a_hidden_chart_waits_until_shown():
+    inputs = Inputs(frame=frame({"a": 1, "b": 2}), tab="B")
+    calls = []
+
+    def view(data):
+        calls.append(len(data))
+        return bars(data, "x")
+
+    chart = LiveChart(view, [inputs.param.frame], shown_while=(inputs.param.tab, "A"))
+    inputs.frame = frame({"a": 1, "b": 2, "c": 3})
+    inputs.frame = frame({"a": 1})
+    assert calls == []
+
+    inputs.tab = "A"
+    assert calls == [1]
+    _root, document = drawn(chart)
+    assert bar_values(document) == [[1]]
+    inputs.tab = "B"
+    inputs.tab = "A"  # nothing changed meanwhile: no redraw
+    assert calls == [1]
+
+
+def assert_outputs_equal(model: CollectionsModel, other: CollectionsModel) -> None:
+    for name in OUTPUTS:
+        mine, theirs = getattr(model, name), getattr(other, name)
+        if isinstance(mine, dict):
+            pd.testing.assert_series_equal(pd.Series(mine), pd.Series(theirs), obj=name)
+        else:
+            pd.testing.assert_frame_equal(mine, theirs, obj=name)
+
+
+def test_outputs_not_live_are_computed_when_listed_again():
+    model = CollectionsModel(live_outputs=["monthly", "kpis"])
+    assert model.monthly is not None and model.tariffs is None and model.worklist is None
+    computed = []
+    model.param.watch(lambda event: computed.append(event.name), list(OUTPUTS))
+
+    model.region = [model.param.region.objects[0]]
+    assert sorted(computed) == ["kpis", "monthly"]
+
+    model.live_outputs = list(OUTPUTS)
+    assert_outputs_equal(model, CollectionsModel(region=model.region))
+
+
+@pytest.fixture(scope="module")
+def dashboard() -> Dashboard:
+    board = Dashboard()
+    board.tabs()
+    return board
+
+
+def test_the_open_tab_decides_what_a_filter_change_computes(dashboard):
+    model = dashboard.model
+    assert dashboard.active_tab == "Trends"
+    assert set(model.live_outputs) == {"monthly", "monthly_by_segment", "kpis"}
+    computed = []
+    watcher = model.param.watch(lambda event: computed.append(event.name), list(OUTPUTS))
+    try:
+        model.region = [model.param.region.objects[1]]
+        assert set(computed) == {"monthly", "monthly_by_segment", "by_segment", "kpis"}
+
+        computed.clear()
+        dashboard.active_tab = "Worklist"
+        assert set(model.live_outputs) == {"worklist", "kpis"}
+        assert computed == ["worklist"]
+        shown = dashboard._worklist.value
+        assert len(shown) == len(model.worklist) > 0
+        assert set(shown["Region"]) == set(model.region)
+    finally:
+        model.param.unwatch(watcher)
+        dashboard.active_tab = "Trends"
+        model.region = []
