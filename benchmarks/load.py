@@ -9,8 +9,10 @@ Starts ``collections-dashboard serve`` on a free port with ``--num-procs`` serve
 (default 2: one per core of the reference machine) and short unused-session checks, so that
 the memory of closed sessions can be released, then:
 
-1. opens ``--sessions`` sessions at once with ``bokeh.client.pull_session``, each followed by
-   a ``DocumentReady`` event as a browser sends it, and measures the server's RSS (the whole
+1. opens ``--sessions`` sessions with ``bokeh.client.pull_session``, one after another over
+   ``--ramp`` seconds as users arrive (0: all in the same instant, which Tornado's greedy
+   ``accept`` hands almost entirely to one server process), each followed by a
+   ``DocumentReady`` event as a browser sends it, and measures the server's RSS (the whole
    process tree) before and with all sessions open;
 2. lets every session change a control in its own copy of the page — Region or Income band
    filter, Bill months, Metric, Segment by — then wait for the server's answer, over and over
@@ -22,13 +24,14 @@ the memory of closed sessions can be released, then:
 
 A change's response time runs from sending it to the arrival of the PATCH-DOC that carries
 the last redrawn chart of the Trends tab: both charts for a filter, period or metric change,
-the segment chart for a "Segment by" change. A chart counts as redrawn when a new figure
-arrives, or the new title of a figure updated in place (it travels with its new data). The
-time to the first chart is reported too. Server messages are counted and classified, not
-applied to the client document. A change that raises or is not answered within ``--timeout``
-seconds is an error, and so is a traceback in the server's log; a session waits for a late
-answer before its next change, and late answers count in the response percentiles too. Exit
-status: 0, 1 when there is any error, 2 when the server does not start.
+the segment chart for a "Segment by" change. A chart counts as redrawn when a new figure (or
+the "no data for this selection" note) arrives, or the new title of a figure updated in
+place (it travels with its new data). The time to the first chart is reported too. Server
+messages are counted and classified, not applied to the client document. A change that
+raises or is not answered within ``--timeout`` seconds is an error, and so is a traceback in
+the server's log; a session waits for a late answer before its next change, and late answers
+count in the response percentiles too. Exit status: 0, 1 when there is any error, 2 when the
+server does not start.
 
 Panel's template busy indicator is process-wide (``pn.state.busy``): it would send every
 change's on/off toggles to every open session. The dashboard's page leaves it out; if a
@@ -403,6 +406,11 @@ def _is_figure(value: object) -> bool:
     return isinstance(value, dict) and value.get("name") == "Figure"
 
 
+def _is_no_data(value: object) -> bool:
+    """A pane that says the selection has no data (it replaces a chart)."""
+    return isinstance(value, dict) and "for this selection" in json.dumps(value)
+
+
 def _title_ids(value: object) -> set[str]:
     """Ids of the chart titles serialized anywhere in ``value`` (new figures carry theirs)."""
     if isinstance(value, dict):
@@ -418,8 +426,9 @@ def classify_patch(
 ) -> tuple[int, bool | None]:
     """What a server PATCH-DOC says: how many charts redrawn? busy indicator on or off?
 
-    A chart is redrawn either anew (a pane receives a new figure) or in place (its figure
-    gets a new title text along with its new data, in the same server callback).
+    A chart is redrawn either anew (a pane receives a new figure, or the "no data for this
+    selection" note that replaces it) or in place (its figure gets a new title text along
+    with its new data, in the same server callback).
 
     Parameters
     ----------
@@ -442,8 +451,8 @@ def classify_patch(
             continue
         attr, new, target = event.get("attr"), event.get("new"), event["model"]["id"]
         title_ids |= _title_ids(new)
-        if attr == "children" and isinstance(new, list) and any(map(_is_figure, new)):
-            charts += 1
+        if attr == "children" and isinstance(new, list):
+            charts += any(map(_is_figure, new)) or any(map(_is_no_data, new))
         elif attr == "text" and target in title_ids:
             charts += 1
         elif attr == "css_classes" and target == busy_id:
@@ -639,7 +648,10 @@ def change_loop(
         if wait.done_at is not None:
             result.changes[kind] += 1
         else:
-            result.errors.append(f"{kind}: no answer within the timeout")
+            result.errors.append(
+                f"{kind}: no answer within the timeout ({wait.charts} of {wait.expected} charts"
+                f" redrawn, {wait.messages} messages)"
+            )
             if not client.drain():  # the next change must not see this one's answer
                 result.errors.append("session stopped: a change never finished")
                 return
@@ -663,6 +675,7 @@ def run_session(
     result : SessionResult
     """
     client = LoadSession(url, config.timeout)
+    time.sleep(index * config.ramp / max(config.sessions, 1))  # users arrive one by one
     try:
         result.open_seconds = client.open()
         result.opened = True
@@ -883,6 +896,8 @@ def summarize(raw: dict, config: argparse.Namespace, log_errors: list[str]) -> d
         "duration_s": config.duration,
         "change_phase_s": raw["change_seconds"],
         "think_s": config.think,
+        "ramp_s": config.ramp,
+        "num_procs": config.num_procs,
         "changes_sent": sent,
         "changes": changes,
         "changes_late": sum(r.late for r in results),
@@ -969,8 +984,9 @@ def format_table(report: dict) -> str:
     retained = report["rss_after_mib"] - report["rss_before_mib"]
     rows = [
         ("sessions (concurrent)", _sessions(report)),
+        ("server processes (panel serve --num-procs)", str(report["num_procs"])),
         (
-            "time to open all sessions",
+            f"time to open all sessions (arriving over {report['ramp_s']:g} s)",
             f"{report['open_all_s']:.1f} s (one session: p50 {opened['p50'] or 0:.1f} s, "
             f"max {opened['max'] or 0:.1f} s)",
         ),
@@ -1012,6 +1028,7 @@ def format_table(report: dict) -> str:
     width = max(len(name) for name, _ in rows)
     lines = [f"| {'measure':<{width}} | value |", f"|{'-' * (width + 2)}|-------|"]
     lines += [f"| {name:<{width}} | {value} |" for name, value in rows]
+    lines += [f"\nerror: {example}" for example in report["error_examples"]]
     return "\n".join(lines)
 
 
@@ -1041,6 +1058,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--num-procs", type=int, default=2, help="server processes (panel serve --num-procs)"
+    )
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=60,
+        help="seconds over which the sessions open, one after another (0: all at once)",
     )
     parser.add_argument("--timeout", type=float, default=60, help="seconds a change may take")
     parser.add_argument("--open-timeout", type=float, default=600, help="seconds to open all")

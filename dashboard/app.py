@@ -455,11 +455,21 @@ class Dashboard(pn.viewable.Viewer):
             self._table_tab[refresh] = tab
             self._tab_outputs.setdefault(tab, set()).add(self._table_output[refresh])
 
+    def outputs_by_tab(self) -> dict[str, list[str]]:
+        """The model outputs each tab shows (with the header's and gauges'), in model order.
+
+        Known once :meth:`tabs` has built the tabs; a filter change with a tab open
+        recomputes these outputs only.
+        """
+        return {
+            tab: [name for name in OUTPUTS if name in outputs | ALWAYS_SHOWN]
+            for tab, outputs in self._tab_outputs.items()
+        }
+
     def _follow_open_tab(self, *_events) -> None:
         """Keep live only the model outputs the open tab shows (and the KPIs)."""
         if self.active_tab in self._tab_outputs:
-            shown = self._tab_outputs[self.active_tab] | ALWAYS_SHOWN
-            self.model.live_outputs = [name for name in OUTPUTS if name in shown]
+            self.model.live_outputs = self.outputs_by_tab()[self.active_tab]
 
     def _refresh_if_shown(self, refresh, *_events) -> None:
         """Refresh a table now if its tab is open (or it has none), else when it opens."""

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
+from .engine import Engine, customer_ranges
 from .schema import Portfolio
 from .vocab import ACTIONS
 
@@ -143,6 +144,7 @@ def build_arrears(
     as_of: pd.Timestamp,
     buckets: metrics.Buckets = metrics.Buckets(),
     chunk: int = CHUNK_CUSTOMERS,
+    engine: Engine | None = None,
 ) -> ArrearsTables:
     """Compute the ledger chunk by chunk of customers and aggregate it.
 
@@ -163,6 +165,8 @@ def build_arrears(
     buckets : metrics.Buckets, optional
     chunk : int, optional
         Customers per chunk (bounds memory).
+    engine : Engine, optional
+        Where the chunks run (default: :meth:`Engine.from_env`).
 
     Returns
     -------
@@ -176,27 +180,28 @@ def build_arrears(
     transitions = np.zeros((k, n_segments, n_b, n_b, 2), dtype=np.int64)
     vintage = np.zeros((shape.cohorts, k, n_segments, len(VINTAGE_MEASURES)), dtype=np.int64)
     entries = np.zeros((k, n_segments, len(ENTRY_MEASURES)), dtype=np.int64)
-    worklists = []
     bills, payments = portfolio.bills, portfolio.payments
     bill_codes = bills["customer_id"].cat.codes.to_numpy(np.int64)
     payment_codes = payments["customer_id"].cat.codes.to_numpy(np.int64)
     n_customers = len(portfolio.customers)
     defaulted_month = _first_default_month(bill_codes, outcomes, bill_month, n_customers)
-    for low in range(0, n_customers, chunk):
-        high = min(low + chunk, n_customers)
-        part = _Partition.of(bills, payments, bill_codes, payment_codes, bill_month, low, high)
-        ledger = part.ledger(snaps)
-        bucket = buckets.of(ledger.days_past_due)
-        on_book = part.on_book(ledger, k)
-        segment = customer_segment[low:high]
-        ageing += _ageing(ledger, bucket, on_book, segment, shape)
-        transitions += _transitions(ledger, bucket, on_book, segment, shape)
-        first_month = part.first_month()
-        vintage += _vintage(
-            bucket, first_month, defaulted_month[low:high], segment, quarter_offset, shape
+    chunks = (  # a generator: the pandas engine holds one chunk at a time
+        (
+            _Partition.of(bills, payments, bill_codes, payment_codes, bill_month, low, high),
+            customer_segment[low:high],
+            defaulted_month[low:high],
         )
-        entries += _entries(bucket, segment, buckets.entry, shape)
-        worklists.append(part.worklist(_day(as_of), buckets))
+        for low, high in customer_ranges(n_customers, chunk)
+    )
+    settings = _LedgerSettings(snaps, buckets, shape, quarter_offset, _day(as_of))
+    engine = Engine.from_env() if engine is None else engine
+    results = engine.map(_chunk_tables, chunks, settings)
+    for sums, _worklist in results:
+        ageing += sums["ageing"]
+        transitions += sums["transitions"]
+        vintage += sums["vintage"]
+        entries += sums["entries"]
+    worklists = [worklist for _sums, worklist in results]
     tables = {
         "ageing": ageing,
         "transitions": transitions,
@@ -211,6 +216,46 @@ def build_arrears(
         funnel_bits=_funnel_bits(portfolio.actions, months, n_customers),
         worklist=_worklist_frame(worklists, portfolio, as_of),
     )
+
+
+@dataclass(frozen=True)
+class _LedgerSettings:
+    """What every chunk of customers shares in :func:`_chunk_tables`."""
+
+    snaps: np.ndarray
+    buckets: metrics.Buckets
+    shape: _Shapes
+    quarter_offset: int
+    as_of_day: int
+
+
+def _chunk_tables(chunk: tuple, settings: _LedgerSettings) -> tuple[dict, pd.DataFrame]:
+    """The ledger tables of one chunk of customers (to be added up) and its worklist rows.
+
+    Parameters
+    ----------
+    chunk : (_Partition, ndarray, ndarray)
+        The chunk's bills and payments, each customer's segment and first default month.
+    settings : _LedgerSettings
+
+    Returns
+    -------
+    (dict of str to ndarray, DataFrame)
+    """
+    part, segment, defaulted = chunk
+    shape = settings.shape
+    ledger = part.ledger(settings.snaps)
+    bucket = settings.buckets.of(ledger.days_past_due)
+    on_book = part.on_book(ledger, shape.months)
+    sums = {
+        "ageing": _ageing(ledger, bucket, on_book, segment, shape),
+        "transitions": _transitions(ledger, bucket, on_book, segment, shape),
+        "vintage": _vintage(
+            bucket, part.first_month(), defaulted, segment, settings.quarter_offset, shape
+        ),
+        "entries": _entries(bucket, segment, settings.buckets.entry, shape),
+    }
+    return sums, part.worklist(settings.as_of_day, settings.buckets)
 
 
 @dataclass(frozen=True)

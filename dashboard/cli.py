@@ -50,6 +50,46 @@ BucketsOption = Annotated[
 ]
 
 
+class EngineName(StrEnum):
+    """Where a build's per-customer-partition work runs."""
+
+    pandas = "pandas"
+    dask = "dask"
+
+
+EngineOption = Annotated[
+    EngineName | None,
+    typer.Option(
+        "--engine",
+        help="pandas (this process) or dask (a local cluster of one worker per core, or "
+        "--scheduler). Default: $COLLECTIONS_ENGINE or pandas.",
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Address of a dask.distributed scheduler (--engine dask)."),
+]
+
+
+def use_engine(engine: EngineName | None, scheduler: str | None) -> None:
+    """Make ``engine`` (and ``scheduler``) the build engine of this process and its children.
+
+    Raises
+    ------
+    typer.BadParameter
+        ``--scheduler`` without ``--engine dask``.
+    """
+    from .engine import ENGINE_ENV, SCHEDULER_ENV
+
+    if scheduler and engine not in (None, EngineName.dask):
+        raise typer.BadParameter("--scheduler needs --engine dask", param_hint="--scheduler")
+    if engine is not None:
+        os.environ[ENGINE_ENV] = engine.value
+    if scheduler:
+        os.environ[ENGINE_ENV] = EngineName.dask.value
+        os.environ[SCHEDULER_ENV] = scheduler
+
+
 class Format(StrEnum):
     """Output formats of ``generate``."""
 
@@ -153,9 +193,13 @@ def summary(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     bucket_edges: BucketsOption = "30,60,90",
+    engine: EngineOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Default rates overall, by month and by segment, action counts and aged arrears."""
     from .loader import load_cube
+
+    use_engine(engine, scheduler)
     from .summary import format_summary, month_start_of, parse_filters, portfolio_summary
 
     window = metrics.Window(before, after, metrics.to_pence(tolerance))
@@ -177,11 +221,15 @@ def build(
     as_of: AsOfOption = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     bucket_edges: BucketsOption = "30,60,90",
+    engine: EngineOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Build the cube (outcomes, ledger, aggregates) into the persistent cache beside the data."""
     import time
 
     from .loader import build_and_store
+
+    use_engine(engine, scheduler)
 
     started = time.perf_counter()
     window = metrics.Window(before, after, metrics.to_pence(tolerance))
@@ -220,6 +268,8 @@ def serve(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the panel serve command, don't run it.")
     ] = False,
+    engine: EngineOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Serve the dashboard with `panel serve`.
 
@@ -233,6 +283,7 @@ def serve(
 
     extra = list(ctx.args)
     auth.refuse_secrets_in(extra)
+    use_engine(engine, scheduler)  # the app's builds (other windows) inherit it
     load_cube(source)  # fail fast on bad data; fills the persistent cache for the app
     env = {**os.environ, SOURCE_ENV: str(Path(source).resolve())}
     with tempfile.TemporaryDirectory(prefix="collections-auth-") as private:

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
-from .arrears import ArrearsTables, build_arrears
+from .arrears import CHUNK_CUSTOMERS, ArrearsTables, build_arrears
+from .engine import Engine, customer_ranges
 from .schema import Portfolio
 from .vocab import DIMENSIONS
 
@@ -138,6 +139,7 @@ def build_cube(
     window: metrics.Window = metrics.Window(),
     as_of: pd.Timestamp | None = None,
     buckets: metrics.Buckets = metrics.Buckets(),
+    engine: Engine | None = None,
 ) -> Cube:
     """Compute bill outcomes and the ledger, and aggregate everything the dashboard shows.
 
@@ -151,16 +153,22 @@ def build_cube(
         Date of knowledge; defaults to the latest payment date.
     buckets : metrics.Buckets, optional
         Days-past-due bucket edges of the ageing tables.
+    engine : Engine, optional
+        Where the per-customer-partition work runs (outcomes, ledger); the result does not
+        depend on it. Default: :meth:`Engine.from_env` (``pandas`` unless configured).
 
     Returns
     -------
     Cube
     """
+    engine = Engine.from_env() if engine is None else engine
     as_of = metrics.latest_payment_date(portfolio.payments) if as_of is None else as_of
     as_of = pd.Timestamp(as_of).normalize()
     segments, customer_segment = _segments(portfolio.customers)
     bills = portfolio.bills
-    outcomes = metrics.bill_outcomes(bills, portfolio.payments, window, as_of)
+    outcomes = partitioned_outcomes(
+        bills, portfolio.payments, window, as_of, engine, engine.customers_per_partition
+    )
     first = month_start(bills["bill_period_end"]).min()
     last = month_start(bills["bill_period_end"]).max()
     months = pd.date_range(first, last, freq="MS")
@@ -185,8 +193,72 @@ def build_cube(
             months,
             as_of,
             buckets,
+            chunk=engine.customers_per_partition,
+            engine=engine,
         ),
     )
+
+
+def partitioned_outcomes(
+    bills: pd.DataFrame,
+    payments: pd.DataFrame,
+    window: metrics.Window,
+    as_of: pd.Timestamp,
+    engine: Engine,
+    customers_per_partition: int = CHUNK_CUSTOMERS,
+) -> pd.DataFrame:
+    """:func:`metrics.bill_outcomes`, computed per partition of customers by ``engine``.
+
+    The ``pandas`` engine computes every bill at once (one partition); the ``dask`` engine
+    sends each partition's arrays (whole customers: their bills and payments are contiguous,
+    the tables being sorted by customer) to a worker. Each bill gets the same answer either
+    way, as only its own customer's payments count.
+
+    Parameters
+    ----------
+    bills, payments : DataFrame
+        Typed tables sorted by customer (as :func:`dashboard.schema.validate` returns them).
+    window : metrics.Window
+    as_of : Timestamp
+    engine : Engine
+    customers_per_partition : int, optional
+
+    Returns
+    -------
+    DataFrame
+        As :func:`metrics.bill_outcomes`.
+    """
+    as_of_day = int(metrics.day_numbers(pd.DatetimeIndex([as_of]))[0])
+    inputs = metrics.outcome_inputs(bills, payments)
+    n_customers = len(bills["customer_id"].cat.categories)
+    if engine.name == "pandas" or n_customers == 0:
+        parts = [inputs]
+    else:
+        for table in ("bill", "payment"):
+            codes = inputs[f"{table}_customer"]
+            if np.any(codes[1:] < codes[:-1]):
+                raise ValueError(f"{table}s are not sorted by customer: cannot partition them")
+        ranges = customer_ranges(n_customers, customers_per_partition)
+        parts = [_customers_slice(inputs, low, high) for low, high in ranges]
+    columns = engine.map(metrics.outcome_columns, parts, window, as_of_day)
+    joined = {name: np.concatenate([c[name] for c in columns]) for name in columns[0]}
+    return pd.DataFrame(joined, index=bills.index)
+
+
+_OUTCOME_INPUTS = {
+    "bill_customer": ("bill_customer", "due_day", "bill_pence"),
+    "payment_customer": ("payment_customer", "payment_day", "payment_pence"),
+}
+"""The arrays of :func:`metrics.outcome_inputs`, by the customer codes they are sorted by."""
+
+
+def _customers_slice(inputs: dict[str, np.ndarray], low: int, high: int) -> dict:
+    """The rows of customers ``low .. high - 1`` in each array of ``inputs``."""
+    part = {}
+    for codes_name, names in _OUTCOME_INPUTS.items():
+        first, last = np.searchsorted(inputs[codes_name], [low, high])
+        part.update({name: inputs[name][first:last] for name in names})
+    return part
 
 
 def _segments(customers: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:

@@ -275,24 +275,64 @@ def bill_outcomes(
         also for immature bills: their outcome so far), ``is_mature`` (bool).
     """
     as_of_day = int(day_numbers(pd.DatetimeIndex([_as_of(payments, as_of)]))[0])
-    due = day_numbers(bills["due_date"])
+    columns = outcome_columns(outcome_inputs(bills, payments), window, as_of_day)
+    return pd.DataFrame(columns, index=bills.index)
+
+
+def outcome_inputs(bills: pd.DataFrame, payments: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The arrays :func:`outcome_columns` needs, taken from typed bills and payments.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``bill_customer``, ``due_day``, ``bill_pence``, ``payment_customer``,
+        ``payment_day``, ``payment_pence`` (customer codes, day numbers, int64 pence).
+    """
+    return {
+        "bill_customer": _codes(bills["customer_id"]),
+        "due_day": day_numbers(bills["due_date"]),
+        "bill_pence": bills["bill_pence"].to_numpy(np.int64),
+        "payment_customer": _codes(payments["customer_id"]),
+        "payment_day": day_numbers(payments["payment_date"]),
+        "payment_pence": payments["amount_pence"].to_numpy(np.int64),
+    }
+
+
+def outcome_columns(
+    inputs: dict[str, np.ndarray], window: Window, as_of_day: int
+) -> dict[str, np.ndarray]:
+    """Each bill's paid-in-window pence, default and maturity, from :func:`outcome_inputs`.
+
+    Only a bill's own customer's payments count, so any partition of the customers (with
+    all the bills and payments of each) gives each bill the same answer.
+
+    Parameters
+    ----------
+    inputs : dict of str to ndarray
+        From :func:`outcome_inputs` (or a slice of it holding whole customers).
+    window : Window
+    as_of_day : int
+        Day number of the date of knowledge.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``paid_in_window_pence``, ``is_default``, ``is_mature``, aligned with the bills.
+    """
+    due = inputs["due_day"]
     paid = window_sums(
-        _codes(payments["customer_id"]),
-        day_numbers(payments["payment_date"]),
-        payments["amount_pence"].to_numpy(np.int64),
-        _codes(bills["customer_id"]),
+        inputs["payment_customer"],
+        inputs["payment_day"],
+        inputs["payment_pence"],
+        inputs["bill_customer"],
         due - window.before,
         np.minimum(due + window.after, as_of_day),
     )
-    bill_pence = bills["bill_pence"].to_numpy(np.int64)
-    return pd.DataFrame(
-        {
-            "paid_in_window_pence": paid,
-            "is_default": paid < bill_pence - window.tolerance_pence,
-            "is_mature": due + window.after <= as_of_day,
-        },
-        index=bills.index,
-    )
+    return {
+        "paid_in_window_pence": paid,
+        "is_default": paid < inputs["bill_pence"] - window.tolerance_pence,
+        "is_mature": due + window.after <= as_of_day,
+    }
 
 
 def arrangement_outcomes(

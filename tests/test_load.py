@@ -30,7 +30,8 @@ def load():
 @pytest.mark.slow
 def test_three_sessions_change_filters_without_errors():
     command = [sys.executable, str(LOAD), "--sessions", "3", "--duration", "15"]
-    command += ["--think", "1", "--num-procs", "1", "--settle", "3", "--timeout", "30", "--json"]
+    command += ["--think", "1", "--num-procs", "1", "--ramp", "2", "--settle", "3"]
+    command += ["--timeout", "30", "--json"]
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=150)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     report = json.loads(run.stdout)
@@ -67,6 +68,14 @@ def test_classify_patch_counts_new_figures_and_new_titles_and_reads_the_busy_ind
     }
     assert load.classify_patch(content, "b", titles) == (2, True)
     assert titles == {"t1", "t9"}  # the new figure's title is known from now on
+    note = {
+        "type": "object",
+        "name": "HTML",
+        "id": "h1",
+        "attributes": {"text": "No data for this selection. Widen the filters"},
+    }
+    emptied = {"kind": "ModelChanged", "model": {"id": "p1"}, "attr": "children", "new": [note]}
+    assert load.classify_patch({"events": [emptied]}, None, titles) == (1, None)
     retitled = {"kind": "ModelChanged", "model": {"id": "t9"}, "attr": "text", "new": "x"}
     assert load.classify_patch({"events": [retitled]}, None, titles) == (1, None)
     idle = {"kind": "ModelChanged", "model": {"id": "b"}, "attr": "css_classes", "new": ["light"]}

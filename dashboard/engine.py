@@ -1,0 +1,123 @@
+"""Where the per-customer-partition work of a build runs: here (pandas) or on Dask.
+
+A build splits the customers into contiguous partitions (bills, payments and actions are
+sorted by customer) and runs the same functions on each: bill outcomes
+(:func:`dashboard.metrics.bill_outcomes`) and the month-end ledger tables
+(:func:`dashboard.arrears.build_arrears`). The results are exact integer sums, so they do not
+depend on where or in which order the partitions ran: the ``dask`` engine gives the same cube
+as the ``pandas`` engine, bit for bit.
+
+The engine is process configuration, not a metric parameter (it is not part of the cube
+cache key): ``$COLLECTIONS_ENGINE`` (``pandas`` or ``dask``) and ``$COLLECTIONS_SCHEDULER``
+(address of a running ``dask.distributed`` scheduler; without it a local cluster of one
+worker process per core is started for the build and closed after it). The command line's
+``--engine`` and ``--scheduler`` set them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+ENGINES = ("pandas", "dask")
+ENGINE_ENV = "COLLECTIONS_ENGINE"
+SCHEDULER_ENV = "COLLECTIONS_SCHEDULER"
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Runs a function over partitions, here or on a Dask cluster.
+
+    Parameters
+    ----------
+    name : str
+        ``"pandas"`` (in this process, one partition after another) or ``"dask"``.
+    scheduler : str, optional
+        Address of a ``dask.distributed`` scheduler (``tcp://host:8786``); for ``"dask"``
+        without it, a local cluster is started for each :meth:`map`.
+    customers_per_partition : int, optional
+        Customers per partition: bounds a task's memory (the ``pandas`` engine holds one
+        partition of the ledger at a time) and sets the number of Dask tasks.
+    """
+
+    name: str = "pandas"
+    scheduler: str | None = None
+    customers_per_partition: int = 100_000
+
+    def __post_init__(self) -> None:
+        if self.name not in ENGINES:
+            raise ValueError(f"unknown engine {self.name!r}: choose one of {', '.join(ENGINES)}")
+
+    @classmethod
+    def from_env(cls) -> Engine:
+        """The engine named by ``$COLLECTIONS_ENGINE`` and ``$COLLECTIONS_SCHEDULER``."""
+        name = os.environ.get(ENGINE_ENV) or "pandas"
+        return cls(name, os.environ.get(SCHEDULER_ENV) or None)
+
+    def map(self, func: Callable, parts: Sequence, *shared: Any) -> list:
+        """``[func(part, *shared) for part in parts]``, run by this engine.
+
+        Parameters
+        ----------
+        func : callable
+            A module-level function (Dask workers import it by name).
+        parts : sequence
+            One argument per task (a partition's tables).
+        *shared : object
+            Arguments common to every task (sent to a cluster once, not once per task).
+
+        Returns
+        -------
+        list
+            The results in the order of ``parts``.
+        """
+        if self.name == "pandas":
+            return [func(part, *shared) for part in parts]
+        import dask
+
+        common = [dask.delayed(value) for value in shared]
+        tasks = [dask.delayed(func, pure=True)(part, *common) for part in parts]
+        with _client(self.scheduler) as client:
+            return list(client.gather(client.compute(tasks)))
+
+
+@contextlib.contextmanager
+def _client(scheduler: str | None) -> Iterator[Any]:
+    """A ``distributed.Client`` on ``scheduler``, or on a local cluster for the duration."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler, set_as_default=False) as client:
+            yield client
+        return
+    workers = os.cpu_count() or 1
+    with (
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        yield client
+
+
+def customer_ranges(n_customers: int, size: int) -> list[tuple[int, int]]:
+    """Contiguous customer-code ranges ``[low, high)`` of at most ``size`` customers.
+
+    Parameters
+    ----------
+    n_customers : int
+    size : int
+        Customers per partition (at least 1).
+
+    Returns
+    -------
+    list of (int, int)
+    """
+    size = max(int(size), 1)
+    return [(low, min(low + size, n_customers)) for low in range(0, n_customers, size)]
+
+
+__all__ = ["ENGINES", "ENGINE_ENV", "SCHEDULER_ENV", "Engine", "customer_ranges"]
