@@ -295,6 +295,7 @@ class CollectionsModel(param.Parameterized):
             self._update_cube()
             self._set_choices()
         self._update_bills()
+        self._update_segment_trend()
         self._update_segments()
         self._update_actions()
         self._update_kpis()
@@ -355,13 +356,18 @@ class CollectionsModel(param.Parameterized):
         )
 
     @param.depends(*_FRAME_INPUTS, "include_immature", "segment_by", watch=True)
-    @_produces("monthly_by_segment", "by_segment")
+    @_produces("monthly_by_segment")
+    def _update_segment_trend(self) -> None:
+        dim, (start, end) = self.segment_by, self.month_range
+        self.monthly_by_segment = cubes.aggregate_bills(
+            self.cube, self.segment_mask, start, end, ["month", dim], self.include_immature
+        )
+
+    @param.depends(*_FRAME_INPUTS, "include_immature", "segment_by", watch=True)
+    @_produces("by_segment")
     def _update_segments(self) -> None:
         dim, (start, end) = self.segment_by, self.month_range
         mask = self.segment_mask
-        by_month = cubes.aggregate_bills(
-            self.cube, mask, start, end, ["month", dim], self.include_immature
-        )
         by_value = cubes.aggregate_bills(self.cube, mask, start, end, [dim], self.include_immature)
         customers = cubes.customers_by(self.cube, mask, start, end, dim, self.include_immature)
         position = by_value[dim].cat.codes.to_numpy()  # customers_by lists every category
@@ -369,7 +375,6 @@ class CollectionsModel(param.Parameterized):
             customers=customers["customers"].to_numpy()[position],
             customers_with_default=customers["customers_with_default"].to_numpy()[position],
         )
-        self.monthly_by_segment = by_month
 
     @param.depends(*_FRAME_INPUTS, watch=True)
     @_produces("actions_by_type", "actions_monthly")

@@ -166,7 +166,7 @@ def test_the_open_tab_decides_what_a_filter_change_computes(dashboard):
     watcher = model.param.watch(lambda event: computed.append(event.name), list(OUTPUTS))
     try:
         model.region = [model.param.region.objects[1]]
-        assert set(computed) == {"monthly", "monthly_by_segment", "by_segment", "kpis"}
+        assert set(computed) == {"monthly", "monthly_by_segment", "kpis"}
 
         computed.clear()
         dashboard.active_tab = "Worklist"
