@@ -57,6 +57,9 @@ class Dashboard(pn.viewable.Viewer):
     ----------
     model : CollectionsModel, optional
         The state to show; built on the demo data (or ``$COLLECTIONS_SOURCE``) if absent.
+        A model built here computes only the open tab's outputs on each change; a model
+        passed in keeps its ``live_outputs`` (all by default), so code that reads it next
+        to the dashboard never sees a stale frame.
     """
 
     model = param.ClassSelector(class_=CollectionsModel, doc="State and data of the dashboard.")
@@ -65,7 +68,10 @@ class Dashboard(pn.viewable.Viewer):
     )
 
     def __init__(self, **params):
-        if params.get("model") is None:
+        # A model of its own computes only the open tab's outputs (a served page); a model
+        # handed in (a notebook's) keeps every output up to date for the code around it.
+        self._owns_model = params.get("model") is None
+        if self._owns_model:
             params["model"] = CollectionsModel(**_source_param())
         super().__init__(**params)
         self._gauges = {kpi: views.kpi_gauge(kpi) for kpi in KPIS}
@@ -467,8 +473,9 @@ class Dashboard(pn.viewable.Viewer):
         }
 
     def _follow_open_tab(self, *_events) -> None:
-        """Keep live only the model outputs the open tab shows (and the KPIs)."""
-        if self.active_tab in self._tab_outputs:
+        """Keep live only the model outputs the open tab shows (and the KPIs), if the model
+        is the dashboard's own."""
+        if self._owns_model and self.active_tab in self._tab_outputs:
             self.model.live_outputs = self.outputs_by_tab()[self.active_tab]
 
     def _refresh_if_shown(self, refresh, *_events) -> None:

@@ -179,3 +179,12 @@ def test_the_open_tab_decides_what_a_filter_change_computes(dashboard):
         model.param.unwatch(watcher)
         dashboard.active_tab = "Trends"
         model.region = []
+
+
+def test_a_model_handed_to_the_dashboard_stays_fully_live():
+    model = CollectionsModel()
+    board = Dashboard(model=model)
+    board.tabs()
+    assert model.live_outputs == list(OUTPUTS)
+    model.region = [model.param.region.objects[0]]
+    assert_outputs_equal(model, CollectionsModel(region=model.region))
