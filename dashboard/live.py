@@ -67,9 +67,21 @@ def _element_shape(element: hv.Element) -> tuple:
 
 
 def framewise(obj):
-    """``obj`` with ranges recomputed for every frame (not frozen at the first one)."""
+    """``obj`` with ranges recomputed for every frame (not frozen at the first one).
+
+    ``shared_axes=False`` (which the views set, so that charts side by side do not zoom
+    together) also freezes a plot's ranges across frames; here it is turned back on, and
+    :class:`LiveChart`'s pane does not link its axes with other panes instead. Axis text
+    sizes are set explicitly (:data:`FONT_SIZES`).
+    """
     names = {type(item).__name__ for item in obj.traverse(lambda x: x, [hv.core.Dimensioned])}
-    return obj.opts({name: {"framewise": True} for name in names})
+    norms = (getattr(hv.opts, name)(framewise=True) for name in sorted(names))
+    return obj.opts(*norms).opts(shared_axes=True, fontsize=FONT_SIZES)
+
+
+FONT_SIZES = {"labels": "1.25em", "xticks": "1.025em", "yticks": "1.025em"}
+"""Axis label and tick sizes of the served page's theme, set explicitly: an in-place update
+sets HoloViews' own sizes (13px, 11px), which would shrink the text of an updated chart."""
 
 
 _PENDING: WeakKeyDictionary[Document, list[LiveChart]] = WeakKeyDictionary()
@@ -181,7 +193,8 @@ class LiveChart(pn.viewable.Viewer):
             return
         self._current, self._signature = framewise(obj), signature
         chart = hv.DynamicMap(self._frame, streams=[self._refresh])
-        self._holder.objects = [pn.pane.HoloViews(chart, sizing_mode="stretch_width")]
+        pane = pn.pane.HoloViews(chart, linked_axes=False, sizing_mode="stretch_width")
+        self._holder.objects = [pane]
         self.redraws += 1
 
     def _frame(self):

@@ -188,3 +188,32 @@ def test_a_model_handed_to_the_dashboard_stays_fully_live():
     assert model.live_outputs == list(OUTPUTS)
     model.region = [model.param.region.objects[0]]
     assert_outputs_equal(model, CollectionsModel(region=model.region))
+
+
+def test_an_updated_chart_rescales_its_axes_to_the_new_data():
+    inputs = Inputs(frame=frame({"a": 1, "b": 2}))
+    # the views set shared_axes=False, which alone would freeze the ranges of the first frame
+    chart = LiveChart(
+        lambda data: (bars(data) * hv.HLine(0)).opts(shared_axes=False), [inputs.param.frame]
+    )
+    _root, document = drawn(chart)
+    inputs.frame = frame({"a": 30, "b": 50})
+    (plot,) = document.select({"type": Plot})
+    assert chart.updates == 1 and plot.y_range.end >= 50
+
+
+def test_the_monthly_trend_rescales_to_a_region(dashboard):
+    model = dashboard.model
+    chart = LiveChart(
+        lambda monthly, metric: views.monthly_trend(monthly, metric, model.as_of_date, "test"),
+        [model.param.monthly, model.param.metric],
+    )
+    _root, document = drawn(chart)
+    try:
+        model.region = [model.param.region.objects[2]]
+        (plot,) = document.select({"type": Plot})
+        shown = model.monthly.loc[model.monthly["mature"], "default_rate"]
+        assert chart.updates == 1
+        assert plot.y_range.start <= shown.min() and shown.max() <= plot.y_range.end
+    finally:
+        model.region = []
