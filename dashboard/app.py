@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import io
 import os
-from functools import partial
 from pathlib import Path
 
 import panel as pn
@@ -19,7 +18,7 @@ from panel.theme.fast import Fast
 
 from dashboard import SourceError, views
 from dashboard import arrears_views as aviews
-from dashboard.live import LiveChart
+from dashboard.live import LiveChart, WhenShown
 from dashboard.loader import SOURCE_ENV
 from dashboard.model import KPI_LABELS, KPIS, OUTPUTS, CollectionsModel
 from dashboard.vocab import DIMENSION_LABELS, DIMENSIONS
@@ -112,24 +111,20 @@ class Dashboard(pn.viewable.Viewer):
         )
         self.model.param.watch(self._refresh_gauges, ["kpis", *_threshold_params()])
         self._tab_outputs: dict[str, set[str]] = {}  # tab -> model outputs it shows
-        self._table_tab: dict = {}  # table refresher -> the tab showing it (see _in_tab)
-        self._table_output = {
-            self._refresh_table: "by_segment",
-            self._refresh_worklist: "worklist",
-            self._refresh_tariffs: "tariffs",
-            self._refresh_effect_table: "effectiveness_by_segment",
-        }
-        self._stale_tables: set = set()
-        for refresh, output in self._table_output.items():
-            self.model.param.watch(partial(self._refresh_if_shown, refresh), [output])
         # first the model computes the open tab's outputs, then tables and charts draw them
         self.param.watch(self._follow_open_tab, ["active_tab"])
-        self.param.watch(self._refresh_stale_tables, ["active_tab"])
         self._refresh_gauges()
-        self._refresh_table()
-        self._refresh_worklist()
-        self._refresh_tariffs()
-        self._refresh_effect_table()
+        # each table is filled now and refreshed on changes; once placed in a tab, only
+        # while that tab is open (see _in_tab)
+        self._table_updates = {
+            refresh: WhenShown(refresh, [self.model.param[output]])
+            for refresh, output in (
+                (self._refresh_table, "by_segment"),
+                (self._refresh_worklist, "worklist"),
+                (self._refresh_tariffs, "tariffs"),
+                (self._refresh_effect_table, "effectiveness_by_segment"),
+            )
+        }
 
     # --- controls -----------------------------------------------------------------------
 
@@ -448,18 +443,24 @@ class Dashboard(pn.viewable.Viewer):
         that keeps its shape is updated in place (see :mod:`dashboard.live`).
         """
         deps = [self.model.param[name] for name in names]
-        tab = getattr(self, "_tab_being_built", None)
-        shown_while = None if tab is None else (self.param.active_tab, tab)
-        if tab is not None:
-            self._tab_outputs.setdefault(tab, set()).update(set(names) & set(OUTPUTS))
-        return LiveChart(view, deps, shown_while=shown_while)
+        return LiveChart(view, deps, shown_while=self._shown_while(names))
 
     def _in_tab(self, refresh) -> None:
-        """Note that the table kept up to date by ``refresh`` sits in the tab being built."""
+        """Refresh the table kept up to date by ``refresh`` only while the tab being built
+        is open."""
+        update = self._table_updates[refresh]
+        shown_while = self._shown_while([p.name for p in update.inputs])
+        if shown_while is not None:
+            update.show_while(*shown_while)
+
+    def _shown_while(self, names) -> tuple[param.Parameter, str] | None:
+        """When something built inside :meth:`tabs` is shown (its tab open), noting the
+        model outputs ``names`` that this tab needs; ``None`` outside :meth:`tabs`."""
         tab = getattr(self, "_tab_being_built", None)
-        if tab is not None:
-            self._table_tab[refresh] = tab
-            self._tab_outputs.setdefault(tab, set()).add(self._table_output[refresh])
+        if tab is None:
+            return None
+        self._tab_outputs.setdefault(tab, set()).update(set(names) & set(OUTPUTS))
+        return (self.param.active_tab, tab)
 
     def outputs_by_tab(self) -> dict[str, list[str]]:
         """The model outputs each tab shows (with the header's and gauges'), in model order.
@@ -477,19 +478,6 @@ class Dashboard(pn.viewable.Viewer):
         is the dashboard's own."""
         if self._owns_model and self.active_tab in self._tab_outputs:
             self.model.live_outputs = self.outputs_by_tab()[self.active_tab]
-
-    def _refresh_if_shown(self, refresh, *_events) -> None:
-        """Refresh a table now if its tab is open (or it has none), else when it opens."""
-        tab = self._table_tab.get(refresh)
-        if tab is None or tab == self.active_tab:
-            refresh()
-        else:
-            self._stale_tables.add(refresh)
-
-    def _refresh_stale_tables(self, *_events) -> None:
-        for refresh in [r for r in self._stale_tables if self._table_tab[r] == self.active_tab]:
-            self._stale_tables.discard(refresh)
-            refresh()
 
     def _categories(self):
         return self.model.cube.segments[self.model.segment_by].cat.categories
@@ -523,10 +511,7 @@ class Dashboard(pn.viewable.Viewer):
         self._effect_table.value = table
 
     def _worklist_csv(self):
-        buffer = io.StringIO()
-        aviews.worklist_table(self.model.worklist).to_csv(buffer, index=False)
-        buffer.seek(0)
-        return buffer
+        return _csv(self._worklist.value)
 
     def _header_text(self, kpis: dict) -> str:
         model = self.model
@@ -549,10 +534,15 @@ class Dashboard(pn.viewable.Viewer):
         self._table.value = views.figures_table(self.model.by_segment, self.model.segment_by)
 
     def _figures_csv(self):
-        buffer = io.StringIO()
-        self._table.value.to_csv(buffer, index=False)
-        buffer.seek(0)
-        return buffer
+        return _csv(self._table.value)
+
+
+def _csv(frame) -> io.StringIO:
+    """A shown table as a CSV file to download (what the table holds, every row)."""
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    buffer.seek(0)
+    return buffer
 
 
 def _threshold_params() -> list[str]:

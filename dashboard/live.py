@@ -112,6 +112,63 @@ def _draw_pending(document: Document) -> None:
             chart._redraw()
 
 
+class WhenShown:
+    """Run ``action`` whenever one of ``inputs`` changes, but only while it is shown.
+
+    Changes made while hidden are remembered and the action runs once when shown again
+    (the open tab of a dashboard: a filter change redraws what is on screen only).
+
+    Parameters
+    ----------
+    action : callable
+        Called with no argument.
+    inputs : sequence of param.Parameter
+        Parameters of live objects whose changes call for ``action``.
+    shown_while : (param.Parameter, object), optional
+        Shown while this parameter has this value; always shown without it (see also
+        :meth:`show_while`).
+    stale : bool, optional
+        Whether ``action`` is due at once (as soon as shown), or only after a change.
+    """
+
+    def __init__(
+        self,
+        action: Callable[[], None],
+        inputs: Sequence[param.Parameter],
+        shown_while: tuple[param.Parameter, object] | None = None,
+        stale: bool = True,
+    ):
+        self.inputs = list(inputs)
+        self._action = action
+        self._shown_while = None
+        self._stale = stale
+        for parameter in self.inputs:
+            parameter.owner.param.watch(self._inputs_changed, parameter.name)
+        if shown_while is not None:
+            self.show_while(*shown_while)
+        self._run_if_due()
+
+    def show_while(self, parameter: param.Parameter, value: object) -> None:
+        """From now on, shown only while ``parameter`` has ``value``."""
+        self._shown_while = (parameter, value)
+        parameter.owner.param.watch(self._run_if_due, parameter.name)
+
+    def _is_shown(self) -> bool:
+        if self._shown_while is None:
+            return True
+        parameter, value = self._shown_while
+        return getattr(parameter.owner, parameter.name) == value
+
+    def _inputs_changed(self, *_events) -> None:
+        self._stale = True
+        self._run_if_due()
+
+    def _run_if_due(self, *_events) -> None:
+        if self._stale and self._is_shown():
+            self._stale = False
+            self._action()
+
+
 class LiveChart(pn.viewable.Viewer):
     """A view redrawn from ``view(*inputs)`` whenever an input changes, in place if it can be.
 
@@ -140,35 +197,16 @@ class LiveChart(pn.viewable.Viewer):
         super().__init__(**params)
         self._draw_view = view
         self._inputs = list(inputs)
-        self._shown_while = shown_while
         self._refresh = Refresh()
         self._current = None
         self._signature: tuple | None = None
         self._holder = pn.Column(sizing_mode="stretch_width", margin=0)
-        for parameter in self._inputs:
-            parameter.owner.param.watch(self._inputs_changed, parameter.name)
-        if shown_while:
-            shown_while[0].owner.param.watch(self._draw_if_due, shown_while[0].name)
-        self._inputs_changed()
+        self._trigger = WhenShown(self._draw_due, self._inputs, shown_while)  # draws now if shown
 
     def __panel__(self) -> pn.Column:
         return self._holder
 
-    def _is_shown(self) -> bool:
-        if self._shown_while is None:
-            return True
-        parameter, value = self._shown_while
-        return getattr(parameter.owner, parameter.name) == value
-
-    def _inputs_changed(self, *_events) -> None:
-        self._stale = True
-        self._draw_if_due()
-
-    def _draw_if_due(self, *_events) -> None:
-        """Draw if shown and something changed since the last drawing."""
-        if not self._stale or not self._is_shown():
-            return
-        self._stale = False
+    def _draw_due(self) -> None:
         document = pn.state.curdoc
         if self._current is None or document is None or document.session_context is None:
             self._redraw()  # first drawing, notebook, export: now
@@ -176,7 +214,7 @@ class LiveChart(pn.viewable.Viewer):
             _draw_later(document, self)
 
     def _redraw(self) -> None:
-        values = [getattr(parameter.owner, parameter.name) for parameter in self._inputs]
+        values = [getattr(p.owner, p.name) for p in self._inputs]
         self._draw(self._draw_view(*values))
 
     def _draw(self, obj) -> None:
@@ -186,12 +224,12 @@ class LiveChart(pn.viewable.Viewer):
             self.redraws += 1
             return
         signature = layout_signature(obj)
-        if self._current is not None and signature == self._signature:
-            self._current = framewise(obj)
+        in_place = self._current is not None and signature == self._signature
+        self._current, self._signature = framewise(obj), signature
+        if in_place:
             self._refresh.event()
             self.updates += 1
             return
-        self._current, self._signature = framewise(obj), signature
         chart = hv.DynamicMap(self._frame, streams=[self._refresh])
         pane = pn.pane.HoloViews(chart, linked_axes=False, sizing_mode="stretch_width")
         self._holder.objects = [pane]
