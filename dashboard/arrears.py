@@ -470,6 +470,12 @@ def _action_types(actions: pd.DataFrame) -> pd.Index:
     return pd.Index([a for a in ACTIONS if a in present] + [a for a in present if a not in ACTIONS])
 
 
+def _action_kinds(actions: pd.DataFrame, types: pd.Index) -> np.ndarray:
+    """Position in ``types`` of each action's type (by its categorical code, no strings)."""
+    action = actions["action"].array
+    return types.get_indexer(action.categories).take(action.codes)
+
+
 def _action_outcomes(portfolio, customer_segment, months, as_of, shape: _Shapes) -> np.ndarray:
     actions = portfolio.actions
     types = _action_types(actions)
@@ -485,7 +491,7 @@ def _action_outcomes(portfolio, customer_segment, months, as_of, shape: _Shapes)
         CLEAR_DAYS,
         MIN_PAYMENT_PENCE,
     )
-    month = _month_index(actions["action_date"], months[0])
+    month = metrics.months_since(actions["action_date"], months[0])
     inside = (month >= 0) & (month < len(months))
     seg = customer_segment[actions["customer_id"].cat.codes.to_numpy(np.int64)]
     kind = types.get_indexer(actions["action"].astype(str))
@@ -497,19 +503,14 @@ def _action_outcomes(portfolio, customer_segment, months, as_of, shape: _Shapes)
     return np.stack(columns, axis=-1).reshape(out_shape)
 
 
-def _month_index(dates: pd.Series, first: pd.Timestamp) -> np.ndarray:
-    period = dates.dt.year.to_numpy(np.int64) * 12 + dates.dt.month.to_numpy(np.int64)
-    return period - (first.year * 12 + first.month)
-
-
 def _funnel_bits(actions: pd.DataFrame, months: pd.DatetimeIndex, n: int) -> np.ndarray:
     """(types, customers, words) uint64 month bitmasks of who received each action type."""
     types = _action_types(actions)
     words = (len(months) - 1) // 64 + 1
     bits = np.zeros((len(types), n, words), dtype=np.uint64)
-    month = _month_index(actions["action_date"], months[0])
+    month = metrics.months_since(actions["action_date"], months[0])
     inside = (month >= 0) & (month < len(months))
-    kind = types.get_indexer(actions["action"].astype(str))[inside]
+    kind = _action_kinds(actions, types)[inside]
     customer = actions["customer_id"].cat.codes.to_numpy(np.int64)[inside]
     month = month[inside]
     flat = bits.reshape(-1)
@@ -532,7 +533,7 @@ def _worklist_frame(parts: list[pd.DataFrame], portfolio: Portfolio, as_of) -> p
     last = _last_of(codes[known], days[known], n)[who]
     row = known[np.maximum(last, 0)] if len(known) else np.zeros(len(who), dtype=np.int64)
     has_action = last >= 0
-    kind = types.get_indexer(actions["action"].astype(str).to_numpy()[row]) if len(known) else row
+    kind = _action_kinds(actions, types)[row] if len(known) else row
     agreed = _last_day_of(actions, metrics.ARRANGEMENT_AGREED, as_of_day, n)[who]
     broken = _last_day_of(actions, metrics.ARRANGEMENT_BROKEN, as_of_day, n)[who]
     status = np.select([agreed < 0, broken > agreed, as_of_day - agreed <= 90], [0, 3, 1], 2)

@@ -20,6 +20,7 @@ import pandas as pd
 from . import metrics
 from .arrears import CHUNK_CUSTOMERS, ArrearsTables, build_arrears
 from .engine import Engine, customer_ranges
+from .memory import reuses_freed_memory
 from .schema import Portfolio
 from .vocab import DIMENSIONS
 
@@ -117,7 +118,7 @@ class TableArrays:
         cls, table: pd.DataFrame, first: pd.Timestamp, measures: Sequence[str], code: str = ""
     ) -> TableArrays:
         """Arrays of a cube table (month, segment, measures and an optional coded column)."""
-        month = _month_index(table["month"], first) if len(table) else np.zeros(0, np.int64)
+        month = metrics.months_since(table["month"], first) if len(table) else np.zeros(0, np.int64)
         return cls(
             month=np.asarray(month, dtype=np.int64),
             segment=table["segment"].to_numpy(np.int64),
@@ -130,10 +131,12 @@ ARRANGEMENT_MEASURES = ("agreed", "decided", "kept")
 
 
 def month_start(dates: pd.Series) -> pd.Series:
-    """The first day of each date's month (vectorised)."""
-    return dates.dt.to_period("M").dt.to_timestamp()
+    """The first day of each date's month (vectorised), as ``datetime64[us]``."""
+    months = np.asarray(dates, dtype="datetime64[M]").astype("datetime64[us]")
+    return pd.Series(months, index=dates.index, name=dates.name)
 
 
+@reuses_freed_memory
 def build_cube(
     portfolio: Portfolio,
     window: metrics.Window = metrics.Window(),
@@ -169,10 +172,10 @@ def build_cube(
     outcomes = partitioned_outcomes(
         bills, portfolio.payments, window, as_of, engine, engine.customers_per_partition
     )
-    first = month_start(bills["bill_period_end"]).min()
-    last = month_start(bills["bill_period_end"]).max()
+    period_end = bills["bill_period_end"]
+    first, last = month_start(pd.Series([period_end.min(), period_end.max()]))
     months = pd.date_range(first, last, freq="MS")
-    bill_month = _month_index(bills["bill_period_end"], first)
+    bill_month = metrics.months_since(bills["bill_period_end"], first)
     bill_segment = customer_segment[bills["customer_id"].cat.codes.to_numpy()]
     return Cube(
         months=months,
@@ -209,10 +212,11 @@ def partitioned_outcomes(
 ) -> pd.DataFrame:
     """:func:`metrics.bill_outcomes`, computed per partition of customers by ``engine``.
 
-    The ``pandas`` engine computes every bill at once (one partition); the ``dask`` engine
-    sends each partition's arrays (whole customers: their bills and payments are contiguous,
-    the tables being sorted by customer) to a worker. Each bill gets the same answer either
-    way, as only its own customer's payments count.
+    Partitions hold whole customers (their bills and payments are contiguous, the tables
+    being sorted by customer): the ``pandas`` engine computes one after another, the
+    ``dask`` engine sends each partition's arrays to a worker. Tables not sorted by
+    customer are computed in one partition by the ``pandas`` engine. Each bill gets the
+    same answer either way, as only its own customer's payments count.
 
     Parameters
     ----------
@@ -231,15 +235,18 @@ def partitioned_outcomes(
     as_of_day = int(metrics.day_numbers(pd.DatetimeIndex([as_of]))[0])
     inputs = metrics.outcome_inputs(bills, payments)
     n_customers = len(bills["customer_id"].cat.categories)
-    if engine.name == "pandas" or n_customers == 0:
+    sorted_by_customer = all(
+        metrics.is_sorted(inputs[f"{table}_customer"]) for table in ("bill", "payment")
+    )
+    if sorted_by_customer and n_customers:
+        # Partitions also for the pandas engine: each one's index and queries are small,
+        # so the build's transient memory is a partition's, not the whole table's.
+        ranges = customer_ranges(n_customers, customers_per_partition)
+        parts = (_customers_slice(inputs, low, high) for low, high in ranges)
+    elif engine.name == "pandas" or n_customers == 0:
         parts = [inputs]
     else:
-        for table in ("bill", "payment"):
-            codes = inputs[f"{table}_customer"]
-            if np.any(codes[1:] < codes[:-1]):
-                raise ValueError(f"{table}s are not sorted by customer: cannot partition them")
-        ranges = customer_ranges(n_customers, customers_per_partition)
-        parts = [_customers_slice(inputs, low, high) for low, high in ranges]
+        raise ValueError("bills or payments are not sorted by customer: cannot partition them")
     columns = engine.map(metrics.outcome_columns, parts, window, as_of_day)
     joined = {name: np.concatenate([c[name] for c in columns]) for name in columns[0]}
     return pd.DataFrame(joined, index=bills.index)
@@ -284,11 +291,6 @@ def _segments(customers: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         present = present // size
     frame = pd.DataFrame({dim: segments[dim] for dim in DIMENSIONS})
     return frame, customer_segment.astype(np.int64)
-
-
-def _month_index(dates: pd.Series, first: pd.Timestamp) -> np.ndarray:
-    period = dates.dt.year.to_numpy(np.int64) * 12 + dates.dt.month.to_numpy(np.int64)
-    return period - (first.year * 12 + first.month)
 
 
 def _bill_table(

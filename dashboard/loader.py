@@ -19,6 +19,7 @@ import pandas as pd
 
 from . import metrics, store
 from .cube import Cube, build_cube
+from .memory import reuses_freed_memory, reusing_freed_memory
 from .schema import Portfolio, validate
 from .sources import read_source, source_kind
 
@@ -74,7 +75,7 @@ def load_portfolio(path: str | Path = DEFAULT_SOURCE) -> Portfolio:
         When the source cannot be read or fails validation.
     """
     key = ("portfolio", source_signature(path))
-    return _cached(key, lambda: validate(read_source(path)))
+    return _cached(key, lambda: _validated(path))
 
 
 def load_cube(
@@ -155,11 +156,12 @@ def _stored_or_built(
         if steps is not None:
             steps.update(steps.total - steps.n)
         return cube, file, False
-    step("reading and validating")
-    portfolio = validate(read_source(path))
-    step("outcomes and aggregates")
-    cube = build_cube(portfolio, window, as_of, buckets)
-    del portfolio
+    with reusing_freed_memory():  # one setting across the steps: no trimming between them
+        step("reading and validating")
+        portfolio = _validated(path)
+        step("outcomes and aggregates")
+        cube = build_cube(portfolio, window, as_of, buckets)
+        del portfolio
     step("writing")
     try:
         store.write_cube(cube, file)
@@ -168,6 +170,11 @@ def _stored_or_built(
             raise
     step()
     return cube, file, True
+
+
+@reuses_freed_memory
+def _validated(path: str | Path) -> Portfolio:
+    return validate(read_source(path))
 
 
 def cube_for(

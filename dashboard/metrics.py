@@ -121,8 +121,52 @@ def day_numbers(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     Returns
     -------
     ndarray of int64
+
+    Notes
+    -----
+    Integer floor division of the raw values: NumPy's datetime unit casts check every
+    element and cost ~10x more at tens of millions of rows. NaT gives a very negative day.
     """
-    return np.asarray(dates, dtype="datetime64[D]").astype(np.int64)
+    return _units_since_epoch(dates, "D")
+
+
+def _units_since_epoch(dates, unit: str) -> np.ndarray:
+    values = np.asarray(dates)
+    if values.dtype.kind != "M":
+        values = values.astype("datetime64[s]")
+    per_unit = np.timedelta64(1, unit) // np.timedelta64(1, np.datetime_data(values.dtype)[0])
+    return values.view(np.int64) // per_unit
+
+
+def month_numbers(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """Months since January 1970 as int64 (vectorised: no per-row ``.dt`` fields).
+
+    Parameters
+    ----------
+    dates : Series or DatetimeIndex
+        datetime64 values.
+
+    Returns
+    -------
+    ndarray of int64
+
+    Notes
+    -----
+    Each date's day number looks up a table of the month of every day in the data's range
+    (a few thousand entries), cheaper than NumPy's month cast of every element.
+    """
+    days = day_numbers(dates)
+    if not len(days):
+        return days
+    low = int(days.min())
+    every_day = np.arange(low, int(days.max()) + 1).astype("datetime64[D]")
+    month_of_day = every_day.astype("datetime64[M]").astype(np.int64)
+    return month_of_day.take(days - low)
+
+
+def months_since(dates: pd.Series | pd.DatetimeIndex, first: pd.Timestamp) -> np.ndarray:
+    """Whole calendar months from ``first``'s month to each date's month (int64)."""
+    return month_numbers(dates) - month_numbers(pd.DatetimeIndex([first]))[0]
 
 
 def to_pence(pounds: float) -> int:
@@ -145,12 +189,19 @@ def latest_payment_date(payments: pd.DataFrame) -> pd.Timestamp:
     return pd.Timestamp(payments["payment_date"].max()).normalize()
 
 
+def is_sorted(keys: np.ndarray) -> bool:
+    """Whether ``keys`` never decrease (one vectorised pass)."""
+    return len(keys) < 2 or bool(np.all(keys[1:] >= keys[:-1]))
+
+
 def sort_order(keys: np.ndarray) -> np.ndarray:
     """A stable argsort of integer keys, fast for tens of millions of rows.
 
-    Already sorted keys cost one pass. Otherwise, when key range and row count fit in 63
-    bits together, each row's index is packed below its key and the packed values are
-    sorted (an in-place value sort is several times faster than ``np.argsort``).
+    Already sorted keys cost one pass. Keys made of a few long sorted runs (files appended
+    month by month) go to NumPy's timsort, which merges runs in near-linear time. Otherwise,
+    when key range and row count fit in 63 bits together, each row's index is packed below
+    its key and the packed values are sorted (an in-place value sort is several times
+    faster than ``np.argsort``).
 
     Parameters
     ----------
@@ -162,8 +213,11 @@ def sort_order(keys: np.ndarray) -> np.ndarray:
         Row order that sorts ``keys`` (ties keep their input order).
     """
     n = len(keys)
-    if n < 2 or bool(np.all(keys[1:] >= keys[:-1])):
+    descents = int(np.count_nonzero(keys[1:] < keys[:-1])) if n > 1 else 0
+    if descents == 0:
         return np.arange(n, dtype=np.int64)
+    if descents * MIN_RUN < n:
+        return np.argsort(keys, kind="stable").astype(np.int64, copy=False)
     shifted = keys - keys.min()
     index_bits = int(n - 1).bit_length()
     if int(shifted.max()).bit_length() + index_bits > 63:
@@ -171,6 +225,11 @@ def sort_order(keys: np.ndarray) -> np.ndarray:
     packed = (shifted << index_bits) | np.arange(n, dtype=np.int64)
     packed.sort()
     return packed & ((1 << index_bits) - 1)
+
+
+MIN_RUN = 10_000
+"""Sorted runs this long on average make timsort the faster sort (measured: 43 M bills in
+48 monthly runs sort in 0.9 s by timsort, 3.8 s by the packed sort)."""
 
 
 class EventIndex:
@@ -187,10 +246,18 @@ class EventIndex:
 
     def __init__(self, customer, day, value, low: int, high: int):
         self.low, self.span = low, high - low + 1
-        key = np.asarray(customer, dtype=np.int64) * self.span + (day - low)
-        order = sort_order(key)
-        self.sorted_key = key[order]
-        self.cumulative = np.concatenate([[0], np.cumsum(np.asarray(value)[order], dtype=np.int64)])
+        key = np.array(customer, dtype=np.int64)  # a copy, then in place: one allocation
+        key *= self.span
+        key += day
+        key -= low
+        value = np.asarray(value, dtype=np.int64)
+        if not is_sorted(key):  # validated tables are already sorted: no copies then
+            order = sort_order(key)
+            key, value = key.take(order), value.take(order)
+        self.sorted_key = key
+        self.cumulative = np.empty(len(value) + 1, dtype=np.int64)
+        self.cumulative[0] = 0
+        np.cumsum(value, out=self.cumulative[1:])
 
     @classmethod
     def covering(cls, customer, day, value, *query_days: np.ndarray) -> EventIndex:
@@ -205,15 +272,25 @@ class EventIndex:
         Queries are searched in sorted order (binary searches on random needles in a large
         array are cache-bound: ~20x slower at 40 M rows).
         """
-        base = np.asarray(customer, dtype=np.int64) * self.span - self.low
-        opens = base + after_day
-        closes = base + np.maximum(through_day, after_day)
-        query_order = sort_order(opens)  # closes follow nearly the same order
-        start = np.empty(len(opens), dtype=np.int64)
-        end = np.empty(len(opens), dtype=np.int64)
-        start[query_order] = np.searchsorted(self.sorted_key, opens[query_order], side="right")
-        end[query_order] = np.searchsorted(self.sorted_key, closes[query_order], side="right")
-        return self.cumulative[end] - self.cumulative[start]
+        opens = np.array(customer, dtype=np.int64)  # a copy, then in place
+        opens *= self.span
+        opens -= self.low
+        closes = opens + np.maximum(through_day, after_day)
+        opens += after_day
+        if is_sorted(opens):  # queries of sorted tables come sorted: search them directly
+            start = np.searchsorted(self.sorted_key, opens, side="right")
+            end = np.searchsorted(self.sorted_key, closes, side="right")
+        else:
+            query_order = sort_order(opens)  # closes follow nearly the same order
+            start = np.empty(len(opens), dtype=np.int64)
+            end = np.empty(len(opens), dtype=np.int64)
+            start[query_order] = np.searchsorted(
+                self.sorted_key, opens.take(query_order), side="right"
+            )
+            end[query_order] = np.searchsorted(
+                self.sorted_key, closes.take(query_order), side="right"
+            )
+        return self.cumulative.take(end) - self.cumulative.take(start)
 
 
 def window_sums(
@@ -512,22 +589,26 @@ class _ToDate(EventIndex):
         return self.sums(customer, np.full(len(through_day), self.low), through_day)
 
 
-def _bill_index(bills: pd.DataFrame, *query_days: np.ndarray) -> _ToDate:
-    return _ToDate.covering(
-        _codes(bills["customer_id"]),
-        day_numbers(bills["due_date"]),
-        bills["bill_pence"].to_numpy(np.int64),
-        *query_days,
-    )
+def _bill_index(bills: pd.DataFrame, *query_days: np.ndarray, of=None) -> _ToDate:
+    return _ToDate.covering(*_events(bills, "due_date", "bill_pence", of), *query_days)
 
 
-def _payment_index(payments: pd.DataFrame, *query_days: np.ndarray) -> _ToDate:
-    return _ToDate.covering(
-        _codes(payments["customer_id"]),
-        day_numbers(payments["payment_date"]),
-        payments["amount_pence"].to_numpy(np.int64),
-        *query_days,
-    )
+def _payment_index(payments: pd.DataFrame, *query_days: np.ndarray, of=None) -> _ToDate:
+    return _ToDate.covering(*_events(payments, "payment_date", "amount_pence", of), *query_days)
+
+
+def _events(
+    table: pd.DataFrame, day_column: str, value_column: str, of: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Customer codes, day numbers and int64 values of a table's rows; with ``of`` (a
+    boolean per customer code), only the rows of those customers."""
+    customer = _codes(table["customer_id"])
+    day = day_numbers(table[day_column])
+    value = table[value_column].to_numpy(np.int64)
+    if of is None:
+        return customer, day, value
+    keep = of[customer]
+    return customer[keep], day[keep], value[keep]
 
 
 def action_outcomes(
@@ -570,8 +651,10 @@ def action_outcomes(
     customer = _codes(actions["customer_id"])
     day = day_numbers(actions["action_date"])
     seen = np.minimum(day, as_of_day)
-    paid_index = _payment_index(payments, day, day + max(*pay_days, clear_days))
-    billed = _bill_index(bills, seen).to_date(customer, seen - 1)
+    # Only the acted-on customers' bills and payments are indexed (a third of them at scale).
+    acted_on = np.bincount(customer, minlength=len(actions["customer_id"].cat.categories)) > 0
+    paid_index = _payment_index(payments, day, day + max(*pay_days, clear_days), of=acted_on)
+    billed = _bill_index(bills, seen, of=acted_on).to_date(customer, seen - 1)
     arrears = np.maximum(billed - paid_index.to_date(customer, seen), 0)
     in_arrears = arrears > 0
     frame = {"arrears_pence": arrears, "in_arrears": in_arrears}

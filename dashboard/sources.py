@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import SourceError
+from .memory import reuses_freed_memory
 from .vocab import TABLES
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -81,6 +82,7 @@ def source_kind(path: str | Path) -> str:
     return "sqlite"
 
 
+@reuses_freed_memory
 def read_source(path: str | Path) -> RawTables:
     """Read the four tables from ``path``, choosing the reader by the path.
 
