@@ -180,20 +180,23 @@ def build_arrears(
     transitions = np.zeros((k, n_segments, n_b, n_b, 2), dtype=np.int64)
     vintage = np.zeros((shape.cohorts, k, n_segments, len(VINTAGE_MEASURES)), dtype=np.int64)
     entries = np.zeros((k, n_segments, len(ENTRY_MEASURES)), dtype=np.int64)
-    bills, payments = portfolio.bills, portfolio.payments
-    bill_codes = bills["customer_id"].cat.codes.to_numpy(np.int64)
-    payment_codes = payments["customer_id"].cat.codes.to_numpy(np.int64)
+    action_sums = np.zeros(_action_shape(portfolio.actions, len(months), n_segments), np.int64)
+    bills, payments, actions = portfolio.bills, portfolio.payments, portfolio.actions
+    codes = {
+        name: table["customer_id"].cat.codes.to_numpy(np.int64)
+        for name, table in (("bills", bills), ("payments", payments), ("actions", actions))
+    }
     n_customers = len(portfolio.customers)
-    defaulted_month = _first_default_month(bill_codes, outcomes, bill_month, n_customers)
-    chunks = (  # a generator: the pandas engine holds one chunk at a time
+    defaulted_month = _first_default_month(codes["bills"], outcomes, bill_month, n_customers)
+    chunks = (  # a generator: the pandas engine holds a few chunks at a time
         (
-            _Partition.of(bills, payments, bill_codes, payment_codes, bill_month, low, high),
+            _Partition.of(portfolio, codes, bill_month, low, high),
             customer_segment[low:high],
             defaulted_month[low:high],
         )
         for low, high in customer_ranges(n_customers, chunk)
     )
-    settings = _LedgerSettings(snaps, buckets, shape, quarter_offset, _day(as_of))
+    settings = _LedgerSettings(snaps, buckets, shape, quarter_offset, _day(as_of), months, as_of)
     engine = Engine.from_env() if engine is None else engine
     results = engine.map(_chunk_tables, chunks, settings)
     for sums, _worklist in results:
@@ -201,13 +204,14 @@ def build_arrears(
         transitions += sums["transitions"]
         vintage += sums["vintage"]
         entries += sums["entries"]
+        action_sums += sums["actions"]
     worklists = [worklist for _sums, worklist in results]
     tables = {
         "ageing": ageing,
         "transitions": transitions,
         "vintage": vintage,
         "entries": entries,
-        "actions": _action_outcomes(portfolio, customer_segment, months, as_of, shape),
+        "actions": action_sums,
     }
     return ArrearsTables.of(
         tables,
@@ -227,6 +231,8 @@ class _LedgerSettings:
     shape: _Shapes
     quarter_offset: int
     as_of_day: int
+    months: pd.DatetimeIndex
+    as_of: pd.Timestamp
 
 
 def _chunk_tables(chunk: tuple, settings: _LedgerSettings) -> tuple[dict, pd.DataFrame]:
@@ -254,6 +260,7 @@ def _chunk_tables(chunk: tuple, settings: _LedgerSettings) -> tuple[dict, pd.Dat
             bucket, part.first_month(), defaulted, segment, settings.quarter_offset, shape
         ),
         "entries": _entries(bucket, segment, settings.buckets.entry, shape),
+        "actions": _action_outcomes(part, segment, settings.months, settings.as_of, shape),
     }
     return sums, part.worklist(settings.as_of_day, settings.buckets)
 
@@ -279,23 +286,31 @@ class _Partition:
     payment_customer: np.ndarray
     payment_day: np.ndarray
     payment_pence: np.ndarray
+    bills: pd.DataFrame
     payments: pd.DataFrame
+    actions: pd.DataFrame
 
     @classmethod
-    def of(cls, bills, payments, bill_codes, payment_codes, bill_month, low, high) -> _Partition:
-        b0, b1 = np.searchsorted(bill_codes, [low, high])
-        p0, p1 = np.searchsorted(payment_codes, [low, high])
+    def of(cls, portfolio: Portfolio, codes: dict, bill_month, low: int, high: int) -> _Partition:
+        """Customers ``low .. high - 1`` of a portfolio sorted by customer; ``codes`` holds
+        each table's customer codes."""
+        b0, b1 = np.searchsorted(codes["bills"], [low, high])
+        p0, p1 = np.searchsorted(codes["payments"], [low, high])
+        a0, a1 = np.searchsorted(codes["actions"], [low, high])
+        bills, payments = portfolio.bills.iloc[b0:b1], portfolio.payments.iloc[p0:p1]
         return cls(
             low=low,
             size=high - low,
-            bill_customer=bill_codes[b0:b1] - low,
-            bill_due=metrics.day_numbers(bills["due_date"].iloc[b0:b1]),
-            bill_pence=bills["bill_pence"].to_numpy(np.int64)[b0:b1],
+            bill_customer=codes["bills"][b0:b1] - low,
+            bill_due=metrics.day_numbers(bills["due_date"]),
+            bill_pence=bills["bill_pence"].to_numpy(np.int64),
             bill_month=bill_month[b0:b1],
-            payment_customer=payment_codes[p0:p1] - low,
-            payment_day=metrics.day_numbers(payments["payment_date"].iloc[p0:p1]),
-            payment_pence=payments["amount_pence"].to_numpy(np.int64)[p0:p1],
-            payments=payments.iloc[p0:p1],
+            payment_customer=codes["payments"][p0:p1] - low,
+            payment_day=metrics.day_numbers(payments["payment_date"]),
+            payment_pence=payments["amount_pence"].to_numpy(np.int64),
+            bills=bills,
+            payments=payments,
+            actions=portfolio.actions.iloc[a0:a1],
         )
 
     def ledger(self, snaps: np.ndarray) -> metrics.Ledger:
@@ -476,26 +491,26 @@ def _action_kinds(actions: pd.DataFrame, types: pd.Index) -> np.ndarray:
     return types.get_indexer(action.categories).take(action.codes)
 
 
-def _action_outcomes(portfolio, customer_segment, months, as_of, shape: _Shapes) -> np.ndarray:
-    actions = portfolio.actions
-    types = _action_types(actions)
-    out_shape = (len(months), shape.segments, len(types), len(ACTION_MEASURES))
+def _action_shape(actions: pd.DataFrame, n_months: int, n_segments: int) -> tuple[int, ...]:
+    return (n_months, n_segments, len(_action_types(actions)), len(ACTION_MEASURES))
+
+
+def _action_outcomes(
+    part: _Partition, segment: np.ndarray, months: pd.DatetimeIndex, as_of, shape: _Shapes
+) -> np.ndarray:
+    """Action outcome sums of one partition's customers by (month, segment, type, measure)."""
+    actions = part.actions
+    out_shape = _action_shape(actions, len(months), shape.segments)
     if actions.empty:
         return np.zeros(out_shape, dtype=np.int64)
     outcome = metrics.action_outcomes(
-        actions,
-        portfolio.bills,
-        portfolio.payments,
-        as_of,
-        PAY_DAYS,
-        CLEAR_DAYS,
-        MIN_PAYMENT_PENCE,
+        actions, part.bills, part.payments, as_of, PAY_DAYS, CLEAR_DAYS, MIN_PAYMENT_PENCE
     )
     month = metrics.months_since(actions["action_date"], months[0])
     inside = (month >= 0) & (month < len(months))
-    seg = customer_segment[actions["customer_id"].cat.codes.to_numpy(np.int64)]
-    kind = types.get_indexer(actions["action"].astype(str))
-    key = ((month * shape.segments + seg) * len(types) + kind)[inside]
+    seg = segment[actions["customer_id"].cat.codes.to_numpy(np.int64) - part.low]
+    kind = _action_kinds(actions, _action_types(actions))
+    key = ((month * shape.segments + seg) * out_shape[2] + kind)[inside]
     size = int(np.prod(out_shape[:3]))
     columns = [_dense_sum(key, None, size)]
     for name in ACTION_MEASURES[1:]:

@@ -21,7 +21,9 @@ bill, payment or action of unknown customer exclude
 
 Typed tables keep ``customer_id`` as a categorical whose categories are the customers'
 ids in customer-table order, so ``customer_id.cat.codes`` is a customer's row number;
-money is integer pence (``bill_pence``, ``amount_pence``).
+money is integer pence (``bill_pence``, ``amount_pence``). Bills, payments and actions are
+sorted by customer, then date (a stable sort: same-day rows keep their file order), so each
+customer's rows are contiguous and a build can split them into customer partitions.
 """
 
 from __future__ import annotations
@@ -376,14 +378,13 @@ def _payment_methods(column: pd.Series) -> pd.Categorical:
 def _actions(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     action = _text(frame["action"])
     _refuse_rows(action.isna(), frame["action"], origin, "action", "missing action")
-    actions = pd.DataFrame(
-        {
-            "customer_id": frame["customer_id"],
-            "action_date": _dates(frame["action_date"], origin, "action_date"),
-            "action": _categorical(action, _known_first(action, ACTIONS)),
-        }
-    )
-    return actions.reset_index(drop=True)
+    columns = {
+        "customer_id": frame["customer_id"],
+        "action_date": _dates(frame["action_date"], origin, "action_date"),
+        "action": _categorical(action, _known_first(action, ACTIONS)),
+    }
+    order = sort_order(_customer_day_key(columns["customer_id"], columns["action_date"]))
+    return _in_order(columns, order)
 
 
 def _known_first(values: pd.Series, known: tuple[str, ...]) -> list[str]:

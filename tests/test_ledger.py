@@ -1105,19 +1105,28 @@ def test_action_outcomes_known_cases():
         portfolio.actions, portfolio.bills, portfolio.payments, pd.Timestamp("2023-06-30")
     )
     columns = ["arrears_pence", "paid_14", "paid_30", "decided_60", "cleared_60"]
-    assert got[columns].to_numpy().tolist() == [
-        [5000, True, True, True, True],
-        [500, False, True, True, True],
-        [3000, False, False, True, False],
-        [0, False, False, False, False],
-        [0, False, False, False, False],
-    ]
+    assert _by_action(portfolio, got[columns]) == {
+        ("C100000", "2023-03-01"): [5000, True, True, True, True],
+        ("C100001", "2023-03-01"): [500, False, True, True, True],
+        ("C100002", "2023-03-01"): [3000, False, False, True, False],
+        ("C100000", "2023-02-14"): [0, False, False, False, False],
+        ("C100001", "2023-05-15"): [0, False, False, False, False],
+    }
     frames["payments"] = frames["payments"].iloc[[0, 2, 3, 4]]  # without C100000's £40
     portfolio = validate(tables_from_frames(frames))
     short = metrics.action_outcomes(
         portfolio.actions, portfolio.bills, portfolio.payments, pd.Timestamp("2023-06-30")
     )
-    assert short.loc[0, ["paid_14", "cleared_60"]].tolist() == [True, False]  # £10 of £50
+    by_action = _by_action(portfolio, short[["paid_14", "cleared_60"]])
+    assert by_action[("C100000", "2023-03-01")] == [True, False]  # £10 of £50
+
+
+def _by_action(portfolio, outcomes: pd.DataFrame) -> dict:
+    """Outcome rows keyed by (customer, action day): validation sorts actions by customer."""
+    actions = portfolio.actions
+    days = actions["action_date"].dt.strftime("%Y-%m-%d")
+    keys = zip(actions["customer_id"].astype(str), days, strict=True)
+    return dict(zip(keys, outcomes.to_numpy().tolist(), strict=True))
 
 
 # === 7. worklist ==========================================================================

@@ -154,7 +154,8 @@ def test_arrangement_outcomes_match_brute_force():
     portfolio = validate(tables_from_frames(raw))
     as_of = pd.Timestamp("2023-10-01")
     got = metrics.arrangement_outcomes(portfolio.actions, as_of)
-    actions = raw["collections_actions"]
+    actions = portfolio.actions.astype({"customer_id": str, "action": str})
+    assert len(actions) == len(raw["collections_actions"])
     for index, row in actions.loc[actions["action"] == "Arrangement Agreed"].iterrows():
         agreed = pd.Timestamp(row.action_date)
         decided = agreed + pd.Timedelta(days=90) <= as_of
