@@ -45,7 +45,9 @@ MIN_PAYMENT_PENCE = 1000
 ARRANGEMENT_STATES = ("None", "Active", "Kept", "Broken")
 """Arrangement status of a worklist customer on the as-of date (90-day rule)."""
 
-CHUNK_CUSTOMERS = 100_000
+CHUNK_CUSTOMERS = 50_000
+"""Customers per partition: a running partition's ledger holds about 15 arrays of
+customers x months int64 (50,000 x 48 x 8 bytes = 19 MB each)."""
 
 AGEING_MEASURES = ("customers", "arrears_pence", "credit_pence", "billed_pence", "paid_pence")
 TRANSITION_MEASURES = ("customers", "arrears_pence")
@@ -182,8 +184,8 @@ def build_arrears(
     entries = np.zeros((k, n_segments, len(ENTRY_MEASURES)), dtype=np.int64)
     action_sums = np.zeros(_action_shape(portfolio.actions, len(months), n_segments), np.int64)
     bills, payments, actions = portfolio.bills, portfolio.payments, portfolio.actions
-    codes = {
-        name: table["customer_id"].cat.codes.to_numpy(np.int64)
+    codes = {  # the categoricals' own int32 codes, not int64 copies (partitions widen them)
+        name: table["customer_id"].cat.codes.to_numpy()
         for name, table in (("bills", bills), ("payments", payments), ("actions", actions))
     }
     n_customers = len(portfolio.customers)
@@ -198,14 +200,14 @@ def build_arrears(
     )
     settings = _LedgerSettings(snaps, buckets, shape, quarter_offset, _day(as_of), months, as_of)
     engine = Engine.from_env() if engine is None else engine
-    results = engine.map(_chunk_tables, chunks, settings)
-    for sums, _worklist in results:
+    worklists = []
+    for sums, worklist in engine.imap(_chunk_tables, chunks, settings):  # summed as they come
         ageing += sums["ageing"]
         transitions += sums["transitions"]
         vintage += sums["vintage"]
         entries += sums["entries"]
         action_sums += sums["actions"]
-    worklists = [worklist for _sums, worklist in results]
+        worklists.append(worklist)
     tables = {
         "ageing": ageing,
         "transitions": transitions,
@@ -301,11 +303,11 @@ class _Partition:
         return cls(
             low=low,
             size=high - low,
-            bill_customer=codes["bills"][b0:b1] - low,
+            bill_customer=codes["bills"][b0:b1].astype(np.int64) - low,
             bill_due=metrics.day_numbers(bills["due_date"]),
             bill_pence=bills["bill_pence"].to_numpy(np.int64),
             bill_month=bill_month[b0:b1],
-            payment_customer=codes["payments"][p0:p1] - low,
+            payment_customer=codes["payments"][p0:p1].astype(np.int64) - low,
             payment_day=metrics.day_numbers(payments["payment_date"]),
             payment_pence=payments["amount_pence"].to_numpy(np.int64),
             bills=bills,
@@ -381,7 +383,8 @@ def _first_default_month(
 ) -> np.ndarray:
     """Per customer, the month of their first mature defaulted bill (``NEVER`` when none)."""
     counted = (outcomes["is_default"] & outcomes["is_mature"]).to_numpy()
-    return _first_per_customer(bill_codes[counted], bill_month[counted], n, NEVER)
+    customer = bill_codes[counted].astype(np.int64)
+    return _first_per_customer(customer, bill_month[counted], n, NEVER)
 
 
 def _last_payment(

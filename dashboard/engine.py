@@ -55,7 +55,7 @@ class Engine:
 
     name: str = "pandas"
     scheduler: str | None = None
-    customers_per_partition: int = 100_000
+    customers_per_partition: int = 50_000
 
     def __post_init__(self) -> None:
         if self.name not in ENGINES:
@@ -84,14 +84,20 @@ class Engine:
         list
             The results in the order of ``parts``.
         """
+        return list(self.imap(func, parts, *shared))
+
+    def imap(self, func: Callable, parts: Iterable, *shared: Any) -> Iterator[Any]:
+        """As :meth:`map`, but yield the results in order as they come: the ``pandas``
+        engine then holds only a few partitions' results at a time."""
         if self.name == "pandas":
-            return in_threads(lambda part: func(part, *shared), parts)
+            yield from threaded_map(lambda part: func(part, *shared), parts)
+            return
         import dask
 
         common = [dask.delayed(value) for value in shared]
         tasks = [dask.delayed(func, pure=True)(part, *common) for part in parts]
         with _client(self.scheduler) as client:
-            return list(client.gather(client.compute(tasks)))
+            yield from client.gather(client.compute(tasks))
 
 
 @contextlib.contextmanager
@@ -137,14 +143,22 @@ def in_threads(func: Callable[[Any], Any], items: Iterable[Any]) -> list:
     """``[func(item) for item in items]`` on :data:`THREADS` threads, results in order.
 
     Worth it where ``func`` spends its time in NumPy or Arrow code that releases the GIL.
-    ``items`` is consumed lazily: at most two per thread wait or run at once, so a
-    generator of partitions is not materialised (and held in memory) all at once.
     """
-    results, running = [], deque()
+    return list(threaded_map(func, items))
+
+
+def threaded_map(func: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+    """``func(item)`` for each item, run on :data:`THREADS` threads, yielded in order.
+
+    ``items`` is consumed lazily (at most two per thread wait or run at once) and each
+    result is yielded as soon as it and those before it are done, so neither a generator of
+    partitions nor the partitions' results are all held in memory at once.
+    """
+    running: deque = deque()
     with ThreadPoolExecutor(THREADS) as pool:
         for item in items:
             if len(running) >= 2 * THREADS:
-                results.append(running.popleft().result())
+                yield running.popleft().result()
             running.append(pool.submit(func, item))
-        results.extend(future.result() for future in running)
-    return results
+        while running:
+            yield running.popleft().result()

@@ -90,7 +90,8 @@ def validate(raw: RawTables) -> Portfolio:
     raw : RawTables
         Frames from :func:`dashboard.sources.read_source` or :func:`tables_from_frames`.
         Its bills, payments and actions frames are consumed (removed from ``raw.frames``
-        as they are typed) to keep peak memory down.
+        as they are typed) to keep peak memory down; a Parquet source's tables are read
+        here, one at a time (:class:`dashboard.sources.ParquetFrames`).
 
     Returns
     -------
@@ -105,7 +106,7 @@ def validate(raw: RawTables) -> Portfolio:
     warnings = list(raw.warnings)
     excluded = {table: 0 for table in TABLES}
     for table, columns in TABLES.items():
-        _check_columns(raw.frames[table], columns, raw.origins[table])
+        _check_columns(raw.column_names(table), columns, raw.origins[table])
     customers = _customers(raw.frames["customers"], raw.origins["customers"])
     ids = pd.CategoricalDtype(customers["customer_id"].to_numpy())
     typers = {"bills": _bills, "payments": _payments, "collections_actions": _actions}
@@ -152,17 +153,18 @@ def tables_from_frames(frames: dict[str, pd.DataFrame], source: str = "") -> Raw
     return RawTables({t: frames[t] for t in TABLES}, origins, source, "frames")
 
 
-def _check_columns(frame: pd.DataFrame, columns: tuple[str, ...], origin: str) -> None:
-    twice = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+def _check_columns(names: list[str], columns: tuple[str, ...], origin: str) -> None:
+    found = pd.Index(names)
+    twice = sorted({str(c) for c in found[found.duplicated()]})
     if twice:
         raise SourceError(f"{origin}: column {twice[0]!r} appears more than once")
-    missing = [c for c in columns if c not in frame.columns]
+    missing = [c for c in columns if c not in found]
     if missing:
-        found = ", ".join(" ".join(str(c).split()) for c in frame.columns) or "none"
+        listed = ", ".join(" ".join(str(c).split()) for c in found) or "none"
         raise SourceError(
             f"{origin}: column '{missing[0]}' missing"
             f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}; "
-            f"columns found: {found}"
+            f"columns found: {listed}"
         )
 
 

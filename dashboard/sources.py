@@ -13,6 +13,7 @@ Readers return raw frames; :mod:`dashboard.schema` checks and types them.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,11 +47,63 @@ class RawTables:
         Problems noticed while reading (e.g. a fallback text encoding).
     """
 
-    frames: dict[str, pd.DataFrame]
+    frames: Mapping[str, pd.DataFrame]
     origins: dict[str, str]
     source: str
     kind: str
     warnings: list[str] = field(default_factory=list)
+
+    def column_names(self, table: str) -> list[str]:
+        """A table's column names (from its schema when it has not been read yet)."""
+        if isinstance(self.frames, ParquetFrames):
+            return self.frames.column_names(table)
+        return list(self.frames[table].columns)
+
+
+class ParquetFrames(Mapping):
+    """A Parquet source's tables, each read when first asked for.
+
+    Validation reads, types and releases one table at a time (``pop``), so at a million
+    customers the raw bills and payments are never in memory together. Each file's schema
+    is read up front: a file that is not Parquet is refused before anything is read.
+
+    Parameters
+    ----------
+    files : dict of str to Path
+        The file or dataset folder of each table.
+    """
+
+    def __init__(self, files: dict[str, Path]):
+        self._files = dict(files)
+        self._schemas = {table: _parquet_schema(file) for table, file in self._files.items()}
+        self._read: dict[str, pd.DataFrame] = {}
+
+    def __getitem__(self, table: str) -> pd.DataFrame:
+        if table not in self._read:
+            file = self._files[table]
+            try:
+                self._read[table] = _read_parquet_table(file)
+            except (OSError, ValueError, pa.ArrowException) as exc:
+                raise SourceError(
+                    f"{file}: not a readable Parquet file ({_first_line(exc)})"
+                ) from None
+        return self._read[table]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def pop(self, table: str) -> pd.DataFrame:
+        """Read (if needed) and forget a table: the caller then holds its only copy."""
+        frame = self[table]
+        del self._read[table], self._files[table], self._schemas[table]
+        return frame
+
+    def column_names(self, table: str) -> list[str]:
+        """Column names from the table's Parquet schema (nothing is read)."""
+        return list(self._schemas[table].names)
 
 
 def source_kind(path: str | Path) -> str:
@@ -149,7 +202,7 @@ def _read_csv_text(file: Path, encoding: str) -> pd.DataFrame:
 
 
 def _read_parquet_folder(folder: Path) -> RawTables:
-    frames, origins = {}, {}
+    files, origins = {}, {}
     _check_readable(folder)
     for table in TABLES:
         file = folder / f"{table}.parquet"
@@ -160,11 +213,16 @@ def _read_parquet_folder(folder: Path) -> RawTables:
             raise SourceError(
                 f"{file}: file missing (a Parquet source needs {_expected('.parquet')})"
             )
-        try:
-            frames[table] = _read_parquet_table(file)
-        except (OSError, ValueError, pa.ArrowException) as exc:
-            raise SourceError(f"{file}: not a readable Parquet file ({_first_line(exc)})") from None
-    return RawTables(frames, origins, str(folder), "parquet")
+        files[table] = file
+    return RawTables(ParquetFrames(files), origins, str(folder), "parquet")
+
+
+def _parquet_schema(file: Path) -> pa.Schema:
+    """The schema of a Parquet file or dataset folder; SourceError when it is not Parquet."""
+    try:
+        return pq.ParquetDataset(file).schema
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise SourceError(f"{file}: not a readable Parquet file ({_first_line(exc)})") from None
 
 
 def _read_parquet_table(file: Path) -> pd.DataFrame:
