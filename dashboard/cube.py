@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -125,6 +126,13 @@ class TableArrays:
             values=table[list(measures)].to_numpy(np.int64).reshape(len(table), len(measures)),
             code=table[code].cat.codes.to_numpy(np.int64) if code else None,
         )
+
+    @cached_property
+    def weights(self) -> np.ndarray:
+        """``values`` as float64, one contiguous row per measure: what ``np.bincount``
+        weighs with (a strided int64 column costs it a conversion per query; sums of
+        integers stay exact below 2**53)."""
+        return np.ascontiguousarray(self.values.T, dtype=np.float64)
 
 
 ARRANGEMENT_MEASURES = ("agreed", "decided", "kept")
@@ -463,17 +471,12 @@ def _group_sums(
     for codes, size in keys:
         combined = combined * size + codes[rows]
     groups = int(np.prod(sizes)) if sizes else 1
-    values = arrays.values[rows]
+    weights = np.compress(rows, arrays.weights, axis=1)
     sums = (
-        np.column_stack(
-            [
-                np.bincount(combined, weights=values[:, j], minlength=groups)
-                for j in range(values.shape[1])
-            ]
-        )
+        np.column_stack([np.bincount(combined, weights=w, minlength=groups) for w in weights])
         .round()
         .astype(np.int64)
-        .reshape(groups, values.shape[1])
+        .reshape(groups, len(weights))
     )
     codes_per_group = []
     remainder = np.arange(groups)
@@ -598,8 +601,8 @@ def customers_with_default(
     (int, int)
         Customers with at least one counted bill; of them, with at least one default.
     """
-    _, has_bill, has_default = _customer_flags(cube, segments, start, end, include_immature)
-    return int(has_bill.sum()), int(has_default.sum())
+    with_bill, with_default = _customers_per_segment(cube, start, end, include_immature)
+    return int(with_bill[segments].sum()), int(with_default[segments].sum())
 
 
 def customers_by(
@@ -617,48 +620,53 @@ def customers_by(
     DataFrame
         ``dim``, ``customers`` and ``customers_with_default``, one row per value.
     """
-    _, has_bill, has_default = _customer_flags(cube, segments, start, end, include_immature)
+    with_bill, with_default = _customers_per_segment(cube, start, end, include_immature)
     values = cube.segments[dim]
-    codes = values.cat.codes.to_numpy()[cube.customer_segment]
+    codes = values.cat.codes.to_numpy()  # each segment's value of ``dim``
     size = len(values.cat.categories)
     return pd.DataFrame(
         {
             dim: pd.Categorical.from_codes(np.arange(size), dtype=values.dtype),
-            "customers": np.bincount(codes, weights=has_bill, minlength=size).astype(np.int64),
-            "customers_with_default": np.bincount(
-                codes, weights=has_default, minlength=size
-            ).astype(np.int64),
+            "customers": _sum_by(codes, np.where(segments, with_bill, 0), size),
+            "customers_with_default": _sum_by(codes, np.where(segments, with_default, 0), size),
         }
     )
 
 
-def _customer_flags(
+def _sum_by(key: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    return np.bincount(key, weights=values, minlength=size).round().astype(np.int64)
+
+
+def _customers_per_segment(
     cube: Cube,
-    segments: np.ndarray,
     start: pd.Timestamp | None,
     end: pd.Timestamp | None,
     include_immature: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per customer: selected?, has a counted bill in range?, has a default in range?
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per segment: customers with a counted bill in the range, and those with a default.
 
-    The last two are False for customers not selected. The model asks twice per filter
-    change (KPIs, segment table): the last few answers are kept.
+    Each customer is in one segment, so the customers of any selection of segments are the
+    sum of these counts: a filter change costs a sum over segments, and only a new month
+    range scans the customers' month bitmasks. The last few ranges' answers are kept.
     """
     memo = cube.__dict__.setdefault("_flags_memo", {})  # per cube: no stale answers
-    key = (segments.tobytes(), str(start), str(end), include_immature)
+    key = (str(start), str(end), include_immature)
     with _FLAGS_LOCK:
         if key in memo:
             return memo[key]
     mask = _month_bitmask(cube, start, end)
-    chosen = segments[cube.customer_segment]
     counted = cube.customer_bits["billed" if include_immature else "mature"]
     defaulted = cube.customer_bits["defaulted" if include_immature else "mature_defaulted"]
-    flags = (chosen, _any_bit(counted, mask) & chosen, _any_bit(defaulted, mask) & chosen)
+    n = len(cube.segments)
+    counts = (
+        np.bincount(cube.customer_segment[_any_bit(counted, mask)], minlength=n),
+        np.bincount(cube.customer_segment[_any_bit(defaulted, mask)], minlength=n),
+    )
     with _FLAGS_LOCK:
-        memo[key] = flags
+        memo[key] = counts
         while len(memo) > 4:
             memo.pop(next(iter(memo)))
-    return flags
+    return counts
 
 
 _FLAGS_LOCK = threading.Lock()

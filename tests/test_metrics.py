@@ -228,6 +228,14 @@ def test_cube_aggregates_match_direct_pandas(filters, start, end, include_immatu
     assert with_bill == counted["customer_id"].nunique()
     assert with_default == counted.loc[counted["is_default"], "customer_id"].nunique()
 
+    by_region = cube_mod.customers_by(cube, segments, start, end, "region", include_immature)
+    by_region = by_region.set_index("region")
+    for region, rows in counted.groupby("region", observed=True):
+        assert by_region.loc[region, "customers"] == rows["customer_id"].nunique()
+        defaulted = rows.loc[rows["is_default"], "customer_id"].nunique()
+        assert by_region.loc[region, "customers_with_default"] == defaulted
+    assert by_region["customers"].sum() == with_bill
+
 
 def test_monthly_lists_every_month_even_without_bills():
     raw = random_tables(np.random.default_rng(5), n_customers=3, n_months=6)
