@@ -275,6 +275,14 @@ class _Shapes:
     cohorts: int
 
 
+_PARTITION_COLUMNS = {
+    "bills": ("customer_id", "due_date", "bill_pence"),
+    "payments": ("customer_id", "payment_date", "amount_pence"),
+    "actions": ("customer_id", "action_date", "action"),
+}
+"""The columns a partition carries (what a Dask worker is sent), no more."""
+
+
 @dataclass
 class _Partition:
     """The bills and payments of customers ``low .. high - 1`` as arrays (local codes)."""
@@ -299,7 +307,8 @@ class _Partition:
         b0, b1 = np.searchsorted(codes["bills"], [low, high])
         p0, p1 = np.searchsorted(codes["payments"], [low, high])
         a0, a1 = np.searchsorted(codes["actions"], [low, high])
-        bills, payments = portfolio.bills.iloc[b0:b1], portfolio.payments.iloc[p0:p1]
+        bills = portfolio.bills[list(_PARTITION_COLUMNS["bills"])].iloc[b0:b1]
+        payments = portfolio.payments[list(_PARTITION_COLUMNS["payments"])].iloc[p0:p1]
         return cls(
             low=low,
             size=high - low,
@@ -312,7 +321,7 @@ class _Partition:
             payment_pence=payments["amount_pence"].to_numpy(np.int64),
             bills=bills,
             payments=payments,
-            actions=portfolio.actions.iloc[a0:a1],
+            actions=portfolio.actions[list(_PARTITION_COLUMNS["actions"])].iloc[a0:a1],
         )
 
     def ledger(self, snaps: np.ndarray) -> metrics.Ledger:

@@ -92,12 +92,16 @@ class Engine:
         if self.name == "pandas":
             yield from threaded_map(lambda part: func(part, *shared), parts)
             return
-        import dask
-
-        common = [dask.delayed(value) for value in shared]
-        tasks = [dask.delayed(func, pure=True)(part, *common) for part in parts]
         with _client(self.scheduler) as client:
-            yield from client.gather(client.compute(tasks))
+            common = [client.scatter(value, broadcast=True) for value in shared]
+            in_flight = 2 * max(sum(client.nthreads().values()), 1)
+            running: deque = deque()
+            for part in parts:  # sent as they are made, a few per worker thread at a time
+                if len(running) >= in_flight:
+                    yield running.popleft().result()
+                running.append(client.submit(func, part, *common, pure=False))
+            while running:
+                yield running.popleft().result()
 
 
 @contextlib.contextmanager
