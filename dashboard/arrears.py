@@ -183,16 +183,18 @@ def build_arrears(
     vintage = np.zeros((shape.cohorts, k, n_segments, len(VINTAGE_MEASURES)), dtype=np.int64)
     entries = np.zeros((k, n_segments, len(ENTRY_MEASURES)), dtype=np.int64)
     action_sums = np.zeros(_action_shape(portfolio.actions, len(months), n_segments), np.int64)
-    bills, payments, actions = portfolio.bills, portfolio.payments, portfolio.actions
+    tables = {  # the columns partitions carry, selected once
+        name: getattr(portfolio, name)[list(columns)]
+        for name, columns in _PARTITION_COLUMNS.items()
+    }
     codes = {  # the categoricals' own int32 codes, not int64 copies (partitions widen them)
-        name: table["customer_id"].cat.codes.to_numpy()
-        for name, table in (("bills", bills), ("payments", payments), ("actions", actions))
+        name: table["customer_id"].cat.codes.to_numpy() for name, table in tables.items()
     }
     n_customers = len(portfolio.customers)
     defaulted_month = _first_default_month(codes["bills"], outcomes, bill_month, n_customers)
     chunks = (  # a generator: the pandas engine holds a few chunks at a time
         (
-            _Partition.of(portfolio, codes, bill_month, low, high),
+            _Partition.of(tables, codes, bill_month, low, high),
             customer_segment[low:high],
             defaulted_month[low:high],
         )
@@ -301,14 +303,13 @@ class _Partition:
     actions: pd.DataFrame
 
     @classmethod
-    def of(cls, portfolio: Portfolio, codes: dict, bill_month, low: int, high: int) -> _Partition:
-        """Customers ``low .. high - 1`` of a portfolio sorted by customer; ``codes`` holds
-        each table's customer codes."""
+    def of(cls, tables: dict, codes: dict, bill_month, low: int, high: int) -> _Partition:
+        """Customers ``low .. high - 1`` of ``tables`` (bills, payments, actions sorted by
+        customer, with :data:`_PARTITION_COLUMNS`); ``codes`` holds their customer codes."""
         b0, b1 = np.searchsorted(codes["bills"], [low, high])
         p0, p1 = np.searchsorted(codes["payments"], [low, high])
         a0, a1 = np.searchsorted(codes["actions"], [low, high])
-        bills = portfolio.bills[list(_PARTITION_COLUMNS["bills"])].iloc[b0:b1]
-        payments = portfolio.payments[list(_PARTITION_COLUMNS["payments"])].iloc[p0:p1]
+        bills, payments = tables["bills"].iloc[b0:b1], tables["payments"].iloc[p0:p1]
         return cls(
             low=low,
             size=high - low,
@@ -321,7 +322,7 @@ class _Partition:
             payment_pence=payments["amount_pence"].to_numpy(np.int64),
             bills=bills,
             payments=payments,
-            actions=portfolio.actions[list(_PARTITION_COLUMNS["actions"])].iloc[a0:a1],
+            actions=tables["actions"].iloc[a0:a1],
         )
 
     def ledger(self, snaps: np.ndarray) -> metrics.Ledger:
@@ -408,11 +409,6 @@ def _last_payment(
     return last_day, np.where(has, pence[row] if len(keep) else 0, 0)
 
 
-def _dense_sum(key: np.ndarray, weights: np.ndarray | None, size: int) -> np.ndarray:
-    """Integer sums of ``weights`` (or counts) per key in ``0 .. size - 1``."""
-    return np.rint(np.bincount(key, weights=weights, minlength=size)).astype(np.int64)
-
-
 def _ageing(ledger, bucket, on_book, segment, shape: _Shapes) -> np.ndarray:
     month = np.broadcast_to(np.arange(shape.months)[None, :], bucket.shape)[on_book]
     seg = np.broadcast_to(segment[:, None], bucket.shape)[on_book]
@@ -425,7 +421,7 @@ def _ageing(ledger, bucket, on_book, segment, shape: _Shapes) -> np.ndarray:
         ledger.billed_pence[on_book],
         ledger.paid_pence[on_book],
     )
-    sums = np.stack([_dense_sum(key, w, size) for w in values], axis=-1)
+    sums = np.stack([metrics.integer_sums(key, w, size) for w in values], axis=-1)
     return sums.reshape(shape.months, shape.segments, shape.buckets, len(AGEING_MEASURES))
 
 
@@ -440,7 +436,8 @@ def _transitions(ledger, bucket, on_book, segment, shape: _Shapes) -> np.ndarray
     key = ((month * shape.segments + seg) * shape.buckets + bucket[:, :-1][both]) * shape.buckets
     key += bucket[:, 1:][both]
     arrears = ledger.arrears_pence[:, :-1][both]
-    sums = np.stack([_dense_sum(key, None, size), _dense_sum(key, arrears, size)], axis=-1)
+    counts = metrics.integer_sums(key, None, size)
+    sums = np.stack([counts, metrics.integer_sums(key, arrears, size)], axis=-1)
     return sums.reshape(out.shape)
 
 
@@ -459,9 +456,9 @@ def _vintage(bucket, first_month, defaulted_month, segment, quarter_offset, shap
     size = shape.cohorts * k * shape.segments
     sums = np.stack(
         [
-            _dense_sum(key, None, size),
-            _dense_sum(key, defaulted.astype(np.float64), size),
-            _dense_sum(key, (bucket[started] > 0).astype(np.float64), size),
+            metrics.integer_sums(key, None, size),
+            metrics.integer_sums(key, defaulted.astype(np.float64), size),
+            metrics.integer_sums(key, (bucket[started] > 0).astype(np.float64), size),
         ],
         axis=-1,
     )
@@ -479,15 +476,15 @@ def _entries(bucket, segment, entry_bucket: int, shape: _Shapes) -> np.ndarray:
     rows = np.flatnonzero(entered)
     key = entry * shape.segments + segment[rows]
     size = k * shape.segments
-    columns = [_dense_sum(key, None, size)]
+    columns = [metrics.integer_sums(key, None, size)]
     observed, cured = [], []
     for h in CURE_AFTER:
         later = entry + h
         seen = later < k
         current = np.zeros(len(rows), dtype=bool)
         current[seen] = bucket[rows[seen], later[seen]] == 0
-        observed.append(_dense_sum(key, seen.astype(np.float64), size))
-        cured.append(_dense_sum(key, current.astype(np.float64), size))
+        observed.append(metrics.integer_sums(key, seen.astype(np.float64), size))
+        cured.append(metrics.integer_sums(key, current.astype(np.float64), size))
     columns += observed + cured
     return np.stack(columns, axis=-1).reshape(k, shape.segments, len(ENTRY_MEASURES))
 
@@ -524,9 +521,10 @@ def _action_outcomes(
     kind = _action_kinds(actions, _action_types(actions))
     key = ((month * shape.segments + seg) * out_shape[2] + kind)[inside]
     size = int(np.prod(out_shape[:3]))
-    columns = [_dense_sum(key, None, size)]
+    columns = [metrics.integer_sums(key, None, size)]
     for name in ACTION_MEASURES[1:]:
-        columns.append(_dense_sum(key, outcome[name].to_numpy()[inside].astype(np.float64), size))
+        weights = outcome[name].to_numpy()[inside].astype(np.float64)
+        columns.append(metrics.integer_sums(key, weights, size))
     return np.stack(columns, axis=-1).reshape(out_shape)
 
 

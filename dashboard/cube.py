@@ -223,8 +223,8 @@ def partitioned_outcomes(
     """:func:`metrics.bill_outcomes`, computed per partition of customers by ``engine``.
 
     Partitions hold whole customers (their bills and payments are contiguous, the tables
-    being sorted by customer): the ``pandas`` engine computes one after another, the
-    ``dask`` engine sends each partition's arrays to a worker. Tables not sorted by
+    being sorted by customer): the ``pandas`` engine computes them on one thread per core,
+    the ``dask`` engine sends each partition's arrays to a worker. Tables not sorted by
     customer are computed in one partition by the ``pandas`` engine. Each bill gets the
     same answer either way, as only its own customer's payments count.
 
@@ -328,7 +328,7 @@ def _bill_table(
     }
     sums = {}
     for name, weight in weights.items():
-        both = np.rint(np.bincount(key, weights=weight, minlength=2 * size)).astype(np.int64)
+        both = metrics.integer_sums(key, weight, 2 * size)
         sums[name] = both[:size] + both[size:]
         sums[f"mature_{name}"] = both[:size]
     sums = {name: sums[name] for name in BILL_MEASURES}
@@ -472,12 +472,8 @@ def _group_sums(
         combined = combined * size + codes[rows]
     groups = int(np.prod(sizes)) if sizes else 1
     weights = np.compress(rows, arrays.weights, axis=1)
-    sums = (
-        np.column_stack([np.bincount(combined, weights=w, minlength=groups) for w in weights])
-        .round()
-        .astype(np.int64)
-        .reshape(groups, len(weights))
-    )
+    columns = [metrics.integer_sums(combined, w, groups) for w in weights]
+    sums = np.column_stack(columns).reshape(groups, len(weights))
     codes_per_group = []
     remainder = np.arange(groups)
     for size in reversed(sizes):
@@ -627,14 +623,12 @@ def customers_by(
     return pd.DataFrame(
         {
             dim: pd.Categorical.from_codes(np.arange(size), dtype=values.dtype),
-            "customers": _sum_by(codes, np.where(segments, with_bill, 0), size),
-            "customers_with_default": _sum_by(codes, np.where(segments, with_default, 0), size),
+            "customers": metrics.integer_sums(codes, np.where(segments, with_bill, 0), size),
+            "customers_with_default": metrics.integer_sums(
+                codes, np.where(segments, with_default, 0), size
+            ),
         }
     )
-
-
-def _sum_by(key: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
-    return np.bincount(key, weights=values, minlength=size).round().astype(np.int64)
 
 
 def _customers_per_segment(

@@ -3,12 +3,12 @@ Dask.
 
 A build splits the customers into contiguous partitions (bills, payments and actions are
 sorted by customer) and runs the same functions on each: bill outcomes
-(:func:`dashboard.metrics.bill_outcomes`) and the month-end ledger tables
-(:func:`dashboard.arrears.build_arrears`). The results are exact integer sums, so they do not
-depend on where or in which order the partitions ran: the ``dask`` engine gives the same cube
-as the ``pandas`` engine, bit for bit. The ``pandas`` engine runs the partitions on one
-thread per core: their NumPy work mostly releases the GIL (1 M customers, 2 cores: the
-outcomes and ledger steps took 32 s on two threads, 40 s on one).
+(:func:`dashboard.metrics.bill_outcomes`), and the month-end ledger tables and action
+outcomes (:func:`dashboard.arrears.build_arrears`). The results are exact integer sums, so
+they do not depend on where or in which order the partitions ran: the ``dask`` engine gives
+the same cube as the ``pandas`` engine, bit for bit. The ``pandas`` engine runs the
+partitions on one thread per core: their NumPy work mostly releases the GIL (1 M customers,
+2 cores: the outcomes and ledger steps took 32 s on two threads, 40 s on one).
 
 The engine is process configuration, not a metric parameter (it is not part of the cube
 cache key): ``$COLLECTIONS_ENGINE`` (``pandas`` or ``dask``) and ``$COLLECTIONS_SCHEDULER``
@@ -32,6 +32,17 @@ THREADS = max(1, min(os.cpu_count() or 1, 8))
 Python's lock (NumPy's sorts, searches and arithmetic, Arrow's hash lookups): one per
 core, at most 8."""
 
+__all__ = [
+    "ENGINES",
+    "ENGINE_ENV",
+    "SCHEDULER_ENV",
+    "THREADS",
+    "Engine",
+    "customer_ranges",
+    "in_threads",
+    "threaded_map",
+]
+
 ENGINES = ("pandas", "dask")
 ENGINE_ENV = "COLLECTIONS_ENGINE"
 SCHEDULER_ENV = "COLLECTIONS_SCHEDULER"
@@ -47,10 +58,10 @@ class Engine:
         ``"pandas"`` (in this process, partitions on :data:`THREADS` threads) or ``"dask"``.
     scheduler : str, optional
         Address of a ``dask.distributed`` scheduler (``tcp://host:8786``); for ``"dask"``
-        without it, a local cluster is started for each :meth:`map`.
+        without it, a local cluster is started for each :meth:`map` or :meth:`imap`.
     customers_per_partition : int, optional
-        Customers per partition: bounds a task's memory (the ``pandas`` engine holds one
-        partition of the ledger at a time) and sets the number of Dask tasks.
+        Customers per partition: bounds a task's memory (either engine runs a few
+        partitions at a time) and sets the number of tasks.
     """
 
     name: str = "pandas"
@@ -138,9 +149,6 @@ def customer_ranges(n_customers: int, size: int) -> list[tuple[int, int]]:
     """
     size = max(int(size), 1)
     return [(low, min(low + size, n_customers)) for low in range(0, n_customers, size)]
-
-
-__all__ = ["ENGINES", "ENGINE_ENV", "SCHEDULER_ENV", "Engine", "customer_ranges"]
 
 
 def in_threads(func: Callable[[Any], Any], items: Iterable[Any]) -> list:

@@ -127,15 +127,11 @@ def day_numbers(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     Integer floor division of the raw values: NumPy's datetime unit casts check every
     element and cost ~10x more at tens of millions of rows. NaT gives a very negative day.
     """
-    return _units_since_epoch(dates, "D")
-
-
-def _units_since_epoch(dates, unit: str) -> np.ndarray:
     values = np.asarray(dates)
     if values.dtype.kind != "M":
         values = values.astype("datetime64[s]")
-    per_unit = np.timedelta64(1, unit) // np.timedelta64(1, np.datetime_data(values.dtype)[0])
-    return values.view(np.int64) // per_unit
+    per_day = np.timedelta64(1, "D") // np.timedelta64(1, np.datetime_data(values.dtype)[0])
+    return values.view(np.int64) // per_day
 
 
 def month_numbers(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
@@ -187,6 +183,15 @@ def latest_payment_date(payments: pd.DataFrame) -> pd.Timestamp:
     Timestamp
     """
     return pd.Timestamp(payments["payment_date"].max()).normalize()
+
+
+def integer_sums(key: np.ndarray, weights: np.ndarray | None, size: int) -> np.ndarray:
+    """Exact integer sums of ``weights`` (or counts) per key in ``0 .. size - 1``.
+
+    ``np.bincount`` adds in float64, exact for integers below 2**53 (pence of £90 trillion),
+    so the rounded result is the integer sum.
+    """
+    return np.rint(np.bincount(key, weights=weights, minlength=size)).astype(np.int64)
 
 
 def is_sorted(keys: np.ndarray) -> bool:

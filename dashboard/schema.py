@@ -256,7 +256,7 @@ def _customer_codes(column: pd.Series, ids: pd.CategoricalDtype) -> np.ndarray:
     missed = np.flatnonzero(codes < 0)
     if len(missed):
         trimmed = pc.utf8_trim_whitespace(values.take(pa.array(missed)))
-        codes[missed] = pc.fill_null(pc.index_in(trimmed, value_set=known), -1).to_numpy()
+        codes[missed] = _index_in(trimmed, known)
     return codes
 
 
