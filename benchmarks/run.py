@@ -78,11 +78,10 @@ def measure_build(source: Path, engine: str = "pandas") -> dict:
     workers' memory is not in it: they are other processes)."""
     code = (
         "import json, resource, time\n"
-        "from dashboard import metrics\n"
         "from dashboard.sources import read_source\n"
         "from dashboard.schema import validate\n"
-        "from dashboard.cube import build_cube\n"
-        "from dashboard.memory import reusing_freed_memory\n"
+        "from dashboard.build.pipeline import build_cube\n"
+        "from dashboard.compute.memory import reusing_freed_memory\n"
         "reusing = reusing_freed_memory(); reusing.__enter__()  # as loader.build_and_store\n"
         "t0 = time.perf_counter()\n"
         f"raw = read_source({str(source)!r})\n"
@@ -106,7 +105,7 @@ def outputs_by_tab() -> dict[str, list[str]]:
     """The model outputs each dashboard tab shows (read from a dashboard on the demo data)."""
     import panel as pn
 
-    from dashboard.app import Dashboard
+    from dashboard.ui.app import Dashboard
 
     pn.extension("echarts", "tabulator")
     board = Dashboard()

@@ -1,8 +1,8 @@
 """Load a source once per process and build its cube once per window.
 
-Both results are kept in a process-wide cache keyed by the source's resolved path and
-its files' sizes and modification times (and by the window and as-of date for cubes), so
-every session of a ``panel serve`` process shares them and an edited source is
+Both results are kept in a process-wide cache keyed by the source's
+:meth:`~dashboard.sources.Source.signature` (and by the window, as-of date and bucket edges
+for cubes), so every session of a ``panel serve`` process shares them and an edited source is
 reloaded. Nothing here imports Panel: this is the "``pn.cache`` or equivalent" that the
 model uses without depending on the UI. Cached objects are shared: never mutate them.
 """
@@ -17,16 +17,16 @@ from typing import TypeVar
 
 import pandas as pd
 
-from . import metrics, store
-from .cube import Cube, build_cube
-from .memory import reuses_freed_memory, reusing_freed_memory
-from .schema import Portfolio, validate
-from .sources import read_source, source_kind
+from dashboard import store
+from dashboard.build.pipeline import build_cube, validated
+from dashboard.build.tables import Cube
+from dashboard.compute.ledger import Buckets
+from dashboard.compute.memory import reusing_freed_memory
+from dashboard.compute.outcomes import Window
+from dashboard.schema import Portfolio
+from dashboard.sources import DEFAULT_SOURCE, Source, open_source
 
 T = TypeVar("T")
-
-DEFAULT_SOURCE = Path(__file__).resolve().parent.parent / "data"
-"""The committed demo set."""
 
 SOURCE_ENV = "COLLECTIONS_SOURCE"
 """Environment variable naming the source of a served app (``collections-dashboard serve``
@@ -38,26 +38,19 @@ _LOCK = threading.Lock()
 _KEY_LOCKS: dict[Hashable, threading.Lock] = {}
 
 
-def source_signature(path: str | Path) -> tuple:
-    """Identify a source's current contents cheaply: path, sizes and mtimes of its tables.
+def source_key(source: str | Path | Source) -> tuple[str, str]:
+    """What identifies a source's current contents: its kind and signature.
 
-    Parameters
-    ----------
-    path : str or Path
-
-    Returns
-    -------
-    tuple
-        Changes whenever a table file of the source is replaced or edited (the cache
-        folder beside it does not count).
+    Raises
+    ------
+    SourceError
+        For a missing or unreadable source.
     """
-    path = Path(path).resolve()
-    source_kind(path)  # raises SourceError for a missing path
-    files = store.table_files(path)
-    return (str(path), tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+    source = open_source(source)
+    return source.kind, source.signature()
 
 
-def load_portfolio(path: str | Path = DEFAULT_SOURCE) -> Portfolio:
+def load_portfolio(path: str | Path | Source = DEFAULT_SOURCE) -> Portfolio:
     """Read and validate a source, once per process while its files are unchanged.
 
     Parameters
@@ -74,16 +67,17 @@ def load_portfolio(path: str | Path = DEFAULT_SOURCE) -> Portfolio:
     SourceError
         When the source cannot be read or fails validation.
     """
-    key = ("portfolio", source_signature(path))
-    return _cached(key, lambda: _validated(path))
+    source = open_source(path)
+    key = ("portfolio", source.kind, source.signature())
+    return _cached(key, lambda: validated(source))
 
 
 def load_cube(
-    path: str | Path = DEFAULT_SOURCE,
-    window: metrics.Window = metrics.Window(),
+    path: str | Path | Source = DEFAULT_SOURCE,
+    window: Window = Window(),
     as_of: pd.Timestamp | None = None,
     persistent: bool = True,
-    buckets: metrics.Buckets = metrics.Buckets(),
+    buckets: Buckets = Buckets(),
 ) -> Cube:
     """The cube of a source for one window and as-of date, built once per process.
 
@@ -91,32 +85,33 @@ def load_cube(
     ----------
     path : str or Path, optional
         Source path; the demo set by default.
-    window : metrics.Window, optional
+    window : Window, optional
     as_of : Timestamp, optional
         Defaults to the latest payment date.
     persistent : bool, optional
         Use the cache on disk (:mod:`dashboard.store`): load the cube from there, or build
         it and store it.
-    buckets : metrics.Buckets, optional
+    buckets : Buckets, optional
         Days-past-due bucket edges.
 
     Returns
     -------
     Cube
     """
+    source = open_source(path)
     when = None if as_of is None else str(as_of)
-    key = ("cube", source_signature(path), window, when, buckets)
+    key = ("cube", source.kind, source.signature(), window, when, buckets)
     if not persistent:
-        return _cached(key, lambda: build_cube(load_portfolio(path), window, as_of, buckets))
-    return _cached(key, lambda: _stored_or_built(Path(path), window, as_of, buckets)[0])
+        return _cached(key, lambda: build_cube(load_portfolio(source), window, as_of, buckets))
+    return _cached(key, lambda: _stored_or_built(source, window, as_of, buckets)[0])
 
 
 def build_and_store(
-    path: str | Path,
-    window: metrics.Window = metrics.Window(),
+    path: str | Path | Source,
+    window: Window = Window(),
     as_of: pd.Timestamp | None = None,
     progress: bool = True,
-    buckets: metrics.Buckets = metrics.Buckets(),
+    buckets: Buckets = Buckets(),
 ) -> tuple[Path, bool]:
     """Fill the persistent cache for a source and window (``collections-dashboard build``).
 
@@ -128,15 +123,15 @@ def build_and_store(
     from tqdm import tqdm
 
     with tqdm(total=4, desc="build", unit="step", disable=not progress) as steps:
-        _, file, built = _stored_or_built(Path(path), window, as_of, buckets, steps)
+        _, file, built = _stored_or_built(open_source(path), window, as_of, buckets, steps)
     return file, built
 
 
 def _stored_or_built(
-    path: Path,
-    window: metrics.Window,
+    source: Source,
+    window: Window,
     as_of: pd.Timestamp | None,
-    buckets: metrics.Buckets,
+    buckets: Buckets,
     steps=None,
 ) -> tuple[Cube, Path, bool]:
     """The cube from the disk cache, or built (not via load_portfolio: a served app keeps
@@ -150,7 +145,7 @@ def _stored_or_built(
 
     if steps is not None:
         steps.set_postfix_str("hashing source")
-    file = store.cube_file(path, window, as_of, buckets)
+    file = store.cube_file(source, window, as_of, buckets)
     cube = store.read_cube(file)
     if cube is not None:
         if steps is not None:
@@ -158,7 +153,7 @@ def _stored_or_built(
         return cube, file, False
     with reusing_freed_memory():  # one setting across the steps: no trimming between them
         step("reading and validating")
-        portfolio = _validated(path)
+        portfolio = validated(source)
         step("outcomes and aggregates")
         cube = build_cube(portfolio, window, as_of, buckets)
         del portfolio
@@ -172,16 +167,11 @@ def _stored_or_built(
     return cube, file, True
 
 
-@reuses_freed_memory
-def _validated(path: str | Path) -> Portfolio:
-    return validate(read_source(path))
-
-
 def cube_for(
     portfolio: Portfolio,
-    window: metrics.Window,
+    window: Window,
     as_of: pd.Timestamp | None = None,
-    buckets: metrics.Buckets = metrics.Buckets(),
+    buckets: Buckets = Buckets(),
 ) -> Cube:
     """The cube of in-memory tables for one window, cached per portfolio object."""
     key = ("frames", id(portfolio), window, None if as_of is None else str(as_of), buckets)

@@ -1,130 +1,262 @@
 """``CollectionsModel``: the dashboard's state, with no Panel import.
 
-Filters, metric, segmentation, window and thresholds are parameters; the output
-DataFrames are parameters too, each recomputed by a watcher that depends on its own
-inputs only:
+Filters, metric, segmentation, window and thresholds are parameters. The output frames are
+parameters too, each declared once in :data:`OUTPUTS` (name, what it holds, what it is
+recomputed from, how): the model makes its parameter and its watcher from that declaration.
+The cube is rebuilt when ``before``, ``after``, ``tolerance``, ``as_of`` or ``bucket_edges``
+change; every other output is a query of the cube (:mod:`dashboard.query`).
 
-=========================  =========================================================
-output                     recomputed when these change
-=========================  =========================================================
-``cube``                   ``before``, ``after``, ``tolerance``, ``as_of`` (outcomes)
-``monthly``                cube, filters, ``period``, ``include_immature``
-``monthly_by_segment``     the same and ``segment_by``
-``by_segment``             the same as ``monthly_by_segment``
-``actions_by_type``        cube, filters, ``period``
-``actions_monthly``        cube, filters, ``period``
-``kpis``                   cube, filters, ``period``, ``include_immature``
-``ageing``                 cube, filters, ``period``
-``arrears_monthly``        cube, filters, ``period``
-``ageing_by_segment``      the same and ``segment_by``
-``transitions``            cube, filters, ``period``
-``roll``                   cube, filters, ``period``
-``vintage``                cube, filters
-``entries``                cube, filters, ``period``
-``effectiveness``          cube, filters, ``period`` (split by vulnerability)
-``effectiveness_by_segment`` the same and ``segment_by``
-``funnel``                 cube, filters, ``period``
-``worklist``               cube, filters, ``queue``
-``tariffs``                cube, filters, ``period``
-=========================  =========================================================
+Outputs are lazy: only those listed in ``live_outputs`` (all by default), and the outputs
+they are computed from, are recomputed when their inputs change; the others are marked stale
+and recomputed as soon as they are listed again. A dashboard lists the outputs of its open
+tab, so a filter change computes what is on screen and nothing else.
 
-The cube also depends on ``bucket_edges`` (days-past-due buckets of the ledger).
-
-Outputs are lazy: only those listed in ``live_outputs`` (all by default) are recomputed
-when their inputs change; the others are marked stale and recomputed as soon as they are
-listed again. A dashboard lists the outputs of its open tab, so a filter change computes
-what is on screen and nothing else.
-
-``metric``, ``ageing_measure``, ``transition_measure`` and the thresholds change no
-frame: views read them. The cube comes from
-:mod:`dashboard.loader`, shared by every model of the process, so a second browser session
-neither reloads nor recomputes outcomes; filters only re-aggregate the cube.
+``metric``, ``ageing_measure``, ``transition_measure`` and the thresholds change no frame:
+views read them. The cube comes from :mod:`dashboard.loader`, shared by every model of the
+process, so a second browser session neither reloads nor recomputes outcomes; filters only
+re-aggregate the cube.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import param
 
-from . import arrears, loader, metrics
-from . import cube as cubes
-from .schema import Portfolio
-from .vocab import DIMENSION_LABELS, DIMENSIONS, FLAG_DIMENSIONS
-
-METRICS: dict[str, str] = {
-    "Default rate": "default_rate",
-    "Collection rate": "collection_rate",
-    "Billed £": "billed",
-    "Paid in window £": "paid_in_window",
-}
-"""Metric label -> column of the bill tables."""
-
-METRIC_LABELS = {column: label for label, column in METRICS.items()}
-RATE_METRICS = ("default_rate", "collection_rate")
-
-KPIS = ("default_rate", "collection_rate", "customer_default_share", "arrangement_kept_rate")
-KPI_LABELS = {
-    "default_rate": "Default rate",
-    "collection_rate": "Collection rate",
-    "customer_default_share": "Customers with a default",
-    "arrangement_kept_rate": "Arrangements kept",
-}
-HIGHER_IS_BETTER = {"collection_rate", "arrangement_kept_rate"}
-"""KPIs that are good when high; the others are good when low."""
+from dashboard import loader
+from dashboard.catalog import KPIS, metric_choices
+from dashboard.compute.arrays import to_pence
+from dashboard.compute.ledger import Buckets
+from dashboard.compute.outcomes import Window
+from dashboard.query import bills, ledger, selection, worklist
+from dashboard.schema import Portfolio
+from dashboard.sources import DEFAULT_SOURCE
+from dashboard.vocab import DIMENSION_LABELS, DIMENSIONS, FLAG_DIMENSIONS
 
 FILTER_PARAMS = DIMENSIONS
 """One multi-select filter parameter per customer dimension, named like the dimension."""
 
-_FRAME_INPUTS = ["cube", *FILTER_PARAMS, "period"]
-
-OUTPUTS = (
-    "monthly",
-    "monthly_by_segment",
-    "by_segment",
-    "actions_by_type",
-    "actions_monthly",
-    "kpis",
-    "ageing",
-    "arrears_monthly",
-    "ageing_by_segment",
-    "transitions",
-    "roll",
-    "vintage",
-    "entries",
-    "effectiveness",
-    "effectiveness_by_segment",
-    "funnel",
-    "worklist",
-    "tariffs",
-)
-"""The output frames a filter change can recompute (the cube is rebuilt by the window)."""
+SELECTION = ("cube", *FILTER_PARAMS, "period")
+"""What almost every output is recomputed from: the cube, the filters and the period."""
 
 
-def _produces(*outputs: str):
-    """Mark a method as the one that computes ``outputs``, and make it lazy.
+@dataclass(frozen=True)
+class Output:
+    """One output of the model, declared once.
 
-    The method runs only if one of its outputs is in ``live_outputs``; otherwise it is
-    remembered as stale and runs as soon as one of them is listed again.
+    Attributes
+    ----------
+    name : str
+        The model parameter that holds it.
+    doc : str
+        What it holds (the parameter's ``doc``).
+    inputs : tuple of str
+        Model parameters (inputs or other outputs) it is recomputed from.
+    compute : callable
+        ``compute(model)`` -> the new value.
+    kind : {"frame", "dict"}
+        A DataFrame or a dict.
     """
 
-    def decorate(method):
-        @functools.wraps(method)
-        def update(self) -> None:
-            if set(outputs).isdisjoint(self.live_outputs):
-                self._stale_updates.add(method.__name__)
-                return
-            self._stale_updates.discard(method.__name__)
-            method(self)
+    name: str
+    doc: str
+    inputs: tuple[str, ...]
+    compute: Callable[[CollectionsModel], object]
+    kind: str = "frame"
 
-        update.outputs = outputs
-        return update
 
-    return decorate
+def _kpis(model: CollectionsModel) -> dict:
+    mask, (start, end) = model.segment_mask, model.month_range
+    total = bills.aggregate_bills(model.cube, mask, start, end, (), model.include_immature)
+    with_bill, with_default = bills.customers_with_default(
+        model.cube, mask, start, end, model.include_immature
+    )
+    arrangements = bills.arrangement_summary(model.cube, mask, start, end)
+    row = total.iloc[0]
+    return {
+        "default_rate": float(row["default_rate"]),
+        "collection_rate": float(row["collection_rate"]),
+        "customer_default_share": with_default / with_bill if with_bill else float("nan"),
+        "arrangement_kept_rate": arrangements["kept_rate"],
+        "bills": int(row["counted_bills"]),
+        "defaults": int(row["counted_defaults"]),
+        "billed": float(row["billed"]),
+        "customers": with_bill,
+        "customers_with_default": with_default,
+        "arrangements_decided": arrangements["decided"],
+        "arrangements_kept": arrangements["kept"],
+    }
+
+
+def _by_segment(model: CollectionsModel) -> pd.DataFrame:
+    dim, (start, end), mask = model.segment_by, model.month_range, model.segment_mask
+    by_value = bills.aggregate_bills(model.cube, mask, start, end, [dim], model.include_immature)
+    customers = bills.customers_by(model.cube, mask, start, end, dim, model.include_immature)
+    position = by_value[dim].cat.codes.to_numpy()  # customers_by lists every category
+    return by_value.assign(
+        customers=customers["customers"].to_numpy()[position],
+        customers_with_default=customers["customers_with_default"].to_numpy()[position],
+    )
+
+
+def _bill_figures(*keys: str, by_segment: bool = False):
+    def compute(model: CollectionsModel) -> pd.DataFrame:
+        group = [*keys, model.segment_by] if by_segment else list(keys)
+        return bills.aggregate_bills(
+            model.cube, model.segment_mask, *model.month_range, group, model.include_immature
+        )
+
+    return compute
+
+
+def _actions(*keys: str):
+    def compute(model: CollectionsModel) -> pd.DataFrame:
+        return bills.count_actions(model.cube, model.segment_mask, *model.month_range, list(keys))
+
+    return compute
+
+
+def _over_period(query, **options):
+    """``query(cube, segments, start, end, **options)`` over the selection and period."""
+
+    def compute(model: CollectionsModel):
+        return query(model.cube, model.segment_mask, *model.month_range, **options)
+
+    return compute
+
+
+def _by_segment_by(query):
+    """``query(cube, segments, start, end, by=segment_by)``."""
+
+    def compute(model: CollectionsModel):
+        return query(model.cube, model.segment_mask, *model.month_range, by=model.segment_by)
+
+    return compute
+
+
+def _worklist(model: CollectionsModel) -> pd.DataFrame:
+    rows = worklist.worklist(model.cube, model.segment_mask)
+    if model.queue != "All":
+        rows = rows.loc[rows["queue"] == model.queue].reset_index(drop=True)
+    return rows
+
+
+OUTPUTS: tuple[Output, ...] = (
+    Output(
+        "monthly",
+        "Bill figures per month of the selection.",
+        (*SELECTION, "include_immature"),
+        _bill_figures("month"),
+    ),
+    Output(
+        "monthly_by_segment",
+        "Bill figures per month and segment value.",
+        (*SELECTION, "include_immature", "segment_by"),
+        _bill_figures("month", by_segment=True),
+    ),
+    Output(
+        "by_segment",
+        "Bill figures and customer counts per segment value.",
+        (*SELECTION, "include_immature", "segment_by"),
+        _by_segment,
+    ),
+    Output("actions_by_type", "Actions per type in the selection.", SELECTION, _actions("action")),
+    Output(
+        "actions_monthly",
+        "Actions per month and type in the selection.",
+        SELECTION,
+        _actions("month", "action"),
+    ),
+    Output(
+        "kpis",
+        "Headline figures of the selection.",
+        (*SELECTION, "include_immature"),
+        _kpis,
+        "dict",
+    ),
+    Output(
+        "ageing",
+        "Customers and arrears £ per bucket at each month-end.",
+        SELECTION,
+        _over_period(ledger.ageing),
+    ),
+    Output(
+        "arrears_monthly",
+        "Per month-end: customers on book, in arrears, share, arrears £, average.",
+        ("ageing",),
+        lambda model: ledger.arrears_summary(model.ageing),
+    ),
+    Output(
+        "ageing_by_segment",
+        "Arrears per month-end and segment value.",
+        (*SELECTION, "segment_by"),
+        lambda model: ledger.arrears_summary(
+            _by_segment_by(ledger.ageing)(model), by=model.segment_by
+        ),
+    ),
+    Output(
+        "transitions",
+        "Month-on-month bucket transition matrix over the period.",
+        SELECTION,
+        _over_period(ledger.transition_matrix),
+    ),
+    Output(
+        "roll", "Monthly cure and forward roll rates.", SELECTION, _over_period(ledger.roll_rates)
+    ),
+    Output(
+        "vintage",
+        "Default and arrears share by first-bill quarter and age (every month).",
+        ("cube", *FILTER_PARAMS),
+        lambda model: ledger.vintage(model.cube, model.segment_mask),
+    ),
+    Output(
+        "entries",
+        "Arrears-entry cohorts and their cure rates.",
+        SELECTION,
+        _over_period(ledger.entry_cohorts),
+    ),
+    Output(
+        "effectiveness",
+        "Outcomes per action type, vulnerable customers apart.",
+        SELECTION,
+        _over_period(ledger.action_effectiveness, by="is_vulnerable"),
+    ),
+    Output(
+        "effectiveness_by_segment",
+        "Outcomes per action type and segment value.",
+        (*SELECTION, "segment_by"),
+        _by_segment_by(ledger.action_effectiveness),
+    ),
+    Output(
+        "funnel",
+        "Customers reaching each collections stage in the period.",
+        SELECTION,
+        _over_period(ledger.funnel),
+    ),
+    Output(
+        "worklist",
+        "Customers in arrears now, most urgent first (the period does not apply).",
+        ("cube", *FILTER_PARAMS, "queue"),
+        _worklist,
+    ),
+    Output(
+        "tariffs",
+        "Arrears and roll figures per tariff.",
+        SELECTION,
+        _over_period(ledger.segment_summary, by="tariff"),
+    ),
+)
+"""Every output a filter change can recompute, in the order they are computed (an output
+computed from another comes after it)."""
+
+OUTPUT_NAMES = tuple(output.name for output in OUTPUTS)
+OUTPUT = {output.name: output for output in OUTPUTS}
+"""Output declaration by name."""
 
 
 class CollectionsModel(param.Parameterized):
@@ -135,9 +267,10 @@ class CollectionsModel(param.Parameterized):
     """
 
     source = param.String(
-        default=str(loader.DEFAULT_SOURCE),
+        default=str(DEFAULT_SOURCE),
         constant=True,
-        doc="CSV folder, SQLite file or Parquet folder the data comes from.",
+        doc="Where the data comes from: a CSV folder, SQLite file or Parquet folder "
+        "(see dashboard.sources.open_source).",
     )
     period = param.DateRange(
         default=None,
@@ -145,8 +278,8 @@ class CollectionsModel(param.Parameterized):
     )
     metric = param.Selector(
         default="default_rate",
-        objects=METRICS,
-        doc="Figure drawn in the trend and segment charts.",
+        objects=metric_choices(),
+        doc="Figure drawn in the trend and segment charts (dashboard.catalog.METRICS).",
     )
     segment_by = param.Selector(
         default="income_band",
@@ -202,7 +335,7 @@ class CollectionsModel(param.Parameterized):
     )
     queue = param.Selector(
         default="All",
-        objects=["All", *arrears.QUEUES],
+        objects=["All", *worklist.QUEUES],
         doc="Worklist queue shown (vulnerable customers are always in Support).",
     )
     as_of = param.CalendarDate(
@@ -210,78 +343,12 @@ class CollectionsModel(param.Parameterized):
         allow_None=True,
         doc="Date of knowledge; empty means the latest payment date in the data.",
     )
-    default_rate_thresholds = param.Range(
-        default=(0.06, 0.10),
-        bounds=(0, 1),
-        doc="Default rate: green below, red above (amber between).",
-    )
-    collection_rate_thresholds = param.Range(
-        default=(0.90, 0.95),
-        bounds=(0, 1),
-        doc="Collection rate: red below, green above (amber between).",
-    )
-    customer_default_share_thresholds = param.Range(
-        default=(0.25, 0.40),
-        bounds=(0, 1),
-        doc="Share of customers with a default: green below, red above.",
-    )
-    arrangement_kept_rate_thresholds = param.Range(
-        default=(0.60, 0.75), bounds=(0, 1), doc="Arrangements kept: red below, green above."
-    )
-
     cube = param.Parameter(
         default=None, doc="Pre-aggregated tables for the current window (output)."
     )
-    monthly = param.DataFrame(default=None, doc="Bill figures per month of the selection (output).")
-    monthly_by_segment = param.DataFrame(
-        default=None, doc="Bill figures per month and segment value (output)."
-    )
-    by_segment = param.DataFrame(
-        default=None, doc="Bill figures and customer counts per segment value (output)."
-    )
-    actions_by_type = param.DataFrame(
-        default=None, doc="Actions per type in the selection (output)."
-    )
-    actions_monthly = param.DataFrame(
-        default=None, doc="Actions per month and type in the selection (output)."
-    )
-    kpis = param.Dict(default={}, doc="Headline figures of the selection (output).")
-    ageing = param.DataFrame(
-        default=None, doc="Customers and arrears £ per bucket at each month-end (output)."
-    )
-    arrears_monthly = param.DataFrame(
-        default=None,
-        doc="Per month-end: customers on book, in arrears, share, arrears £, average (output).",
-    )
-    ageing_by_segment = param.DataFrame(
-        default=None, doc="Arrears per month-end and segment value (output)."
-    )
-    transitions = param.DataFrame(
-        default=None, doc="Month-on-month bucket transition matrix over the period (output)."
-    )
-    roll = param.DataFrame(default=None, doc="Monthly cure and forward roll rates (output).")
-    vintage = param.DataFrame(
-        default=None, doc="Default and arrears share by first-bill quarter and age (output)."
-    )
-    entries = param.DataFrame(
-        default=None, doc="Arrears-entry cohorts and their cure rates (output)."
-    )
-    effectiveness = param.DataFrame(
-        default=None, doc="Outcomes per action type, vulnerable customers apart (output)."
-    )
-    effectiveness_by_segment = param.DataFrame(
-        default=None, doc="Outcomes per action type and segment value (output)."
-    )
-    funnel = param.DataFrame(
-        default=None, doc="Customers reaching each collections stage in the period (output)."
-    )
-    worklist = param.DataFrame(
-        default=None, doc="Customers in arrears now, most urgent first (output)."
-    )
-    tariffs = param.DataFrame(default=None, doc="Arrears and roll figures per tariff (output).")
     live_outputs = param.ListSelector(
-        default=list(OUTPUTS),
-        objects=list(OUTPUTS),
+        default=list(OUTPUT_NAMES),
+        objects=list(OUTPUT_NAMES),
         doc="Outputs kept up to date on every change. The others are recomputed when they "
         "are listed again: a dashboard lists those of its open tab, so that a filter change "
         "computes only what is on screen.",
@@ -289,26 +356,14 @@ class CollectionsModel(param.Parameterized):
 
     def __init__(self, portfolio: Portfolio | None = None, **params):
         self._portfolio = portfolio
-        self._stale_updates: set[str] = set()
+        self._stale: set[str] = set()
         super().__init__(**params)
         with param.parameterized.discard_events(self):
             self._update_cube()
             self._set_choices()
-        self._update_bills()
-        self._update_segment_trend()
-        self._update_segments()
-        self._update_actions()
-        self._update_kpis()
-        self._update_ageing()
-        self._update_tariffs()
-        self._update_ageing_by_segment()
-        self._update_roll()
-        self._update_entries()
-        self._update_funnel()
-        self._update_vintage()
-        self._update_effectiveness()
-        self._update_effectiveness_by_segment()
-        self._update_worklist()
+        for output in OUTPUTS:
+            self.param.watch(partial(self._refresh, output), list(output.inputs))
+            self._refresh(output)
 
     @classmethod
     def from_portfolio(cls, portfolio: Portfolio, **params) -> CollectionsModel:
@@ -326,6 +381,31 @@ class CollectionsModel(param.Parameterized):
         """
         return cls(portfolio=portfolio, source=portfolio.source or "(in memory)", **params)
 
+    def clone(self, **params) -> CollectionsModel:
+        """A new model on the same data with the same inputs (outputs computed afresh).
+
+        What a static export draws from, so that it never changes a model someone else
+        holds. The cube is shared (it comes from the process-wide cache).
+
+        Parameters
+        ----------
+        **params
+            Inputs to set differently in the copy.
+
+        Returns
+        -------
+        CollectionsModel
+        """
+        inputs = {
+            name: value
+            for name, value in self.param.values().items()
+            if name not in (*OUTPUT_NAMES, "cube", "name", "source", "live_outputs")
+        }
+        inputs.update(params)
+        if self._portfolio is not None:
+            return type(self).from_portfolio(self._portfolio, **inputs)
+        return type(self)(source=self.source, **inputs)
+
     # --- outputs ------------------------------------------------------------------------
 
     @param.depends("before", "after", "tolerance", "as_of", "bucket_edges", watch=True)
@@ -335,7 +415,7 @@ class CollectionsModel(param.Parameterized):
         if self._portfolio is not None:
             self.cube = loader.cube_for(self._portfolio, window, as_of, buckets)
         else:
-            self.cube = loader.load_cube(Path(self.source), window, as_of, buckets=buckets)
+            self.cube = loader.load_cube(self.source, window, as_of, buckets=buckets)
 
     def _set_choices(self) -> None:
         """Offer the values present in the data and a full period (once, at start)."""
@@ -348,151 +428,43 @@ class CollectionsModel(param.Parameterized):
         if self.period is None:
             self.period = bounds
 
-    @param.depends(*_FRAME_INPUTS, "include_immature", watch=True)
-    @_produces("monthly")
-    def _update_bills(self) -> None:
-        self.monthly = cubes.aggregate_bills(
-            self.cube, self.segment_mask, *self.month_range, ["month"], self.include_immature
-        )
-
-    @param.depends(*_FRAME_INPUTS, "include_immature", "segment_by", watch=True)
-    @_produces("monthly_by_segment")
-    def _update_segment_trend(self) -> None:
-        dim, (start, end) = self.segment_by, self.month_range
-        self.monthly_by_segment = cubes.aggregate_bills(
-            self.cube, self.segment_mask, start, end, ["month", dim], self.include_immature
-        )
-
-    @param.depends(*_FRAME_INPUTS, "include_immature", "segment_by", watch=True)
-    @_produces("by_segment")
-    def _update_segments(self) -> None:
-        dim, (start, end) = self.segment_by, self.month_range
-        mask = self.segment_mask
-        by_value = cubes.aggregate_bills(self.cube, mask, start, end, [dim], self.include_immature)
-        customers = cubes.customers_by(self.cube, mask, start, end, dim, self.include_immature)
-        position = by_value[dim].cat.codes.to_numpy()  # customers_by lists every category
-        self.by_segment = by_value.assign(
-            customers=customers["customers"].to_numpy()[position],
-            customers_with_default=customers["customers_with_default"].to_numpy()[position],
-        )
-
-    @param.depends(*_FRAME_INPUTS, watch=True)
-    @_produces("actions_by_type", "actions_monthly")
-    def _update_actions(self) -> None:
-        mask, (start, end) = self.segment_mask, self.month_range
-        self.actions_by_type = cubes.count_actions(self.cube, mask, start, end, ["action"])
-        self.actions_monthly = cubes.count_actions(self.cube, mask, start, end, ["month", "action"])
-
-    @param.depends(*_FRAME_INPUTS, "include_immature", watch=True)
-    @_produces("kpis")
-    def _update_kpis(self) -> None:
-        mask, (start, end) = self.segment_mask, self.month_range
-        total = cubes.aggregate_bills(self.cube, mask, start, end, (), self.include_immature)
-        with_bill, with_default = cubes.customers_with_default(
-            self.cube, mask, start, end, self.include_immature
-        )
-        arrangements = cubes.arrangement_summary(self.cube, mask, start, end)
-        row = total.iloc[0]
-        self.kpis = {
-            "default_rate": float(row["default_rate"]),
-            "collection_rate": float(row["collection_rate"]),
-            "customer_default_share": with_default / with_bill if with_bill else float("nan"),
-            "arrangement_kept_rate": arrangements["kept_rate"],
-            "bills": int(row["counted_bills"]),
-            "defaults": int(row["counted_defaults"]),
-            "billed": float(row["billed"]),
-            "customers": with_bill,
-            "customers_with_default": with_default,
-            "arrangements_decided": arrangements["decided"],
-            "arrangements_kept": arrangements["kept"],
-        }
-
-    @param.depends(*_FRAME_INPUTS, watch=True)
-    @_produces("ageing", "arrears_monthly")
-    def _update_ageing(self) -> None:
-        mask, (start, end) = self.segment_mask, self.month_range
-        self.ageing = arrears.ageing(self.cube, mask, start, end)
-        self.arrears_monthly = arrears.arrears_summary(self.ageing)
-
-    @param.depends(*_FRAME_INPUTS, watch=True)
-    @_produces("tariffs")
-    def _update_tariffs(self) -> None:
-        mask, (start, end) = self.segment_mask, self.month_range
-        self.tariffs = arrears.segment_summary(self.cube, mask, start, end, "tariff")
-
-    @param.depends(*_FRAME_INPUTS, "segment_by", watch=True)
-    @_produces("ageing_by_segment")
-    def _update_ageing_by_segment(self) -> None:
-        mask, (start, end), dim = self.segment_mask, self.month_range, self.segment_by
-        by_value = arrears.ageing(self.cube, mask, start, end, by=dim)
-        self.ageing_by_segment = arrears.arrears_summary(by_value, by=dim)
-
-    @param.depends(*_FRAME_INPUTS, watch=True)
-    @_produces("transitions", "roll")
-    def _update_roll(self) -> None:
-        mask, (start, end) = self.segment_mask, self.month_range
-        self.transitions = arrears.transition_matrix(self.cube, mask, start, end)
-        self.roll = arrears.roll_rates(self.cube, mask, start, end)
-
-    @param.depends(*_FRAME_INPUTS, watch=True)
-    @_produces("entries")
-    def _update_entries(self) -> None:
-        mask, (start, end) = self.segment_mask, self.month_range
-        self.entries = arrears.entry_cohorts(self.cube, mask, start, end)
-
-    @param.depends(*_FRAME_INPUTS, watch=True)
-    @_produces("funnel")
-    def _update_funnel(self) -> None:
-        mask, (start, end) = self.segment_mask, self.month_range
-        self.funnel = arrears.funnel(self.cube, mask, start, end)
-
-    @param.depends("cube", *FILTER_PARAMS, watch=True)
-    @_produces("vintage")
-    def _update_vintage(self) -> None:
-        self.vintage = arrears.vintage(self.cube, self.segment_mask)
-
-    @param.depends(*_FRAME_INPUTS, watch=True)
-    @_produces("effectiveness")
-    def _update_effectiveness(self) -> None:
-        mask, (start, end) = self.segment_mask, self.month_range
-        self.effectiveness = arrears.action_effectiveness(
-            self.cube, mask, start, end, by="is_vulnerable"
-        )
-
-    @param.depends(*_FRAME_INPUTS, "segment_by", watch=True)
-    @_produces("effectiveness_by_segment")
-    def _update_effectiveness_by_segment(self) -> None:
-        mask, (start, end) = self.segment_mask, self.month_range
-        self.effectiveness_by_segment = arrears.action_effectiveness(
-            self.cube, mask, start, end, by=self.segment_by
-        )
-
-    @param.depends("cube", *FILTER_PARAMS, "queue", watch=True)
-    @_produces("worklist")
-    def _update_worklist(self) -> None:
-        rows = arrears.worklist(self.cube, self.segment_mask)
-        if self.queue != "All":
-            rows = rows.loc[rows["queue"] == self.queue].reset_index(drop=True)
-        self.worklist = rows
+    def _refresh(self, output: Output, *_events) -> None:
+        """Recompute ``output`` now if it is needed, else remember that it is stale."""
+        if output.name not in self.needed_outputs:
+            self._stale.add(output.name)
+            return
+        self._stale.discard(output.name)
+        setattr(self, output.name, output.compute(self))
 
     @param.depends("live_outputs", watch=True)
     def _catch_up(self) -> None:
-        """Recompute the outputs that went stale while they were not live."""
-        for name in _UPDATE_ORDER:
-            if name in self._stale_updates:
-                getattr(self, name)()
+        """Recompute the outputs that went stale while they were not needed."""
+        for output in OUTPUTS:
+            if output.name in self._stale:
+                self._refresh(output)
+
+    @property
+    def needed_outputs(self) -> set[str]:
+        """The live outputs and every output they are computed from."""
+        needed, pending = set(), list(self.live_outputs)
+        while pending:
+            name = pending.pop()
+            if name not in needed:
+                needed.add(name)
+                pending.extend(i for i in OUTPUT[name].inputs if i in OUTPUT)
+        return needed
 
     # --- derived values ---------------------------------------------------------------
 
     @property
-    def window(self) -> metrics.Window:
-        """The payment window and tolerance as a :class:`metrics.Window`."""
-        return metrics.Window(self.before, self.after, metrics.to_pence(self.tolerance))
+    def window(self) -> Window:
+        """The payment window and tolerance as a :class:`~dashboard.compute.outcomes.Window`."""
+        return Window(self.before, self.after, to_pence(self.tolerance))
 
     @property
-    def buckets(self) -> metrics.Buckets:
+    def buckets(self) -> Buckets:
         """The days-past-due buckets from :attr:`bucket_edges`."""
-        return metrics.Buckets.parse(self.bucket_edges)
+        return Buckets.parse(self.bucket_edges)
 
     @property
     def filters(self) -> dict[str, list]:
@@ -502,7 +474,7 @@ class CollectionsModel(param.Parameterized):
     @property
     def segment_mask(self) -> np.ndarray:
         """Boolean mask over the cube's segments selected by the filters."""
-        return cubes.segment_selection(self.cube, self.filters)
+        return selection.segment_selection(self.cube, self.filters)
 
     @property
     def month_range(self) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
@@ -567,9 +539,15 @@ def _value_label(dim: str, value: object) -> str:
     return str(value)
 
 
-_UPDATE_ORDER = [
-    name
-    for name, member in vars(CollectionsModel).items()
-    if name.startswith("_update_") and hasattr(member, "outputs")
-]
-"""The lazy output methods, in the order they are defined."""
+def _declare_outputs() -> None:
+    """Add a parameter per declared output and per KPI threshold to the model class."""
+    for output in OUTPUTS:
+        kind = param.Dict(default={}) if output.kind == "dict" else param.DataFrame(default=None)
+        kind.doc = f"{output.doc} (output)"
+        CollectionsModel.param.add_parameter(output.name, kind)
+    for kpi in KPIS:
+        thresholds = param.Range(default=kpi.thresholds, bounds=(0, 1), doc=kpi.threshold_doc())
+        CollectionsModel.param.add_parameter(kpi.threshold_param, thresholds)
+
+
+_declare_outputs()

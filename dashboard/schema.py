@@ -35,12 +35,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import SourceError
-from .engine import THREADS, in_threads
-from .memory import reuses_freed_memory
-from .metrics import day_numbers, is_sorted, sort_order
-from .sources import RawTables
-from .vocab import (
+from dashboard import SourceError
+from dashboard.compute.arrays import day_numbers, is_sorted, sort_order
+from dashboard.compute.engine import THREADS, in_threads
+from dashboard.compute.memory import reuses_freed_memory
+from dashboard.sources.base import RawTables
+from dashboard.vocab import (
     ACTIONS,
     FLAG_DIMENSIONS,
     MONEY_COLUMNS,
@@ -88,7 +88,7 @@ def validate(raw: RawTables) -> Portfolio:
     Parameters
     ----------
     raw : RawTables
-        Frames from :func:`dashboard.sources.read_source` or :func:`tables_from_frames`.
+        Frames from :meth:`dashboard.sources.Source.tables` or :func:`tables_from_frames`.
         Its bills, payments and actions frames are consumed (removed from ``raw.frames``
         as they are typed) to keep peak memory down; a Parquet source's tables are read
         here, one at a time (:class:`dashboard.sources.ParquetFrames`).

@@ -188,7 +188,7 @@ def make_source(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture(scope="module")
 def demo_or_seed_source(request: pytest.FixtureRequest) -> Path:
     """The demo set when committed, else the reference dataset (skips when both lack data)."""
-    from dashboard.loader import DEFAULT_SOURCE
+    from dashboard.sources import DEFAULT_SOURCE
 
     if all((DEFAULT_SOURCE / f"{table}.csv").is_file() for table in TABLES):
         return DEFAULT_SOURCE

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.loader import DEFAULT_SOURCE
+from dashboard.sources import DEFAULT_SOURCE
 
 from browser import served_dashboard
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.loader import DEFAULT_SOURCE
+from dashboard.sources import DEFAULT_SOURCE
 
 from browser import (
     chart_data,

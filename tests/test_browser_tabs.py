@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from dashboard.loader import DEFAULT_SOURCE
+from dashboard.sources import DEFAULT_SOURCE
 
 from browser import (
     chart_data,

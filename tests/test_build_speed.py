@@ -16,8 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dashboard import memory, metrics
-from dashboard.engine import THREADS, in_threads
+from dashboard import compute
+from dashboard.compute import memory
+from dashboard.compute.engine import THREADS, in_threads
 
 keys = st.lists(st.integers(-(2**40), 2**40), max_size=300).map(lambda k: np.array(k, np.int64))
 
@@ -25,7 +26,7 @@ keys = st.lists(st.integers(-(2**40), 2**40), max_size=300).map(lambda k: np.arr
 @settings(max_examples=200, deadline=None)
 @given(keys)
 def test_sort_order_is_a_stable_argsort(values):
-    assert np.array_equal(metrics.sort_order(values), np.argsort(values, kind="stable"))
+    assert np.array_equal(compute.sort_order(values), np.argsort(values, kind="stable"))
 
 
 @pytest.mark.parametrize("shape", ["sorted", "few runs", "random", "wide", "ties"])
@@ -39,13 +40,13 @@ def test_sort_order_each_path(shape):
         "wide": rng.integers(-(2**62), 2**62, n),
         "ties": np.repeat(rng.integers(0, 10, n // 100), 100),
     }[shape]
-    assert np.array_equal(metrics.sort_order(values), np.argsort(values, kind="stable"))
+    assert np.array_equal(compute.sort_order(values), np.argsort(values, kind="stable"))
 
 
 def test_is_sorted():
-    assert metrics.is_sorted(np.array([], np.int64))
-    assert metrics.is_sorted(np.array([1, 1, 2]))
-    assert not metrics.is_sorted(np.array([2, 1]))
+    assert compute.is_sorted(np.array([], np.int64))
+    assert compute.is_sorted(np.array([1, 1, 2]))
+    assert not compute.is_sorted(np.array([2, 1]))
 
 
 @settings(max_examples=100, deadline=None)
@@ -54,15 +55,15 @@ def test_day_and_month_numbers_match_numpy_casts(seconds):
     dates = pd.Series(np.array(seconds, dtype="datetime64[s]"))
     days = np.asarray(dates, dtype="datetime64[D]").astype(np.int64)
     months = np.asarray(dates, dtype="datetime64[M]").astype(np.int64)
-    assert np.array_equal(metrics.day_numbers(dates), days)
-    assert np.array_equal(metrics.month_numbers(dates), months)
+    assert np.array_equal(compute.day_numbers(dates), days)
+    assert np.array_equal(compute.month_numbers(dates), months)
     for unit in ("ms", "us", "ns"):
-        assert np.array_equal(metrics.day_numbers(dates.astype(f"datetime64[{unit}]")), days)
+        assert np.array_equal(compute.day_numbers(dates.astype(f"datetime64[{unit}]")), days)
 
 
 def test_months_since():
     dates = pd.Series(pd.to_datetime(["2023-12-31", "2024-01-01", "2025-03-15"]))
-    assert metrics.months_since(dates, pd.Timestamp("2024-01-20")).tolist() == [-1, 0, 14]
+    assert compute.months_since(dates, pd.Timestamp("2024-01-20")).tolist() == [-1, 0, 14]
 
 
 def test_in_threads_keeps_order_and_uses_threads():
@@ -89,7 +90,7 @@ def test_in_threads_raises_the_first_error():
 
 RSS_PROBE = """
 import numpy as np
-from dashboard.memory import reusing_freed_memory
+from dashboard.compute.memory import reusing_freed_memory
 
 def rss_mb():
     return int(open("/proc/self/statm").read().split()[1]) * 4096 >> 20

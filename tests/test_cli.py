@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from dashboard import metrics
+from dashboard import compute
 from dashboard.cli import app
 from dashboard.vocab import DIMENSIONS
 
@@ -318,10 +318,10 @@ def test_summary_json_has_exactly_the_documented_shape(small_sources):
 @pytest.mark.parametrize("edges", [(30, 60, 90), (14, 28)])
 def test_summary_ageing_matches_a_literal_ledger(small_sources, small_tables, edges):
     """Each month-end's customers and arrears per bucket, from a per-customer loop."""
-    from test_ledger import brute_balance, brute_bucket, day_number
+    from oracles.ledger import brute_balance, brute_bucket, day_number
 
     result = summary_json(small_sources["csv"], "--bucket-edges", ",".join(map(str, edges)))
-    labels = metrics.Buckets(edges).labels
+    labels = compute.Buckets(edges).labels
     as_of = day_number(result["as_of"])
     bills, payments = small_tables["bills"], small_tables["payments"]
     expected = []

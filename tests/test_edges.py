@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import panel as pn
 
-from dashboard import views
-from dashboard.cube import build_cube
+from dashboard.build.pipeline import build_cube
+from dashboard.cli.summary import format_summary, portfolio_summary
 from dashboard.model import CollectionsModel
 from dashboard.schema import tables_from_frames, validate
-from dashboard.summary import format_summary, portfolio_summary
+from dashboard.ui.charts import bills as bill_views
 
 
 def test_every_bill_immature_gives_no_rate_not_nan_percent(small_tables):
@@ -20,10 +20,10 @@ def test_every_bill_immature_gives_no_rate_not_nan_percent(small_tables):
     model = CollectionsModel.from_portfolio(portfolio, as_of=pd.Timestamp("2024-03-01").date())
     assert not model.monthly["mature"].any()
     assert model.kpis["bills"] == 0 and math.isnan(model.kpis["default_rate"])
-    trend = views.monthly_trend(model.monthly, "default_rate", model.as_of_date, "all")
+    trend = bill_views.monthly_trend(model.monthly, "default_rate", model.as_of_date, "all")
     assert isinstance(trend, pn.pane.Alert)
     # billed £ is known for immature bills: drawn, all months shaded as not final
-    billed = views.monthly_trend(model.monthly, "billed", model.as_of_date, "all")
+    billed = bill_views.monthly_trend(model.monthly, "billed", model.as_of_date, "all")
     assert not isinstance(billed, pn.pane.Alert)
     summary = portfolio_summary(model.cube)
     assert summary["overall"]["default_rate"] is None
@@ -51,7 +51,7 @@ def test_a_segment_without_customers_shows_no_data(small_tables):
     model.tariff = ["Unmetered"]  # no customer in Reading is unmetered
     assert model.kpis["bills"] == 0
     assert np.isnan(model.kpis["collection_rate"])
-    bars = views.segment_bars(
+    bars = bill_views.segment_bars(
         model.by_segment, "default_rate", "income_band", model.param.income_band.objects, "x"
     )
     assert isinstance(bars, pn.pane.Alert)

@@ -12,10 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard import metrics
-from dashboard.cube import build_cube, partitioned_outcomes
-from dashboard.engine import Engine, customer_ranges
-from dashboard.loader import DEFAULT_SOURCE, load_portfolio
+from dashboard import compute
+from dashboard.build.bills import partitioned_outcomes
+from dashboard.build.pipeline import build_cube
+from dashboard.compute.engine import Engine, customer_ranges
+from dashboard.loader import load_portfolio
+from dashboard.sources import DEFAULT_SOURCE
 
 distributed = pytest.importorskip("distributed")
 
@@ -79,8 +81,8 @@ def test_dask_cube_equals_pandas_cube_on_a_local_cluster(cluster, portfolio):
 
 
 def test_partitioned_outcomes_equal_the_whole_table_for_any_partition(cluster, portfolio):
-    window, as_of = metrics.Window(), metrics.latest_payment_date(portfolio.payments)
-    whole = metrics.bill_outcomes(portfolio.bills, portfolio.payments, window, as_of)
+    window, as_of = compute.Window(), compute.latest_payment_date(portfolio.payments)
+    whole = compute.bill_outcomes(portfolio.bills, portfolio.payments, window, as_of)
     for size in (1, 7, 1000):
         engine = Engine("dask", cluster.scheduler_address, customers_per_partition=size)
         parts = partitioned_outcomes(portfolio.bills, portfolio.payments, window, as_of, engine)

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from dashboard.catalog import METRIC
 from dashboard.export import (
     FIGURES,
     StaticDashboard,
@@ -34,7 +35,7 @@ from dashboard.export import (
     figure_frames,
     inline_panel_resources,
 )
-from dashboard.model import METRIC_LABELS, CollectionsModel
+from dashboard.model import CollectionsModel
 
 CHROMIUM = Path("/usr/bin/chromium")
 TEST_SEGMENTS = ("income_band", "region")
@@ -383,7 +384,7 @@ def test_export_works_offline_in_chromium(exported, model):
                 has=page.locator("option", has_text="Region")
             )
             segment_select.select_option(label="Region")
-            _wait_for_title(page, f"{METRIC_LABELS['collection_rate']} by region · {narrower}")
+            _wait_for_title(page, f"{METRIC['collection_rate'].label} by region · {narrower}")
             region = _snapshot(page)
             assert region["table"][0] == "Region"
             assert region["plots"][0] == period["plots"][0]  # the monthly trend is unchanged

@@ -10,10 +10,11 @@ import pytest
 from bokeh.document import Document
 from bokeh.models import ColumnDataSource, Plot, Title
 
-from dashboard import views
-from dashboard.app import Dashboard
-from dashboard.live import LiveChart, layout_signature
-from dashboard.model import OUTPUTS, CollectionsModel
+from dashboard.model import OUTPUT_NAMES, CollectionsModel
+from dashboard.ui import style
+from dashboard.ui.app import Dashboard
+from dashboard.ui.charts import bills as bill_views
+from dashboard.ui.live import LiveChart, layout_signature
 
 hv.extension("bokeh")
 
@@ -26,7 +27,7 @@ class Inputs(param.Parameterized):
 
 def bars(frame: pd.DataFrame, label: str = "chart"):
     if frame.empty:
-        return views.no_data()
+        return style.no_data()
     return hv.Bars(frame, "segment", "value").opts(title=label)
 
 
@@ -100,7 +101,7 @@ def test_a_chart_of_another_shape_or_no_data_is_drawn_anew():
 
     inputs.frame = frame({})
     assert not plot_ids(document)
-    assert views.NO_DATA in chart.__panel__().objects[0].object
+    assert style.NO_DATA in chart.__panel__().objects[0].object
 
     inputs.frame = frame({"a": 9, "c": 8})
     assert bar_values(document) == [[9, 8]]
@@ -130,7 +131,7 @@ def test_a_hidden_chart_waits_until_shown():
 
 
 def assert_outputs_equal(model: CollectionsModel, other: CollectionsModel) -> None:
-    for name in OUTPUTS:
+    for name in OUTPUT_NAMES:
         mine, theirs = getattr(model, name), getattr(other, name)
         if isinstance(mine, dict):
             pd.testing.assert_series_equal(pd.Series(mine), pd.Series(theirs), obj=name)
@@ -142,12 +143,12 @@ def test_outputs_not_live_are_computed_when_listed_again():
     model = CollectionsModel(live_outputs=["monthly", "kpis"])
     assert model.monthly is not None and model.tariffs is None and model.worklist is None
     computed = []
-    model.param.watch(lambda event: computed.append(event.name), list(OUTPUTS))
+    model.param.watch(lambda event: computed.append(event.name), list(OUTPUT_NAMES))
 
     model.region = [model.param.region.objects[0]]
     assert sorted(computed) == ["kpis", "monthly"]
 
-    model.live_outputs = list(OUTPUTS)
+    model.live_outputs = list(OUTPUT_NAMES)
     assert_outputs_equal(model, CollectionsModel(region=model.region))
 
 
@@ -163,7 +164,7 @@ def test_the_open_tab_decides_what_a_filter_change_computes(dashboard):
     assert dashboard.active_tab == "Trends"
     assert set(model.live_outputs) == {"monthly", "monthly_by_segment", "kpis"}
     computed = []
-    watcher = model.param.watch(lambda event: computed.append(event.name), list(OUTPUTS))
+    watcher = model.param.watch(lambda event: computed.append(event.name), list(OUTPUT_NAMES))
     try:
         model.region = [model.param.region.objects[1]]
         assert set(computed) == {"monthly", "monthly_by_segment", "kpis"}
@@ -172,7 +173,7 @@ def test_the_open_tab_decides_what_a_filter_change_computes(dashboard):
         dashboard.active_tab = "Worklist"
         assert set(model.live_outputs) == {"worklist", "kpis"}
         assert computed == ["worklist"]
-        shown = dashboard._worklist.value
+        shown = dashboard.tables["worklist"].value
         assert len(shown) == len(model.worklist) > 0
         assert set(shown["Region"]) == set(model.region)
     finally:
@@ -185,7 +186,7 @@ def test_a_model_handed_to_the_dashboard_stays_fully_live():
     model = CollectionsModel()
     board = Dashboard(model=model)
     board.tabs()
-    assert model.live_outputs == list(OUTPUTS)
+    assert model.live_outputs == list(OUTPUT_NAMES)
     model.region = [model.param.region.objects[0]]
     assert_outputs_equal(model, CollectionsModel(region=model.region))
 
@@ -205,7 +206,7 @@ def test_an_updated_chart_rescales_its_axes_to_the_new_data():
 def test_the_monthly_trend_rescales_to_a_region(dashboard):
     model = dashboard.model
     chart = LiveChart(
-        lambda monthly, metric: views.monthly_trend(monthly, metric, model.as_of_date, "test"),
+        lambda monthly, metric: bill_views.monthly_trend(monthly, metric, model.as_of_date, "test"),
         [model.param.monthly, model.param.metric],
     )
     _root, document = drawn(chart)

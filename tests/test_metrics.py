@@ -10,8 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dashboard import cube as cube_mod
-from dashboard import metrics
+from dashboard import compute
+from dashboard.build.pipeline import build_cube
+from dashboard.query import bills as bill_queries
+from dashboard.query import selection
 from dashboard.schema import tables_from_frames, validate
 
 DAY0 = dt.date(2023, 1, 1)
@@ -71,7 +73,7 @@ def random_tables(rng: np.random.Generator, n_customers: int = 6, n_months: int 
     }
 
 
-def brute_force_outcome(bill, payments, window: metrics.Window, as_of: pd.Timestamp):
+def brute_force_outcome(bill, payments, window: compute.Window, as_of: pd.Timestamp):
     """One bill, one payment at a time: the definition read literally."""
     due = pd.Timestamp(bill.due_date)
     opens = due - pd.Timedelta(days=window.before)
@@ -103,10 +105,10 @@ def test_bill_outcomes_match_brute_force(seed, before, after, tolerance, as_of_o
     rng = np.random.default_rng(seed)
     raw = random_tables(rng, n_customers=4, n_months=5)
     portfolio = validate(tables_from_frames(raw))
-    window = metrics.Window(before, after, tolerance)
-    latest = metrics.latest_payment_date(portfolio.payments)
+    window = compute.Window(before, after, tolerance)
+    latest = compute.latest_payment_date(portfolio.payments)
     as_of = None if as_of_offset is None else latest + pd.Timedelta(days=as_of_offset)
-    got = metrics.bill_outcomes(portfolio.bills, portfolio.payments, window, as_of)
+    got = compute.bill_outcomes(portfolio.bills, portfolio.payments, window, as_of)
     expected = [
         brute_force_outcome(bill, raw["payments"], window, latest if as_of is None else as_of)
         for bill in raw["bills"].itertuples()
@@ -138,13 +140,13 @@ def test_boundaries_are_exact_in_pence():
         }
     )
     portfolio = validate(tables_from_frames(raw))
-    got = metrics.bill_outcomes(portfolio.bills, portfolio.payments)
+    got = compute.bill_outcomes(portfolio.bills, portfolio.payments)
     # bill 1: window (02-11, 04-15] holds 9.10 and 0.00 -> 10.10 - 9.10 = exactly £1.00 short.
     assert got["paid_in_window_pence"].tolist()[0] == 910
     assert not got["is_default"].iloc[0]  # short by the tolerance, not more
     # 0.1 + 0.2 style float sums must not flip the third bill (30p, nothing paid, tol 100p)
     assert not got["is_default"].iloc[2]
-    strict = metrics.bill_outcomes(portfolio.bills, portfolio.payments, metrics.Window(3, 60, 99))
+    strict = compute.bill_outcomes(portfolio.bills, portfolio.payments, compute.Window(3, 60, 99))
     assert strict["is_default"].iloc[0]
 
 
@@ -153,7 +155,7 @@ def test_arrangement_outcomes_match_brute_force():
     raw = random_tables(rng, n_customers=5, n_months=6)
     portfolio = validate(tables_from_frames(raw))
     as_of = pd.Timestamp("2023-10-01")
-    got = metrics.arrangement_outcomes(portfolio.actions, as_of)
+    got = compute.arrangement_outcomes(portfolio.actions, as_of)
     actions = portfolio.actions.astype({"customer_id": str, "action": str})
     assert len(actions) == len(raw["collections_actions"])
     for index, row in actions.loc[actions["action"] == "Arrangement Agreed"].iterrows():
@@ -182,13 +184,13 @@ def test_arrangement_outcomes_match_brute_force():
 def test_cube_aggregates_match_direct_pandas(filters, start, end, include_immature):
     raw = random_tables(np.random.default_rng(3), n_customers=40, n_months=8)
     portfolio = validate(tables_from_frames(raw))
-    window = metrics.Window(3, 30, 100)
-    cube = cube_mod.build_cube(portfolio, window)
-    segments = cube_mod.segment_selection(cube, filters)
+    window = compute.Window(3, 30, 100)
+    cube = build_cube(portfolio, window)
+    segments = selection.segment_selection(cube, filters)
     start = None if start is None else pd.Timestamp(start)
     end = None if end is None else pd.Timestamp(end)
 
-    outcomes = metrics.bill_outcomes(portfolio.bills, portfolio.payments, window)
+    outcomes = compute.bill_outcomes(portfolio.bills, portfolio.payments, window)
     bills = (
         portfolio.bills.join(outcomes)
         .assign(customer_id=lambda frame: frame["customer_id"].astype(str))
@@ -205,7 +207,7 @@ def test_cube_aggregates_match_direct_pandas(filters, start, end, include_immatu
     chosen = bills.loc[keep]
     counted = chosen if include_immature else chosen.loc[chosen["is_mature"]]
 
-    got = cube_mod.aggregate_bills(cube, segments, start, end, ["region"], include_immature)
+    got = bill_queries.aggregate_bills(cube, segments, start, end, ["region"], include_immature)
     expected = counted.groupby("region", observed=True).agg(
         counted_bills=("is_default", "size"), counted_defaults=("is_default", "sum")
     )
@@ -213,7 +215,7 @@ def test_cube_aggregates_match_direct_pandas(filters, start, end, include_immatu
     assert got_rates["counted_bills"].tolist() == expected["counted_bills"].tolist()
     assert got_rates["counted_defaults"].tolist() == expected["counted_defaults"].tolist()
 
-    total = cube_mod.aggregate_bills(cube, segments, start, end, (), include_immature).iloc[0]
+    total = bill_queries.aggregate_bills(cube, segments, start, end, (), include_immature).iloc[0]
     assert total["billed_pence"] == chosen["bill_pence"].sum()
     assert total["paid_pence"] == chosen["paid_in_window_pence"].sum()
     capped = np.minimum(counted["paid_in_window_pence"], counted["bill_pence"]).sum()
@@ -222,13 +224,13 @@ def test_cube_aggregates_match_direct_pandas(filters, start, end, include_immatu
     else:
         assert np.isnan(total["collection_rate"])
 
-    with_bill, with_default = cube_mod.customers_with_default(
+    with_bill, with_default = bill_queries.customers_with_default(
         cube, segments, start, end, include_immature
     )
     assert with_bill == counted["customer_id"].nunique()
     assert with_default == counted.loc[counted["is_default"], "customer_id"].nunique()
 
-    by_region = cube_mod.customers_by(cube, segments, start, end, "region", include_immature)
+    by_region = bill_queries.customers_by(cube, segments, start, end, "region", include_immature)
     by_region = by_region.set_index("region")
     for region, rows in counted.groupby("region", observed=True):
         assert by_region.loc[region, "customers"] == rows["customer_id"].nunique()
@@ -241,8 +243,8 @@ def test_monthly_lists_every_month_even_without_bills():
     raw = random_tables(np.random.default_rng(5), n_customers=3, n_months=6)
     raw["bills"] = raw["bills"].loc[~raw["bills"]["bill_period_end"].str.startswith("2023-03")]
     portfolio = validate(tables_from_frames(raw))
-    cube = cube_mod.build_cube(portfolio)
-    monthly = cube_mod.aggregate_bills(cube, cube_mod.segment_selection(cube), by=["month"])
+    cube = build_cube(portfolio)
+    monthly = bill_queries.aggregate_bills(cube, selection.segment_selection(cube), by=["month"])
     assert len(monthly) == 6
     march = monthly.loc[monthly["month"] == pd.Timestamp("2023-03-01")].iloc[0]
     assert march["bills"] == 0 and np.isnan(march["default_rate"])

@@ -6,14 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard import loader, metrics
+from dashboard import compute, loader
 from dashboard.model import CollectionsModel
+from dashboard.sources import DEFAULT_SOURCE
 from dashboard.vocab import DIMENSIONS
 
 
 @pytest.fixture(scope="module")
 def portfolio():
-    return loader.load_portfolio(loader.DEFAULT_SOURCE)
+    return loader.load_portfolio(DEFAULT_SOURCE)
 
 
 @pytest.fixture
@@ -21,9 +22,9 @@ def model():
     return CollectionsModel()
 
 
-def direct_bills(portfolio, window=metrics.Window(), as_of=None) -> pd.DataFrame:
+def direct_bills(portfolio, window=compute.Window(), as_of=None) -> pd.DataFrame:
     """Every bill with its outcome and its customer's dimensions, computed directly."""
-    outcomes = metrics.bill_outcomes(portfolio.bills, portfolio.payments, window, as_of)
+    outcomes = compute.bill_outcomes(portfolio.bills, portfolio.payments, window, as_of)
     bills = portfolio.bills.join(outcomes).assign(
         customer_id=lambda f: f["customer_id"].astype(str),
         month=lambda f: f["bill_period_end"].dt.to_period("M").dt.to_timestamp(),
@@ -77,7 +78,7 @@ def test_window_and_tolerance_recompute_outcomes(model, portfolio):
     cube = model.cube
     model.param.update(after=30, tolerance=5.0)
     assert model.cube is not cube
-    expected = direct_monthly(direct_bills(portfolio, metrics.Window(3, 30, 500)))
+    expected = direct_monthly(direct_bills(portfolio, compute.Window(3, 30, 500)))
     got = model.monthly.loc[:, expected.columns]
     pd.testing.assert_frame_equal(
         got.reset_index(drop=True), expected, check_dtype=False, check_index_type=False
@@ -122,7 +123,7 @@ def test_kpis_match_direct_computation(model, portfolio):
     assert kpis["collection_rate"] == pytest.approx(covered / mature["bill_pence"].sum())
     share = mature.groupby("customer_id")["is_default"].any().mean()
     assert kpis["customer_default_share"] == pytest.approx(share)
-    agreed = metrics.arrangement_outcomes(portfolio.actions, model.as_of_date)
+    agreed = compute.arrangement_outcomes(portfolio.actions, model.as_of_date)
     decided = agreed.loc[agreed["is_decided"]]
     assert kpis["arrangement_kept_rate"] == pytest.approx(decided["is_kept"].mean())
     assert 0 < kpis["arrangement_kept_rate"] < 1
@@ -174,20 +175,20 @@ def test_every_dimension_is_a_filter_with_the_values_in_the_data(model, portfoli
 # --- ledger outputs: aged arrears, roll and cure, cohorts, effectiveness, worklist ---------
 
 
-def direct_ledger(portfolio, as_of: pd.Timestamp, months: pd.DatetimeIndex) -> metrics.Ledger:
+def direct_ledger(portfolio, as_of: pd.Timestamp, months: pd.DatetimeIndex) -> compute.Ledger:
     """Every customer's month-end ledger, computed directly on the whole portfolio."""
     started = months[months <= as_of]
     ends = np.minimum(
-        metrics.day_numbers(started + pd.offsets.MonthEnd(0)),
-        metrics.day_numbers(pd.DatetimeIndex([as_of]))[0],
+        compute.day_numbers(started + pd.offsets.MonthEnd(0)),
+        compute.day_numbers(pd.DatetimeIndex([as_of]))[0],
     )
     bills, payments = portfolio.bills, portfolio.payments
-    return metrics.month_end_ledger(
+    return compute.month_end_ledger(
         bills["customer_id"].cat.codes.to_numpy(),
-        metrics.day_numbers(bills["due_date"]),
+        compute.day_numbers(bills["due_date"]),
         bills["bill_pence"].to_numpy(),
         payments["customer_id"].cat.codes.to_numpy(),
-        metrics.day_numbers(payments["payment_date"]),
+        compute.day_numbers(payments["payment_date"]),
         payments["amount_pence"].to_numpy(),
         len(portfolio.customers),
         ends,
@@ -198,7 +199,7 @@ def test_filtered_ageing_matches_a_direct_ledger(model, portfolio):
     model.region = ["Reading"]
     ledger = direct_ledger(portfolio, model.as_of_date, model.cube.months)
     reading = (portfolio.customers["region"] == "Reading").to_numpy()
-    buckets = metrics.Buckets().of(ledger.days_past_due)
+    buckets = compute.Buckets().of(ledger.days_past_due)
     owed = ledger.arrears_pence[reading]
     got = model.ageing.pivot_table(
         index="month", columns="bucket", values="arrears", aggfunc="sum", observed=False

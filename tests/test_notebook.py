@@ -24,7 +24,7 @@ pytest.importorskip("ipykernel")
 from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
 from jupyter_client.manager import KernelManager  # noqa: E402
 
-from dashboard.loader import DEFAULT_SOURCE  # noqa: E402
+from dashboard.sources import DEFAULT_SOURCE  # noqa: E402
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOK = NOTEBOOKS / "Portfolio_Collections_Dashboard.ipynb"

@@ -8,7 +8,7 @@ import urllib.parse
 import pandas as pd
 import pytest
 
-from dashboard.loader import DEFAULT_SOURCE
+from dashboard.sources import DEFAULT_SOURCE
 
 from browser import chromium_page, served_dashboard, titles, wait_rendered, wait_until
 

@@ -9,15 +9,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from dashboard import loader, metrics, store
-from dashboard.cube import aggregate_bills, segment_selection
+from dashboard import compute, loader, store
+from dashboard.query.bills import aggregate_bills
+from dashboard.query.selection import segment_selection
+from dashboard.sources import DEFAULT_SOURCE
 
 
 def copy_demo(tmp_path):
     folder = tmp_path / "demo"
     folder.mkdir()
     for table in ("customers", "bills", "payments", "collections_actions"):
-        shutil.copy(loader.DEFAULT_SOURCE / f"{table}.csv", folder / f"{table}.csv")
+        shutil.copy(DEFAULT_SOURCE / f"{table}.csv", folder / f"{table}.csv")
     return folder
 
 
@@ -37,13 +39,13 @@ def test_build_stores_a_cube_equal_to_a_fresh_build(tmp_path):
 
 def test_changed_contents_or_parameters_give_another_cube(tmp_path):
     source = copy_demo(tmp_path)
-    first = store.cube_file(source, metrics.Window(), None)
-    assert store.cube_file(source, metrics.Window(3, 30, 100), None) != first
-    assert store.cube_file(source, metrics.Window(), pd.Timestamp("2025-01-31")) != first
-    assert store.cube_file(source, metrics.Window(), None, metrics.Buckets((14, 28))) != first
+    first = store.cube_file(source, compute.Window(), None)
+    assert store.cube_file(source, compute.Window(3, 30, 100), None) != first
+    assert store.cube_file(source, compute.Window(), pd.Timestamp("2025-01-31")) != first
+    assert store.cube_file(source, compute.Window(), None, compute.Buckets((14, 28))) != first
     bills = source / "bills.csv"
     bills.write_text(bills.read_text().replace(",", ",", 1) + "\n")  # same rows, new bytes
-    assert store.cube_file(source, metrics.Window(), None) != first
+    assert store.cube_file(source, compute.Window(), None) != first
 
 
 def test_two_processes_building_at_once_both_succeed(tmp_path):
@@ -73,6 +75,6 @@ def test_a_damaged_cache_file_is_rebuilt(tmp_path):
 
 def test_source_signature_ignores_the_cache_folder(tmp_path):
     source = copy_demo(tmp_path)
-    before = loader.source_signature(source)
+    before = loader.source_key(source)
     loader.build_and_store(source, progress=False)
-    assert loader.source_signature(source) == before
+    assert loader.source_key(source) == before

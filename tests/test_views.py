@@ -9,9 +9,11 @@ import panel as pn
 import pytest
 from bokeh.models import ColumnDataSource, HoverTool
 
-from dashboard import views
-from dashboard.app import Dashboard
 from dashboard.model import CollectionsModel
+from dashboard.ui import style
+from dashboard.ui.app import Dashboard
+from dashboard.ui.charts import bills as bill_views
+from dashboard.ui.charts import gauges
 
 hv.extension("bokeh")
 
@@ -27,7 +29,7 @@ def sources(obj) -> list[dict]:
 
 
 def test_monthly_trend_draws_the_model_figures_and_keeps_immature_months_apart(model):
-    plot = views.monthly_trend(model.monthly, "default_rate", model.as_of_date, "all")
+    plot = bill_views.monthly_trend(model.monthly, "default_rate", model.as_of_date, "all")
     data = sources(plot)
     mature = model.monthly.loc[model.monthly["mature"]]
     drawn = next(d for d in data if len(d.get("default_rate", [])) == len(mature))
@@ -41,7 +43,7 @@ def test_monthly_trend_draws_the_model_figures_and_keeps_immature_months_apart(m
 
 def test_including_immature_months_draws_them_dashed(model):
     model.include_immature = True
-    plot = views.monthly_trend(model.monthly, "default_rate", model.as_of_date, "all")
+    plot = bill_views.monthly_trend(model.monthly, "default_rate", model.as_of_date, "all")
     glyphs = [getattr(r, "glyph", None) for r in hv.render(plot).renderers]
     dashed = [g for g in glyphs if getattr(g, "line_dash", None) == [6]]
     assert dashed, "immature months must be drawn distinctly"
@@ -50,7 +52,7 @@ def test_including_immature_months_draws_them_dashed(model):
 def test_segment_bars_carry_counts_in_the_hover(model):
     model.segment_by = "region"
     categories = model.cube.segments["region"].cat.categories
-    bars = views.segment_bars(model.by_segment, "default_rate", "region", categories, "all")
+    bars = bill_views.segment_bars(model.by_segment, "default_rate", "region", categories, "all")
     data = next(d for d in sources(bars) if "customers" in d)
     expected = model.by_segment.set_index("region")
     for segment, rate, customers in zip(
@@ -65,9 +67,9 @@ def test_segment_bars_carry_counts_in_the_hover(model):
 
 def test_segment_colours_do_not_depend_on_the_filters(model):
     categories = model.cube.segments["income_band"].cat.categories
-    everyone = views.segment_colors("income_band", categories)
+    everyone = style.segment_colors("income_band", categories)
     model.income_band = [categories[-1]]
-    filtered = views.segment_trend(
+    filtered = bill_views.segment_trend(
         model.monthly_by_segment, "default_rate", "income_band", categories, "x"
     )
     line_colors = {
@@ -79,14 +81,14 @@ def test_segment_colours_do_not_depend_on_the_filters(model):
 
 
 def test_flag_segments_read_yes_and_no():
-    assert views.segment_labels("is_vulnerable", [0, 1]) == ["No", "Yes"]
+    assert style.segment_labels("is_vulnerable", [0, 1]) == ["No", "Yes"]
 
 
 def test_actions_views_count_what_the_model_counted(model):
-    bars = views.actions_distribution(model.actions_by_type, "all")
+    bars = bill_views.actions_distribution(model.actions_by_type, "all")
     data = next(d for d in sources(bars) if "count" in d)
     assert sum(data["count"]) == model.actions_by_type["count"].sum()
-    volume = views.actions_volume(model.actions_monthly, "all")
+    volume = bill_views.actions_volume(model.actions_monthly, "all")
     stacked = {d["action"][0] if "action" in d else None for d in sources(volume)}
     assert len(stacked) >= 1
     assert isinstance(volume, hv.Overlay | hv.NdOverlay)
@@ -99,10 +101,10 @@ def test_empty_selection_says_no_data(model):
     model.tenure_band = [model.param.tenure_band.objects[0]]
     model.tariff = [model.param.tariff.objects[-1]]
     assert model.kpis["bills"] == 0
-    trend = views.monthly_trend(model.monthly, "default_rate", model.as_of_date, "x")
+    trend = bill_views.monthly_trend(model.monthly, "default_rate", model.as_of_date, "x")
     assert isinstance(trend, pn.pane.Alert) and "No data for this selection" in trend.object
     empty_actions = model.actions_by_type.assign(count=0)
-    assert isinstance(views.actions_distribution(empty_actions, "x"), pn.pane.Alert)
+    assert isinstance(bill_views.actions_distribution(empty_actions, "x"), pn.pane.Alert)
 
 
 @pytest.mark.parametrize(
@@ -123,12 +125,12 @@ def test_kpi_status_follows_the_thresholds(kpi, value, expected):
         "collection_rate": (0.90, 0.95),
         "arrangement_kept_rate": (0.6, 0.75),
     }[kpi]
-    assert views.kpi_status(kpi, value, thresholds) == expected
+    assert gauges.kpi_status(kpi, value, thresholds) == expected
 
 
 def test_gauge_bands_follow_user_thresholds(model):
     dashboard = Dashboard(model=model)
-    gauge = dashboard._gauges["default_rate"]
+    gauge = dashboard.gauges["default_rate"]
     model.default_rate_thresholds = (0.03, 0.15)
     # default-rate dial spans 0-30%: 3% and 15% are 0.1 and 0.5 of it
     assert gauge.colors == [(0.1, "#2e7d32"), (0.5, "#f9a825"), (1.0, "#c62828")]
@@ -140,7 +142,7 @@ def test_figures_table_keeps_text_raw_and_gives_percent_and_pounds(model):
     frame["region"] = frame["income_band"].cat.rename_categories(
         lambda v: "<script>alert(1)</script>" if v == "<£15k" else v
     )
-    table = views.figures_table(frame, "region")
+    table = bill_views.figures_table(frame, "region")
     # raw text: Tabulator shows it as text (escaping here would show "&lt;" to users)
     assert "<script>alert(1)</script>" in set(table["Region"])
     first = model.by_segment.iloc[0]
@@ -150,5 +152,5 @@ def test_figures_table_keeps_text_raw_and_gives_percent_and_pounds(model):
 
 def test_dashboard_table_download_is_the_shown_table(model):
     dashboard = Dashboard(model=model)
-    csv = dashboard._figures_csv().getvalue()
-    assert pd.read_csv(pd.io.common.StringIO(csv)).shape == dashboard._table.value.shape
+    csv = dashboard.table_csv("figures").getvalue()
+    assert pd.read_csv(pd.io.common.StringIO(csv)).shape == dashboard.tables["figures"].value.shape

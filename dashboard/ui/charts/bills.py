@@ -1,14 +1,11 @@
-"""Pure view functions: a model DataFrame in, a HoloViews object or Panel pane out.
+"""Bill views: a model DataFrame in, a HoloViews object or Panel table out.
 
 Views never compute metrics: they draw what :class:`~dashboard.model.CollectionsModel`
-produced. Conventions: one colour per segment value in every chart (:func:`segment_colors`),
-``%`` and ``£`` on axes and hovers, a title that says what is shown under which filters,
-and an explicit "no data for this selection" instead of empty axes.
+produced, with the labels and formats of :mod:`dashboard.catalog`. Conventions: ``%`` and
+``£`` on axes and hovers, a title that says what is shown under which filters.
 """
 
 from __future__ import annotations
-
-import html
 
 import holoviews as hv
 import hvplot.pandas  # noqa: F401  (registers .hvplot on DataFrames)
@@ -17,35 +14,22 @@ import pandas as pd
 import panel as pn
 from bokeh.models import NumeralTickFormatter
 
-from .model import HIGHER_IS_BETTER, KPI_LABELS, METRIC_LABELS, RATE_METRICS
-from .vocab import ACTIONS, DIMENSION_LABELS, FLAG_DIMENSIONS
-
-PALETTE = (
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
+from dashboard.catalog import METRIC
+from dashboard.ui.style import (
+    ACTION_COLORS,
+    IMMATURE_COLOR,
+    PALETTE,
+    SIZE,
+    no_data,
+    segment_colors,
+    with_labels,
 )
-ACTION_COLORS = dict(zip(ACTIONS, ("#4c78a8", "#f58518", "#54a24b", "#e45756"), strict=True))
-IMMATURE_COLOR = "#9e9e9e"
-GAUGE_COLORS = ("#2e7d32", "#f9a825", "#c62828")
-"""Green, amber, red."""
-
-HEIGHT = 320
-SIZE = {"responsive": True, "height": HEIGHT}
-"""Size of every chart: full width, fixed height (given to each hvplot call)."""
-NO_DATA = "No data for this selection"
+from dashboard.vocab import ACTIONS, DIMENSION_LABELS
 
 
 def is_rate(metric: str) -> bool:
     """Whether a metric is a fraction shown in % (else money in £)."""
-    return metric in RATE_METRICS
+    return METRIC[metric].is_rate
 
 
 def value_format(metric: str) -> str:
@@ -59,66 +43,11 @@ def hover_format(metric: str) -> str:
     return "{0.0%}" if is_rate(metric) else "{£0,0.00}"
 
 
-def segment_labels(dim: str, values) -> list[str]:
-    """Human labels of a dimension's values (flags read No/Yes)."""
-    if dim in FLAG_DIMENSIONS:
-        return ["Yes" if int(v) == 1 else "No" for v in values]
-    return [str(v) for v in values]
-
-
-def segment_colors(dim: str, categories) -> dict[str, str]:
-    """The fixed colour of each value of a dimension, by its position in the categories.
-
-    Parameters
-    ----------
-    dim : str
-        Dimension name.
-    categories : sequence
-        All values of the dimension in the data (not only the selected ones), so that a
-        value keeps its colour whatever the filters.
-
-    Returns
-    -------
-    dict of str to str
-        Label -> hex colour.
-    """
-    labels = segment_labels(dim, categories)
-    return {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(labels)}
-
-
-def markdown_text(text: str) -> str:
-    """Text from the data made safe for a Markdown/HTML pane: shown as typed, never as markup.
-
-    Chart titles, axes, legends and Tabulator cells already show text as text; Markdown,
-    HTML and Alert panes render markup, so every data string goes through this first.
-    """
-    marked = "".join("\\" + c if c in MARKDOWN_SPECIALS else c for c in str(text))
-    return html.escape(marked, quote=True)
-
-
-MARKDOWN_SPECIALS = set("\\`*_{}[]()#+-!|~")
-
-
-def no_data(message: str = NO_DATA) -> pn.pane.Alert:
-    """The pane shown instead of an empty chart."""
-    return pn.pane.Alert(f"**{message}.** Widen the filters or the period.", alert_type="warning")
-
-
-def _with_labels(frame: pd.DataFrame, dim: str) -> pd.DataFrame:
-    """Add a ``segment`` column of labels in category order."""
-    values = frame[dim]
-    categories = values.cat.categories if hasattr(values, "cat") else sorted(values.unique())
-    labels = segment_labels(dim, categories)
-    mapping = dict(zip(categories, labels, strict=True))
-    segment = pd.Categorical(values.map(mapping), categories=labels, ordered=True)
-    return frame.assign(segment=segment)
-
-
 def _opts(metric: str, title: str, **extra) -> dict:
     return dict(
         title=title,
         yformatter=NumeralTickFormatter(format=value_format(metric)),
-        ylabel=METRIC_LABELS[metric],
+        ylabel=METRIC[metric].label,
         shared_axes=False,
         **extra,
     )
@@ -132,7 +61,7 @@ def monthly_trend(monthly: pd.DataFrame, metric: str, as_of: pd.Timestamp, selec
     monthly : DataFrame
         ``CollectionsModel.monthly``.
     metric : str
-        A column of :data:`dashboard.model.METRICS`.
+        A metric of :data:`dashboard.catalog.METRICS`.
     as_of : Timestamp
         The date of knowledge, stated in the chart.
     selection : str
@@ -148,14 +77,14 @@ def monthly_trend(monthly: pd.DataFrame, metric: str, as_of: pd.Timestamp, selec
     frame["status"] = np.where(frame["mature"], "mature", "window still open")
     tooltips = [
         ("Month", "@month{%b %Y}"),
-        (METRIC_LABELS[metric], f"@{metric}{hover_format(metric)}"),
+        (METRIC[metric].label, f"@{metric}{hover_format(metric)}"),
         ("Bills counted", "@counted_bills{0,0}"),
         ("Status", "@status"),
     ]
     style = dict(hover_tooltips=tooltips, hover_formatters={"@month": "datetime"})
     mature = frame.loc[frame["mature"]]
     immature = frame.loc[~frame["mature"]]
-    title = f"{METRIC_LABELS[metric]} by month · {selection}"
+    title = f"{METRIC[metric].label} by month · {selection}"
     plot = mature.hvplot.line(
         **SIZE,
         x="month",
@@ -230,10 +159,10 @@ def segment_trend(
     frame = frame.loc[frame["mature"] | frame["counted_bills"].gt(0)]
     if frame.empty:
         return no_data()
-    frame = _with_labels(frame, dim)
+    frame = with_labels(frame, dim)
     colors = segment_colors(dim, categories)
     present = [c for c in frame["segment"].cat.categories if c in set(frame["segment"])]
-    title = f"{METRIC_LABELS[metric]} by month and {DIMENSION_LABELS[dim].lower()} · {selection}"
+    title = f"{METRIC[metric].label} by month and {DIMENSION_LABELS[dim].lower()} · {selection}"
     legend_title = DIMENSION_LABELS[dim]
     frame = frame.rename(columns={"segment": legend_title})
     plot = frame.hvplot.line(
@@ -248,7 +177,7 @@ def segment_trend(
     tooltips = [
         (legend_title, f"@{{{legend_title}}}"),
         ("Month", "@month{%b %Y}"),
-        (METRIC_LABELS[metric], f"@{metric}{hover_format(metric)}"),
+        (METRIC[metric].label, f"@{metric}{hover_format(metric)}"),
         ("Bills counted", "@counted_bills{0,0}"),
     ]
     plot = plot.opts(
@@ -267,17 +196,17 @@ def segment_bars(by_segment: pd.DataFrame, metric: str, dim: str, categories, se
     frame = by_segment.dropna(subset=[metric])
     if frame.empty or frame["bills"].sum() == 0:
         return no_data()
-    frame = _with_labels(frame, dim)
+    frame = with_labels(frame, dim)
     frame["segment"] = frame["segment"].astype(str)
     colors = segment_colors(dim, categories)
     tooltips = [
         (DIMENSION_LABELS[dim], "@segment"),
-        (METRIC_LABELS[metric], f"@{metric}{hover_format(metric)}"),
+        (METRIC[metric].label, f"@{metric}{hover_format(metric)}"),
         ("Bills counted", "@counted_bills{0,0}"),
         ("Defaults", "@counted_defaults{0,0}"),
         ("Customers", "@customers{0,0}"),
     ]
-    title = f"{METRIC_LABELS[metric]} by {DIMENSION_LABELS[dim].lower()} · {selection}"
+    title = f"{METRIC[metric].label} by {DIMENSION_LABELS[dim].lower()} · {selection}"
     bars = frame.hvplot.bar(
         **SIZE,
         x="segment",
@@ -363,72 +292,6 @@ def actions_volume(actions_monthly: pd.DataFrame, selection: str):
     )
 
 
-def kpi_color_ranges(kpi: str, thresholds: tuple[float, float]) -> list[tuple[float, str]]:
-    """Gauge colour bands for a KPI: green / amber / red by its thresholds.
-
-    Parameters
-    ----------
-    kpi : str
-        A name in :data:`dashboard.model.KPIS`.
-    thresholds : (float, float)
-        Lower and upper threshold as fractions.
-
-    Returns
-    -------
-    list of (float, str)
-        Bands as (upper end as a fraction of the dial, colour), the format of
-        ``panel.indicators.Gauge.colors``; the dial spans :data:`GAUGE_BOUNDS`.
-    """
-    low, high = (t * 100 / GAUGE_BOUNDS.get(kpi, (0, 100))[1] for t in sorted(thresholds))
-    low, high = min(low, 1.0), min(high, 1.0)
-    green, amber, red = GAUGE_COLORS
-    if kpi in HIGHER_IS_BETTER:
-        return [(low, red), (high, amber), (1.0, green)]
-    return [(low, green), (high, amber), (1.0, red)]
-
-
-def kpi_status(kpi: str, value: float, thresholds: tuple[float, float]) -> str:
-    """``"green"``, ``"amber"``, ``"red"`` or ``"no data"`` for a KPI value."""
-    if value is None or np.isnan(value):
-        return "no data"
-    low, high = sorted(thresholds)
-    if kpi in HIGHER_IS_BETTER:
-        return "red" if value < low else "amber" if value < high else "green"
-    return "green" if value < low else "amber" if value < high else "red"
-
-
-GAUGE_BOUNDS = {"default_rate": (0, 30)}
-"""Dial range in % per KPI (default 0-100): default rates live far below 100%."""
-
-
-def kpi_gauge(kpi: str) -> pn.indicators.Gauge:
-    """A persistent gauge for one KPI (update it with :func:`update_gauge`)."""
-    return pn.indicators.Gauge(
-        name=KPI_LABELS[kpi],
-        value=0,
-        bounds=GAUGE_BOUNDS.get(kpi, (0, 100)),
-        format="{value}%",
-        width=250,
-        height=230,
-        title_size=13,
-        num_splits=5,
-        margin=(0, 5),
-    )
-
-
-def update_gauge(
-    gauge: pn.indicators.Gauge, kpi: str, value: float, thresholds: tuple[float, float]
-) -> None:
-    """Set a gauge's value (in %) and its colour bands; NaN shows "no data"."""
-    gauge.colors = kpi_color_ranges(kpi, thresholds)
-    if value is None or np.isnan(value):
-        gauge.name = f"{KPI_LABELS[kpi]} (no data)"
-        gauge.value = 0
-    else:
-        gauge.name = KPI_LABELS[kpi]
-        gauge.value = min(round(float(value) * 100, 1), gauge.bounds[1])
-
-
 def figures_table(by_segment: pd.DataFrame, dim: str) -> pd.DataFrame:
     """The aggregated figures per segment value, ready for a table or CSV download.
 
@@ -445,7 +308,7 @@ def figures_table(by_segment: pd.DataFrame, dim: str) -> pd.DataFrame:
         Readable column names; rates in %, money in pounds. Text stays raw: the
         Tabulator widget shows it as text (escaping here would show ``&lt;`` to users).
     """
-    frame = _with_labels(by_segment, dim)
+    frame = with_labels(by_segment, dim)
     return pd.DataFrame(
         {
             DIMENSION_LABELS[dim]: [str(s) for s in frame["segment"]],

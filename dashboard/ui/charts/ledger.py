@@ -1,6 +1,6 @@
 """Views of the ledger analytics: aged arrears, roll and cure, cohorts, actions, worklist.
 
-Pure functions like :mod:`dashboard.views`: a model DataFrame in, a HoloViews object or a
+Pure functions like :mod:`dashboard.ui.charts.bills`: a model DataFrame in, a HoloViews object or a
 Panel pane out; they never compute metrics. Buckets always use the same colours, from
 green (Current) to dark red (oldest), so a chart reads the same under any filter.
 """
@@ -14,9 +14,10 @@ import pandas as pd
 import panel as pn
 from bokeh.models import NumeralTickFormatter
 
-from .arrears import CURE_AFTER, PRIORITY_FORMULA, QUEUE_RULE
-from .views import ACTION_COLORS, PALETTE, SIZE, no_data, segment_colors, segment_labels
-from .vocab import DIMENSION_LABELS
+from dashboard.compute.partition import CURE_AFTER
+from dashboard.query.worklist import PRIORITY_FORMULA, QUEUE_RULE
+from dashboard.ui.style import ACTION_COLORS, PALETTE, SIZE, no_data, segment_colors, segment_labels
+from dashboard.vocab import DIMENSION_LABELS
 
 BUCKET_COLORS = ("#9ccc65", "#ffd54f", "#ffa726", "#f4511e", "#b71c1c", "#6d0f0f", "#3e0606")
 """Current first, then ever older buckets."""
@@ -557,19 +558,3 @@ def tariff_table(tariffs: pd.DataFrame) -> pd.DataFrame:
     for column, label in percent.items():
         frame[label] = (tariffs[column] * 100).round(1).to_numpy()
     return frame
-
-
-def tabulator_formatters(frame: pd.DataFrame) -> dict:
-    """Tabulator formatters for columns named with £ or %."""
-    formatters = {}
-    for column in frame.columns:
-        if column.endswith("£"):
-            formatters[column] = {"type": "money", "symbol": "£", "thousand": ",", "precision": 2}
-        elif column.endswith("%"):
-            formatters[column] = {
-                "type": "money",
-                "symbol": "%",
-                "symbolAfter": True,
-                "precision": 1,
-            }
-    return formatters

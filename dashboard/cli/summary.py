@@ -1,6 +1,6 @@
 """The portfolio summary: the figures of ``collections-dashboard summary`` as a dict.
 
-It is computed from a :class:`~dashboard.cube.Cube` with the same queries the
+It is computed from a :class:`~dashboard.build.tables.Cube` with the same queries the
 dashboard's model runs, so the CLI and the charts cannot disagree.
 """
 
@@ -12,14 +12,12 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from . import SourceError, arrears
-from .cube import (
-    Cube,
-    aggregate_bills,
-    count_actions,
-    segment_selection,
-)
-from .vocab import DIMENSIONS, FLAG_DIMENSIONS
+from dashboard import SourceError
+from dashboard.build.tables import Cube
+from dashboard.query import ledger
+from dashboard.query.bills import aggregate_bills, count_actions
+from dashboard.query.selection import segment_selection
+from dashboard.vocab import DIMENSIONS, FLAG_DIMENSIONS
 
 RATE_DIGITS = 4
 
@@ -148,7 +146,7 @@ def portfolio_summary(
                 "customers": int(row.customers),
                 "arrears": round(float(row.arrears), 2),
             }
-            for row in arrears.ageing(cube, segments, start, end).itertuples(index=False)
+            for row in ledger.ageing(cube, segments, start, end).itertuples(index=False)
         ],
     }
 

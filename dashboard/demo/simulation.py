@@ -38,7 +38,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from dashboard import vocab
-from dashboard.writers import (
+from dashboard.demo.writers import (
     FORMATS,
     RawChunk,
     chunk_length,

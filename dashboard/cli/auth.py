@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from . import SourceError
+from dashboard import SourceError
 
 COOKIE_SECRET_ENV = "PANEL_COOKIE_SECRET"
 SECRET_OPTIONS = ("--cookie-secret", "--oauth-secret", "--oauth-encryption-key")

@@ -19,10 +19,15 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from . import SourceError, metrics
-from .loader import DEFAULT_SOURCE, SOURCE_ENV
+from dashboard import SourceError
+from dashboard.compute.arrays import to_pence
+from dashboard.compute.ledger import Buckets
+from dashboard.compute.outcomes import Window, latest_payment_date
+from dashboard.loader import SOURCE_ENV
+from dashboard.sources import DEFAULT_SOURCE
 
-APP_FILE = Path(__file__).resolve().parent / "app.py"
+APP_FILE = Path(__file__).resolve().parent.parent / "app.py"
+"""The servable page that ``serve`` hands to ``panel serve``."""
 
 app = typer.Typer(
     help="Portfolio collections dashboard for a UK water utility.",
@@ -79,7 +84,7 @@ def use_engine(engine: EngineName | None, scheduler: str | None) -> None:
     typer.BadParameter
         ``--scheduler`` without ``--engine dask``.
     """
-    from .engine import ENGINE_ENV, SCHEDULER_ENV
+    from dashboard.compute.engine import ENGINE_ENV, SCHEDULER_ENV
 
     if scheduler and engine not in (None, EngineName.dask):
         raise typer.BadParameter("--scheduler needs --engine dask", param_hint="--scheduler")
@@ -126,7 +131,7 @@ def generate(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Generate a seeded synthetic portfolio (customers, bills, payments, actions)."""
-    from .demo import write_demo
+    from dashboard.demo import write_demo
 
     counts = write_demo(out, format.value, customers, start, end, seed, progress=progress)
     typer.echo(
@@ -138,10 +143,10 @@ def generate(
 @data_errors_exit_2
 def validate(source: SourceOption = DEFAULT_SOURCE) -> None:
     """Check a source: row counts, date ranges, as-of date and every warning."""
-    from .loader import load_portfolio
+    from dashboard.loader import load_portfolio
 
     portfolio = load_portfolio(source)
-    as_of = metrics.latest_payment_date(portfolio.payments)
+    as_of = latest_payment_date(portfolio.payments)
     ranges = {
         "customers": (None, None),
         "bills": portfolio.bills["bill_period_end"],
@@ -197,13 +202,18 @@ def summary(
     scheduler: SchedulerOption = None,
 ) -> None:
     """Default rates overall, by month and by segment, action counts and aged arrears."""
-    from .loader import load_cube
+    from dashboard.loader import load_cube
 
     use_engine(engine, scheduler)
-    from .summary import format_summary, month_start_of, parse_filters, portfolio_summary
+    from dashboard.cli.summary import (
+        format_summary,
+        month_start_of,
+        parse_filters,
+        portfolio_summary,
+    )
 
-    window = metrics.Window(before, after, metrics.to_pence(tolerance))
-    cube = load_cube(source, window, _as_of(as_of), buckets=metrics.Buckets.parse(bucket_edges))
+    window = Window(before, after, to_pence(tolerance))
+    cube = load_cube(source, window, _as_of(as_of), buckets=Buckets.parse(bucket_edges))
     start, end = month_start_of(from_month, "--from"), month_start_of(to_month, "--to")
     result = portfolio_summary(
         cube, parse_filters(filter or [], cube), start, end, include_immature
@@ -227,13 +237,13 @@ def build(
     """Build the cube (outcomes, ledger, aggregates) into the persistent cache beside the data."""
     import time
 
-    from .loader import build_and_store
+    from dashboard.loader import build_and_store
 
     use_engine(engine, scheduler)
 
     started = time.perf_counter()
-    window = metrics.Window(before, after, metrics.to_pence(tolerance))
-    buckets = metrics.Buckets.parse(bucket_edges)
+    window = Window(before, after, to_pence(tolerance))
+    buckets = Buckets.parse(bucket_edges)
     file, built = build_and_store(source, window, _as_of(as_of), progress, buckets)
     verb = "built" if built else "already cached"
     typer.echo(f"{verb}: {file} ({time.perf_counter() - started:.1f} s)")
@@ -278,8 +288,8 @@ def serve(
     ADDRESS:PORT only. Secrets never go on the command line: passwords come from a file or
     an environment variable, the cookie secret from a file or $PANEL_COOKIE_SECRET.
     """
-    from . import auth
-    from .loader import load_cube
+    from dashboard.cli import auth
+    from dashboard.loader import load_cube
 
     extra = list(ctx.args)
     auth.refuse_secrets_in(extra)
@@ -380,8 +390,8 @@ def export_html(
     ] = "income_band,region,tariff,is_vulnerable",
 ) -> None:
     """One self-contained HTML file that opens offline; metric, segment and period stay live."""
-    from .export import export_html as run
-    from .vocab import DIMENSIONS
+    from dashboard.export import export_html as run
+    from dashboard.vocab import DIMENSIONS
 
     chosen = list(DIMENSIONS) if segments == "all" else [s.strip() for s in segments.split(",")]
     unknown = [s for s in chosen if s not in DIMENSIONS]
@@ -398,7 +408,7 @@ def export_figures(
     out: Annotated[Path, typer.Option(help="Folder for the PNG files.")] = Path("outputs/figures"),
 ) -> None:
     """PNG figures: monthly default rate, default by income and region, actions."""
-    from .export import export_figures as run
+    from dashboard.export import export_figures as run
 
     for path in run(source, out):
         typer.echo(f"wrote {path}")
@@ -421,6 +431,3 @@ def main() -> None:
     """Console-script entry point."""
     app(prog_name="collections-dashboard")
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Array helpers every computation shares: day and month numbers, exact integer sums,
+sorting on integer keys and :class:`EventIndex` (sorted events summed over date windows).
+
+Money is integer pence throughout; nothing here knows about bills or ledgers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def day_numbers(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """Days since 1970-01-01 as int64 (vectorised, no time of day).
+
+    Parameters
+    ----------
+    dates : Series or DatetimeIndex
+        datetime64 values.
+
+    Returns
+    -------
+    ndarray of int64
+
+    Notes
+    -----
+    Integer floor division of the raw values: NumPy's datetime unit casts check every
+    element and cost ~10x more at tens of millions of rows. NaT gives a very negative day.
+    """
+    values = np.asarray(dates)
+    if values.dtype.kind != "M":
+        values = values.astype("datetime64[s]")
+    per_day = np.timedelta64(1, "D") // np.timedelta64(1, np.datetime_data(values.dtype)[0])
+    return values.view(np.int64) // per_day
+
+
+def month_numbers(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """Months since January 1970 as int64 (vectorised: no per-row ``.dt`` fields).
+
+    Parameters
+    ----------
+    dates : Series or DatetimeIndex
+        datetime64 values.
+
+    Returns
+    -------
+    ndarray of int64
+
+    Notes
+    -----
+    Each date's day number looks up a table of the month of every day in the data's range
+    (a few thousand entries), cheaper than NumPy's month cast of every element.
+    """
+    days = day_numbers(dates)
+    if not len(days):
+        return days
+    low = int(days.min())
+    every_day = np.arange(low, int(days.max()) + 1).astype("datetime64[D]")
+    month_of_day = every_day.astype("datetime64[M]").astype(np.int64)
+    return month_of_day.take(days - low)
+
+
+def months_since(dates: pd.Series | pd.DatetimeIndex, first: pd.Timestamp) -> np.ndarray:
+    """Whole calendar months from ``first``'s month to each date's month (int64)."""
+    return month_numbers(dates) - month_numbers(pd.DatetimeIndex([first]))[0]
+
+
+def to_pence(pounds: float) -> int:
+    """Round an amount in pounds to integer pence (half away from zero, like money)."""
+    return int(np.sign(pounds) * np.floor(abs(pounds) * 100 + 0.5 + 1e-9))
+
+
+def integer_sums(key: np.ndarray, weights: np.ndarray | None, size: int) -> np.ndarray:
+    """Exact integer sums of ``weights`` (or counts) per key in ``0 .. size - 1``.
+
+    ``np.bincount`` adds in float64, exact for integers below 2**53 (pence of £90 trillion),
+    so the rounded result is the integer sum.
+    """
+    return np.rint(np.bincount(key, weights=weights, minlength=size)).astype(np.int64)
+
+
+def is_sorted(keys: np.ndarray) -> bool:
+    """Whether ``keys`` never decrease (one vectorised pass)."""
+    return len(keys) < 2 or bool(np.all(keys[1:] >= keys[:-1]))
+
+
+def sort_order(keys: np.ndarray) -> np.ndarray:
+    """A stable argsort of integer keys, fast for tens of millions of rows.
+
+    Already sorted keys cost one pass. Keys made of a few long sorted runs (files appended
+    month by month) go to NumPy's timsort, which merges runs in near-linear time. Otherwise,
+    when key range and row count fit in 63 bits together, each row's index is packed below
+    its key and the packed values are sorted (an in-place value sort is several times
+    faster than ``np.argsort``).
+
+    Parameters
+    ----------
+    keys : ndarray of int64
+
+    Returns
+    -------
+    ndarray of int64
+        Row order that sorts ``keys`` (ties keep their input order).
+    """
+    n = len(keys)
+    descents = int(np.count_nonzero(keys[1:] < keys[:-1])) if n > 1 else 0
+    if descents == 0:
+        return np.arange(n, dtype=np.int64)
+    if descents * MIN_RUN < n:
+        return np.argsort(keys, kind="stable").astype(np.int64, copy=False)
+    shifted = keys - keys.min()
+    index_bits = int(n - 1).bit_length()
+    if int(shifted.max()).bit_length() + index_bits > 63:
+        return np.argsort(keys, kind="stable").astype(np.int64)
+    packed = (shifted << index_bits) | np.arange(n, dtype=np.int64)
+    packed.sort()
+    return packed & ((1 << index_bits) - 1)
+
+
+MIN_RUN = 10_000
+"""Sorted runs this long on average make timsort the faster sort (measured: 43 M bills in
+48 monthly runs sort in 0.9 s by timsort, 3.8 s by the packed sort)."""
+
+
+class EventIndex:
+    """Events (payments, bills) of customers sorted by (customer, day) with running sums:
+    any number of window sums then cost two binary searches each.
+
+    Parameters
+    ----------
+    customer, day, value : ndarray
+        Integer customer codes, day numbers and int64 values of the events.
+    low, high : int
+        Day bounds of every event and query (a key packs customer and day).
+    """
+
+    def __init__(self, customer, day, value, low: int, high: int):
+        self.low, self.span = low, high - low + 1
+        key = np.array(customer, dtype=np.int64)  # a copy, then in place: one allocation
+        key *= self.span
+        key += day
+        key -= low
+        value = np.asarray(value, dtype=np.int64)
+        if not is_sorted(key):  # validated tables are already sorted: no copies then
+            order = sort_order(key)
+            key, value = key.take(order), value.take(order)
+        self.sorted_key = key
+        self.cumulative = np.empty(len(value) + 1, dtype=np.int64)
+        self.cumulative[0] = 0
+        np.cumsum(value, out=self.cumulative[1:])
+
+    @classmethod
+    def covering(cls, customer, day, value, *query_days: np.ndarray) -> EventIndex:
+        """An index whose day bounds hold the events and the given query days."""
+        low = int(min(np.min(day, initial=0), *(np.min(q, initial=0) for q in query_days))) - 1
+        high = int(max(np.max(day, initial=0), *(np.max(q, initial=0) for q in query_days))) + 1
+        return cls(customer, day, value, low, high)
+
+    def sums(self, customer: np.ndarray, after_day: np.ndarray, through_day: np.ndarray):
+        """Sum of the customer's events with ``after_day < day <= through_day`` per query.
+
+        Queries are searched in sorted order (binary searches on random needles in a large
+        array are cache-bound: ~20x slower at 40 M rows).
+        """
+        opens = np.array(customer, dtype=np.int64)  # a copy, then in place
+        opens *= self.span
+        opens -= self.low
+        closes = opens + np.maximum(through_day, after_day)
+        opens += after_day
+        if is_sorted(opens):  # queries of sorted tables come sorted: search them directly
+            start = np.searchsorted(self.sorted_key, opens, side="right")
+            end = np.searchsorted(self.sorted_key, closes, side="right")
+        else:
+            query_order = sort_order(opens)  # closes follow nearly the same order
+            start = np.empty(len(opens), dtype=np.int64)
+            end = np.empty(len(opens), dtype=np.int64)
+            start[query_order] = np.searchsorted(
+                self.sorted_key, opens.take(query_order), side="right"
+            )
+            end[query_order] = np.searchsorted(
+                self.sorted_key, closes.take(query_order), side="right"
+            )
+        return self.cumulative.take(end) - self.cumulative.take(start)
+
+
+def customer_codes(customer_id: pd.Series) -> np.ndarray:
+    return customer_id.cat.codes.to_numpy(np.int64)

@@ -1,0 +1,392 @@
+"""The ledger tables of one customer partition, ready to be added up across partitions.
+
+:class:`Partition` holds a partition's bills, payments and actions as arrays;
+:func:`partition_tables` turns it into the additive ageing, transition, vintage, entry and
+action-outcome tables and its worklist rows. The measures and rule constants (cure horizons,
+payment days) are defined here, below every module that reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from dashboard.compute.arrays import day_numbers, integer_sums, months_since, sort_order
+from dashboard.compute.ledger import Buckets, Ledger, action_outcomes, month_end_ledger
+from dashboard.vocab import ACTIONS
+
+CURE_AFTER = (1, 2, 3, 6)
+"""Months after entering serious arrears at which cures are counted."""
+
+
+PAY_DAYS = (14, 30)
+
+
+CLEAR_DAYS = 60
+
+
+MIN_PAYMENT_PENCE = 1000
+"""Action effectiveness: pay at least min(£10, arrears) within 14/30 days, clear in 60."""
+
+
+ARRANGEMENT_STATES = ("None", "Active", "Kept", "Broken")
+"""Arrangement status of a worklist customer on the as-of date (90-day rule)."""
+
+
+CHUNK_CUSTOMERS = 50_000
+"""Customers per partition: a running partition's ledger holds about 15 arrays of
+customers x months int64 (50,000 x 48 x 8 bytes = 19 MB each)."""
+
+
+AGEING_MEASURES = ("customers", "arrears_pence", "credit_pence", "billed_pence", "paid_pence")
+
+
+TRANSITION_MEASURES = ("customers", "arrears_pence")
+
+
+VINTAGE_MEASURES = ("customers", "defaulted", "in_arrears")
+
+
+ENTRY_MEASURES = (
+    "entered",
+    *(f"observed_{h}" for h in CURE_AFTER),
+    *(f"cured_{h}" for h in CURE_AFTER),
+)
+
+
+ACTION_MEASURES = (
+    "actions",
+    "in_arrears",
+    *(f"{kind}_{days}" for days in PAY_DAYS for kind in ("decided", "paid")),
+    f"decided_{CLEAR_DAYS}",
+    f"cleared_{CLEAR_DAYS}",
+)
+
+
+@dataclass(frozen=True)
+class LedgerSettings:
+    """What every chunk of customers shares in :func:`partition_tables`."""
+
+    snaps: np.ndarray
+    buckets: Buckets
+    shape: Shapes
+    quarter_offset: int
+    as_of_day: int
+    months: pd.DatetimeIndex
+    as_of: pd.Timestamp
+
+
+def partition_tables(chunk: tuple, settings: LedgerSettings) -> tuple[dict, pd.DataFrame]:
+    """The ledger tables of one chunk of customers (to be added up) and its worklist rows.
+
+    Parameters
+    ----------
+    chunk : (Partition, ndarray, ndarray)
+        The chunk's bills and payments, each customer's segment and first default month.
+    settings : LedgerSettings
+
+    Returns
+    -------
+    (dict of str to ndarray, DataFrame)
+    """
+    part, segment, defaulted = chunk
+    shape = settings.shape
+    ledger = part.ledger(settings.snaps)
+    bucket = settings.buckets.of(ledger.days_past_due)
+    on_book = part.on_book(ledger, shape.months)
+    sums = {
+        "ageing": _ageing(ledger, bucket, on_book, segment, shape),
+        "transitions": _transitions(ledger, bucket, on_book, segment, shape),
+        "vintage": _vintage(
+            bucket, part.first_month(), defaulted, segment, settings.quarter_offset, shape
+        ),
+        "entries": _entries(bucket, segment, settings.buckets.entry, shape),
+        "actions": _action_outcomes(part, segment, settings.months, settings.as_of, shape),
+    }
+    return sums, part.worklist(settings.as_of_day, settings.buckets)
+
+
+@dataclass(frozen=True)
+class Shapes:
+    months: int
+    segments: int
+    buckets: int
+    cohorts: int
+
+
+PARTITION_COLUMNS = {
+    "bills": ("customer_id", "due_date", "bill_pence"),
+    "payments": ("customer_id", "payment_date", "amount_pence"),
+    "actions": ("customer_id", "action_date", "action"),
+}
+"""The columns a partition carries (what a Dask worker is sent), no more."""
+
+
+@dataclass
+class Partition:
+    """The bills and payments of customers ``low .. high - 1`` as arrays (local codes)."""
+
+    low: int
+    size: int
+    bill_customer: np.ndarray
+    bill_due: np.ndarray
+    bill_pence: np.ndarray
+    bill_month: np.ndarray
+    payment_customer: np.ndarray
+    payment_day: np.ndarray
+    payment_pence: np.ndarray
+    bills: pd.DataFrame
+    payments: pd.DataFrame
+    actions: pd.DataFrame
+
+    @classmethod
+    def of(cls, tables: dict, codes: dict, bill_month, low: int, high: int) -> Partition:
+        """Customers ``low .. high - 1`` of ``tables`` (bills, payments, actions sorted by
+        customer, with :data:`PARTITION_COLUMNS`); ``codes`` holds their customer codes."""
+        b0, b1 = np.searchsorted(codes["bills"], [low, high])
+        p0, p1 = np.searchsorted(codes["payments"], [low, high])
+        a0, a1 = np.searchsorted(codes["actions"], [low, high])
+        bills, payments = tables["bills"].iloc[b0:b1], tables["payments"].iloc[p0:p1]
+        return cls(
+            low=low,
+            size=high - low,
+            bill_customer=codes["bills"][b0:b1].astype(np.int64) - low,
+            bill_due=day_numbers(bills["due_date"]),
+            bill_pence=bills["bill_pence"].to_numpy(np.int64),
+            bill_month=bill_month[b0:b1],
+            payment_customer=codes["payments"][p0:p1].astype(np.int64) - low,
+            payment_day=day_numbers(payments["payment_date"]),
+            payment_pence=payments["amount_pence"].to_numpy(np.int64),
+            bills=bills,
+            payments=payments,
+            actions=tables["actions"].iloc[a0:a1],
+        )
+
+    def ledger(self, snaps: np.ndarray) -> Ledger:
+        return month_end_ledger(
+            self.bill_customer,
+            self.bill_due,
+            self.bill_pence,
+            self.payment_customer,
+            self.payment_day,
+            self.payment_pence,
+            self.size,
+            snaps,
+        )
+
+    def first_month(self) -> np.ndarray:
+        """Month index of each customer's first bill (a large number when none)."""
+        return _first_per_customer(self.bill_customer, self.bill_month, self.size, NEVER)
+
+    def last_month(self) -> np.ndarray:
+        """Month index of each customer's last bill (-1 when none)."""
+        return -_first_per_customer(self.bill_customer, -self.bill_month, self.size, 1)
+
+    def on_book(self, ledger: Ledger, k: int) -> np.ndarray:
+        """Billed in this month's range of their bills, or owing or owed money."""
+        month = np.arange(k)[None, :]
+        billed = (month >= self.first_month()[:, None]) & (month <= self.last_month()[:, None])
+        return billed | (ledger.billed_pence != ledger.paid_pence)
+
+    def worklist(self, as_of_day: int, buckets: Buckets) -> pd.DataFrame:
+        """Customers in arrears on the as-of day: balance, age, last payment."""
+        ledger = self.ledger(np.array([as_of_day]))
+        arrears = ledger.arrears_pence[:, 0]
+        owing = np.flatnonzero(arrears > 0)
+        last_day, last_pence = _last_payment(
+            self.payment_customer, self.payment_day, self.payment_pence, self.size, as_of_day
+        )
+        return pd.DataFrame(
+            {
+                "customer": owing + self.low,
+                "arrears_pence": arrears[owing],
+                "days_past_due": ledger.days_past_due[owing, 0],
+                "last_payment_day": last_day[owing],
+                "last_payment_pence": last_pence[owing],
+            }
+        )
+
+
+def day_of(when: pd.Timestamp) -> int:
+    return int(day_numbers(pd.DatetimeIndex([pd.Timestamp(when)]))[0])
+
+
+NEVER = np.iinfo(np.int32).max
+
+
+def _first_per_customer(customer: np.ndarray, value: np.ndarray, n: int, none: int) -> np.ndarray:
+    """Smallest ``value`` per customer ``0 .. n - 1`` (``none`` when they have no row)."""
+    smallest = np.full(n, none, dtype=np.int64)
+    if len(customer):
+        order = sort_order(customer * (1 << 32) + (value - value.min()))
+        sorted_customer = customer[order]
+        starts = np.flatnonzero(np.r_[True, sorted_customer[1:] != sorted_customer[:-1]])
+        smallest[sorted_customer[starts]] = value[order][starts]
+    return smallest
+
+
+def first_default_month(
+    bill_codes: np.ndarray, outcomes: pd.DataFrame, bill_month: np.ndarray, n: int
+) -> np.ndarray:
+    """Per customer, the month of their first mature defaulted bill (``NEVER`` when none)."""
+    counted = (outcomes["is_default"] & outcomes["is_mature"]).to_numpy()
+    customer = bill_codes[counted].astype(np.int64)
+    return _first_per_customer(customer, bill_month[counted], n, NEVER)
+
+
+def _last_payment(
+    customer: np.ndarray, day: np.ndarray, pence: np.ndarray, n: int, through: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Day (-1 when none) and amount of each customer's latest payment up to ``through``."""
+    keep = np.flatnonzero(day <= through)
+    last = last_of(customer[keep], day[keep], n)
+    row = keep[np.maximum(last, 0)] if len(keep) else np.zeros(n, dtype=np.int64)
+    has = last >= 0
+    last_day = np.where(has, day[row] if len(keep) else 0, -1)
+    return last_day, np.where(has, pence[row] if len(keep) else 0, 0)
+
+
+def _ageing(ledger, bucket, on_book, segment, shape: Shapes) -> np.ndarray:
+    month = np.broadcast_to(np.arange(shape.months)[None, :], bucket.shape)[on_book]
+    seg = np.broadcast_to(segment[:, None], bucket.shape)[on_book]
+    key = (month * shape.segments + seg) * shape.buckets + bucket[on_book]
+    size = shape.months * shape.segments * shape.buckets
+    values = (
+        None,
+        ledger.arrears_pence[on_book],
+        ledger.credit_pence[on_book],
+        ledger.billed_pence[on_book],
+        ledger.paid_pence[on_book],
+    )
+    sums = np.stack([integer_sums(key, w, size) for w in values], axis=-1)
+    return sums.reshape(shape.months, shape.segments, shape.buckets, len(AGEING_MEASURES))
+
+
+def _transitions(ledger, bucket, on_book, segment, shape: Shapes) -> np.ndarray:
+    size = shape.months * shape.segments * shape.buckets * shape.buckets
+    out = np.zeros((shape.months, shape.segments, shape.buckets, shape.buckets, 2), np.int64)
+    if shape.months < 2:
+        return out
+    both = on_book[:, 1:] & on_book[:, :-1]
+    month = np.broadcast_to(np.arange(1, shape.months)[None, :], both.shape)[both]
+    seg = np.broadcast_to(segment[:, None], both.shape)[both]
+    key = ((month * shape.segments + seg) * shape.buckets + bucket[:, :-1][both]) * shape.buckets
+    key += bucket[:, 1:][both]
+    arrears = ledger.arrears_pence[:, :-1][both]
+    counts = integer_sums(key, None, size)
+    sums = np.stack([counts, integer_sums(key, arrears, size)], axis=-1)
+    return sums.reshape(out.shape)
+
+
+def _vintage(bucket, first_month, defaulted_month, segment, quarter_offset, shape) -> np.ndarray:
+    """Per (cohort quarter, months on book, segment): customers, defaulted so far, in arrears."""
+    k = shape.months
+    month = np.arange(k)[None, :]
+    started = (first_month < k)[:, None] & (month >= first_month[:, None])
+    cohort = (first_month[:, None] + quarter_offset) // 3
+    on_book_months = month - first_month[:, None]
+    cohort = np.broadcast_to(cohort, bucket.shape)[started]
+    mob = np.broadcast_to(on_book_months, bucket.shape)[started]
+    seg = np.broadcast_to(segment[:, None], bucket.shape)[started]
+    key = (cohort * k + mob) * shape.segments + seg
+    defaulted = np.broadcast_to(month >= defaulted_month[:, None], bucket.shape)[started]
+    size = shape.cohorts * k * shape.segments
+    sums = np.stack(
+        [
+            integer_sums(key, None, size),
+            integer_sums(key, defaulted.astype(np.float64), size),
+            integer_sums(key, (bucket[started] > 0).astype(np.float64), size),
+        ],
+        axis=-1,
+    )
+    return sums.reshape(shape.cohorts, k, shape.segments, len(VINTAGE_MEASURES))
+
+
+def _entries(bucket, segment, entry_bucket: int, shape: Shapes) -> np.ndarray:
+    """Per (entry month, segment): customers entering serious arrears, observed and cured."""
+    k = shape.months
+    if k == 0:
+        return np.zeros((0, shape.segments, len(ENTRY_MEASURES)), dtype=np.int64)
+    serious = bucket >= entry_bucket
+    entered = serious.any(axis=1)
+    entry = np.argmax(serious, axis=1)[entered]
+    rows = np.flatnonzero(entered)
+    key = entry * shape.segments + segment[rows]
+    size = k * shape.segments
+    columns = [integer_sums(key, None, size)]
+    observed, cured = [], []
+    for h in CURE_AFTER:
+        later = entry + h
+        seen = later < k
+        current = np.zeros(len(rows), dtype=bool)
+        current[seen] = bucket[rows[seen], later[seen]] == 0
+        observed.append(integer_sums(key, seen.astype(np.float64), size))
+        cured.append(integer_sums(key, current.astype(np.float64), size))
+    columns += observed + cured
+    return np.stack(columns, axis=-1).reshape(k, shape.segments, len(ENTRY_MEASURES))
+
+
+def action_types(actions: pd.DataFrame) -> pd.Index:
+    present = list(actions["action"].cat.categories)
+    return pd.Index([a for a in ACTIONS if a in present] + [a for a in present if a not in ACTIONS])
+
+
+def action_kinds(actions: pd.DataFrame, types: pd.Index) -> np.ndarray:
+    """Position in ``types`` of each action's type (by its categorical code, no strings)."""
+    action = actions["action"].array
+    return types.get_indexer(action.categories).take(action.codes)
+
+
+def action_shape(actions: pd.DataFrame, n_months: int, n_segments: int) -> tuple[int, ...]:
+    return (n_months, n_segments, len(action_types(actions)), len(ACTION_MEASURES))
+
+
+def _action_outcomes(
+    part: Partition, segment: np.ndarray, months: pd.DatetimeIndex, as_of, shape: Shapes
+) -> np.ndarray:
+    """Action outcome sums of one partition's customers by (month, segment, type, measure)."""
+    actions = part.actions
+    out_shape = action_shape(actions, len(months), shape.segments)
+    if actions.empty:
+        return np.zeros(out_shape, dtype=np.int64)
+    outcome = action_outcomes(
+        actions, part.bills, part.payments, as_of, PAY_DAYS, CLEAR_DAYS, MIN_PAYMENT_PENCE
+    )
+    month = months_since(actions["action_date"], months[0])
+    inside = (month >= 0) & (month < len(months))
+    seg = segment[actions["customer_id"].cat.codes.to_numpy(np.int64) - part.low]
+    kind = action_kinds(actions, action_types(actions))
+    key = ((month * shape.segments + seg) * out_shape[2] + kind)[inside]
+    size = int(np.prod(out_shape[:3]))
+    columns = [integer_sums(key, None, size)]
+    for name in ACTION_MEASURES[1:]:
+        weights = outcome[name].to_numpy()[inside].astype(np.float64)
+        columns.append(integer_sums(key, weights, size))
+    return np.stack(columns, axis=-1).reshape(out_shape)
+
+
+def dates_of(day_numbers) -> pd.Series:
+    days = np.asarray(day_numbers, dtype=np.int64)
+    dates = days.astype("datetime64[D]").astype("datetime64[ns]")
+    return pd.Series(np.where(days >= 0, dates, np.datetime64("NaT")))
+
+
+def last_of(customer: np.ndarray, day: np.ndarray, n: int) -> np.ndarray:
+    """Row (in the given arrays) of each customer's latest event, -1 when none."""
+    if not len(customer):
+        return np.full(n, -1, dtype=np.int64)
+    order = sort_order(customer * (1 << 32) + (day - day.min()))
+    last = np.searchsorted(customer[order], np.arange(n), side="right") - 1
+    has = (last >= 0) & (customer[order][np.maximum(last, 0)] == np.arange(n))
+    return np.where(has, order[np.maximum(last, 0)], -1)
+
+
+def last_day_of(actions: pd.DataFrame, name: str, through: int, n: int) -> np.ndarray:
+    """Day of each customer's latest action ``name`` up to ``through`` (-1 when none)."""
+    chosen = actions.loc[actions["action"] == name]
+    days = day_numbers(chosen["action_date"])
+    keep = days <= through
+    codes = chosen["customer_id"].cat.codes.to_numpy(np.int64)[keep]
+    return -_first_per_customer(codes, -days[keep], n, 1)

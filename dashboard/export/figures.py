@@ -1,0 +1,389 @@
+"""PNG figures of the dashboard's main charts, drawn with plain matplotlib (no browser).
+
+:func:`figure_frames` returns the exact model outputs each figure is drawn from; neither it
+nor :func:`draw_figure` computes a metric. The monthly figures are those of the catalogue's
+metrics that name a ``figure`` (:data:`dashboard.catalog.METRICS`); the segment and action
+figures follow. A figure of another segmentation is drawn from a copy of the model
+(:meth:`CollectionsModel.clone`): the model handed in never changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dashboard.catalog import METRIC, METRICS
+from dashboard.model import CollectionsModel
+from dashboard.vocab import ACTIONS, DIMENSION_LABELS, FLAG_DIMENSIONS
+
+SEGMENT_FIGURES = {
+    "default_by_income": ("income_band", "natural"),
+    "default_by_region": ("region", "value"),
+}
+"""Segment figure -> (dimension, bar order: natural category order or by value)."""
+
+
+FIGURES = (
+    *(metric.figure for metric in METRICS if metric.figure),
+    *SEGMENT_FIGURES,
+    "actions_distribution",
+    "actions_monthly",
+)
+"""Names of the PNG files :func:`export_figures` writes (without ``.png``)."""
+
+_BLUE, _GREY = "#1f77b4", "#9e9e9e"
+_ACTION_COLORS = dict(zip(ACTIONS, ("#4c78a8", "#f58518", "#54a24b", "#e45756"), strict=True))
+
+
+def figure_frames(model: CollectionsModel) -> dict[str, pd.DataFrame]:
+    """The model output each figure is drawn from, unchanged.
+
+    Parameters
+    ----------
+    model : CollectionsModel
+        Never changed: the segment figures read copies of it split by ``income_band`` and
+        ``region``.
+
+    Returns
+    -------
+    dict of str to DataFrame
+        Figure name (see :data:`FIGURES`) -> a copy of ``model.monthly``,
+        ``model.by_segment``, ``model.actions_by_type`` or ``model.actions_monthly``.
+    """
+    frames = {metric.figure: model.monthly.copy() for metric in METRICS if metric.figure}
+    for name, (dim, _order) in SEGMENT_FIGURES.items():
+        split = model if model.segment_by == dim else model.clone(segment_by=dim)
+        frames[name] = split.by_segment.copy()
+    frames["actions_distribution"] = model.actions_by_type.copy()
+    frames["actions_monthly"] = model.actions_monthly.copy()
+    return {name: frames[name] for name in FIGURES}
+
+
+def export_figures(source: str | Path, out_dir: str | Path) -> list[Path]:
+    """Write the dashboard's main charts as PNG files (matplotlib, no browser).
+
+    Parameters
+    ----------
+    source : str or Path
+        CSV folder, SQLite file or Parquet folder.
+    out_dir : str or Path
+        Folder for the PNG files (created if missing).
+
+    Returns
+    -------
+    list of Path
+        The files written, in the order of :data:`FIGURES`: ``monthly_default_rate.png``,
+        ``collection_rate_monthly.png``, ``billed_monthly.png``, ``default_by_income.png``,
+        ``default_by_region.png``, ``actions_distribution.png`` and ``actions_monthly.png``.
+
+    Notes
+    -----
+    Rates count mature bills only (the model's default) and every title says so with the
+    as-of date; months whose payment window is still open are shaded and never drawn as
+    a rate.
+    """
+    model = CollectionsModel(source=str(Path(source).resolve()))
+    return write_figures(model, out_dir)
+
+
+def write_figures(model: CollectionsModel, out_dir: str | Path) -> list[Path]:
+    """Draw :func:`figure_frames` of a model into PNG files.
+
+    Parameters
+    ----------
+    model : CollectionsModel
+    out_dir : str or Path
+
+    Returns
+    -------
+    list of Path
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, frame in figure_frames(model).items():
+        path = out_dir / f"{name}.png"
+        draw_figure(name, frame, model).savefig(
+            path, dpi=120, bbox_inches="tight", facecolor="white"
+        )
+        paths.append(path)
+    return paths
+
+
+def draw_figure(name: str, frame: pd.DataFrame, model: CollectionsModel):
+    """Draw one figure from its frame (see :func:`figure_frames`).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`FIGURES`.
+    frame : DataFrame
+        The model output the figure shows.
+    model : CollectionsModel
+        For the as-of date, counting rule, window and selection stated in the titles.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Made without pyplot (no global state, no display needed).
+    """
+    if name not in _DRAW:
+        raise ValueError(f"unknown figure {name!r}; choose one of {', '.join(FIGURES)}")
+    return _DRAW[name](frame, _FigureContext(model))
+
+
+class _FigureContext:
+    """What every figure states: as-of date, counting rule, window, selection."""
+
+    def __init__(self, model: CollectionsModel):
+        self.as_of = f"as of {model.as_of_date:%d %b %Y}"
+        self.counted = "all bills" if model.include_immature else "mature bills only"
+        self.selection = model.describe_selection()
+        self.window = (
+            f"payment window {model.before} days before to {model.after} days after due, "
+            f"tolerance £{model.tolerance:.2f}"
+        )
+
+    def rate_title(self, title: str) -> str:
+        return f"{title} — {self.counted}, {self.as_of}"
+
+
+def _new_figure(width: float = 10, height: float = 5.0):
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), layout="constrained")
+    return figure, figure.add_subplot()
+
+
+def _titles(figure, ax, title: str, subtitle: str) -> None:
+    figure.suptitle(title, x=0.01, ha="left", fontsize=13, fontweight="bold")
+    ax.set_title(subtitle, loc="left", fontsize=9, color="#444444")
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def _month_axis(ax) -> None:
+    import matplotlib.dates as mdates
+
+    ax.xaxis.set_major_locator(mdates.MonthLocator(bymonth=(1, 4, 7, 10)))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y"))
+    ax.xaxis.set_minor_locator(mdates.MonthLocator())
+    ax.tick_params(axis="x", labelrotation=45)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+        label.set_rotation_mode("anchor")
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _month_bars(months: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Left edges and widths (in days) of bars that fill each month."""
+    starts = pd.to_datetime(months)
+    widths = (starts + pd.offsets.MonthBegin(1) - starts).dt.days.to_numpy() * 0.8
+    return starts + pd.Timedelta(days=2), widths
+
+
+def _percent_axis(axis) -> None:
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+    axis.set_major_locator(MaxNLocator(nbins=8, steps=[1, 2, 5, 10]))
+    axis.set_major_formatter(PercentFormatter(xmax=1, decimals=None))
+
+
+def _pounds_axis(axis) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    def pounds(value, _pos):
+        if abs(value) >= 1e6:
+            return f"£{value / 1e6:,.1f}m"
+        if abs(value) >= 1e3:
+            return f"£{value / 1e3:,.0f}k"
+        return f"£{value:,.0f}"
+
+    axis.set_major_formatter(FuncFormatter(pounds))
+
+
+def _thousands():
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda value, _pos: f"{value:,.0f}")
+
+
+def _legend_below(figure, ax, ncols: int = 4) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        figure.legend(handles, labels, loc="outside lower center", ncols=ncols, frameon=False)
+
+
+def _shade_immature(ax, monthly: pd.DataFrame) -> None:
+    """Shade the bill months whose payment window is still open."""
+    immature = monthly.loc[~monthly["mature"], "month"]
+    if immature.empty:
+        return
+    start = immature.min()
+    end = monthly["month"].max() + pd.offsets.MonthBegin(1)
+    ax.axvspan(
+        start, end, color=_GREY, alpha=0.2, lw=0, label="payment window still open: not final"
+    )
+
+
+def _draw_monthly_rate(monthly: pd.DataFrame, context: _FigureContext, metric: str):
+    figure, ax = _new_figure()
+    counted = monthly.loc[monthly["counted_bills"].gt(0)]
+    mature = counted.loc[counted["mature"]]
+    middle = pd.Timedelta(days=14)  # a bill month's point sits mid-month
+    ax.plot(
+        mature["month"] + middle,
+        mature[metric],
+        color=_BLUE,
+        marker="o",
+        ms=3.5,
+        lw=1.8,
+        label=f"{METRIC[metric].label} (mature bills)",
+    )
+    immature = counted.loc[~counted["mature"]]
+    if len(immature):  # only when immature bills are counted: hollow, dashed, grey
+        ax.plot(
+            immature["month"] + middle,
+            immature[metric],
+            color=_GREY,
+            marker="o",
+            mfc="white",
+            ls="--",
+            label="not final (window still open)",
+        )
+    _shade_immature(ax, monthly)
+    _month_axis(ax)
+    _percent_axis(ax.yaxis)
+    values = counted[metric].dropna()
+    if len(values):
+        low, high = float(values.min()), float(values.max())
+        pad = max((high - low) * 0.15, 0.005)
+        ax.set_ylim(0 if metric == "default_rate" else low - pad, high + pad)
+    ax.set_ylabel(METRIC[metric].label)
+    ax.set_xlabel("bill month (month of the bill period end)")
+    _legend_below(figure, ax)
+    title = context.rate_title(f"{METRIC[metric].label} by bill month")
+    _titles(figure, ax, title, f"{context.selection} · {context.window}")
+    return figure
+
+
+def _draw_monthly_amount(monthly: pd.DataFrame, context: _FigureContext, metric: str):
+    label = METRIC[metric].label
+    figure, ax = _new_figure()
+    left, widths = _month_bars(monthly["month"])
+    ax.bar(left, monthly[metric], width=widths, align="edge", color=_BLUE, label=label)
+    _month_axis(ax)
+    _pounds_axis(ax.yaxis)
+    ax.set_ylabel(f"{label.removesuffix(' £').lower()} per bill month")
+    ax.set_xlabel("bill month (month of the bill period end)")
+    title = f"{label} by bill month — every bill, {context.as_of}"
+    _titles(figure, ax, title, context.selection)
+    return figure
+
+
+def _segment_labels(dim: str, values) -> list[str]:
+    if dim in FLAG_DIMENSIONS:
+        return ["Yes" if int(v) == 1 else "No" for v in values]
+    return [str(v) for v in values]
+
+
+def _draw_segment_rate(by_segment: pd.DataFrame, context: _FigureContext, dim: str, order: str):
+    frame = by_segment.dropna(subset=["default_rate"]).copy()
+    frame["label"] = _segment_labels(dim, frame[dim])
+    if order == "value":
+        frame = frame.sort_values("default_rate")
+    figure, ax = _new_figure(10, 1.6 + 0.5 * max(len(frame), 1))
+    bars = ax.barh(frame["label"], frame["default_rate"], color=_BLUE)
+    if order != "value":
+        ax.invert_yaxis()  # natural order (low to high income) from the top
+    labels = [
+        f"{rate:.1%}  ({defaults:,} of {bills:,} bills)"
+        for rate, defaults, bills in zip(
+            frame["default_rate"], frame["counted_defaults"], frame["counted_bills"], strict=True
+        )
+    ]
+    ax.bar_label(bars, labels=labels, padding=4, fontsize=8.5)
+    _percent_axis(ax.xaxis)
+    ax.set_xlim(0, float(frame["default_rate"].max() if len(frame) else 0.1) * 1.45)
+    ax.set_xlabel("default rate")
+    ax.set_ylabel(DIMENSION_LABELS[dim])
+    ax.grid(axis="x", alpha=0.3)
+    title = context.rate_title(f"Default rate by {DIMENSION_LABELS[dim].lower()}")
+    _titles(figure, ax, title, f"{context.selection} · {context.window}")
+    return figure
+
+
+def _draw_actions(actions: pd.DataFrame, context: _FigureContext):
+    frame = actions.assign(action=actions["action"].astype(str))
+    order = [a for a in ACTIONS if a in set(frame["action"])]
+    order += sorted(set(frame["action"]) - set(order))
+    frame = frame.set_index("action").loc[order].reset_index()
+    total = int(frame["count"].sum())
+    figure, ax = _new_figure(10, 3.6)
+    colors = [_ACTION_COLORS.get(a, _GREY) for a in order]
+    bars = ax.barh(frame["action"], frame["count"], color=colors)
+    shares = frame["count"] / total if total else frame["count"] * np.nan
+    ax.bar_label(
+        bars,
+        labels=[f"{c:,} ({s:.0%})" for c, s in zip(frame["count"], shares, strict=True)],
+        padding=4,
+        fontsize=9,
+    )
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(float(frame["count"].max()), 1) * 1.25)
+    ax.xaxis.set_major_formatter(_thousands())
+    ax.set_xlabel("collections actions")
+    ax.grid(axis="x", alpha=0.3)
+    title = f"Collections actions by type — {context.as_of}"
+    _titles(figure, ax, title, f"{context.selection} · {total:,} actions")
+    return figure
+
+
+def _draw_actions_monthly(actions_monthly: pd.DataFrame, context: _FigureContext):
+    frame = actions_monthly.assign(action=actions_monthly["action"].astype(str))
+    wide = frame.pivot_table(index="month", columns="action", values="count", aggfunc="sum")
+    order = [a for a in ACTIONS if a in wide.columns] + sorted(set(wide.columns) - set(ACTIONS))
+    wide = wide[order].fillna(0)
+    figure, ax = _new_figure()
+    left, widths = _month_bars(pd.Series(wide.index))
+    bottom = np.zeros(len(wide))
+    for action in order:
+        values = wide[action].to_numpy()
+        ax.bar(
+            left,
+            values,
+            width=widths,
+            align="edge",
+            bottom=bottom,
+            color=_ACTION_COLORS.get(action, _GREY),
+            label=action,
+        )
+        bottom += values
+    _month_axis(ax)
+    ax.yaxis.set_major_formatter(_thousands())
+    ax.set_ylabel("actions per month")
+    ax.set_xlabel("month of the action")
+    _legend_below(figure, ax)
+    title = f"Collections actions per month by type — {context.as_of}"
+    _titles(figure, ax, title, context.selection)
+    return figure
+
+
+def _metric_drawer(metric: str) -> Callable:
+    if METRIC[metric].is_rate:
+        return lambda frame, context: _draw_monthly_rate(frame, context, metric)
+    return lambda frame, context: _draw_monthly_amount(frame, context, metric)
+
+
+def _segment_drawer(dim: str, order: str) -> Callable:
+    return lambda frame, context: _draw_segment_rate(frame, context, dim, order)
+
+
+_DRAW: dict[str, Callable] = {
+    **{metric.figure: _metric_drawer(metric.name) for metric in METRICS if metric.figure},
+    **{name: _segment_drawer(dim, order) for name, (dim, order) in SEGMENT_FIGURES.items()},
+    "actions_distribution": _draw_actions,
+    "actions_monthly": _draw_actions_monthly,
+}

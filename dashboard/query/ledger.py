@@ -1,0 +1,386 @@
+"""Ledger queries: the aggregated ledger -> ageing, arrears by month, roll and cure,
+cohorts, action effectiveness, the funnel and per-segment summaries. Each is a sum of
+small dense tables over the selected segments (one matrix product).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dashboard.compute.partition import ACTION_MEASURES, CLEAR_DAYS, CURE_AFTER, PAY_DAYS
+from dashboard.query.selection import any_bit, month_bitmask, month_bounds
+from dashboard.vocab import ACTIONS
+
+
+def segment_groups(
+    cube, segments: np.ndarray, by: str | None
+) -> tuple[np.ndarray, pd.Categorical | None]:
+    """A (segments, groups) 0/1 matrix that sums selected segments into groups of ``by``.
+
+    Parameters
+    ----------
+    cube : Cube
+    segments : ndarray of bool
+        Selected segments.
+    by : str or None
+        A customer dimension, or None for one group (the whole selection).
+
+    Returns
+    -------
+    (ndarray, Categorical or None)
+        The matrix and the group labels (None for one group).
+    """
+    if by is None:
+        return segments[:, None].astype(np.int64), None
+    values = cube.segments[by]
+    size = len(values.cat.categories)
+    matrix = np.zeros((len(segments), size), dtype=np.int64)
+    matrix[np.arange(len(segments)), values.cat.codes.to_numpy()] = segments
+    labels = pd.Categorical.from_codes(np.arange(size), dtype=values.dtype)
+    return matrix, labels
+
+
+def _months(cube, start, end, count: int) -> np.ndarray:
+    """Indexes ``0 .. count - 1`` of the cube months within ``[start, end]``."""
+
+    low, high = month_bounds(cube, start, end)
+    return np.arange(max(low, 0), min(high, count - 1) + 1)
+
+
+def _span(months: np.ndarray) -> slice:
+    """The consecutive month indexes as a slice (a view, no copy)."""
+    return slice(int(months[0]), int(months[-1]) + 1) if len(months) else slice(0, 0)
+
+
+def _select(table: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Sum a segment-last table over segments with 0/1 ``weights`` (segments,) or
+    (segments, groups), as int64: one BLAS product."""
+    return np.rint(table @ weights.astype(np.float64)).astype(np.int64)
+
+
+def ageing(cube, segments: np.ndarray, start=None, end=None, by: str | None = None) -> pd.DataFrame:
+    """Customers on book and money per days-past-due bucket at each month-end.
+
+    Parameters
+    ----------
+    cube : Cube
+    segments : ndarray of bool
+    start, end : Timestamp or None
+        Month range (inclusive; None = open).
+    by : str, optional
+        A dimension to split by.
+
+    Returns
+    -------
+    DataFrame
+        ``month``, ``by`` (when given), ``bucket`` (ordered categorical), ``customers``,
+        ``arrears``, ``credit`` and ``billed`` (pounds due to date); one row per month x
+        group x bucket.
+    """
+    tables = cube.arrears
+    months = _months(cube, start, end, len(tables.snapshot_days))
+    matrix, labels = segment_groups(cube, segments, by)
+    sums = np.moveaxis(_select(tables.sums["ageing"][_span(months)], matrix), -1, 1)
+    m, g, b = np.meshgrid(
+        months, np.arange(matrix.shape[1]), np.arange(sums.shape[2]), indexing="ij"
+    )
+    frame = {"month": cube.months[m.ravel()]}
+    if by is not None:
+        frame[by] = labels[g.ravel()]
+    frame["bucket"] = pd.Categorical.from_codes(
+        b.ravel(), categories=list(tables.bucket_labels), ordered=True
+    )
+    flat = sums.reshape(-1, sums.shape[-1])
+    frame["customers"] = flat[:, 0]
+    frame["arrears"] = flat[:, 1] / 100
+    frame["credit"] = flat[:, 2] / 100
+    frame["billed"] = flat[:, 3] / 100
+    return pd.DataFrame(frame)
+
+
+def arrears_summary(ageing_frame: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
+    """Per month (and group): customers on book, in arrears, share, arrears £, average.
+
+    Parameters
+    ----------
+    ageing_frame : DataFrame
+        From :func:`ageing`.
+    by : str, optional
+        The dimension the frame is split by.
+
+    Returns
+    -------
+    DataFrame
+        ``month``, ``by``, ``customers``, ``in_arrears``, ``share_in_arrears`` (NaN with
+        nobody on book or no bill due yet), ``arrears`` and ``billed`` (£ due to date) and
+        ``average_arrears`` (£ per customer in arrears; NaN with nobody in arrears).
+    """
+    keys = ["month"] if by is None else ["month", by]
+    owing = ageing_frame["bucket"].cat.codes.to_numpy() > 0
+    frame = ageing_frame.assign(in_arrears=np.where(owing, ageing_frame["customers"], 0))
+    total = frame.groupby(keys, observed=True, sort=True)[
+        ["customers", "in_arrears", "arrears", "billed"]
+    ].sum()
+    total = total.reset_index()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        total["share_in_arrears"] = np.where(  # NaN before any bill is due: not 0%
+            (total["customers"] > 0) & (total["billed"] > 0),
+            total["in_arrears"] / total["customers"],
+            np.nan,
+        )
+        total["average_arrears"] = np.where(
+            total["in_arrears"] > 0, total["arrears"] / total["in_arrears"], np.nan
+        )
+    return total
+
+
+def transition_matrix(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
+    """Month-on-month moves between buckets over the months ending in ``[start, end]``.
+
+    Returns
+    -------
+    DataFrame
+        ``from_bucket``, ``to_bucket``, ``customers``, ``arrears`` (£ owed the month
+        before), and ``customer_share`` / ``arrears_share``: each row's share of its
+        ``from_bucket`` (rows sum to 1; NaN for a bucket nobody was in).
+    """
+    tables = cube.arrears
+    months = _months(cube, start, end, len(tables.snapshot_days))
+    months = months[months >= 1]
+    sums = _select(tables.sums["transitions"][_span(months)], segments).sum(axis=0)
+    n = sums.shape[0]
+    labels = list(tables.bucket_labels)
+    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    customers = sums[..., 0]
+    arrears = sums[..., 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        customer_share = customers / customers.sum(axis=1, keepdims=True)
+        arrears_share = arrears / arrears.sum(axis=1, keepdims=True)
+    return pd.DataFrame(
+        {
+            "from_bucket": pd.Categorical.from_codes(i.ravel(), categories=labels, ordered=True),
+            "to_bucket": pd.Categorical.from_codes(j.ravel(), categories=labels, ordered=True),
+            "customers": customers.ravel(),
+            "arrears": arrears.ravel() / 100,
+            "customer_share": customer_share.ravel(),
+            "arrears_share": arrears_share.ravel(),
+        }
+    )
+
+
+def roll_rates(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
+    """Monthly cure rate and forward roll rates.
+
+    Returns
+    -------
+    DataFrame
+        ``month``; ``cure_rate`` = customers in arrears last month-end who are Current
+        now / customers in arrears last month-end; ``roll_current`` = Current -> first
+        bucket / Current; ``roll_first`` = first -> second bucket / first bucket; with
+        their denominators ``in_arrears_before``, ``current_before``, ``first_before``.
+        NaN where a denominator is 0.
+    """
+    tables = cube.arrears
+    months = _months(cube, start, end, len(tables.snapshot_days))
+    months = months[months >= 1]
+    counts = _select(tables.sums["transitions"][_span(months), :, :, 0], segments)
+    in_arrears = counts[:, 1:, :].sum(axis=(1, 2))
+    cured = counts[:, 1:, 0].sum(axis=1)
+    current = counts[:, 0, :].sum(axis=1)
+    first = counts[:, 1, :].sum(axis=1)
+    second = counts[:, 1, 2] if counts.shape[1] > 2 else np.zeros(len(months), np.int64)
+    return pd.DataFrame(
+        {
+            "month": cube.months[months],
+            "cure_rate": _ratio(cured, in_arrears),
+            "roll_current": _ratio(counts[:, 0, 1], current),
+            "roll_first": _ratio(second, first),
+            "in_arrears_before": in_arrears,
+            "current_before": current,
+            "first_before": first,
+        }
+    )
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    numerator = np.asarray(numerator, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / np.maximum(denominator, 1), np.nan)
+
+
+def vintage(cube, segments: np.ndarray) -> pd.DataFrame:
+    """Vintage curves: cohorts by quarter of first bill, by months on book.
+
+    Returns
+    -------
+    DataFrame
+        ``cohort`` (e.g. ``"2022 Q1"``), ``months_on_book``, ``customers``,
+        ``default_rate`` (share with a mature default so far; NaN where the cohort's
+        bills of that age may still be immature) and ``arrears_share`` (share in arrears
+        at that month-end). Only cells with customers.
+    """
+    tables = cube.arrears
+    sums = _select(tables.sums["vintage"], segments)
+    cohort, mob = np.nonzero(sums[..., 0])
+    first = cube.months[0]
+    quarter_start = (first.year * 12 + first.month - 1) // 3 * 3
+    start_month = quarter_start + cohort * 3
+    labels = [f"{m // 12} Q{m % 12 // 3 + 1}" for m in start_month]
+    latest_month = (start_month + 2) + mob - (first.year * 12 + first.month - 1)
+    mature = latest_month <= _last_mature_month(cube)
+    values = sums[cohort, mob]
+    return pd.DataFrame(
+        {
+            "cohort": labels,
+            "months_on_book": mob,
+            "customers": values[:, 0],
+            "default_rate": np.where(mature, _ratio(values[:, 1], values[:, 0]), np.nan),
+            "arrears_share": _ratio(values[:, 2], values[:, 0]),
+        }
+    )
+
+
+def _last_mature_month(cube) -> int:
+    """Index of the last cube month whose bills are all mature (-1 when none)."""
+    bills = cube.bills.groupby("month")[["bills", "mature_bills"]].sum()
+    mature = (bills["bills"] == bills["mature_bills"]).to_numpy()
+    if not mature.any():
+        return -1
+    last = bills.index[np.flatnonzero(mature)[-1]]
+    return (last.year - cube.months[0].year) * 12 + last.month - cube.months[0].month
+
+
+def entry_cohorts(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
+    """Customers first reaching serious arrears per month, and their cure rates.
+
+    Returns
+    -------
+    DataFrame
+        ``month`` of entry, ``entered``, and for h in :data:`CURE_AFTER`
+        ``cured_after_h`` (share Current h month-ends later, among those observed that
+        long; NaN when none is) and ``observed_h``.
+    """
+    tables = cube.arrears
+    months = _months(cube, start, end, len(tables.snapshot_days))
+    sums = _select(tables.sums["entries"][_span(months)], segments)
+    frame = {"month": cube.months[months], "entered": sums[:, 0]}
+    for position, h in enumerate(CURE_AFTER):
+        observed = sums[:, 1 + position]
+        cured = sums[:, 1 + len(CURE_AFTER) + position]
+        frame[f"cured_after_{h}"] = _ratio(cured, observed)
+        frame[f"observed_{h}"] = observed
+    return pd.DataFrame(frame)
+
+
+def action_effectiveness(
+    cube, segments: np.ndarray, start=None, end=None, by: str | None = None
+) -> pd.DataFrame:
+    """Per action type (and group): how often customers paid or cleared afterwards.
+
+    Returns
+    -------
+    DataFrame
+        ``action``, ``by`` (when given), ``actions``, ``in_arrears`` and the rates
+        ``paid_14_rate``, ``paid_30_rate``, ``cleared_60_rate`` (each over the in-arrears
+        actions whose horizon is over by the as-of date; NaN when none is), with their
+        denominators ``decided_14`` ...
+    """
+    tables = cube.arrears
+    months = _months(cube, start, end, tables.actions.shape[0])
+    matrix, labels = segment_groups(cube, segments, by)
+    sums = np.moveaxis(_select(tables.sums["actions"][_span(months)].sum(axis=0), matrix), -1, 1)
+    a, g = np.meshgrid(np.arange(sums.shape[0]), np.arange(sums.shape[1]), indexing="ij")
+    flat = sums.reshape(-1, sums.shape[-1])
+    types = _action_type_labels(cube)
+    frame = {"action": pd.Categorical.from_codes(a.ravel(), categories=types)}
+    if by is not None:
+        frame[by] = labels[g.ravel()]
+    measures = dict(zip(ACTION_MEASURES, flat.T, strict=True))
+    frame["actions"] = measures["actions"]
+    frame["in_arrears"] = measures["in_arrears"]
+    for days in PAY_DAYS:
+        frame[f"paid_{days}_rate"] = _ratio(measures[f"paid_{days}"], measures[f"decided_{days}"])
+        frame[f"decided_{days}"] = measures[f"decided_{days}"]
+    frame[f"cleared_{CLEAR_DAYS}_rate"] = _ratio(
+        measures[f"cleared_{CLEAR_DAYS}"], measures[f"decided_{CLEAR_DAYS}"]
+    )
+    frame[f"decided_{CLEAR_DAYS}"] = measures[f"decided_{CLEAR_DAYS}"]
+    return pd.DataFrame(frame)
+
+
+def _action_type_labels(cube) -> list[str]:
+    present = list(cube.actions["action"].cat.categories) if len(cube.actions) else []
+    return [a for a in ACTIONS if a in present] + [a for a in present if a not in ACTIONS]
+
+
+def funnel(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
+    """Distinct customers of the selection who received each action type in the period.
+
+    Returns
+    -------
+    DataFrame
+        ``stage`` (the action types in funnel order), ``customers``, ``share_of_previous``
+        and ``share_of_first`` (NaN when the stage before has nobody).
+    """
+
+    tables = cube.arrears
+    bits = tables.funnel_bits
+    mask = month_bitmask(cube, start, end)[: bits.shape[2]]
+    chosen = segments[cube.customer_segment]
+    counts = np.array([int((any_bit(bits[t], mask) & chosen).sum()) for t in range(len(bits))])
+    previous = np.r_[counts[:1], counts[:-1]] if len(counts) else counts
+    return pd.DataFrame(
+        {
+            "stage": _action_type_labels(cube)[: len(counts)],
+            "customers": counts,
+            "share_of_previous": _ratio(counts, previous),
+            "share_of_first": _ratio(counts, np.full(len(counts), counts[0] if len(counts) else 0)),
+        }
+    )
+
+
+def segment_summary(
+    cube, segments: np.ndarray, start=None, end=None, by: str = "tariff"
+) -> pd.DataFrame:
+    """One row per value of ``by`` (the tariff view): arrears, ageing, roll, actions.
+
+    Returns
+    -------
+    DataFrame
+        ``by``; at the last month-end of the range: ``customers`` on book,
+        ``share_in_arrears``, ``arrears`` (£), ``average_arrears`` (£), ``share_31_plus``
+        (share past the first bucket edge); over the range: ``cure_rate`` and
+        ``roll_current`` (pooled over months), ``reminder_paid_30_rate`` (Reminder Sent
+        followed by a payment within 30 days). Values with no customer are left out.
+    """
+    tables = cube.arrears
+    months = _months(cube, start, end, len(tables.snapshot_days))
+    matrix, labels = segment_groups(cube, segments, by)
+    last = tables.sums["ageing"][months[-1] if len(months) else 0] * (len(months) > 0)
+    at_end = np.moveaxis(_select(last, matrix), -1, 0)
+    customers = at_end[:, :, 0].sum(axis=1)
+    in_arrears = at_end[:, 1:, 0].sum(axis=1)
+    serious = at_end[:, tables.buckets.entry :, 0].sum(axis=1)
+    arrears = at_end[:, :, 1].sum(axis=1) / 100
+    moving = months[months >= 1]
+    moved = _select(tables.sums["transitions"][_span(moving), :, :, 0], matrix).sum(axis=0)
+    counts = np.moveaxis(moved, -1, 0)
+    effect = action_effectiveness(cube, segments, start, end, by)
+    reminders = effect.loc[effect["action"] == ACTIONS[0]].set_index(by)
+    frame = pd.DataFrame(
+        {
+            by: labels,
+            "customers": customers,
+            "share_in_arrears": _ratio(in_arrears, customers),
+            "arrears": arrears,
+            "average_arrears": _ratio(arrears, in_arrears),
+            "share_31_plus": _ratio(serious, customers),
+            "cure_rate": _ratio(counts[:, 1:, 0].sum(axis=1), counts[:, 1:, :].sum(axis=(1, 2))),
+            "roll_current": _ratio(counts[:, 0, 1], counts[:, 0, :].sum(axis=1)),
+            "reminder_paid_30_rate": reminders["paid_30_rate"].reindex(labels).to_numpy()
+            if len(reminders)
+            else np.nan,
+        }
+    )
+    return frame.loc[frame["customers"] > 0].reset_index(drop=True)

@@ -1,0 +1,78 @@
+"""Filters -> the selected segments and months of a cube (and the month bitmasks that count
+customers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from dashboard.build.tables import BITS_PER_WORD, Cube, as_uint64_words
+
+
+def segment_selection(cube: Cube, filters: Mapping[str, Sequence] | None = None) -> np.ndarray:
+    """Boolean mask over :attr:`Cube.segments` for the chosen dimension values.
+
+    Parameters
+    ----------
+    cube : Cube
+    filters : mapping of dimension to values, optional
+        Values of one dimension are ORed, dimensions ANDed; an empty or missing entry
+        selects everything.
+
+    Returns
+    -------
+    ndarray of bool
+    """
+    selected = np.ones(len(cube.segments), dtype=bool)
+    for dim, values in (filters or {}).items():
+        if values:
+            selected &= cube.segments[dim].isin(list(values)).to_numpy()
+    return selected
+
+
+def month_selection(
+    months: pd.Series, start: pd.Timestamp | None, end: pd.Timestamp | None
+) -> np.ndarray:
+    """Boolean mask of ``months`` within ``[start, end]`` (month starts; None = open)."""
+    selected = np.ones(len(months), dtype=bool)
+    if start is not None:
+        selected &= (months >= pd.Timestamp(start)).to_numpy()
+    if end is not None:
+        selected &= (months <= pd.Timestamp(end)).to_numpy()
+    return selected
+
+
+def month_bounds(
+    cube: Cube, start: pd.Timestamp | None, end: pd.Timestamp | None
+) -> tuple[int, int]:
+    """Month indexes (relative to the first bill month) of an inclusive range; None = open."""
+    first = cube.months[0]
+    low = -(10**6) if start is None else _month_number(start) - _month_number(first)
+    high = 10**6 if end is None else _month_number(end) - _month_number(first)
+    return low, high
+
+
+def _month_number(when: pd.Timestamp) -> int:
+    when = pd.Timestamp(when)
+    return when.year * 12 + when.month
+
+
+def any_bit(bits: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Whether each row of ``bits`` shares a set bit with ``mask`` (word by word)."""
+    hit = (bits[:, 0] & mask[0]) != 0
+    for word in range(1, bits.shape[1]):
+        hit |= (bits[:, word] & mask[word]) != 0
+    return hit
+
+
+def month_bitmask(cube: Cube, start: pd.Timestamp | None, end: pd.Timestamp | None) -> np.ndarray:
+    selected = month_selection(pd.Series(cube.months), start, end)
+    words = (len(selected) - 1) // BITS_PER_WORD + 1
+    padded = np.zeros(words * BITS_PER_WORD, dtype=bool)
+    padded[: len(selected)] = selected
+    weights = np.left_shift(np.uint64(1), np.arange(BITS_PER_WORD, dtype=np.uint64))
+    per_word = (padded.reshape(words, BITS_PER_WORD) @ weights).astype(np.uint32)
+    return as_uint64_words(per_word.reshape(1, words))[0]

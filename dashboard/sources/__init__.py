@@ -1,0 +1,13 @@
+"""Sources of the four tables: a CSV folder, a SQLite file or a Parquet folder.
+
+:func:`open_source` turns a spec (a path, or a :class:`Source` already made) into a
+:class:`Source`; each backend is one subclass in its own module. Readers return raw frames;
+:mod:`dashboard.schema` checks and types them.
+"""
+
+from __future__ import annotations
+
+from dashboard.sources.base import RawTables, Source
+from dashboard.sources.files import DEFAULT_SOURCE, open_source, read_source, source_kind
+
+__all__ = ["DEFAULT_SOURCE", "RawTables", "Source", "open_source", "read_source", "source_kind"]

@@ -1,0 +1,365 @@
+"""``Dashboard``: controls and the catalogue's tabs around a :class:`CollectionsModel`.
+
+The same object shows inline in a notebook (``Dashboard()`` as the last expression),
+inside a template when served (``panel serve dashboard/app.py`` or
+``collections-dashboard serve``). Its tabs come from :data:`dashboard.ui.tabs.TABS`: each
+chart is a :class:`~dashboard.ui.live.LiveChart` of its model outputs, each table a
+Tabulator refreshed while its tab is open.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import os
+from pathlib import Path
+
+import panel as pn
+import param
+from panel.theme.fast import Fast
+
+from dashboard import SourceError
+from dashboard.catalog import KPIS
+from dashboard.loader import SOURCE_ENV
+from dashboard.model import OUTPUT_NAMES, CollectionsModel
+from dashboard.ui.charts import gauges
+from dashboard.ui.live import LiveChart, WhenShown
+from dashboard.ui.style import markdown_text, segment_labels, tabulator_formatters
+from dashboard.ui.tabs import ALWAYS_SHOWN, TABS, Chart, Control, Note, Tab, Table
+from dashboard.vocab import DIMENSION_LABELS, DIMENSIONS
+
+TITLE = "Portfolio Collections Dashboard"
+URL_PARAMS = (
+    "metric",
+    "segment_by",
+    "period",
+    *DIMENSIONS,
+    "include_immature",
+    "before",
+    "after",
+    "tolerance",
+    "as_of",
+    "bucket_edges",
+    "ageing_measure",
+    "transition_measure",
+    "queue",
+)
+"""Model parameters kept in the query string, so a view can be shared as a link."""
+
+# FastListTemplate asks Google for a font: the one request that leaves the machine.
+# Dropping it keeps the served page fully offline (see PANEL_NOTES.md).
+Fast._resources = {k: v for k, v in Fast._resources.items() if k != "font"}
+
+
+class Dashboard(pn.viewable.Viewer):
+    """The collections dashboard: filters on the left, KPIs and the catalogue's tabs.
+
+    Parameters
+    ----------
+    model : CollectionsModel, optional
+        The state to show; built on the demo data (or ``$COLLECTIONS_SOURCE``) if absent.
+        A model built here computes only the open tab's outputs on each change; a model
+        passed in keeps its ``live_outputs`` (all by default), so code that reads it next
+        to the dashboard never sees a stale frame.
+    """
+
+    model = param.ClassSelector(class_=CollectionsModel, doc="State and data of the dashboard.")
+    active_tab = param.String(
+        default=TABS[0].name, doc="The open tab: only its charts are drawn and redrawn."
+    )
+
+    def __init__(self, **params):
+        # A model of its own computes only the open tab's outputs (a served page); a model
+        # handed in (a notebook's) keeps every output up to date for the code around it.
+        self._owns_model = params.get("model") is None
+        if self._owns_model:
+            params["model"] = CollectionsModel(**_source_param())
+        super().__init__(**params)
+        self.gauges = {kpi.name: gauges.kpi_gauge(kpi.name) for kpi in KPIS}
+        self.tables = {table.name: _tabulator(table) for tab in TABS for table in tab.tables()}
+        """Table name -> the Tabulator widget showing it (filled now, refreshed while its
+        tab is open once :meth:`tabs` has built the tabs)."""
+        self._table_updates = {
+            table.name: WhenShown(
+                lambda table=table: self._refresh_table(table),
+                [self.model.param[name] for name in table.outputs],
+            )
+            for tab in TABS
+            for table in tab.tables()
+        }
+        threshold_params = [kpi.threshold_param for kpi in KPIS]
+        self.model.param.watch(self._refresh_gauges, ["kpis", *threshold_params])
+        self.param.watch(self._follow_open_tab, ["active_tab"])
+        self._refresh_gauges()
+
+    # --- controls -----------------------------------------------------------------------
+
+    def period_slider(self) -> pn.widgets.DateRangeSlider:
+        """The month-range slider (served app and notebook)."""
+        return pn.widgets.DateRangeSlider.from_param(
+            self.model.param.period, label="Bill months", format="%b %Y", step=1
+        )
+
+    def main_controls(self) -> list:
+        """Metric and segmentation: the controls that change what is drawn."""
+        model = self.model
+        return [
+            pn.widgets.RadioBoxGroup.from_param(model.param.metric, label="Metric", inline=False),
+            pn.widgets.Select.from_param(model.param.segment_by, label="Segment by"),
+        ]
+
+    def filter_controls(self) -> list:
+        """One multi-select per customer dimension (empty selects everything)."""
+        widgets = []
+        for dim in DIMENSIONS:
+            values = self.model.param[dim].objects
+            # Choices.js renders option labels as HTML: labels from the data are escaped.
+            labels = [html.escape(label) for label in segment_labels(dim, values)]
+            options = dict(zip(labels, values, strict=True))
+            widgets.append(
+                pn.widgets.MultiChoice.from_param(
+                    self.model.param[dim],
+                    label=DIMENSION_LABELS[dim],
+                    options=options,
+                    placeholder="All",
+                    solid=False,
+                )
+            )
+        return widgets
+
+    def advanced_controls(self) -> pn.Card:
+        """Window, tolerance, maturity, as-of date and KPI thresholds (collapsed)."""
+        model = self.model
+        thresholds = [
+            pn.widgets.RangeSlider.from_param(
+                model.param[kpi.threshold_param],
+                label=f"{kpi.label} thresholds",
+                step=0.01,
+                format="0%",
+            )
+            for kpi in KPIS
+        ]
+        return pn.Card(
+            pn.widgets.IntSlider.from_param(model.param.before, label="Window: days before due"),
+            pn.widgets.IntSlider.from_param(model.param.after, label="Window: days after due"),
+            pn.widgets.FloatInput.from_param(model.param.tolerance, label="Tolerance (£)"),
+            pn.widgets.Checkbox.from_param(
+                model.param.include_immature, label="Include bills whose window is still open"
+            ),
+            pn.widgets.DatePicker.from_param(
+                model.param.as_of, label="As of (empty: latest payment)"
+            ),
+            pn.widgets.TextInput.from_param(
+                model.param.bucket_edges, label="Days-past-due bucket edges"
+            ),
+            *thresholds,
+            title="Advanced",
+            collapsed=True,
+            sizing_mode="stretch_width",
+        )
+
+    def controls(self) -> pn.Column:
+        """Every control, for the sidebar or a notebook."""
+        return pn.Column(
+            *self.main_controls(),
+            self.period_slider(),
+            pn.pane.Markdown("**Filters** (empty = all)", margin=(10, 5, 0, 5)),
+            *self.filter_controls(),
+            self.advanced_controls(),
+            sizing_mode="stretch_width",
+        )
+
+    # --- views --------------------------------------------------------------------------
+
+    def header(self) -> pn.pane.Markdown:
+        """What is shown: source, as-of date, window and counting rule."""
+        return pn.pane.Markdown(
+            pn.bind(self._header_text, self.model.param.kpis), sizing_mode="stretch_width"
+        )
+
+    def kpi_row(self) -> pn.FlexBox:
+        """The KPI gauges with green/amber/red bands."""
+        return pn.FlexBox(*self.gauges.values(), justify_content="space-evenly")
+
+    def tab(self, tab: Tab, shown_while: tuple | None = None) -> pn.Column:
+        """One tab of the catalogue: its controls, notes, charts and tables, top to bottom.
+
+        Parameters
+        ----------
+        tab : Tab
+        shown_while : (param.Parameter, object), optional
+            Draw and refresh only while this parameter has this value (the open tab).
+
+        Returns
+        -------
+        panel.Column
+        """
+        return pn.Column(
+            *(self._part(part, shown_while) for part in tab.parts), sizing_mode="stretch_width"
+        )
+
+    def chart(self, chart: Chart, shown_while: tuple | None = None) -> LiveChart:
+        """A chart of the catalogue, redrawn (in place when it can be) as its inputs change."""
+        inputs = [self.model.param[name] for name in (*chart.outputs, *chart.watches)]
+        return LiveChart(lambda *_: chart.draw(self.model), inputs, shown_while=shown_while)
+
+    def tabs(self) -> pn.Tabs:
+        """The catalogue's tabs; only the open tab's charts and tables are redrawn."""
+        built = [(tab.name, self.tab(tab, (self.param.active_tab, tab.name))) for tab in TABS]
+        tabs = pn.Tabs(*built, dynamic=True, sizing_mode="stretch_width")
+        names = [tab.name for tab in TABS]
+        self.active_tab = names[tabs.active]
+        self._follow_open_tab()
+        tabs.param.watch(lambda event: setattr(self, "active_tab", names[event.new]), "active")
+        return tabs
+
+    def main(self) -> pn.Column:
+        """Header, KPIs and tabs."""
+        return pn.Column(self.header(), self.kpi_row(), self.tabs(), sizing_mode="stretch_width")
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Row(
+            pn.Column(self.controls(), width=320),
+            self.main(),
+            sizing_mode="stretch_width",
+        )
+
+    def template(self) -> pn.template.FastListTemplate:
+        """The served page: controls in the sidebar, KPIs and charts in the main area."""
+        return pn.template.FastListTemplate(
+            title=TITLE,
+            sidebar=[self.controls()],
+            main=[self.main()],
+            sidebar_width=340,
+            # Panel's busy indicator is process-wide: each change would toggle it in every
+            # open session (two messages per session), and no session sees it turn while
+            # its own change is computed (the answer arrives in one go).
+            busy_indicator=None,
+            accent_base_color="#0b5394",
+            header_background="#0b5394",
+        )
+
+    def sync_url(self) -> None:
+        """Keep filters, metric, segmentation and period in the page's query string."""
+        if pn.state.location is None:
+            return
+        pn.state.location.sync(self.model, {name: name for name in URL_PARAMS})
+
+    def outputs_by_tab(self) -> dict[str, list[str]]:
+        """The model outputs each tab shows (with the header's and gauges'), in model order.
+
+        A filter change with a tab open recomputes these outputs only.
+        """
+        return {
+            tab.name: [name for name in OUTPUT_NAMES if name in tab.outputs | set(ALWAYS_SHOWN)]
+            for tab in TABS
+        }
+
+    def table_csv(self, name: str) -> io.StringIO:
+        """The table ``name`` as shown (every row), as a CSV file to download."""
+        return _csv(self.tables[name].value)
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _part(self, part, shown_while) -> pn.viewable.Viewable:
+        if isinstance(part, Chart):
+            return self.chart(part, shown_while)
+        if isinstance(part, Table):
+            return self._table_part(part, shown_while)
+        if isinstance(part, Control):
+            return pn.widgets.RadioButtonGroup.from_param(
+                self.model.param[part.param], label=part.label
+            )
+        if isinstance(part, Note):
+            text = part.text
+            if callable(text):
+                outputs = [self.model.param[name] for name in part.outputs]
+                text = pn.bind(lambda *_: part.text(self.model), *outputs)
+            return pn.pane.Markdown(text, sizing_mode="stretch_width")
+        raise TypeError(f"unknown part of a tab: {part!r}")
+
+    def _table_part(self, table: Table, shown_while) -> pn.Column:
+        if shown_while is not None:
+            self._table_updates[table.name].show_while(*shown_while)
+        parts = [pn.pane.Markdown(table.title)] if table.title else []
+        if table.download:
+            parts.append(
+                pn.widgets.FileDownload(
+                    callback=lambda name=table.name: self.table_csv(name),
+                    filename=table.download,
+                    label=table.download_label,
+                    color="primary",
+                    width=220,
+                )
+            )
+        parts.append(self.tables[table.name])
+        return pn.Column(*parts, sizing_mode="stretch_width")
+
+    def _refresh_table(self, table: Table) -> None:
+        frame = table.frame(self.model)
+        widget = self.tables[table.name]
+        widget.formatters = tabulator_formatters(frame)
+        widget.value = frame
+
+    def _follow_open_tab(self, *_events) -> None:
+        """Keep live only the model outputs the open tab shows (and the KPIs), if the model
+        is the dashboard's own."""
+        if self._owns_model:
+            self.model.live_outputs = self.outputs_by_tab()[self.active_tab]
+
+    def _header_text(self, kpis: dict) -> str:
+        model = self.model
+        counted = "all bills" if model.include_immature else "mature bills only"
+        return (
+            f"**{markdown_text(model.describe_selection())}** — as of "
+            f"**{model.as_of_date:%d %b %Y}**; "
+            f"window {model.before} days before to {model.after} after due, tolerance "
+            f"£{model.tolerance:.2f}; rates count {counted}. "
+            f"{kpis.get('customers', 0):,} customers, {kpis.get('bills', 0):,} bills counted, "
+            f"£{kpis.get('billed', 0):,.0f} billed."
+        )
+
+    def _refresh_gauges(self, *_events) -> None:
+        for kpi, gauge in self.gauges.items():
+            thresholds = getattr(self.model, f"{kpi}_thresholds")
+            gauges.update_gauge(gauge, kpi, self.model.kpis.get(kpi, float("nan")), thresholds)
+
+
+def _tabulator(table: Table) -> pn.widgets.Tabulator:
+    return pn.widgets.Tabulator(
+        None, disabled=True, show_index=False, sizing_mode="stretch_width", **table.options
+    )
+
+
+def _csv(frame) -> io.StringIO:
+    """A shown table as a CSV file to download (what the table holds, every row)."""
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    buffer.seek(0)
+    return buffer
+
+
+def _source_param() -> dict:
+    source = os.environ.get(SOURCE_ENV)
+    return {"source": str(Path(source).resolve())} if source else {}
+
+
+def error_page(error: Exception) -> pn.template.FastListTemplate:
+    """A page that states a data error instead of a blank page or a traceback."""
+    message = pn.pane.Alert(
+        f"**The data could not be loaded.** {markdown_text(str(error))}\n\n"
+        "Fix the source (run `collections-dashboard validate --source PATH` for details) "
+        "and reload this page.",
+        alert_type="danger",
+    )
+    return pn.template.FastListTemplate(title=TITLE, main=[message])
+
+
+def create_app() -> pn.viewable.Viewable:
+    """The servable page: the dashboard in its template, or the error that stops it."""
+    try:
+        dashboard = Dashboard()
+    except SourceError as error:
+        return error_page(error)
+    dashboard.sync_url()
+    return dashboard.template()

@@ -1,0 +1,1 @@
+"""Pure view functions: a model frame in, a HoloViews object or Panel pane out."""

@@ -1,0 +1,341 @@
+"""The catalogue of tabs: every chart and table of the dashboard declared once.
+
+A :class:`Tab` is a name and its parts: :class:`Chart` (a view function of model outputs),
+:class:`Table` (a frame of model outputs shown as a table, with an optional CSV download),
+:class:`Control` (a model parameter switched in the tab) and :class:`Note` (text). The served
+app (:class:`dashboard.ui.app.Dashboard`) builds its tabs from :data:`TABS`, and learns from
+each part which model outputs a tab shows; the static export
+(:mod:`dashboard.export.html`) draws every chart and table of :data:`TABS` too. A new chart
+or tab is one entry here plus its view function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from dashboard.model import CollectionsModel
+from dashboard.ui.charts import bills as bill_views
+from dashboard.ui.charts import ledger as ledger_views
+from dashboard.ui.style import NO_DATA, markdown_text
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A chart drawn by a view function from model outputs.
+
+    Attributes
+    ----------
+    name : str
+        Unique name (export sections, tests).
+    outputs : tuple of str
+        Model outputs it draws: it is redrawn when one changes.
+    draw : callable
+        ``draw(model)`` -> a HoloViews object or a Panel pane.
+    watches : tuple of str
+        Model inputs that change the drawing without changing an output (the metric).
+    """
+
+    name: str
+    outputs: tuple[str, ...]
+    draw: Callable[[CollectionsModel], object]
+    watches: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of model outputs, refreshed while its tab is open.
+
+    Attributes
+    ----------
+    name : str
+    outputs : tuple of str
+        Model outputs it shows.
+    frame : callable
+        ``frame(model)`` -> the DataFrame shown (readable columns; £ and % formatted by name).
+    title : str
+        Markdown shown above it ("" for none).
+    download : str or None
+        File name of its CSV download (None: no download button).
+    download_label : str
+        The download button's text.
+    customer_level : bool
+        Whether rows are customers (personal data: a static export leaves it out unless
+        asked).
+    options : dict
+        Further Tabulator options (pagination, height).
+    """
+
+    name: str
+    outputs: tuple[str, ...]
+    frame: Callable[[CollectionsModel], pd.DataFrame]
+    title: str = ""
+    download: str | None = None
+    download_label: str = "Download CSV"
+    customer_level: bool = False
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Control:
+    """A model parameter switched from inside a tab (radio buttons)."""
+
+    param: str
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Note:
+    """Text shown in a tab: fixed, or ``text(model)`` redrawn when ``outputs`` change."""
+
+    text: str | Callable[[CollectionsModel], str]
+    outputs: tuple[str, ...] = ()
+
+
+Part = Chart | Table | Control | Note
+
+
+@dataclass(frozen=True)
+class Tab:
+    """A tab of the dashboard: a name and its parts, top to bottom."""
+
+    name: str
+    parts: tuple[Part, ...]
+
+    @property
+    def outputs(self) -> set[str]:
+        """The model outputs its charts, tables and notes show."""
+        return {name for part in self.parts for name in getattr(part, "outputs", ())}
+
+    def charts(self) -> list[Chart]:
+        """Its charts, in order."""
+        return [part for part in self.parts if isinstance(part, Chart)]
+
+    def tables(self) -> list[Table]:
+        """Its tables, in order."""
+        return [part for part in self.parts if isinstance(part, Table)]
+
+
+# --- how each chart reads the model ---------------------------------------------------------
+
+
+def _categories(model: CollectionsModel):
+    return model.cube.segments[model.segment_by].cat.categories
+
+
+def _trend(model: CollectionsModel):
+    return bill_views.monthly_trend(
+        model.monthly, model.metric, model.as_of_date, model.describe_selection()
+    )
+
+
+def _segment_trend(model: CollectionsModel):
+    return bill_views.segment_trend(
+        model.monthly_by_segment,
+        model.metric,
+        model.segment_by,
+        _categories(model),
+        model.describe_selection(),
+    )
+
+
+def _segment_bars(model: CollectionsModel):
+    return bill_views.segment_bars(
+        model.by_segment, model.metric, model.segment_by, _categories(model),
+        model.describe_selection(),
+    )  # fmt: skip
+
+
+def _ageing(model: CollectionsModel):
+    return ledger_views.ageing_chart(
+        model.ageing, model.ageing_measure, model.as_of_date, model.describe_selection()
+    )
+
+
+def _arrears_by_segment(model: CollectionsModel):
+    return ledger_views.arrears_by_segment_chart(
+        model.ageing_by_segment, model.segment_by, _categories(model), model.describe_selection()
+    )
+
+
+def _roll(model: CollectionsModel):
+    labels = model.cube.arrears.bucket_labels
+    return ledger_views.roll_rate_chart(model.roll, labels, model.describe_selection())
+
+
+def _vintage(measure: str):
+    def draw(model: CollectionsModel):
+        selection = f"all months · {model.describe_filters()}"
+        return ledger_views.vintage_chart(model.vintage, measure, selection)
+
+    return draw
+
+
+def _effectiveness(model: CollectionsModel):
+    vulnerable = model.cube.segments["is_vulnerable"].cat.categories
+    return ledger_views.effectiveness_chart(
+        model.effectiveness, "is_vulnerable", vulnerable, model.describe_selection()
+    )
+
+
+def _worklist_summary(model: CollectionsModel) -> str:
+    worklist, as_of = model.worklist, model.as_of_date
+    if worklist is None or worklist.empty:
+        return f"**{NO_DATA}:** nobody in arrears on {as_of:%d %b %Y}."
+    vulnerable = int(worklist["vulnerable"].sum())
+    return (
+        f"**{len(worklist):,} customers** in arrears on {as_of:%d %b %Y}, "
+        f"£{worklist['arrears'].sum():,.2f} owed; {vulnerable:,} vulnerable (Support queue). "
+        f"Selection: {markdown_text(model.describe_filters())} (the period does not "
+        f"apply: this is who owes now)."
+    )
+
+
+TARIFF_NOTE = (
+    "**Per tariff** — customers on book and arrears at the last month-end of the period; cure "
+    "and roll rates pooled over the period; reminders followed by a payment of at least "
+    "min(£10, arrears) within 30 days."
+)
+
+TABS: tuple[Tab, ...] = (
+    Tab(
+        "Trends",
+        (
+            Chart("trend", ("monthly",), _trend, watches=("metric",)),
+            Chart("segment_trend", ("monthly_by_segment",), _segment_trend, watches=("metric",)),
+        ),
+    ),
+    Tab(
+        "Segments",
+        (
+            Chart("segment_bars", ("by_segment",), _segment_bars, watches=("metric",)),
+            Table(
+                "figures",
+                ("by_segment",),
+                lambda model: bill_views.figures_table(model.by_segment, model.segment_by),
+                download="collections_figures.csv",
+                options={"pagination": "local", "page_size": 20, "height": 330},
+            ),
+        ),
+    ),
+    Tab(
+        "Arrears",
+        (
+            Control("ageing_measure"),
+            Chart("ageing", ("ageing",), _ageing, watches=("ageing_measure",)),
+            Chart(
+                "arrears_share",
+                ("arrears_monthly",),
+                lambda model: ledger_views.arrears_share_chart(
+                    model.arrears_monthly, model.describe_selection()
+                ),
+            ),
+            Chart("arrears_by_segment", ("ageing_by_segment",), _arrears_by_segment),
+        ),
+    ),
+    Tab(
+        "Roll & cure",
+        (
+            Control("transition_measure"),
+            Chart(
+                "transitions",
+                ("transitions",),
+                lambda model: ledger_views.transition_heatmap(
+                    model.transitions, model.transition_measure, model.describe_selection()
+                ),
+                watches=("transition_measure",),
+            ),
+            Chart("roll", ("roll",), _roll),
+        ),
+    ),
+    Tab(
+        "Cohorts",
+        (
+            Chart("vintage_default", ("vintage",), _vintage("default_rate")),
+            Chart("vintage_arrears", ("vintage",), _vintage("arrears_share")),
+            Chart(
+                "entries",
+                ("entries",),
+                lambda model: ledger_views.entry_cohort_heatmap(
+                    model.entries, model.describe_selection()
+                ),
+            ),
+        ),
+    ),
+    Tab(
+        "Actions",
+        (
+            Chart(
+                "actions",
+                ("actions_by_type",),
+                lambda model: bill_views.actions_distribution(
+                    model.actions_by_type, model.describe_selection()
+                ),
+            ),
+            Chart(
+                "actions_volume",
+                ("actions_monthly",),
+                lambda model: bill_views.actions_volume(
+                    model.actions_monthly, model.describe_selection()
+                ),
+            ),
+        ),
+    ),
+    Tab(
+        "Effectiveness",
+        (
+            Chart("effectiveness", ("effectiveness",), _effectiveness),
+            Chart(
+                "funnel",
+                ("funnel",),
+                lambda model: ledger_views.funnel_chart(model.funnel, model.describe_selection()),
+            ),
+            Table(
+                "effectiveness_by_segment",
+                ("effectiveness_by_segment",),
+                lambda model: ledger_views.effectiveness_table(
+                    model.effectiveness_by_segment, model.segment_by
+                ),
+                title="**Outcomes by action and segment** (the *Segment by* choice)",
+                options={"pagination": "local", "page_size": 16},
+            ),
+        ),
+    ),
+    Tab(
+        "Worklist",
+        (
+            Note(ledger_views.worklist_note()),
+            Control("queue", label="Queue"),
+            Note(_worklist_summary, outputs=("worklist",)),
+            Table(
+                "worklist",
+                ("worklist",),
+                lambda model: ledger_views.worklist_table(model.worklist),
+                download="collections_worklist.csv",
+                download_label="Download worklist CSV",
+                customer_level=True,
+                options={"pagination": "remote", "page_size": 25, "height": 720},
+            ),
+        ),
+    ),
+    Tab(
+        "Tariffs",
+        (
+            Note(TARIFF_NOTE),
+            Table(
+                "tariffs",
+                ("tariffs",),
+                lambda model: ledger_views.tariff_table(model.tariffs),
+            ),
+        ),
+    ),
+)
+"""The dashboard's tabs, in the order shown."""
+
+ALWAYS_SHOWN = ("kpis",)
+"""Model outputs shown whatever the open tab (the header and the KPI gauges)."""
+
+TAB = {tab.name: tab for tab in TABS}
+"""Tab by name."""
