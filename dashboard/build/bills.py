@@ -1,0 +1,208 @@
+"""Build the bill-side tables of a cube: outcomes per customer partition, then bill, action
+and arrangement aggregates by month and segment, and per-customer month bitmasks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dashboard.build.tables import BILL_MEASURES, BITS_PER_WORD, as_uint64_words
+from dashboard.compute.arrays import day_numbers, integer_sums, is_sorted
+from dashboard.compute.engine import Engine, customer_ranges
+from dashboard.compute.outcomes import (
+    Window,
+    arrangement_outcomes,
+    outcome_columns,
+    outcome_inputs,
+)
+from dashboard.compute.partition import CHUNK_CUSTOMERS
+from dashboard.vocab import DIMENSIONS
+
+
+def month_start(dates: pd.Series) -> pd.Series:
+    """The first day of each date's month (vectorised), as ``datetime64[us]``."""
+    months = np.asarray(dates, dtype="datetime64[M]").astype("datetime64[us]")
+    return pd.Series(months, index=dates.index, name=dates.name)
+
+
+def partitioned_outcomes(
+    bills: pd.DataFrame,
+    payments: pd.DataFrame,
+    window: Window,
+    as_of: pd.Timestamp,
+    engine: Engine,
+    customers_per_partition: int = CHUNK_CUSTOMERS,
+) -> pd.DataFrame:
+    """:func:`bill_outcomes`, computed per partition of customers by ``engine``.
+
+    Partitions hold whole customers (their bills and payments are contiguous, the tables
+    being sorted by customer): the ``pandas`` engine computes them on one thread per core,
+    the ``dask`` engine sends each partition's arrays to a worker. Tables not sorted by
+    customer are computed in one partition by the ``pandas`` engine. Each bill gets the
+    same answer either way, as only its own customer's payments count.
+
+    Parameters
+    ----------
+    bills, payments : DataFrame
+        Typed tables sorted by customer (as :func:`dashboard.schema.validate` returns them).
+    window : Window
+    as_of : Timestamp
+    engine : Engine
+    customers_per_partition : int, optional
+
+    Returns
+    -------
+    DataFrame
+        As :func:`bill_outcomes`.
+    """
+    as_of_day = int(day_numbers(pd.DatetimeIndex([as_of]))[0])
+    inputs = outcome_inputs(bills, payments)
+    n_customers = len(bills["customer_id"].cat.categories)
+    sorted_by_customer = all(
+        is_sorted(inputs[f"{table}_customer"]) for table in ("bill", "payment")
+    )
+    if sorted_by_customer and n_customers:
+        # Partitions also for the pandas engine: each one's index and queries are small,
+        # so the build's transient memory is a partition's, not the whole table's.
+        ranges = customer_ranges(n_customers, customers_per_partition)
+        parts = (_customers_slice(inputs, low, high) for low, high in ranges)
+    elif engine.name == "pandas" or n_customers == 0:
+        parts = [inputs]
+    else:
+        raise ValueError("bills or payments are not sorted by customer: cannot partition them")
+    columns = engine.map(outcome_columns, parts, window, as_of_day)
+    joined = {name: np.concatenate([c.pop(name) for c in columns]) for name in list(columns[0])}
+    return pd.DataFrame(joined, index=bills.index, copy=False)
+
+
+_OUTCOME_INPUTS = {
+    "bill_customer": ("bill_customer", "due_day", "bill_pence"),
+    "payment_customer": ("payment_customer", "payment_day", "payment_pence"),
+}
+"""The arrays of :func:`outcome_inputs`, by the customer codes they are sorted by."""
+
+
+def _customers_slice(inputs: dict[str, np.ndarray], low: int, high: int) -> dict:
+    """The rows of customers ``low .. high - 1`` in each array of ``inputs``."""
+    part = {}
+    for codes_name, names in _OUTCOME_INPUTS.items():
+        first, last = np.searchsorted(inputs[codes_name], [low, high])
+        part.update({name: inputs[name][first:last] for name in names})
+    return part
+
+
+def segment_table(customers: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Number every combination of dimensions present; return it and each customer's id."""
+    codes = np.zeros(len(customers), dtype=np.int64)
+    columns = {}
+    for dim in DIMENSIONS:
+        values = customers[dim]
+        categorical = (
+            values
+            if isinstance(values.dtype, pd.CategoricalDtype)
+            else values.astype(pd.CategoricalDtype([0, 1]))
+        )
+        columns[dim] = categorical.cat
+        codes = codes * len(categorical.cat.categories) + categorical.cat.codes.to_numpy()
+    present, customer_segment = np.unique(codes, return_inverse=True)
+    segments = {}
+    for dim in reversed(DIMENSIONS):
+        size = len(columns[dim].categories)
+        segments[dim] = pd.Categorical.from_codes(
+            present % size, dtype=pd.CategoricalDtype(columns[dim].categories, columns[dim].ordered)
+        )
+        present = present // size
+    frame = pd.DataFrame({dim: segments[dim] for dim in DIMENSIONS})
+    return frame, customer_segment.astype(np.int64)
+
+
+def bill_table(
+    bills: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    bill_month: np.ndarray,
+    bill_segment: np.ndarray,
+    months: pd.DatetimeIndex,
+    n_segments: int,
+) -> pd.DataFrame:
+    size = len(months) * n_segments
+    mature = outcomes["is_mature"].to_numpy()
+    # Immature bills go to a second block of keys: one bincount gives a measure over the
+    # mature bills (first block) and over all bills (both blocks), with no masked copies.
+    key = bill_month * n_segments + bill_segment
+    key[~mature] += size
+    billed = bills["bill_pence"].to_numpy(np.int64)
+    paid = outcomes["paid_in_window_pence"].to_numpy(np.int64)
+    weights = {
+        "bills": None,
+        "defaults": outcomes["is_default"].to_numpy(),
+        "billed_pence": billed,
+        "paid_pence": paid,
+        "covered_pence": np.minimum(paid, billed),
+    }
+    sums = {}
+    for name, weight in weights.items():
+        both = integer_sums(key, weight, 2 * size)
+        sums[name] = both[:size] + both[size:]
+        sums[f"mature_{name}"] = both[:size]
+    sums = {name: sums[name] for name in BILL_MEASURES}
+    present = np.flatnonzero(sums["bills"])
+    table = pd.DataFrame(
+        {
+            "month": months[present // n_segments],
+            "segment": present % n_segments,
+            **{name: values[present] for name, values in sums.items()},
+        }
+    )
+    return table
+
+
+def action_table(actions: pd.DataFrame, customer_segment: np.ndarray) -> pd.DataFrame:
+    table = pd.DataFrame(
+        {
+            "month": month_start(actions["action_date"]),
+            "segment": customer_segment[actions["customer_id"].cat.codes.to_numpy()],
+            "action": actions["action"],
+        }
+    )
+    counts = table.groupby(["month", "segment", "action"], observed=True).size()
+    return counts.rename("count").reset_index()
+
+
+def arrangement_table(
+    actions: pd.DataFrame, customer_segment: np.ndarray, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    outcomes = arrangement_outcomes(actions, as_of)
+    table = pd.DataFrame(
+        {
+            "month": month_start(outcomes["action_date"]),
+            "segment": customer_segment[outcomes["customer_id"].cat.codes.to_numpy()],
+            "agreed": 1,
+            "decided": outcomes["is_decided"].astype(np.int64),
+            "kept": outcomes["is_kept"].astype(np.int64),
+        }
+    )
+    return table.groupby(["month", "segment"], as_index=False).sum()
+
+
+def customer_bits(
+    bills: pd.DataFrame, outcomes: pd.DataFrame, bill_month: np.ndarray, n_customers: int
+) -> dict[str, np.ndarray]:
+    """Per-customer month bitmasks; bills are unique per (customer, month), so bits add."""
+    words = int(bill_month.max()) // BITS_PER_WORD + 1
+    slot = bills["customer_id"].cat.codes.to_numpy(np.int64) * words + bill_month // BITS_PER_WORD
+    bit = np.left_shift(1, bill_month % BITS_PER_WORD).astype(np.float64)
+    mature = outcomes["is_mature"].to_numpy()
+    default = outcomes["is_default"].to_numpy()
+    flags = {
+        "billed": None,
+        "mature": mature,
+        "defaulted": default,
+        "mature_defaulted": default & mature,
+    }
+    bits = {}
+    for name, flag in flags.items():
+        weights = bit if flag is None else np.where(flag, bit, 0.0)
+        total = np.bincount(slot, weights=weights, minlength=n_customers * words)
+        bits[name] = as_uint64_words(total.astype(np.uint32).reshape(n_customers, words))
+    return bits

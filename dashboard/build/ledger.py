@@ -1,0 +1,184 @@
+"""Build the aggregated ledger: every customer partition's ledger tables
+(:func:`dashboard.compute.partition.partition_tables`), summed as they come, the funnel
+bitmasks and the worklist rows (:class:`dashboard.build.tables.ArrearsTables`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dashboard.build.tables import ArrearsTables
+from dashboard.compute.arrays import day_numbers, months_since
+from dashboard.compute.engine import Engine, customer_ranges
+from dashboard.compute.ledger import Buckets
+from dashboard.compute.outcomes import ARRANGEMENT_AGREED, ARRANGEMENT_BROKEN
+from dashboard.compute.partition import (
+    AGEING_MEASURES,
+    ARRANGEMENT_STATES,
+    CHUNK_CUSTOMERS,
+    ENTRY_MEASURES,
+    PARTITION_COLUMNS,
+    VINTAGE_MEASURES,
+    LedgerSettings,
+    Partition,
+    Shapes,
+    action_kinds,
+    action_shape,
+    action_types,
+    dates_of,
+    day_of,
+    first_default_month,
+    last_day_of,
+    last_of,
+    partition_tables,
+)
+from dashboard.schema import Portfolio
+
+
+def snapshot_days(months: pd.DatetimeIndex, as_of: pd.Timestamp) -> np.ndarray:
+    """Month-end day numbers of the months that start on or before ``as_of``, the last
+    one capped at ``as_of`` (a month not yet over is seen as of today)."""
+    started = months[months <= as_of]
+    ends = np.minimum(day_numbers(started + pd.offsets.MonthEnd(0)), day_of(as_of))
+    return ends.astype(np.int64)
+
+
+def build_arrears(
+    portfolio: Portfolio,
+    outcomes: pd.DataFrame,
+    bill_month: np.ndarray,
+    customer_segment: np.ndarray,
+    n_segments: int,
+    months: pd.DatetimeIndex,
+    as_of: pd.Timestamp,
+    buckets: Buckets = Buckets(),
+    chunk: int = CHUNK_CUSTOMERS,
+    engine: Engine | None = None,
+) -> ArrearsTables:
+    """Compute the ledger chunk by chunk of customers and aggregate it.
+
+    Parameters
+    ----------
+    portfolio : Portfolio
+        Validated tables (sorted by customer, as :func:`dashboard.schema.validate` keeps them).
+    outcomes : DataFrame
+        :func:`bill_outcomes` of ``portfolio.bills``.
+    bill_month : ndarray of int
+        Month index of each bill relative to ``months[0]``.
+    customer_segment : ndarray of int
+        Segment id of each customer.
+    n_segments : int
+    months : DatetimeIndex
+        The cube's bill months.
+    as_of : Timestamp
+    buckets : Buckets, optional
+    chunk : int, optional
+        Customers per chunk (bounds memory).
+    engine : Engine, optional
+        Where the chunks run (default: :meth:`Engine.from_env`).
+
+    Returns
+    -------
+    ArrearsTables
+    """
+    snaps = snapshot_days(months, as_of)
+    k, n_b = len(snaps), len(buckets.labels)
+    quarter_offset = (months[0].month - 1) % 3  # months since the first month's quarter began
+    shape = Shapes(k, n_segments, n_b, cohorts=(len(months) - 1 + quarter_offset) // 3 + 1)
+    ageing = np.zeros((k, n_segments, n_b, len(AGEING_MEASURES)), dtype=np.int64)
+    transitions = np.zeros((k, n_segments, n_b, n_b, 2), dtype=np.int64)
+    vintage = np.zeros((shape.cohorts, k, n_segments, len(VINTAGE_MEASURES)), dtype=np.int64)
+    entries = np.zeros((k, n_segments, len(ENTRY_MEASURES)), dtype=np.int64)
+    action_sums = np.zeros(action_shape(portfolio.actions, len(months), n_segments), np.int64)
+    tables = {  # the columns partitions carry, selected once
+        name: getattr(portfolio, name)[list(columns)] for name, columns in PARTITION_COLUMNS.items()
+    }
+    codes = {  # the categoricals' own int32 codes, not int64 copies (partitions widen them)
+        name: table["customer_id"].cat.codes.to_numpy() for name, table in tables.items()
+    }
+    n_customers = len(portfolio.customers)
+    defaulted_month = first_default_month(codes["bills"], outcomes, bill_month, n_customers)
+    chunks = (  # a generator: the pandas engine holds a few chunks at a time
+        (
+            Partition.of(tables, codes, bill_month, low, high),
+            customer_segment[low:high],
+            defaulted_month[low:high],
+        )
+        for low, high in customer_ranges(n_customers, chunk)
+    )
+    settings = LedgerSettings(snaps, buckets, shape, quarter_offset, day_of(as_of), months, as_of)
+    engine = Engine.from_env() if engine is None else engine
+    worklists = []
+    for sums, worklist in engine.imap(partition_tables, chunks, settings):  # summed as they come
+        ageing += sums["ageing"]
+        transitions += sums["transitions"]
+        vintage += sums["vintage"]
+        entries += sums["entries"]
+        action_sums += sums["actions"]
+        worklists.append(worklist)
+    tables = {
+        "ageing": ageing,
+        "transitions": transitions,
+        "vintage": vintage,
+        "entries": entries,
+        "actions": action_sums,
+    }
+    return ArrearsTables.of(
+        tables,
+        buckets=buckets,
+        snapshot_days=snaps,
+        funnel_bits=_funnel_bits(portfolio.actions, months, n_customers),
+        worklist=_worklist_frame(worklists, portfolio, as_of),
+    )
+
+
+def _funnel_bits(actions: pd.DataFrame, months: pd.DatetimeIndex, n: int) -> np.ndarray:
+    """(types, customers, words) uint64 month bitmasks of who received each action type."""
+    types = action_types(actions)
+    words = (len(months) - 1) // 64 + 1
+    bits = np.zeros((len(types), n, words), dtype=np.uint64)
+    month = months_since(actions["action_date"], months[0])
+    inside = (month >= 0) & (month < len(months))
+    kind = action_kinds(actions, types)[inside]
+    customer = actions["customer_id"].cat.codes.to_numpy(np.int64)[inside]
+    month = month[inside]
+    flat = bits.reshape(-1)
+    slot = (kind * n + customer) * words + month // 64
+    np.bitwise_or.at(flat, slot, np.left_shift(np.uint64(1), (month % 64).astype(np.uint64)))
+    return bits
+
+
+def _worklist_frame(parts: list[pd.DataFrame], portfolio: Portfolio, as_of) -> pd.DataFrame:
+    """Customers in arrears with their last action and arrangement status on ``as_of``."""
+    owing = pd.concat(parts, ignore_index=True)
+    who = owing["customer"].to_numpy(np.int64)
+    n = len(portfolio.customers)
+    actions = portfolio.actions
+    as_of_day = day_of(as_of)
+    types = action_types(actions)
+    days = day_numbers(actions["action_date"])
+    known = np.flatnonzero(days <= as_of_day)
+    codes = actions["customer_id"].cat.codes.to_numpy(np.int64)
+    last = last_of(codes[known], days[known], n)[who]
+    row = known[np.maximum(last, 0)] if len(known) else np.zeros(len(who), dtype=np.int64)
+    has_action = last >= 0
+    kind = action_kinds(actions, types)[row] if len(known) else row
+    agreed = last_day_of(actions, ARRANGEMENT_AGREED, as_of_day, n)[who]
+    broken = last_day_of(actions, ARRANGEMENT_BROKEN, as_of_day, n)[who]
+    status = np.select([agreed < 0, broken > agreed, as_of_day - agreed <= 90], [0, 3, 1], 2)
+    return pd.DataFrame(
+        {
+            "customer": who,
+            "customer_id": portfolio.customers["customer_id"].to_numpy()[who].astype(str),
+            "arrears_pence": owing["arrears_pence"].to_numpy(np.int64),
+            "days_past_due": owing["days_past_due"].to_numpy(np.int64),
+            "last_payment_date": dates_of(owing["last_payment_day"]),
+            "last_payment_pence": owing["last_payment_pence"].to_numpy(np.int64),
+            "last_action": pd.Categorical.from_codes(
+                np.where(has_action, kind, -1), categories=list(types)
+            ),
+            "last_action_date": dates_of(np.where(has_action, days[row] if len(known) else 0, -1)),
+            "arrangement": pd.Categorical.from_codes(status, categories=list(ARRANGEMENT_STATES)),
+        }
+    )

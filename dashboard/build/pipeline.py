@@ -1,0 +1,117 @@
+"""The build, in one direction: read a source -> validate -> bill outcomes -> ledger -> the
+small built tables (:class:`dashboard.build.tables.Cube`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from dashboard.build.bills import (
+    action_table,
+    arrangement_table,
+    bill_table,
+    customer_bits,
+    month_start,
+    partitioned_outcomes,
+    segment_table,
+)
+from dashboard.build.ledger import build_arrears
+from dashboard.build.tables import Cube
+from dashboard.compute.arrays import months_since
+from dashboard.compute.engine import Engine
+from dashboard.compute.ledger import Buckets
+from dashboard.compute.memory import reuses_freed_memory
+from dashboard.compute.outcomes import Window, latest_payment_date
+from dashboard.schema import Portfolio, validate
+from dashboard.sources import Source, open_source
+
+
+@reuses_freed_memory
+def build_cube(
+    portfolio: Portfolio,
+    window: Window = Window(),
+    as_of: pd.Timestamp | None = None,
+    buckets: Buckets = Buckets(),
+    engine: Engine | None = None,
+) -> Cube:
+    """Compute bill outcomes and the ledger, and aggregate everything the dashboard shows.
+
+    Parameters
+    ----------
+    portfolio : Portfolio
+        Validated tables.
+    window : Window, optional
+        Payment window and tolerance.
+    as_of : Timestamp, optional
+        Date of knowledge; defaults to the latest payment date.
+    buckets : Buckets, optional
+        Days-past-due bucket edges of the ageing tables.
+    engine : Engine, optional
+        Where the per-customer-partition work runs (outcomes, ledger); the result does not
+        depend on it. Default: :meth:`Engine.from_env` (``pandas`` unless configured).
+
+    Returns
+    -------
+    Cube
+    """
+    engine = Engine.from_env() if engine is None else engine
+    as_of = latest_payment_date(portfolio.payments) if as_of is None else as_of
+    as_of = pd.Timestamp(as_of).normalize()
+    segments, customer_segment = segment_table(portfolio.customers)
+    bills = portfolio.bills
+    outcomes = partitioned_outcomes(
+        bills, portfolio.payments, window, as_of, engine, engine.customers_per_partition
+    )
+    period_end = bills["bill_period_end"]
+    first, last = month_start(pd.Series([period_end.min(), period_end.max()]))
+    months = pd.date_range(first, last, freq="MS")
+    bill_month = months_since(bills["bill_period_end"], first)
+    bill_segment = customer_segment[bills["customer_id"].cat.codes.to_numpy()]
+    bill_sums = bill_table(bills, outcomes, bill_month, bill_segment, months, len(segments))
+    del bill_segment  # 8 bytes a bill: freed before the ledger's peak
+    return Cube(
+        months=months,
+        segments=segments,
+        bills=bill_sums,
+        actions=action_table(portfolio.actions, customer_segment),
+        arrangements=arrangement_table(portfolio.actions, customer_segment, as_of),
+        customer_segment=customer_segment,
+        customer_bits=customer_bits(bills, outcomes, bill_month, len(portfolio.customers)),
+        as_of=as_of,
+        window=window,
+        arrears=build_arrears(
+            portfolio,
+            outcomes,
+            bill_month,
+            customer_segment,
+            len(segments),
+            months,
+            as_of,
+            buckets,
+            chunk=engine.customers_per_partition,
+            engine=engine,
+        ),
+    )
+
+
+@reuses_freed_memory
+def validated(source: str | Path | Source) -> Portfolio:
+    """Read a source and validate its tables.
+
+    Parameters
+    ----------
+    source : str, Path or Source
+        A source spec (:func:`dashboard.sources.open_source`).
+
+    Returns
+    -------
+    Portfolio
+
+    Raises
+    ------
+    SourceError
+        When the source cannot be read or fails validation.
+    """
+    return validate(open_source(source).tables())

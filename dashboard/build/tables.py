@@ -1,0 +1,203 @@
+"""The built tables as plain data: :class:`Cube` (bill, action and arrangement aggregates and
+customer month bitmasks) and :class:`ArrearsTables` (the aggregated ledger).
+
+No query code lives here: :mod:`dashboard.query` reads these tables, :mod:`dashboard.store`
+persists them and :mod:`dashboard.build.pipeline` makes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from dashboard.compute.arrays import months_since
+from dashboard.compute.ledger import Buckets
+from dashboard.compute.outcomes import Window
+
+BILL_MEASURES = (
+    "bills",
+    "mature_bills",
+    "defaults",
+    "mature_defaults",
+    "billed_pence",
+    "paid_pence",
+    "mature_billed_pence",
+    "mature_paid_pence",
+    "covered_pence",
+    "mature_covered_pence",
+)
+"""Additive measures of :attr:`Cube.bills`."""
+
+
+BITS_PER_WORD = 32
+
+
+@dataclass(eq=False)  # compared and hashed by identity: query memos key on it
+class Cube:
+    """Pre-aggregated tables of one portfolio under one window and as-of date.
+
+    Attributes
+    ----------
+    months : DatetimeIndex
+        Every bill month (month start) from the first to the last bill.
+    segments : DataFrame
+        One row per segment (index = segment id), a categorical column per dimension.
+    bills : DataFrame
+        ``month``, ``segment`` and :data:`BILL_MEASURES` (counts and integer pence).
+    actions : DataFrame
+        ``month`` (of the action date), ``segment``, ``action``, ``count``.
+    arrangements : DataFrame
+        ``month`` (agreed), ``segment``, ``agreed``, ``decided``, ``kept``.
+    customer_segment : ndarray of int
+        Segment id of every customer (customer-table order).
+    customer_bits : dict of str to ndarray
+        ``(customers, words)`` uint32 month bitmasks: ``billed``, ``mature``,
+        ``defaulted``, ``mature_defaulted``.
+    as_of : Timestamp
+        Date of knowledge.
+    window : Window
+        Window and tolerance used for outcomes.
+    arrears : ArrearsTables
+        The aggregated ledger (:mod:`dashboard.arrears`): ageing, roll and cure,
+        cohorts, action outcomes, worklist.
+    """
+
+    months: pd.DatetimeIndex
+    segments: pd.DataFrame
+    bills: pd.DataFrame
+    actions: pd.DataFrame
+    arrangements: pd.DataFrame
+    customer_segment: np.ndarray
+    customer_bits: dict[str, np.ndarray]
+    as_of: pd.Timestamp
+    window: Window
+    arrears: ArrearsTables
+    arrays: dict[str, TableArrays] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        first = self.months[0]
+        self.arrays = {
+            "bills": TableArrays.of(self.bills, first, BILL_MEASURES),
+            "actions": TableArrays.of(self.actions, first, ("count",), code="action"),
+            "arrangements": TableArrays.of(self.arrangements, first, ARRANGEMENT_MEASURES),
+        }
+
+
+@dataclass
+class TableArrays:
+    """A cube table as NumPy arrays, what the queries below run on.
+
+    Attributes
+    ----------
+    month : ndarray of int64
+        Month index relative to the cube's first bill month.
+    segment : ndarray of int64
+        Segment id.
+    values : ndarray of int64, shape (rows, measures)
+        The additive measures.
+    code : ndarray of int64 or None
+        Category codes of an extra key column (the action type).
+    """
+
+    month: np.ndarray
+    segment: np.ndarray
+    values: np.ndarray
+    code: np.ndarray | None = None
+
+    @classmethod
+    def of(
+        cls, table: pd.DataFrame, first: pd.Timestamp, measures: Sequence[str], code: str = ""
+    ) -> TableArrays:
+        """Arrays of a cube table (month, segment, measures and an optional coded column)."""
+        month = months_since(table["month"], first) if len(table) else np.zeros(0, np.int64)
+        return cls(
+            month=np.asarray(month, dtype=np.int64),
+            segment=table["segment"].to_numpy(np.int64),
+            values=table[list(measures)].to_numpy(np.int64).reshape(len(table), len(measures)),
+            code=table[code].cat.codes.to_numpy(np.int64) if code else None,
+        )
+
+    @cached_property
+    def weights(self) -> np.ndarray:
+        """``values`` as float64, one contiguous row per measure: what ``np.bincount``
+        weighs with (a strided int64 column costs it a conversion per query; sums of
+        integers stay exact below 2**53)."""
+        return np.ascontiguousarray(self.values.T, dtype=np.float64)
+
+
+ARRANGEMENT_MEASURES = ("agreed", "decided", "kept")
+
+
+def as_uint64_words(words32: np.ndarray) -> np.ndarray:
+    """(rows, words) uint32 -> (rows, ceil(words / 2)) uint64 with the same bits (month i is
+    bit i % 64 of word i // 64): one 64-bit test per customer for up to 64 months."""
+    rows, words = words32.shape
+    padded = np.zeros((rows, words + words % 2), dtype=np.uint32)
+    padded[:, :words] = words32
+    return padded.view("<u8")
+
+
+@dataclass(eq=False)  # compared and hashed by identity: query memos key on it
+class ArrearsTables:
+    """Pre-aggregated ledger tables of one cube (integer arrays, dense where small).
+
+    Attributes
+    ----------
+    buckets : Buckets
+    snapshot_days : ndarray of int64
+        The month-end (or as-of day, for the last month) of each cube month up to as-of.
+    ageing : ndarray, shape (months, segments, buckets, len(AGEING_MEASURES))
+        Customers on book and their money per bucket at each month-end.
+    transitions : ndarray, shape (months, segments, buckets, buckets, 2)
+        Customers (and their arrears the month before) moving from bucket i at month m-1
+        to bucket j at month m; month 0 is empty.
+    vintage : ndarray, shape (cohorts, months on book, segments, len(VINTAGE_MEASURES))
+        Cohort = quarter of the first bill (index from the first cube month's quarter).
+    entries : ndarray, shape (months, segments, len(ENTRY_MEASURES))
+        Customers first reaching serious arrears in a month, and their cures.
+    actions : ndarray, shape (months, segments, action types, len(ACTION_MEASURES))
+        Outcomes of the actions of each month (:func:`action_outcomes`).
+    funnel_bits : ndarray of uint64, shape (action types, customers, words)
+        Month bitmasks: which months each customer received each action type.
+    worklist : DataFrame
+        One row per customer in arrears on the as-of date.
+    """
+
+    buckets: Buckets
+    snapshot_days: np.ndarray
+    sums: dict[str, np.ndarray]
+    funnel_bits: np.ndarray
+    worklist: pd.DataFrame
+
+    @classmethod
+    def of(cls, tables: dict[str, np.ndarray], **fields) -> ArrearsTables:
+        """Store integer tables (documented layout) as float64 with the segment axis last:
+        a filter is then one matrix product over contiguous memory (exact: every sum stays
+        far below 2**53)."""
+        sums = {
+            name: np.ascontiguousarray(np.moveaxis(table, _SEGMENT_AXIS[name], -1), np.float64)
+            for name, table in tables.items()
+        }
+        return cls(sums=sums, **fields)
+
+    def _documented(self, name: str) -> np.ndarray:
+        return np.moveaxis(self.sums[name], -1, _SEGMENT_AXIS[name])
+
+    ageing = property(lambda self: self._documented("ageing"))
+    transitions = property(lambda self: self._documented("transitions"))
+    vintage = property(lambda self: self._documented("vintage"))
+    entries = property(lambda self: self._documented("entries"))
+    actions = property(lambda self: self._documented("actions"))
+
+    @property
+    def bucket_labels(self) -> tuple[str, ...]:
+        """Labels of the buckets, Current first."""
+        return self.buckets.labels
+
+
+_SEGMENT_AXIS = {"ageing": 1, "transitions": 1, "vintage": 2, "entries": 1, "actions": 1}
+"""Where the segment axis sits in the documented layout of each table."""
