@@ -80,7 +80,7 @@ def measure_build(source: Path, engine: str = "pandas") -> dict:
         "import json, resource, time\n"
         "from dashboard.sources import read_source\n"
         "from dashboard.schema import validate\n"
-        "from dashboard.build.pipeline import build_cube\n"
+        "from dashboard.cube.pipeline import build_cube\n"
         "from dashboard.compute.memory import reusing_freed_memory\n"
         "reusing = reusing_freed_memory(); reusing.__enter__()  # as loader.build_and_store\n"
         "t0 = time.perf_counter()\n"

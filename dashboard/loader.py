@@ -18,11 +18,11 @@ from typing import TypeVar
 import pandas as pd
 
 from dashboard import store
-from dashboard.build.pipeline import build_cube, validated
-from dashboard.build.tables import Cube
 from dashboard.compute.ledger import Buckets
 from dashboard.compute.memory import reusing_freed_memory
 from dashboard.compute.outcomes import Window
+from dashboard.cube.pipeline import build_cube, validated
+from dashboard.cube.tables import Cube
 from dashboard.schema import Portfolio
 from dashboard.sources import DEFAULT_SOURCE, Source, open_source
 

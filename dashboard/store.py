@@ -24,9 +24,9 @@ from pathlib import Path
 import pandas as pd
 
 from dashboard import __version__
-from dashboard.build.tables import Cube
 from dashboard.compute.ledger import Buckets
 from dashboard.compute.outcomes import Window
+from dashboard.cube.tables import Cube
 from dashboard.sources import Source, open_source
 
 CACHE_DIR_NAME = ".collections-cache"

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import panel as pn
 
-from dashboard.build.pipeline import build_cube
 from dashboard.cli.summary import format_summary, portfolio_summary
+from dashboard.cube.pipeline import build_cube
 from dashboard.model import CollectionsModel
 from dashboard.schema import tables_from_frames, validate
 from dashboard.ui.charts import bills as bill_views

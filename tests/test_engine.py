@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from dashboard import compute
-from dashboard.build.bills import partitioned_outcomes
-from dashboard.build.pipeline import build_cube
 from dashboard.compute.engine import Engine, customer_ranges
+from dashboard.cube.bills import partitioned_outcomes
+from dashboard.cube.pipeline import build_cube
 from dashboard.loader import load_portfolio
 from dashboard.sources import DEFAULT_SOURCE
 

@@ -8,7 +8,7 @@ vectorised code:
 * the ledger identity and :class:`dashboard.compute.ledger.Buckets`;
 * the cube's ageing totals on the demo and reference data;
 * roll/cure transitions, arrears-entry cohorts and vintage curves
-  (:func:`dashboard.build.ledger.build_arrears`);
+  (:func:`dashboard.cube.ledger.build_arrears`);
 * :func:`dashboard.compute.ledger.action_outcomes`;
 * the worklist.
 
@@ -54,10 +54,10 @@ from oracles.ledger import (
 )
 
 from dashboard import compute
-from dashboard.build import ledger as build_ledger
-from dashboard.build.pipeline import build_cube
-from dashboard.build.tables import ArrearsTables, Cube
 from dashboard.compute import partition
+from dashboard.cube import ledger as build_ledger
+from dashboard.cube.pipeline import build_cube
+from dashboard.cube.tables import ArrearsTables, Cube
 from dashboard.loader import load_portfolio
 from dashboard.query import ledger
 from dashboard.schema import Portfolio, tables_from_frames, validate

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dashboard import compute
-from dashboard.build.pipeline import build_cube
+from dashboard.cube.pipeline import build_cube
 from dashboard.query import bills as bill_queries
 from dashboard.query import selection
 from dashboard.schema import tables_from_frames, validate

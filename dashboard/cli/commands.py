@@ -24,7 +24,7 @@ from dashboard.compute.arrays import to_pence
 from dashboard.compute.ledger import Buckets
 from dashboard.compute.outcomes import Window, latest_payment_date
 from dashboard.loader import SOURCE_ENV
-from dashboard.sources import DEFAULT_SOURCE
+from dashboard.sources import DEFAULT_SOURCE, open_source
 
 APP_FILE = Path(__file__).resolve().parent.parent / "app.py"
 """The servable page that ``serve`` hands to ``panel serve``."""
@@ -37,7 +37,7 @@ app = typer.Typer(
 )
 
 SourceOption = Annotated[
-    Path,
+    str,
     typer.Option(
         "--source",
         help="CSV folder, SQLite file or Parquet folder (default: the demo set in data/).",
@@ -141,7 +141,7 @@ def generate(
 
 @app.command()
 @data_errors_exit_2
-def validate(source: SourceOption = DEFAULT_SOURCE) -> None:
+def validate(source: SourceOption = str(DEFAULT_SOURCE)) -> None:
     """Check a source: row counts, date ranges, as-of date and every warning."""
     from dashboard.loader import load_portfolio
 
@@ -182,7 +182,7 @@ def validate(source: SourceOption = DEFAULT_SOURCE) -> None:
 @app.command()
 @data_errors_exit_2
 def summary(
-    source: SourceOption = DEFAULT_SOURCE,
+    source: SourceOption = str(DEFAULT_SOURCE),
     before: BeforeOption = 3,
     after: AfterOption = 60,
     tolerance: ToleranceOption = 1.00,
@@ -224,7 +224,7 @@ def summary(
 @app.command()
 @data_errors_exit_2
 def build(
-    source: SourceOption = DEFAULT_SOURCE,
+    source: SourceOption = str(DEFAULT_SOURCE),
     before: BeforeOption = 3,
     after: AfterOption = 60,
     tolerance: ToleranceOption = 1.00,
@@ -253,7 +253,7 @@ def build(
 @data_errors_exit_2
 def serve(
     ctx: typer.Context,
-    source: SourceOption = DEFAULT_SOURCE,
+    source: SourceOption = str(DEFAULT_SOURCE),
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 5006,
     address: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     basic_auth: Annotated[
@@ -295,7 +295,7 @@ def serve(
     auth.refuse_secrets_in(extra)
     use_engine(engine, scheduler)  # the app's builds (other windows) inherit it
     load_cube(source)  # fail fast on bad data; fills the persistent cache for the app
-    env = {**os.environ, SOURCE_ENV: str(Path(source).resolve())}
+    env = {**os.environ, SOURCE_ENV: open_source(source).spec()}
     with tempfile.TemporaryDirectory(prefix="collections-auth-") as private:
         if basic_auth is not None or basic_auth_env is not None:
             credentials = auth.read_password(basic_auth, basic_auth_env)
@@ -338,13 +338,13 @@ def run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
             child.wait()
 
 
-def serve_command(source: Path, port: int, address: str, show: bool, extra: list[str]) -> list[str]:
+def serve_command(source: str, port: int, address: str, show: bool, extra: list[str]) -> list[str]:
     """The `panel serve` command line for the dashboard.
 
     Parameters
     ----------
-    source : Path
-        Data source (passed to the app through ``$COLLECTIONS_SOURCE``).
+    source : str
+        Data source spec (passed to the app through ``$COLLECTIONS_SOURCE``).
     port, address : int, str
         Where to listen.
     show : bool
@@ -374,7 +374,7 @@ app.add_typer(export_app, name="export")
 @export_app.command("html")
 @data_errors_exit_2
 def export_html(
-    source: SourceOption = DEFAULT_SOURCE,
+    source: SourceOption = str(DEFAULT_SOURCE),
     out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("outputs/dashboard.html"),
     include_customers: Annotated[
         bool,
@@ -404,7 +404,7 @@ def export_html(
 @export_app.command("figures")
 @data_errors_exit_2
 def export_figures(
-    source: SourceOption = DEFAULT_SOURCE,
+    source: SourceOption = str(DEFAULT_SOURCE),
     out: Annotated[Path, typer.Option(help="Folder for the PNG files.")] = Path("outputs/figures"),
 ) -> None:
     """PNG figures: monthly default rate, default by income and region, actions."""
@@ -430,4 +430,3 @@ def _day(value) -> str:
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="collections-dashboard")
-

@@ -1,6 +1,6 @@
 """The portfolio summary: the figures of ``collections-dashboard summary`` as a dict.
 
-It is computed from a :class:`~dashboard.build.tables.Cube` with the same queries the
+It is computed from a :class:`~dashboard.cube.tables.Cube` with the same queries the
 dashboard's model runs, so the CLI and the charts cannot disagree.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from dashboard import SourceError
-from dashboard.build.tables import Cube
+from dashboard.cube.tables import Cube
 from dashboard.query import ledger
 from dashboard.query.bills import aggregate_bills, count_actions
 from dashboard.query.selection import segment_selection

@@ -85,7 +85,7 @@ def export_figures(source: str | Path, out_dir: str | Path) -> list[Path]:
     as-of date; months whose payment window is still open are shaded and never drawn as
     a rate.
     """
-    model = CollectionsModel(source=str(Path(source).resolve()))
+    model = CollectionsModel(source=str(source))
     return write_figures(model, out_dir)
 
 

@@ -12,8 +12,8 @@ from weakref import WeakKeyDictionary
 import numpy as np
 import pandas as pd
 
-from dashboard.build.tables import ARRANGEMENT_MEASURES, BILL_MEASURES, Cube, TableArrays
 from dashboard.compute.arrays import integer_sums
+from dashboard.cube.tables import ARRANGEMENT_MEASURES, BILL_MEASURES, Cube, TableArrays
 from dashboard.query.selection import (
     any_bit,
     month_bitmask,

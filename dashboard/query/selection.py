@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from dashboard.build.tables import BITS_PER_WORD, Cube, as_uint64_words
+from dashboard.cube.tables import BITS_PER_WORD, Cube, as_uint64_words
 
 
 def segment_selection(cube: Cube, filters: Mapping[str, Sequence] | None = None) -> np.ndarray:

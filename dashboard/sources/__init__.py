@@ -8,6 +8,15 @@
 from __future__ import annotations
 
 from dashboard.sources.base import RawTables, Source
-from dashboard.sources.files import DEFAULT_SOURCE, open_source, read_source, source_kind
+from dashboard.sources.files import DEFAULT_SOURCE, source_kind
+from dashboard.sources.registry import SOURCE_KINDS, open_source, read_source
 
-__all__ = ["DEFAULT_SOURCE", "RawTables", "Source", "open_source", "read_source", "source_kind"]
+__all__ = [
+    "DEFAULT_SOURCE",
+    "SOURCE_KINDS",
+    "RawTables",
+    "Source",
+    "open_source",
+    "read_source",
+    "source_kind",
+]

@@ -50,8 +50,9 @@ class RawTables:
 class Source(param.Parameterized):
     """Where a portfolio's tables come from.
 
-    Subclasses set :attr:`kind` and implement :meth:`tables`, :meth:`signature` and
-    :meth:`describe`; :meth:`cache_home` says where built tables may be kept beside the data.
+    Subclasses set :attr:`kind` and implement :meth:`tables`, :meth:`signature`,
+    :meth:`describe`, :meth:`spec` and :meth:`accepts`; :meth:`cache_home` says where built
+    tables may be kept beside the data.
     """
 
     kind: str = ""
@@ -82,6 +83,20 @@ class Source(param.Parameterized):
 
     def describe(self) -> str:
         """The source in a few words, for page headers and error messages.
+
+        Returns
+        -------
+        str
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def accepts(cls, spec: str | Path) -> bool:
+        """Whether this backend reads ``spec`` (see :func:`dashboard.sources.open_source`)."""
+        return False
+
+    def spec(self) -> str:
+        """The text that opens this source again (``--source``, ``$COLLECTIONS_SOURCE``).
 
         Returns
         -------

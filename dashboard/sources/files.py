@@ -2,7 +2,7 @@
 
 :class:`FileSource` holds the path and identifies the data by a BLAKE2b digest of its table
 files' contents (computed once per process while the files' sizes and modification times
-stay the same). :func:`open_source` chooses the backend by the path:
+stay the same). :func:`source_kind` tells which backend a path needs:
 
 * a folder holding ``customers.parquet`` (or a ``customers/`` Parquet dataset) -> Parquet
 * any other folder -> CSV files ``customers.csv``, ``bills.csv``, ``payments.csv``,
@@ -19,7 +19,7 @@ from pathlib import Path
 import param
 
 from dashboard import SourceError
-from dashboard.sources.base import RawTables, Source
+from dashboard.sources.base import Source
 from dashboard.vocab import TABLES
 
 DEFAULT_SOURCE = Path(__file__).resolve().parent.parent.parent / "data"
@@ -77,7 +77,15 @@ class FileSource(Source):
             _DIGESTS[stamp] = digest.hexdigest()
         return _DIGESTS[stamp]
 
+    @classmethod
+    def accepts(cls, spec: str | Path) -> bool:
+        """Whether ``spec`` is a path this backend reads (:func:`source_kind` says so)."""
+        return source_kind(spec) == cls.kind
+
     def describe(self) -> str:
+        return str(self.path)
+
+    def spec(self) -> str:
         return str(self.path)
 
     def cache_home(self) -> Path:
@@ -112,45 +120,6 @@ def source_kind(path: str | Path) -> str:
             return "parquet"
         return "csv"
     return "sqlite"
-
-
-def open_source(spec: str | Path | Source) -> Source:
-    """The :class:`Source` for a spec: a Source is returned as it is, a path by its kind.
-
-    Parameters
-    ----------
-    spec : str, Path or Source
-        A CSV folder, a Parquet folder, a SQLite file, or a source already made.
-
-    Returns
-    -------
-    Source
-
-    Raises
-    ------
-    SourceError
-        When the path does not exist or cannot be read.
-    """
-    if isinstance(spec, Source):
-        return spec
-    from dashboard.sources.csv import CsvSource
-    from dashboard.sources.parquet import ParquetSource
-    from dashboard.sources.sqlite import SqliteSource
-
-    kinds = {"csv": CsvSource, "parquet": ParquetSource, "sqlite": SqliteSource}
-    return kinds[source_kind(spec)](spec)
-
-
-def read_source(spec: str | Path | Source) -> RawTables:
-    """Read the four raw tables of a source (``open_source(spec).tables()``).
-
-    Raises
-    ------
-    SourceError
-        On a missing path, file, table, an unreadable file or a file that is not a
-        SQLite database.
-    """
-    return open_source(spec).tables()
 
 
 def expected_files(suffix: str) -> str:

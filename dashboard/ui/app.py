@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import io
 import os
-from pathlib import Path
 
 import panel as pn
 import param
@@ -22,6 +21,7 @@ from dashboard import SourceError
 from dashboard.catalog import KPIS
 from dashboard.loader import SOURCE_ENV
 from dashboard.model import OUTPUT_NAMES, CollectionsModel
+from dashboard.sources import open_source
 from dashboard.ui.charts import gauges
 from dashboard.ui.live import LiveChart, WhenShown
 from dashboard.ui.style import markdown_text, segment_labels, tabulator_formatters
@@ -341,7 +341,7 @@ def _csv(frame) -> io.StringIO:
 
 def _source_param() -> dict:
     source = os.environ.get(SOURCE_ENV)
-    return {"source": str(Path(source).resolve())} if source else {}
+    return {"source": open_source(source).spec()} if source else {}
 
 
 def error_page(error: Exception) -> pn.template.FastListTemplate:

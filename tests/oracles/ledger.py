@@ -2,7 +2,7 @@
 customer's bills and payments, written for clarity, never for speed.
 
 The tests compare the vectorised code with these (:mod:`dashboard.compute.ledger`,
-:mod:`dashboard.compute.partition`, :mod:`dashboard.build.ledger`, the worklist). Day
+:mod:`dashboard.compute.partition`, :mod:`dashboard.cube.ledger`, the worklist). Day
 numbers are days since 1970-01-01; money is integer pence. Also here: the random and
 hand-written small portfolios the tests draw (hypothesis strategies).
 """
@@ -19,8 +19,8 @@ import pandas as pd
 from hypothesis import strategies as st
 
 from dashboard import compute
-from dashboard.build.pipeline import build_cube
 from dashboard.compute import partition
+from dashboard.cube.pipeline import build_cube
 from dashboard.schema import Portfolio, tables_from_frames, validate
 from dashboard.vocab import ACTIONS
 

@@ -1,6 +1,6 @@
 """Build the aggregated ledger: every customer partition's ledger tables
 (:func:`dashboard.compute.partition.partition_tables`), summed as they come, the funnel
-bitmasks and the worklist rows (:class:`dashboard.build.tables.ArrearsTables`).
+bitmasks and the worklist rows (:class:`dashboard.cube.tables.ArrearsTables`).
 """
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dashboard.build.tables import ArrearsTables
 from dashboard.compute.arrays import day_numbers, months_since
 from dashboard.compute.engine import Engine, customer_ranges
 from dashboard.compute.ledger import Buckets
@@ -33,6 +32,7 @@ from dashboard.compute.partition import (
     last_of,
     partition_tables,
 )
+from dashboard.cube.tables import ArrearsTables
 from dashboard.schema import Portfolio
 
 

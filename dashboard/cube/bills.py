@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dashboard.build.tables import BILL_MEASURES, BITS_PER_WORD, as_uint64_words
 from dashboard.compute.arrays import day_numbers, integer_sums, is_sorted
 from dashboard.compute.engine import Engine, customer_ranges
 from dashboard.compute.outcomes import (
@@ -17,6 +16,7 @@ from dashboard.compute.outcomes import (
     outcome_inputs,
 )
 from dashboard.compute.partition import CHUNK_CUSTOMERS
+from dashboard.cube.tables import BILL_MEASURES, BITS_PER_WORD, as_uint64_words
 from dashboard.vocab import DIMENSIONS
 
 

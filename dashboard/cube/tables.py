@@ -2,7 +2,7 @@
 customer month bitmasks) and :class:`ArrearsTables` (the aggregated ledger).
 
 No query code lives here: :mod:`dashboard.query` reads these tables, :mod:`dashboard.store`
-persists them and :mod:`dashboard.build.pipeline` makes them.
+persists them and :mod:`dashboard.cube.pipeline` makes them.
 """
 
 from __future__ import annotations

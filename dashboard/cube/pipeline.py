@@ -1,5 +1,5 @@
 """The build, in one direction: read a source -> validate -> bill outcomes -> ledger -> the
-small built tables (:class:`dashboard.build.tables.Cube`).
+small built tables (:class:`dashboard.cube.tables.Cube`).
 """
 
 from __future__ import annotations
@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from dashboard.build.bills import (
+from dashboard.compute.arrays import months_since
+from dashboard.compute.engine import Engine
+from dashboard.compute.ledger import Buckets
+from dashboard.compute.memory import reuses_freed_memory
+from dashboard.compute.outcomes import Window, latest_payment_date
+from dashboard.cube.bills import (
     action_table,
     arrangement_table,
     bill_table,
@@ -17,13 +22,8 @@ from dashboard.build.bills import (
     partitioned_outcomes,
     segment_table,
 )
-from dashboard.build.ledger import build_arrears
-from dashboard.build.tables import Cube
-from dashboard.compute.arrays import months_since
-from dashboard.compute.engine import Engine
-from dashboard.compute.ledger import Buckets
-from dashboard.compute.memory import reuses_freed_memory
-from dashboard.compute.outcomes import Window, latest_payment_date
+from dashboard.cube.ledger import build_arrears
+from dashboard.cube.tables import Cube
 from dashboard.schema import Portfolio, validate
 from dashboard.sources import Source, open_source
 
