@@ -14,19 +14,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from browser import chromium_page, served_dashboard, wait_rendered  # noqa: E402
+from dashboard.ui.tabs import TABS  # noqa: E402
 
-TABS = (
-    "Trends",
-    "Segments",
-    "Arrears",
-    "Roll & cure",
-    "Cohorts",
-    "Actions",
-    "Effectiveness",
-    "Worklist",
-    "Tariffs",
-)
+from browser import chromium_page, served_dashboard, wait_rendered  # noqa: E402
 
 
 def main() -> None:
@@ -42,7 +32,7 @@ def main() -> None:
         page.goto(f"{url}?{args.query}" if args.query else url)
         wait_rendered(page)
         print(f"first render: {time.monotonic() - started:.1f} s")
-        for tab in TABS:
+        for tab in (tab.name for tab in TABS):
             page.get_by_text(tab, exact=True).first.click()
             page.wait_for_timeout(4000)
             slug = tab.lower().replace(" & ", "_").replace(" ", "_")
