@@ -35,7 +35,7 @@ from dashboard.compute.ledger import Buckets
 from dashboard.compute.outcomes import Window
 from dashboard.query import bills, ledger, selection, worklist
 from dashboard.schema import Portfolio
-from dashboard.sources import DEFAULT_SOURCE
+from dashboard.sources import DEFAULT_SOURCE, Source
 from dashboard.vocab import DIMENSION_LABELS, DIMENSIONS, FLAG_DIMENSIONS
 
 FILTER_PARAMS = DIMENSIONS
@@ -266,11 +266,13 @@ class CollectionsModel(param.Parameterized):
     tables (``CollectionsModel.from_portfolio(portfolio)``).
     """
 
-    source = param.String(
+    source = param.ClassSelector(
         default=str(DEFAULT_SOURCE),
+        class_=(str, Source),
         constant=True,
-        doc="Where the data comes from: a CSV folder, SQLite file or Parquet folder "
-        "(see dashboard.sources.open_source).",
+        instantiate=False,
+        doc="Where the data comes from: a spec (a CSV folder, SQLite file or Parquet folder, "
+        "see dashboard.sources.open_source) or a Source.",
     )
     period = param.DateRange(
         default=None,

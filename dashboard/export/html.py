@@ -125,6 +125,8 @@ class StaticDashboard:
         only.
     segments : sequence of str, optional
         Dimensions offered by the segment control (:data:`DEFAULT_SEGMENTS` by default).
+    tabs : sequence of Tab, optional
+        The tabs drawn (the catalogue's, :data:`dashboard.ui.tabs.TABS`, by default).
     """
 
     def __init__(
@@ -132,10 +134,12 @@ class StaticDashboard:
         model: CollectionsModel,
         include_customers: bool = False,
         segments: Sequence[str] = DEFAULT_SEGMENTS,
+        tabs: Sequence[Tab] = TABS,
     ):
         import panel as pn
 
         self.include_customers = include_customers
+        self.tabs = tuple(tabs)
         self.segments = {DIMENSION_LABELS[d]: d for d in segments}
         segment_by = model.segment_by
         if segment_by not in self.segments.values():
@@ -153,7 +157,7 @@ class StaticDashboard:
         )
         self.selection = pn.pane.Markdown("", sizing_mode="stretch_width")
         self.gauges = {kpi.name: gauges.kpi_gauge(kpi.name) for kpi in KPIS}
-        live = [tab for tab in TABS if tab.name in LIVE_TABS]
+        live = [tab for tab in self.tabs if tab.name in LIVE_TABS]
         self.segment_charts = {tab.name: pn.Column(sizing_mode="stretch_width") for tab in live}
         self.variants = self._draw_variants(live)
         self.tables = self._make_tables(live)
@@ -225,7 +229,7 @@ class StaticDashboard:
             sizing_mode="stretch_width",
         )
         live, fixed = [], []
-        for tab in TABS:
+        for tab in self.tabs:
             if tab.name in LIVE_TABS:
                 live += [_section(tab), *self._live_parts(tab)]
             elif parts := self._fixed_parts(tab):
@@ -321,7 +325,7 @@ class StaticDashboard:
             thresholds = getattr(model, f"{kpi}_thresholds")
             gauges.update_gauge(gauge, kpi, kpis.get(kpi, float("nan")), thresholds)
             gauge.param.trigger("value", "label", "colors")
-        for tab in (tab for tab in TABS if tab.name in LIVE_TABS):
+        for tab in (tab for tab in self.tabs if tab.name in LIVE_TABS):
             for chart in tab.charts():
                 if chart.name in self.variants:
                     shown = self._variant_key(chart, metric, period)
@@ -378,7 +382,7 @@ class StaticDashboard:
         import panel as pn
 
         drawn = {}
-        for tab in TABS:
+        for tab in self.tabs:
             if tab.name in LIVE_TABS:
                 continue
             for part in tab.parts:

@@ -64,6 +64,14 @@ class Dashboard(pn.viewable.Viewer):
     """
 
     model = param.ClassSelector(class_=CollectionsModel, doc="State and data of the dashboard.")
+    tabs_shown = param.List(
+        default=list(TABS),
+        item_type=Tab,
+        constant=True,
+        instantiate=False,
+        doc="The tabs, in order (the catalogue's by default): a dashboard of other tabs is "
+        "a list of other Tab entries.",
+    )
     active_tab = param.String(
         default=TABS[0].name, doc="The open tab: only its charts are drawn and redrawn."
     )
@@ -75,8 +83,12 @@ class Dashboard(pn.viewable.Viewer):
         if self._owns_model:
             params["model"] = CollectionsModel(**_source_param())
         super().__init__(**params)
+        if self.active_tab not in {tab.name for tab in self.tabs_shown}:
+            self.active_tab = self.tabs_shown[0].name
         self.gauges = {kpi.name: gauges.kpi_gauge(kpi.name) for kpi in KPIS}
-        self.tables = {table.name: _tabulator(table) for tab in TABS for table in tab.tables()}
+        self.tables = {
+            table.name: _tabulator(table) for tab in self.tabs_shown for table in tab.tables()
+        }
         """Table name -> the Tabulator widget showing it (filled now, refreshed while its
         tab is open once :meth:`tabs` has built the tabs)."""
         self._table_updates = {
@@ -84,7 +96,7 @@ class Dashboard(pn.viewable.Viewer):
                 lambda table=table: self._refresh_table(table),
                 [self.model.param[name] for name in table.outputs],
             )
-            for tab in TABS
+            for tab in self.tabs_shown
             for table in tab.tables()
         }
         threshold_params = [kpi.threshold_param for kpi in KPIS]
@@ -205,9 +217,11 @@ class Dashboard(pn.viewable.Viewer):
 
     def tabs(self) -> pn.Tabs:
         """The catalogue's tabs; only the open tab's charts and tables are redrawn."""
-        built = [(tab.name, self.tab(tab, (self.param.active_tab, tab.name))) for tab in TABS]
+        built = [
+            (tab.name, self.tab(tab, (self.param.active_tab, tab.name))) for tab in self.tabs_shown
+        ]
         tabs = pn.Tabs(*built, dynamic=True, sizing_mode="stretch_width")
-        names = [tab.name for tab in TABS]
+        names = [tab.name for tab in self.tabs_shown]
         self.active_tab = names[tabs.active]
         self._follow_open_tab()
         tabs.param.watch(lambda event: setattr(self, "active_tab", names[event.new]), "active")
@@ -252,7 +266,7 @@ class Dashboard(pn.viewable.Viewer):
         """
         return {
             tab.name: [name for name in OUTPUT_NAMES if name in tab.outputs | set(ALWAYS_SHOWN)]
-            for tab in TABS
+            for tab in self.tabs_shown
         }
 
     def table_csv(self, name: str) -> io.StringIO:
