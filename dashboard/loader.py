@@ -10,6 +10,7 @@ model uses without depending on the UI. Cached objects are shared: never mutate 
 from __future__ import annotations
 
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from pathlib import Path
@@ -112,19 +113,20 @@ def build_and_store(
     as_of: pd.Timestamp | None = None,
     progress: bool = True,
     buckets: Buckets = Buckets(),
-) -> tuple[Path, bool]:
+) -> tuple[Path | None, bool]:
     """Fill the persistent cache for a source and window (``collections-dashboard build``).
 
     Returns
     -------
-    (Path, bool)
-        The cube file, and whether it had to be built (False: it was already there).
+    (Path or None, bool)
+        The cube's cache entry (None when no safe cache folder exists: the cube was built in
+        memory only), and whether it had to be built (False: it was already there).
     """
     from tqdm import tqdm
 
     with tqdm(total=4, desc="build", unit="step", disable=not progress) as steps:
-        _, file, built = _stored_or_built(open_source(path), window, as_of, buckets, steps)
-    return file, built
+        _, entry, built = _stored_or_built(open_source(path), window, as_of, buckets, steps)
+    return entry, built
 
 
 def _stored_or_built(
@@ -133,7 +135,7 @@ def _stored_or_built(
     as_of: pd.Timestamp | None,
     buckets: Buckets,
     steps=None,
-) -> tuple[Cube, Path, bool]:
+) -> tuple[Cube, Path | None, bool]:
     """The cube from the disk cache, or built (not via load_portfolio: a served app keeps
     only the small cube, not the raw tables) and stored. ``steps`` is an optional tqdm bar."""
 
@@ -145,12 +147,13 @@ def _stored_or_built(
 
     if steps is not None:
         steps.set_postfix_str("hashing source")
-    file = store.cube_file(source, window, as_of, buckets)
-    cube = store.read_cube(file)
+    key = store.cube_key(source, window, as_of, buckets)
+    entry = store.cube_file(source, window, as_of, buckets)
+    cube = None if entry is None else store.read_cube(entry)
     if cube is not None:
         if steps is not None:
             steps.update(steps.total - steps.n)
-        return cube, file, False
+        return cube, entry, False
     with reusing_freed_memory():  # one setting across the steps: no trimming between them
         step("reading and validating")
         portfolio = validated(source)
@@ -158,13 +161,20 @@ def _stored_or_built(
         cube = build_cube(portfolio, window, as_of, buckets)
         del portfolio
     step("writing")
-    try:
-        store.write_cube(cube, file)
-    except OSError:
-        if steps is not None:  # `build` must say it could not store the cube
-            raise
+    if entry is not None:
+        try:
+            store.write_cube(cube, entry, key)
+        except OSError as exc:
+            if steps is not None:  # `build` must say it could not store the cube
+                raise
+            warnings.warn(
+                f"could not store the cube in {entry.parent} ({exc}): kept in memory only",
+                store.CacheWarning,
+                stacklevel=2,
+            )
+            entry = None
     step()
-    return cube, file, True
+    return cube, entry, True
 
 
 def cube_for(

@@ -1,4 +1,5 @@
-"""The persistent cube cache: keyed by contents and parameters, safe for concurrent starts."""
+"""The persistent cube cache: keyed by contents and parameters, safe for concurrent starts,
+never running code from disk, and rebuilding (with a warning) whatever is damaged or foreign."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from dashboard import compute, loader, store
 from dashboard.query.bills import aggregate_bills
@@ -68,8 +70,9 @@ def test_two_processes_building_at_once_both_succeed(tmp_path):
 def test_a_damaged_cache_file_is_rebuilt(tmp_path):
     source = copy_demo(tmp_path)
     file, _ = loader.build_and_store(source, progress=False)
-    file.write_bytes(b"not a pickle")
-    assert store.read_cube(file) is None
+    (file / "bills.arrow").write_bytes(b"not a table")
+    with pytest.warns(store.CacheWarning, match="damaged or foreign"):
+        assert store.read_cube(file) is None
     assert loader.build_and_store(source, progress=False) == (file, True)
 
 
