@@ -5,6 +5,11 @@ nor :func:`draw_figure` computes a metric. The monthly figures are those of the 
 metrics that name a ``figure`` (:data:`dashboard.catalog.METRICS`); the segment and action
 figures follow. A figure of another segmentation is drawn from a copy of the model
 (:meth:`CollectionsModel.clone`): the model handed in never changes.
+
+Text is drawn as typed: titles, tick labels, bar labels and legends hold data text (region
+names, action names, the selection), so no text of a figure is read as mathtext (``$...$``)
+or TeX (:func:`draw_literally`); a name like ``$\\frac{$`` neither changes a figure nor
+stops an export.
 """
 
 from __future__ import annotations
@@ -132,7 +137,40 @@ def draw_figure(name: str, frame: pd.DataFrame, model: CollectionsModel):
     """
     if name not in _DRAW:
         raise ValueError(f"unknown figure {name!r}; choose one of {', '.join(FIGURES)}")
-    return _DRAW[name](frame, _FigureContext(model))
+    return draw_literally(_DRAW[name](frame, _FigureContext(model)))
+
+
+def draw_literally(figure):
+    """Make every text of a figure draw as typed: no mathtext, no TeX.
+
+    Matplotlib reads text between two ``$`` as mathtext (and all text as TeX when the
+    ``text.usetex`` setting is on): a region named ``$\\alpha$`` would be drawn as a Greek
+    letter, and an invalid one such as ``$\\frac{$`` raises when the figure is saved.
+    ``Text.set_parse_math(False)`` and ``set_usetex(False)`` on every text object turn both
+    off, so ``get_text()`` is exactly what is drawn.
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure
+        A finished figure: every text it will draw exists (titles, axis labels, bar labels,
+        legends). Tick labels are made here, before the setting, for every tick the axes'
+        locators give; ticks of category axes (the data's names) never change after that,
+        and ticks a later layout may add to a number or date axis carry numbers only.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``figure``, changed in place.
+    """
+    from matplotlib.text import Text
+
+    for ax in figure.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.get_ticklabels(which="both")  # creates the tick label objects
+    for text in figure.findobj(Text):
+        text.set_usetex(False)
+        text.set_parse_math(False)
+    return figure
 
 
 class _FigureContext:

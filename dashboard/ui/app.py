@@ -23,6 +23,7 @@ from dashboard.loader import SOURCE_ENV
 from dashboard.model import OUTPUT_NAMES, CollectionsModel
 from dashboard.sources import open_source
 from dashboard.ui.charts import gauges
+from dashboard.ui.downloads import csv_file
 from dashboard.ui.live import LiveChart, WhenShown
 from dashboard.ui.style import markdown_text, segment_labels, tabulator_formatters
 from dashboard.ui.tabs import ALWAYS_SHOWN, TABS, Chart, Control, Note, Tab, Table
@@ -270,7 +271,11 @@ class Dashboard(pn.viewable.Viewer):
         }
 
     def table_csv(self, name: str) -> io.StringIO:
-        """The table ``name`` as shown (every row), as a CSV file to download."""
+        """The table ``name`` as shown (every row), as a CSV file to download.
+
+        Text cells that a spreadsheet would run as a formula are neutralised (see
+        :func:`dashboard.ui.downloads.csv_file`); numbers stay numbers.
+        """
         return _csv(self.tables[name].value)
 
     # --- internals ----------------------------------------------------------------------
@@ -346,11 +351,9 @@ def _tabulator(table: Table) -> pn.widgets.Tabulator:
 
 
 def _csv(frame) -> io.StringIO:
-    """A shown table as a CSV file to download (what the table holds, every row)."""
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False)
-    buffer.seek(0)
-    return buffer
+    """A shown table as a CSV file to download (what the table holds, every row), with
+    text that could run as a spreadsheet formula neutralised (:func:`csv_file`)."""
+    return csv_file(frame)
 
 
 def _source_param() -> dict:
