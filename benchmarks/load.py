@@ -47,13 +47,9 @@ import json
 import os
 import pkgutil
 import random
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +59,10 @@ import numpy as np
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = Path(sys.executable).with_name("collections-dashboard")
+sys.path.insert(0, str(ROOT / "tests"))
+
+from servers import ServerError, free_port, serving  # noqa: E402
+
 SERVE_OPTIONS = ("--check-unused-sessions", "1000", "--unused-session-lifetime", "1000")
 """Passed to ``panel serve``: discard a closed session's document within about 2 s."""
 
@@ -75,118 +74,6 @@ MIB = 1024 * 1024
 
 
 # --- server -----------------------------------------------------------------------------
-
-
-def free_port(address: str = "127.0.0.1") -> int:
-    """A TCP port that nothing listens on at the moment.
-
-    Parameters
-    ----------
-    address : str
-        Interface to bind.
-
-    Returns
-    -------
-    int
-    """
-    with socket.socket() as sock:
-        sock.bind((address, 0))
-        return sock.getsockname()[1]
-
-
-def serve_command(source: Path, port: int, address: str, extra: list[str]) -> list[str]:
-    """The ``collections-dashboard serve`` command line of the load test.
-
-    Parameters
-    ----------
-    source : Path
-        Data source to serve.
-    port : int
-    address : str
-    extra : list of str
-        Further ``panel serve`` options (e.g. ``--num-procs 2``).
-
-    Returns
-    -------
-    list of str
-    """
-    cli = [str(CLI)] if CLI.exists() else [sys.executable, "-m", "dashboard.cli"]
-    command = [*cli, "serve", "--source", str(source), "--port", str(port)]
-    return command + ["--address", address, "--liveness", *SERVE_OPTIONS, *extra]
-
-
-def start_server(command: list[str], log_path: Path) -> subprocess.Popen:
-    """Start the dashboard server in its own process group, its output into ``log_path``.
-
-    Parameters
-    ----------
-    command : list of str
-        From :func:`serve_command`.
-    log_path : Path
-        File that receives the server's stdout and stderr.
-
-    Returns
-    -------
-    subprocess.Popen
-    """
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def wait_until_serving(base_url: str, server: subprocess.Popen, timeout: float = 180) -> float:
-    """Poll the server's liveness endpoint until it answers.
-
-    Parameters
-    ----------
-    base_url : str
-        ``http://ADDRESS:PORT``.
-    server : subprocess.Popen
-        The server process (a dead process ends the wait).
-    timeout : float
-        Seconds to wait at most.
-
-    Returns
-    -------
-    float
-        Seconds it took.
-
-    Raises
-    ------
-    RuntimeError
-        If the server exits or does not answer in time.
-    """
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
-        if server.poll() is not None:
-            raise RuntimeError(f"server exited with status {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{base_url}/liveness", timeout=2) as response:
-                if response.status == 200:
-                    return time.perf_counter() - started
-        except OSError:
-            time.sleep(0.25)
-    raise RuntimeError(f"server did not answer {base_url}/liveness within {timeout:.0f} s")
-
-
-def stop_server(server: subprocess.Popen, timeout: float = 15) -> None:
-    """Stop the server and the ``panel serve`` child it started (its process group).
-
-    Parameters
-    ----------
-    server : subprocess.Popen
-    timeout : float
-        Seconds to wait after SIGTERM before SIGKILL.
-    """
-    if server.poll() is not None:
-        return
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout)
 
 
 def _tree(pid: int) -> list[psutil.Process]:
@@ -1104,22 +991,26 @@ def run(config: argparse.Namespace, log_path: Path) -> dict:
     import_panel_models()
     load_before = os.getloadavg()[0]
     port = config.port or free_port(config.address)
-    base_url = f"http://{config.address}:{port}"
-    extra = ["--num-procs", str(config.num_procs), *(config.serve_arg or [])]
-    command = serve_command(config.source, port, config.address, extra)
-    server = start_server(command, log_path)
-    try:
-        _progress(f"server starting on {base_url}")
-        wait_until_serving(base_url, server)
+    options = ["--liveness", *SERVE_OPTIONS, "--num-procs", str(config.num_procs)]
+    options += config.serve_arg or []
+    _progress(f"server starting on http://{config.address}:{port}")
+    with serving(
+        config.source,
+        *options,
+        address=config.address,
+        port=port,
+        timeout=180,
+        log=log_path,
+        own_group=True,  # stop the --num-procs processes too
+        cwd=ROOT,
+    ) as server:
         time.sleep(2)
         rounds = []
         for number in range(1, config.rounds + 1):
             _progress(f"round {number}: opening {config.sessions} sessions")
-            rounds.append(run_sessions(f"{base_url}/app", config, server.pid))
+            rounds.append(run_sessions(server.url, config, server.process.pid))
         raw = merge_rounds(rounds)
-        raw.update(url=f"{base_url}/app", load_before=load_before)
-    finally:
-        stop_server(server)
+        raw.update(url=server.url, load_before=load_before)
     _progress("done")
     return summarize(raw, config, server_log_errors(log_path.read_text(errors="replace")))
 
@@ -1143,9 +1034,8 @@ def main(argv: list[str] | None = None) -> int:
         log_path = config.server_log or Path(folder) / "server.log"
         try:
             report = run(config, log_path)
-        except RuntimeError as error:
-            log_tail = log_path.read_text(errors="replace")[-3000:]
-            print(f"error: {error}\n--- server output ---\n{log_tail}", file=sys.stderr)
+        except ServerError as error:  # its message ends with the server's output
+            print(f"error: {error}", file=sys.stderr)
             return 2
     print(json.dumps(report, indent=2) if config.json else format_table(report))
     return 1 if report["errors"] else 0

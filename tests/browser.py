@@ -7,16 +7,13 @@ Charts are canvas, so tests read what the page shows through Bokeh's models
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from servers import serving
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -28,6 +25,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+BROWSER_ENV = {"BOKEH_LOG_LEVEL": "info"}
+"""Environment of the servers a browser opens: BokehJS logs at info level, even in dev mode."""
 LOCAL_PREFIXES = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "file:", "about:")
 
 RENDERED_JS = """() => window.Bokeh && Bokeh.documents.length > 0 &&
@@ -71,18 +70,12 @@ def require_chromium() -> None:
         )
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def served_dashboard(
     source: Path, *extra: str, timeout: float = 90, env: dict | None = None
 ) -> Iterator[str]:
-    """Run ``collections-dashboard serve`` on 127.0.0.1; yield the app's URL.
+    """Run ``collections-dashboard serve`` on 127.0.0.1 (:func:`servers.serving`); yield the
+    app's URL.
 
     Parameters
     ----------
@@ -95,37 +88,8 @@ def served_dashboard(
     env : dict, optional
         Extra environment variables for the server.
     """
-    port = free_port()
-    command = [sys.executable, "-m", "dashboard.cli", "serve", "--source", str(source)]
-    command += ["--port", str(port), *extra]
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "BOKEH_LOG_LEVEL": "info", **(env or {})},
-    )
-    try:
-        _wait_for_port(port, process, timeout)
-        yield f"http://127.0.0.1:{port}/app"
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-            raise RuntimeError(f"serve exited with {process.returncode}:\n{output}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.3)
-    raise TimeoutError(f"nothing listening on port {port} after {timeout} s")
+    with serving(source, *extra, timeout=timeout, env={**BROWSER_ENV, **(env or {})}) as server:
+        yield server.url
 
 
 @contextlib.contextmanager

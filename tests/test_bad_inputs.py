@@ -17,13 +17,11 @@ import contextlib
 import hashlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,17 +31,20 @@ from bad_inputs.make_corpus import Case, build_corpus, case_names, known_bugs
 from conftest import small_tables
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from servers import Server, free_port, start_server
 
 from dashboard import SourceError
 from dashboard.loader import load_portfolio
 from dashboard.schema import Portfolio, tables_from_frames, validate
 from dashboard.vocab import TABLES
 
-from browser import chromium_page, free_port, require_chromium
+from browser import BROWSER_ENV, chromium_page, require_chromium
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("collections-dashboard")
 APP_FILE = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 CLI_TIMEOUT = 120
+APP_TIMEOUT = 90
+"""Seconds from its start for an app server to answer."""
 PORTFOLIO_FRAMES = {
     "customers": "customers",
     "bills": "bills",
@@ -356,71 +357,30 @@ def test_validate_command_changes_no_file(corpus, baseline, cli_runs, name):
 # --- served app -----------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    """A ``panel serve`` process started by :func:`start_app`."""
-
-    process: subprocess.Popen
-    port: int
-    log: Path
-    deadline: float
-
-    def url(self) -> str:
-        """The app's URL, once the server answers."""
-        while time.monotonic() < self.deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"panel serve exited {self.process.returncode}: {self.output()}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return f"http://127.0.0.1:{self.port}/app"
-            time.sleep(0.3)
-        raise TimeoutError(f"panel serve not listening on {self.port}: {self.output()}")
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def start_app(source: Path, log: Path, timeout: float = 90) -> Server:
+def start_app(source: Path, log: Path) -> Server:
     """Start ``panel serve dashboard/app.py`` with ``$COLLECTIONS_SOURCE=source``.
 
     Unlike ``collections-dashboard serve`` (which validates first and exits 2 on bad data),
-    the app itself meets the bad source. Returns at once: :meth:`Server.url` waits.
+    the app itself meets the bad source. Returns at once: :meth:`Server.wait` waits.
     """
     port = free_port()
     command = [sys.executable, "-m", "panel", "serve", str(APP_FILE), "--port", str(port)]
     command += ["--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"]
-    env = {**os.environ, "COLLECTIONS_SOURCE": str(source), "BOKEH_LOG_LEVEL": "info"}
-    with open(log, "wb") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
-    return Server(process, port, log, time.monotonic() + timeout)
-
-
-@contextlib.contextmanager
-def served_apps(sources: dict[str, Path], logs: Path) -> Iterator[dict[str, Server]]:
-    """One app server per source, started together; all stopped together on exit."""
-    servers: dict[str, Server] = {}
-    try:
-        for name, source in sources.items():
-            servers[name] = start_app(source, logs / f"{name}.log")
-        yield servers
-    finally:
-        for server in servers.values():
-            server.process.terminate()
-        for server in servers.values():
-            try:
-                server.process.wait(5)
-            except subprocess.TimeoutExpired:
-                server.process.kill()
-                server.process.wait()
+    env = {"COLLECTIONS_SOURCE": str(source), **BROWSER_ENV}
+    return start_server(command, port, env=env, log=log)
 
 
 @pytest.fixture(scope="module")
 def app_servers(corpus, tmp_path_factory) -> Iterator[dict[str, Server]]:
-    """A server per APP_CASES case, all started at once (their startups overlap)."""
+    """A server per APP_CASES case, all started at once (their startups overlap); all
+    stopped on exit."""
     require_chromium()
     logs = tmp_path_factory.mktemp("app-logs")
-    with served_apps({name: corpus[name].path for name in APP_CASES}, logs) as servers:
-        yield servers
+    with contextlib.ExitStack() as servers:
+        yield {
+            name: servers.enter_context(start_app(corpus[name].path, logs / f"{name}.log"))
+            for name in APP_CASES
+        }
 
 
 @pytest.fixture(scope="module")
@@ -430,7 +390,8 @@ def app_pages(corpus, app_servers) -> dict[str, tuple[str, dict[str, str]]]:
     pages = {}
     with chromium_page() as (page, _errors, _outside):
         for name, server in app_servers.items():
-            page.goto(server.url())
+            server.wait(APP_TIMEOUT)
+            page.goto(server.url)
             page.wait_for_function(BOKEH_DOCUMENT_JS, timeout=60_000)
             text, deadline = "", time.monotonic() + 10
             while time.monotonic() < deadline and MARKER not in text and "Traceback" not in text:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from servers import serving
 from typer.testing import CliRunner
 
 from dashboard import compute
@@ -604,32 +605,15 @@ def test_seed_filters_against_direct_computation(seed_dir):
 def test_stopping_serve_stops_panel_serve(tmp_path):
     """SIGTERM to ``collections-dashboard serve`` reaches the ``panel serve`` it started."""
     import signal
-    import socket
-    import time
-    import urllib.request
 
     import psutil
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "dashboard.cli", "serve", "--port", str(port)]
-    parent = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/app", timeout=30)
-            except OSError:
-                time.sleep(0.5)
-                continue
-            break
+    # its own process group: what the test leaves running is killed at the end
+    with serving(None, timeout=120, own_group=True) as server:
+        parent = server.process
         children = psutil.Process(parent.pid).children(recursive=True)
         assert children, "panel serve did not start"
         parent.send_signal(signal.SIGTERM)
         parent.wait(timeout=60)
         gone, alive = psutil.wait_procs(children, timeout=30)
         assert not alive, [p.cmdline() for p in alive]
-    finally:
-        for child in psutil.Process().children(recursive=True):
-            child.kill()
