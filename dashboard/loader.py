@@ -33,6 +33,10 @@ SOURCE_ENV = "COLLECTIONS_SOURCE"
 """Environment variable naming the source of a served app (``collections-dashboard serve``
 sets it for ``panel serve dashboard/app.py``)."""
 
+_BUILDS = threading.Lock()
+"""One build at a time per process: a build takes the machine's cores (and at a million
+customers gigabytes); two at once only make both slower and the memory peak higher."""
+
 _CACHE: OrderedDict[Hashable, object] = OrderedDict()
 _CACHE_SIZE = 8
 _LOCK = threading.Lock()
@@ -100,10 +104,9 @@ def load_cube(
     Cube
     """
     source = open_source(path)
-    when = None if as_of is None else str(as_of)
-    key = ("cube", source.kind, source.signature(), window, when, buckets)
+    key = _cube_key(source, window, as_of, buckets)
     if not persistent:
-        return _cached(key, lambda: build_cube(load_portfolio(source), window, as_of, buckets))
+        return _cached(key, lambda: _built(load_portfolio(source), window, as_of, buckets))
     return _cached(key, lambda: _stored_or_built(source, window, as_of, buckets)[0])
 
 
@@ -124,8 +127,10 @@ def build_and_store(
     """
     from tqdm import tqdm
 
+    source = open_source(path)
     with tqdm(total=4, desc="build", unit="step", disable=not progress) as steps:
-        _, entry, built = _stored_or_built(open_source(path), window, as_of, buckets, steps)
+        cube, entry, built = _stored_or_built(source, window, as_of, buckets, steps)
+    _remember(_cube_key(source, window, as_of, buckets), cube)  # load_cube: no second read
     return entry, built
 
 
@@ -154,7 +159,7 @@ def _stored_or_built(
         if steps is not None:
             steps.update(steps.total - steps.n)
         return cube, entry, False
-    with reusing_freed_memory():  # one setting across the steps: no trimming between them
+    with _BUILDS, reusing_freed_memory():  # one setting across the steps: no trimming between
         step("reading and validating")
         portfolio = validated(source)
         step("outcomes and aggregates")
@@ -185,12 +190,30 @@ def cube_for(
 ) -> Cube:
     """The cube of in-memory tables for one window, cached per portfolio object."""
     key = ("frames", id(portfolio), window, None if as_of is None else str(as_of), buckets)
-    owner, cube = _cached(key, lambda: (portfolio, build_cube(portfolio, window, as_of, buckets)))
+    owner, cube = _cached(key, lambda: (portfolio, _built(portfolio, window, as_of, buckets)))
     if owner is not portfolio:  # the id was reused by a new object: rebuild
         with _LOCK:
             _CACHE.pop(key, None)
         return cube_for(portfolio, window, as_of, buckets)
     return cube
+
+
+def _cube_key(source: Source, window: Window, as_of, buckets: Buckets) -> tuple:
+    when = None if as_of is None else str(as_of)
+    return ("cube", source.kind, source.signature(), window, when, buckets)
+
+
+def _remember(key: Hashable, value: object) -> None:
+    with _LOCK:
+        _CACHE[key] = value
+        _CACHE.move_to_end(key)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+
+
+def _built(portfolio: Portfolio, window: Window, as_of, buckets: Buckets) -> Cube:
+    with _BUILDS:
+        return build_cube(portfolio, window, as_of, buckets)
 
 
 def clear_cache() -> None:

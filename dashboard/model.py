@@ -31,8 +31,8 @@ import param
 from dashboard import loader
 from dashboard.catalog import KPIS, metric_choices
 from dashboard.compute.arrays import to_pence
-from dashboard.compute.ledger import Buckets
-from dashboard.compute.outcomes import Window
+from dashboard.compute.ledger import MAX_BUCKET_DAYS, MAX_BUCKET_EDGES, Buckets
+from dashboard.compute.outcomes import MAX_AFTER_DAYS, MAX_BEFORE_DAYS, MAX_TOLERANCE_PENCE, Window
 from dashboard.query import bills, ledger, selection, worklist
 from dashboard.schema import Portfolio
 from dashboard.sources import DEFAULT_SOURCE, Source
@@ -41,8 +41,20 @@ from dashboard.vocab import DIMENSION_LABELS, DIMENSIONS, FLAG_DIMENSIONS
 FILTER_PARAMS = DIMENSIONS
 """One multi-select filter parameter per customer dimension, named like the dimension."""
 
+BUILD_SETTINGS = ("before", "after", "tolerance", "as_of", "bucket_edges")
+"""The inputs that change the cube: each new combination is a build."""
+
 SELECTION = ("cube", *FILTER_PARAMS, "period")
 """What almost every output is recomputed from: the cube, the filters and the period."""
+
+
+class BucketEdges(param.String):
+    """Bucket edges as text (``"30,60,90"``), refused unless :class:`Buckets` accepts them."""
+
+    def _validate_value(self, value, allow_None):
+        super()._validate_value(value, allow_None)
+        if value is not None:
+            Buckets.parse(value)
 
 
 @dataclass(frozen=True)
@@ -303,15 +315,17 @@ class CollectionsModel(param.Parameterized):
     )
     before = param.Integer(
         default=3,
-        bounds=(0, 30),
+        bounds=(0, MAX_BEFORE_DAYS),
         doc="Window: payments more than this many days before due don't count.",
     )
     after = param.Integer(
-        default=60, bounds=(0, 180), doc="Window: payments up to this many days after due count."
+        default=60,
+        bounds=(0, MAX_AFTER_DAYS),
+        doc="Window: payments up to this many days after due count.",
     )
     tolerance = param.Number(
         default=1.0,
-        bounds=(0, 50),
+        bounds=(0, MAX_TOLERANCE_PENCE / 100),
         step=0.5,
         doc="A bill defaults when short by more than this (£).",
     )
@@ -319,11 +333,11 @@ class CollectionsModel(param.Parameterized):
         default=False,
         doc="Count bills whose window is still open in default and collection rates.",
     )
-    bucket_edges = param.String(
+    bucket_edges = BucketEdges(
         default="30,60,90",
-        regex=r"^\s*\d+(\s*,\s*\d+)*\s*$",
         doc="Days-past-due bucket edges, comma-separated: 30,60,90 gives Current, 1–30, "
-        "31–60, 61–90 and 91+.",
+        f"31–60, 61–90 and 91+ (at most {MAX_BUCKET_EDGES} edges of at most "
+        f"{MAX_BUCKET_DAYS} days).",
     )
     ageing_measure = param.Selector(
         default="arrears",
@@ -348,6 +362,13 @@ class CollectionsModel(param.Parameterized):
     cube = param.Parameter(
         default=None, doc="Pre-aggregated tables for the current window (output)."
     )
+    fixed_window = param.Boolean(
+        default=False,
+        constant=True,
+        doc="Fix the build settings (before, after, tolerance, as_of, bucket_edges) at their "
+        "values when the model is made: filters still work, but nothing can ask for a new "
+        "build (`serve --fixed-window`).",
+    )
     live_outputs = param.ListSelector(
         default=list(OUTPUT_NAMES),
         objects=list(OUTPUT_NAMES),
@@ -360,6 +381,9 @@ class CollectionsModel(param.Parameterized):
         self._portfolio = portfolio
         self._stale: set[str] = set()
         super().__init__(**params)
+        if self.fixed_window:
+            for name in BUILD_SETTINGS:
+                self.param[name].constant = True
         with param.parameterized.discard_events(self):
             self._update_cube()
             self._set_choices()
@@ -401,16 +425,17 @@ class CollectionsModel(param.Parameterized):
         inputs = {
             name: value
             for name, value in self.param.values().items()
-            if name not in (*OUTPUT_NAMES, "cube", "name", "source", "live_outputs")
+            if name not in (*OUTPUT_NAMES, "cube", "name", "source", "live_outputs", "fixed_window")
         }
         inputs.update(params)
+        inputs.setdefault("fixed_window", self.fixed_window)
         if self._portfolio is not None:
             return type(self).from_portfolio(self._portfolio, **inputs)
         return type(self)(source=self.source, **inputs)
 
     # --- outputs ------------------------------------------------------------------------
 
-    @param.depends("before", "after", "tolerance", "as_of", "bucket_edges", watch=True)
+    @param.depends(*BUILD_SETTINGS, watch=True)
     def _update_cube(self) -> None:
         window, buckets = self.window, self.buckets
         as_of = None if self.as_of is None else pd.Timestamp(self.as_of)

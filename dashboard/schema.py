@@ -13,11 +13,29 @@ empty collections_actions                   warn
 duplicated customer_id                      refuse
 dimension value missing, flag not 0/1       refuse
 unparseable or missing date                 refuse
+date before 1900-01-01                      refuse
+payment or action dated after today         refuse
+bill period end > 366 days after today      refuse
+due date > 366 days after its period end    refuse
+bill period > 10 years before the next one  refuse
 non-numeric, missing or negative amount     refuse
+amount stored as float16/float32            refuse
+binary (BLOB) value in any column           refuse
 due date before its bill period end         refuse
 duplicated bill (customer, period end)      refuse
 bill, payment or action of unknown customer exclude
+bill, payment or action with no customer id exclude
 ==========================================  ========
+
+"Today" is the machine's local date when validating (``validate(raw, today=...)`` or
+``$COLLECTIONS_TODAY`` set it, for tests). With these rules every date lies between
+1900-01-01 and a year or two after today, and bill periods have no gap over ten years, so
+the span of bill months (which sizes the monthly tables built downstream) follows the
+months that hold bills, not one mistyped year.
+
+Customer ids are text: an integer id column (SQLite INTEGER, a Parquet integer type, or
+floats because of a missing value) is read as the digits of each id (``100000.0`` is
+``100000``).
 
 Typed tables keep ``customer_id`` as a categorical whose categories are the customers'
 ids in customer-table order, so ``customer_id.cat.codes`` is a customer's row number;
@@ -28,7 +46,9 @@ customer's rows are contiguous and a build can split them into customer partitio
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -36,7 +56,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dashboard import SourceError
-from dashboard.compute.arrays import day_numbers, is_sorted, sort_order
+from dashboard.compute.arrays import day_numbers, is_sorted, month_numbers, sort_order
 from dashboard.compute.engine import THREADS, in_threads
 from dashboard.compute.memory import reuses_freed_memory
 from dashboard.sources.base import RawTables
@@ -54,6 +74,21 @@ FULL_DATE = r"^\d{4}-\d{2}-\d{2}(?:$|[ T])"
 """A text date must start with a full ``YYYY-MM-DD`` (a time may follow, as SQLite writes)."""
 MAX_AMOUNT = 1_000_000.0
 """Amounts above £1m on one bill or payment are refused as absurd."""
+EARLIEST_DATE = pd.Timestamp("1900-01-01")
+"""Dates before this are refused: not a real date for a water bill, payment or action (a
+typo such as ``0202-01-31``)."""
+BILL_DAYS_AHEAD = 366
+"""A bill period may end at most this many days after today, and a due date at most this
+many days after its period end."""
+MAX_BILL_GAP_MONTHS = 120
+"""Bill periods more than this many months (10 years) before every later one are refused:
+a mistyped year (1925 for 2025) would stretch every monthly table over a century (their
+memory grows with the months between the first and last bill). A real debt that old is
+statute-barred (6 years in England and Wales)."""
+TODAY_ENV = "COLLECTIONS_TODAY"
+"""Environment variable that sets "today" (``YYYY-MM-DD``) for the date rules (tests)."""
+BINARY_OR_MIXED = ("bytes", "mixed", "mixed-integer")
+"""What ``pandas.api.types.infer_dtype`` calls an object column that may hold bytes."""
 
 
 @dataclass
@@ -82,7 +117,7 @@ class Portfolio:
 
 
 @reuses_freed_memory
-def validate(raw: RawTables) -> Portfolio:
+def validate(raw: RawTables, today: str | date | pd.Timestamp | None = None) -> Portfolio:
     """Check the raw tables and convert them to typed frames.
 
     Parameters
@@ -92,6 +127,10 @@ def validate(raw: RawTables) -> Portfolio:
         Its bills, payments and actions frames are consumed (removed from ``raw.frames``
         as they are typed) to keep peak memory down; a Parquet source's tables are read
         here, one at a time (:class:`dashboard.sources.ParquetFrames`).
+    today : str, date or Timestamp, optional
+        The date payments and actions may not be after, and bill periods not more than
+        :data:`BILL_DAYS_AHEAD` days after; default :func:`current_date` (the machine's
+        date).
 
     Returns
     -------
@@ -103,10 +142,12 @@ def validate(raw: RawTables) -> Portfolio:
     SourceError
         On the first problem whose rule is "refuse".
     """
+    today = current_date() if today is None else pd.Timestamp(today).normalize()
     warnings = list(raw.warnings)
     excluded = {table: 0 for table in TABLES}
     for table, columns in TABLES.items():
         _check_columns(raw.column_names(table), columns, raw.origins[table])
+    _refuse_binary(raw.frames["customers"], raw.origins["customers"])
     customers = _customers(raw.frames["customers"], raw.origins["customers"])
     ids = pd.CategoricalDtype(customers["customer_id"].to_numpy())
     typers = {"bills": _bills, "payments": _payments, "collections_actions": _actions}
@@ -115,21 +156,41 @@ def validate(raw: RawTables) -> Portfolio:
         # Each raw table is released once typed (``raw.frames`` is consumed): at a million
         # customers, raw and typed copies of every table at once would double peak memory.
         source = raw.frames.pop(table)
+        _refuse_binary(source, raw.origins[table])
         frame, dropped = _with_known_customers(source, ids, raw.origins[table])
         excluded[table] = dropped
         if dropped:
-            warnings.append(
-                f"{raw.origins[table]}: column 'customer_id': excluded {dropped} rows of "
-                f"customers not in customers "
-                f"({_examples_of_unknown(source.reset_index(drop=True), ids)})"
-            )
+            warnings.append(_excluded_warning(source, ids, raw.origins[table], dropped))
         del source
-        typed[table] = to_typed(frame, raw.origins[table])
+        typed[table] = to_typed(frame, raw.origins[table], today)
         del frame
     bills, payments, actions = (typed[t] for t in typers)
     if actions.empty:
         warnings.append(f"{raw.origins['collections_actions']}: no collections actions")
     return Portfolio(customers, bills, payments, actions, warnings, excluded, raw.source)
+
+
+def current_date() -> pd.Timestamp:
+    """Today's date for the date rules: ``$COLLECTIONS_TODAY`` when set, else the
+    machine's local date.
+
+    Returns
+    -------
+    Timestamp
+        Midnight of the day.
+
+    Raises
+    ------
+    SourceError
+        When ``$COLLECTIONS_TODAY`` is not a ``YYYY-MM-DD`` date.
+    """
+    setting = os.environ.get(TODAY_ENV, "").strip()
+    if not setting:
+        return pd.Timestamp(date.today())
+    try:
+        return pd.Timestamp(date.fromisoformat(setting))
+    except ValueError:
+        raise SourceError(f"${TODAY_ENV}: not a YYYY-MM-DD date ({setting!r})") from None
 
 
 def tables_from_frames(frames: dict[str, pd.DataFrame], source: str = "") -> RawTables:
@@ -176,7 +237,7 @@ def _refuse_empty(frame: pd.DataFrame, origin: str) -> None:
 def _customers(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     _refuse_empty(frame, origin)
     frame = frame.loc[:, list(TABLES["customers"])].reset_index(drop=True)
-    ids = _text(frame["customer_id"])
+    ids = _id_text(frame["customer_id"])
     _refuse_rows(ids.isna(), ids, origin, "customer_id", "missing id")
     _refuse_rows(ids.duplicated(keep=False), ids, origin, "customer_id", "duplicated id")
     out = pd.DataFrame({"customer_id": ids.astype(object).to_numpy()})
@@ -194,6 +255,35 @@ def _text(column: pd.Series) -> pd.Series:
         return _categorical_text(column)
     text = column.astype("string").str.strip()
     return text.mask(text == "")
+
+
+def _id_text(column: pd.Series) -> pd.Series:
+    """Customer ids as stripped text: a whole number stored as a float (an integer column
+    with a missing value) is written without its ``.0``."""
+    if not pd.api.types.is_float_dtype(column):
+        return _text(column)
+    values = column.to_numpy(np.float64, na_value=np.nan)
+    whole = np.isfinite(values) & (np.floor(values) == values) & (np.abs(values) < 2.0**53)
+    text = column.astype("string")
+    digits = pd.Series(values, index=column.index).where(whole).astype("Int64").astype("string")
+    return _text(text.mask(whole, digits))
+
+
+def _refuse_binary(frame: pd.DataFrame, origin: str) -> None:
+    """Refuse binary values (a SQLite BLOB, Parquet binary) in any column: bytes are not
+    text, numbers or dates, even when they happen to spell one."""
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype != object:
+            continue
+        if pd.api.types.infer_dtype(column, skipna=True) not in BINARY_OR_MIXED:
+            continue  # a C pass: text, numbers, dates
+        binary = np.fromiter(
+            (isinstance(v, (bytes, bytearray, memoryview)) for v in column.array),
+            dtype=bool,
+            count=len(column),
+        )  # only for a column of mixed types (rare): a pass in Python
+        _refuse_rows(binary, column, origin, str(name), "binary (BLOB) value, not text")
 
 
 def _categorical_text(column: pd.Series) -> pd.Series:
@@ -248,7 +338,9 @@ def _customer_codes(column: pd.Series, ids: pd.CategoricalDtype) -> np.ndarray:
     if isinstance(column.dtype, pd.CategoricalDtype):
         lookup = ids.categories.get_indexer(_text(pd.Series(column.cat.categories)).to_numpy())
         return np.append(lookup, -1)[column.cat.codes.to_numpy()].astype(np.int64)
-    if not isinstance(column.dtype, pd.StringDtype):
+    if pd.api.types.is_float_dtype(column):  # whole-number ids made floats by a missing value
+        column = _id_text(column).astype("string[pyarrow]")
+    elif not isinstance(column.dtype, pd.StringDtype):
         column = column.astype("string[pyarrow]")
     values = pa.array(column.array)  # zero-copy: an Arrow (chunked) array
     known = pa.array(np.asarray(ids.categories, dtype=object), type=values.type)
@@ -276,19 +368,49 @@ def _index_in(values: pa.Array | pa.ChunkedArray, known: pa.Array) -> np.ndarray
     return np.concatenate(in_threads(positions, range(0, max(len(values), 1), step)))
 
 
-def _examples_of_unknown(frame: pd.DataFrame, ids: pd.CategoricalDtype) -> str:
-    text = _text(frame["customer_id"])
-    unknown = ~text.isin(ids.categories)
-    return _examples(unknown, text)
+def _excluded_warning(
+    frame: pd.DataFrame, ids: pd.CategoricalDtype, origin: str, dropped: int
+) -> str:
+    """One line: how many rows were excluded, why (no id, or an unknown one) and examples."""
+    text = _id_text(frame["customer_id"].reset_index(drop=True))
+    missing = text.isna()
+    unknown = ~missing & ~text.isin(ids.categories)
+    examples = _examples(missing | unknown, text)
+    n_missing = int(missing.sum())
+    prefix = f"{origin}: column 'customer_id': excluded {dropped} "
+    if not n_missing:
+        return f"{prefix}rows of customers not in customers ({examples})"
+    if n_missing == dropped:
+        plural = "rows" if dropped > 1 else "row"
+        return f"{prefix}{plural} with no customer id ({examples})"
+    return (
+        f"{prefix}rows: {n_missing} with no customer id, {dropped - n_missing} of customers "
+        f"not in customers ({examples})"
+    )
 
 
-def _bills(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
+def _bills(frame: pd.DataFrame, origin: str, today: pd.Timestamp) -> pd.DataFrame:
     """Typed bills sorted by (customer, period end). ``frame``'s columns are released
     (popped) as they are typed, so raw and typed copies of a column never pile up."""
     _refuse_empty(frame, origin)
-    period_end = _dates(frame["bill_period_end"], origin, "bill_period_end")
+    ahead = pd.Timedelta(days=BILL_DAYS_AHEAD)
+    latest = (today + ahead, f"more than {BILL_DAYS_AHEAD} days after today ({today:%Y-%m-%d})")
+    period_end = _dates(frame["bill_period_end"], origin, "bill_period_end", latest)
     due = _dates(frame["due_date"], origin, "due_date")
-    _refuse_rows(due < period_end, frame["due_date"], origin, "due_date", "before bill_period_end")
+    # seconds from period end to due date (both datetime64[s]): one array for both checks
+    lateness = due.to_numpy().view(np.int64) - period_end.to_numpy().view(np.int64)
+    if len(lateness) and lateness.min() < 0:
+        _refuse_rows(lateness < 0, frame["due_date"], origin, "due_date", "before bill_period_end")
+    if len(lateness) and lateness.max() > ahead.total_seconds():
+        _refuse_rows(
+            lateness > ahead.total_seconds(),
+            frame["due_date"],
+            origin,
+            "due_date",
+            f"more than {BILL_DAYS_AHEAD} days after bill_period_end",
+        )
+    del lateness
+    _refuse_isolated_periods(period_end, frame["bill_period_end"], origin)
     del frame["bill_period_end"], frame["due_date"]
     pence = _pence(frame.pop(MONEY_COLUMNS["bills"]), origin, MONEY_COLUMNS["bills"])
     usage = _usage(frame.pop("usage_m3"), origin)
@@ -313,6 +435,30 @@ def _bills(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
         "usage_m3": usage,
     }
     return _in_order(columns, order)
+
+
+def _refuse_isolated_periods(period_end: pd.Series, shown: pd.Series, origin: str) -> None:
+    """Refuse the bills before a gap of more than :data:`MAX_BILL_GAP_MONTHS` months with
+    no bill period (one count per month of the bills' range: at most some 1,500 months
+    once the date rules hold)."""
+    days = period_end.to_numpy().view(np.int64) // 86_400
+    if not len(days) or days.max() - days.min() <= MAX_BILL_GAP_MONTHS * 28:
+        return  # too short a range to hold such a gap: no month numbers needed
+    months = month_numbers(period_end)
+    low = int(months.min())
+    present = np.flatnonzero(np.bincount(months - low))
+    far = np.flatnonzero(np.diff(present) > MAX_BILL_GAP_MONTHS)
+    if len(far):
+        cut = low + int(present[far[-1]])
+        following = pd.Timestamp(np.datetime64(low + int(present[far[-1] + 1]), "M"))
+        _refuse_rows(
+            months <= cut,
+            shown,
+            origin,
+            "bill_period_end",
+            f"more than {MAX_BILL_GAP_MONTHS // 12} years before the next bill period "
+            f"({following:%Y-%m}; a mistyped year?)",
+        )
 
 
 def _usage(column: pd.Series, origin: str) -> np.ndarray:
@@ -358,11 +504,12 @@ def _take(values: pd.Series | pd.api.extensions.ExtensionArray | np.ndarray, ord
     return np.asarray(values).take(order)
 
 
-def _payments(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
+def _payments(frame: pd.DataFrame, origin: str, today: pd.Timestamp) -> pd.DataFrame:
     _refuse_empty(frame, origin)
+    latest = (today, f"after today ({today:%Y-%m-%d})")
     columns = {
         "customer_id": frame.pop("customer_id"),
-        "payment_date": _dates(frame.pop("payment_date"), origin, "payment_date"),
+        "payment_date": _dates(frame.pop("payment_date"), origin, "payment_date", latest),
         "amount_pence": _pence(frame.pop(MONEY_COLUMNS["payments"]), origin, "amount"),
         "method": _payment_methods(frame.pop("method")),
     }
@@ -377,12 +524,13 @@ def _payment_methods(column: pd.Series) -> pd.Categorical:
     return methods.fillna("Unknown") if methods.isna().any() else methods
 
 
-def _actions(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
+def _actions(frame: pd.DataFrame, origin: str, today: pd.Timestamp) -> pd.DataFrame:
     action = _text(frame["action"])
     _refuse_rows(action.isna(), frame["action"], origin, "action", "missing action")
+    latest = (today, f"after today ({today:%Y-%m-%d})")
     columns = {
         "customer_id": frame["customer_id"],
-        "action_date": _dates(frame["action_date"], origin, "action_date"),
+        "action_date": _dates(frame["action_date"], origin, "action_date", latest),
         "action": _categorical(action, _known_first(action, ACTIONS)),
     }
     order = sort_order(_customer_day_key(columns["customer_id"], columns["action_date"]))
@@ -398,7 +546,15 @@ def _known_first(values: pd.Series, known: tuple[str, ...]) -> list[str]:
     return [v for v in known if v in present] + sorted(present - set(known))
 
 
-def _dates(column: pd.Series, origin: str, name: str) -> pd.Series:
+def _dates(
+    column: pd.Series,
+    origin: str,
+    name: str,
+    latest: tuple[pd.Timestamp, str] | None = None,
+) -> pd.Series:
+    """Midnight of each date; refuses unparseable, partial, numeric and time-zoned dates,
+    dates before :data:`EARLIEST_DATE` and, given ``latest`` (a date and how to say so),
+    dates after it."""
     problem = "unparseable or missing date (need YYYY-MM-DD)"
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_datetime64_any_dtype(column):
         _refuse_rows(
@@ -430,10 +586,28 @@ def _dates(column: pd.Series, origin: str, name: str) -> pd.Series:
     _refuse_rows(dates.isna(), column, origin, name, problem)
     seconds = np.asarray(dates).astype("datetime64[s]", copy=False).view(np.int64)
     midnight = (seconds - seconds % 86_400).view("datetime64[s]")  # floor, also before 1970
+    earliest = np.datetime64(EARLIEST_DATE.date(), "s")
+    if len(midnight) and midnight.min() < earliest:  # min and max: the rows only if needed
+        problem = f"date before {EARLIEST_DATE:%Y-%m-%d} (not a real date here)"
+        _refuse_rows(midnight < earliest, column, origin, name, problem)
+    if latest is not None and len(midnight):
+        last = np.datetime64(latest[0].date(), "s")
+        if midnight.max() > last:
+            _refuse_rows(midnight > last, column, origin, name, latest[1])
     return pd.Series(midnight, index=column.index, name=column.name)
 
 
 def _pence(column: pd.Series, origin: str, name: str) -> np.ndarray:
+    dtype = getattr(column.dtype, "numpy_dtype", column.dtype)
+    if isinstance(dtype, np.dtype) and dtype.kind == "f" and dtype.itemsize < 8:
+        _refuse_rows(
+            column.notna(),
+            column,
+            origin,
+            name,
+            f"amount stored as {dtype} (too narrow to hold every penny: store a 64-bit "
+            "float, a decimal or text)",
+        )
     amounts = pd.to_numeric(column, errors="coerce")
     _refuse_rows(amounts.isna(), column, origin, name, "not a number")
     _refuse_rows(amounts < 0, column, origin, name, "negative amount")

@@ -51,7 +51,7 @@ from dashboard.cube.tables import ArrearsTables, Cube
 from dashboard.sources import Source, open_source
 
 CACHE_DIR_NAME = ".collections-cache"
-CUBE_FORMAT = 5
+CUBE_FORMAT = 6
 """Bump when :class:`dashboard.cube.tables.Cube` changes shape: old entries are then ignored."""
 
 MAX_BYTES_ENV = "COLLECTIONS_CACHE_BYTES"
@@ -212,6 +212,8 @@ def write_cube(cube: Cube, entry: Path, key: dict) -> Path:
                 "as_of": f"{cube.as_of:%Y-%m-%d}",
                 "window": [cube.window.before, cube.window.after, cube.window.tolerance_pence],
                 "edges": list(cube.arrears.buckets.edges),
+                "warnings": list(cube.warnings),
+                "excluded": cube.excluded,
             },
             "files": {name: _file_facts(temporary / name) for name in files},
         }
@@ -367,6 +369,8 @@ def _read_entry(entry: Path) -> Cube:
         as_of=pd.Timestamp(facts["as_of"]),
         window=Window(*facts["window"]),
         arrears=arrears,
+        warnings=tuple(str(line) for line in facts["warnings"]),
+        excluded={str(table): int(rows) for table, rows in facts["excluded"].items()},
     )
 
 

@@ -96,6 +96,10 @@ def snapshot(root: Path) -> dict[str, str]:
             entries[os.path.relpath(os.path.join(folder, name), root)] = "folder"
         for name in files:
             path = os.path.join(folder, name)
+            if os.path.islink(path) or not os.path.isfile(path):  # never open a pipe or device
+                kind = f"link to {os.readlink(path)}" if os.path.islink(path) else "special"
+                entries[os.path.relpath(path, root)] = kind
+                continue
             try:
                 with open(path, "rb") as handle:
                     digest = hashlib.sha256(handle.read()).hexdigest()

@@ -6,6 +6,7 @@ CSV file is its line N + 1.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import pandas as pd
 import pytest
 
 from dashboard import SourceError
-from dashboard.schema import MAX_SHOWN, tables_from_frames, validate
+from dashboard.compute.outcomes import latest_payment_date
+from dashboard.schema import MAX_SHOWN, TODAY_ENV, current_date, tables_from_frames, validate
 from dashboard.sources import read_source
 from dashboard.vocab import TABLES
 
@@ -359,3 +361,147 @@ def test_quoted_commas_crlf_and_trailing_blank_lines(make_source):
     assert (len(portfolio.customers), len(portfolio.bills), len(portfolio.payments)) == (4, 15, 9)
     assert portfolio.bills["due_date"].iloc[-1] == pd.Timestamp("2024-05-14")
     assert portfolio.warnings == []
+
+
+# --- dates that cannot be real (issue 13, items 4 and 5) ---------------------------------------
+
+TODAY = pd.Timestamp("2024-06-30")
+"""A fixed "today" for these tests (the small portfolio's latest date is 2024-05-20)."""
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "values", "problem"),
+    [
+        (
+            "bills",
+            "bill_period_end",
+            {3: "0202-01-31"},
+            "date before 1900-01-01 (not a real date here)",
+        ),
+        ("bills", "due_date", {2: "1899-12-31"}, "date before 1900-01-01 (not a real date here)"),
+        (
+            "payments",
+            "payment_date",
+            {4: "0001-01-01"},
+            "date before 1900-01-01 (not a real date here)",
+        ),
+        (
+            "collections_actions",
+            "action_date",
+            {1: "1000-05-05"},
+            "date before 1900-01-01 (not a real date here)",
+        ),
+        ("payments", "payment_date", {2: "2075-03-14"}, "after today (2024-06-30)"),
+        ("payments", "payment_date", {9: "9999-12-31"}, "after today (2024-06-30)"),
+        ("payments", "payment_date", {9: "2024-07-01"}, "after today (2024-06-30)"),
+        ("collections_actions", "action_date", {5: "2024-07-01"}, "after today (2024-06-30)"),
+        (
+            "bills",
+            "bill_period_end",
+            {15: "2025-07-02"},
+            "more than 366 days after today (2024-06-30)",
+        ),
+        ("bills", "due_date", {1: "2025-02-01"}, "more than 366 days after bill_period_end"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["csv", "sqlite", "parquet"])
+def test_impossible_dates_are_refused(
+    make_source, small_tables, kind, table, column, values, problem
+):
+    path = make_source(put(small_tables, table, column, values), kind)
+    raw = read_source(path)
+    with pytest.raises(SourceError) as excinfo:
+        validate(raw, today=TODAY)
+    message = str(excinfo.value)
+    assert "\n" not in message
+    ((row, value),) = values.items()
+    assert message == (
+        f"{raw.origins[table]}: column '{column}': {problem} in 1 row (row {row} '{value}')"
+    )
+
+
+def test_dates_at_the_limits_are_accepted(small_tables):
+    put(small_tables, "payments", "payment_date", {9: "2024-06-30"})  # today
+    put(small_tables, "collections_actions", "action_date", {1: "1900-01-01"})
+    put(small_tables, "bills", "bill_period_end", {15: "2025-07-01"})  # today + 366 days
+    put(small_tables, "bills", "due_date", {15: "2026-07-02"})  # period end + 366 days
+    portfolio = validate(tables_from_frames(small_tables), today=TODAY)
+    assert portfolio.bills["due_date"].max() == pd.Timestamp("2026-07-02")
+    assert portfolio.actions["action_date"].min() == pd.Timestamp("1900-01-01")
+
+
+def test_parquet_date_columns_with_an_impossible_year_are_refused(make_source, small_tables):
+    bills = small_tables["bills"]
+    bills["bill_period_end"] = pd.to_datetime(bills["bill_period_end"]).dt.date
+    bills.loc[2, "bill_period_end"] = dt.date(202, 1, 31)
+    folder = make_source(small_tables, "parquet")
+    assert refusal(folder) == (
+        f"{folder / 'bills.parquet'}: column 'bill_period_end': date before 1900-01-01 "
+        "(not a real date here) in 1 row (row 3 '0202-01-31 00:00:00')"
+    )
+
+
+def test_today_is_the_machines_date_or_the_setting(make_source, small_tables, monkeypatch):
+    monkeypatch.delenv(TODAY_ENV, raising=False)
+    assert current_date() == pd.Timestamp(dt.date.today())
+    tomorrow = (pd.Timestamp(dt.date.today()) + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+    put(small_tables, "payments", "payment_date", {9: tomorrow})
+    folder = make_source(small_tables, "csv")
+    assert f"after today ({dt.date.today():%Y-%m-%d}) in 1 row" in refusal(folder)
+    monkeypatch.setenv(TODAY_ENV, tomorrow)
+    assert validate(read_source(folder)).payments["payment_date"].max() == pd.Timestamp(tomorrow)
+    monkeypatch.setenv(TODAY_ENV, "tomorrow")
+    with pytest.raises(SourceError, match=r"\$COLLECTIONS_TODAY: not a YYYY-MM-DD date"):
+        validate(read_source(folder))
+
+
+def book_of_payments(days: pd.DatetimeIndex, per_day: int) -> pd.DataFrame:
+    dates = np.repeat(days.to_numpy(dtype="datetime64[s]"), per_day)
+    return pd.DataFrame({"payment_date": pd.Series(dates), "amount_pence": 1000})
+
+
+def test_one_stray_payment_does_not_move_the_default_as_of():
+    """A book paying every day in 2024 (50 a day); one payment typed 2024-11-30 for
+    2023-11-30, or three a year later, leave the as-of date at the last real day."""
+    payments = book_of_payments(pd.date_range("2024-01-01", "2024-06-30"), 50)
+    assert latest_payment_date(payments) == pd.Timestamp("2024-06-30")
+    stray = pd.DataFrame({"payment_date": pd.to_datetime(["2024-11-30"]), "amount_pence": 1})
+    assert latest_payment_date(pd.concat([payments, stray])) == pd.Timestamp("2024-06-30")
+    strays = book_of_payments(pd.DatetimeIndex(["2025-06-01", "2025-06-02", "2025-06-20"]), 1)
+    assert latest_payment_date(pd.concat([payments, strays])) == pd.Timestamp("2024-06-30")
+
+
+def test_payments_that_continue_do_move_the_as_of():
+    payments = book_of_payments(pd.date_range("2024-01-01", "2024-06-30"), 50)
+    later = book_of_payments(pd.date_range("2024-09-01", "2024-09-10"), 3)  # 30 payments
+    assert latest_payment_date(pd.concat([payments, later])) == pd.Timestamp("2024-09-10")
+    one_more_day = book_of_payments(pd.DatetimeIndex(["2024-07-20"]), 1)
+    assert latest_payment_date(pd.concat([payments, one_more_day])) == pd.Timestamp("2024-07-20")
+
+
+def test_a_quiet_book_uses_its_latest_payment(small_tables):
+    """Too few payments to tell a stray one from the book's last months."""
+    put(small_tables, "payments", "payment_date", {9: "2024-11-30"})
+    payments = validate(tables_from_frames(small_tables), today=TODAY + pd.Timedelta(days=200))
+    assert latest_payment_date(payments.payments) == pd.Timestamp("2024-11-30")
+    assert latest_payment_date(payments.payments.iloc[:0]) is pd.NaT
+
+
+def test_bill_period_years_before_every_other_is_refused(small_tables):
+    """1925 typed for 2024: the monthly tables would span a century (memory grows with the
+    months between the first and last bill)."""
+    put(small_tables, "bills", "bill_period_end", {5: "1924-01-31"})
+    put(small_tables, "bills", "due_date", {5: "1924-02-14"})
+    with pytest.raises(SourceError) as excinfo:
+        validate(tables_from_frames(small_tables, "frames"), today=TODAY)
+    assert str(excinfo.value) == (
+        "frames:bills: column 'bill_period_end': more than 10 years before the next bill "
+        "period (2024-01; a mistyped year?) in 1 row (row 5 '1924-01-31')"
+    )
+
+
+def test_bill_periods_ten_years_apart_are_accepted(small_tables):
+    put(small_tables, "bills", "bill_period_end", {5: "2014-01-31", 6: "2014-02-28"})
+    put(small_tables, "bills", "due_date", {5: "2014-02-14", 6: "2014-03-14"})
+    portfolio = validate(tables_from_frames(small_tables), today=TODAY)
+    assert portfolio.bills["bill_period_end"].min() == pd.Timestamp("2014-01-31")

@@ -210,8 +210,8 @@ def test_leftover_temporaries_are_removed_and_fresh_ones_kept(source):
 
 
 def test_entry_names_stay_short_whatever_the_settings(source):
-    edges = compute.Buckets(tuple(range(30, 30 * 25, 30)))
-    entry = store.cube_file(source, compute.Window(30, 365, 99_999), None, edges)
+    edges = compute.Buckets(tuple(range(730 - 7 * 97, 731, 97)))
+    entry = store.cube_file(source, compute.Window(90, 365, 99_999), None, edges)
     assert len(entry.name) <= 40
 
 

@@ -6,6 +6,7 @@ Every data problem ends the command with one line on stderr and exit status 2.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import subprocess
@@ -14,7 +15,7 @@ import tempfile
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -26,8 +27,11 @@ from dashboard.compute.outcomes import Window, latest_payment_date
 from dashboard.loader import SOURCE_ENV
 from dashboard.sources import DEFAULT_SOURCE, open_source
 
+if TYPE_CHECKING:
+    from dashboard.ui.hosts import Host
+
 APP_FILE = Path(__file__).resolve().parent.parent / "app.py"
-"""The servable page that ``serve`` hands to ``panel serve``."""
+"""The servable page that ``serve`` hands to ``panel serve`` (``dashboard.ui.panel_serve``)."""
 
 app = typer.Typer(
     help="Portfolio collections dashboard for a UK water utility.",
@@ -214,6 +218,7 @@ def summary(
 
     window = Window(before, after, to_pence(tolerance))
     cube = load_cube(source, window, _as_of(as_of), buckets=Buckets.parse(bucket_edges))
+    report_warnings(cube)
     start, end = month_start_of(from_month, "--from"), month_start_of(to_month, "--to")
     result = portfolio_summary(
         cube, parse_filters(filter or [], cube), start, end, include_immature
@@ -237,7 +242,7 @@ def build(
     """Build the cube (outcomes, ledger, aggregates) into the persistent cache beside the data."""
     import time
 
-    from dashboard.loader import build_and_store
+    from dashboard.loader import build_and_store, load_cube
 
     use_engine(engine, scheduler)
 
@@ -245,8 +250,15 @@ def build(
     window = Window(before, after, to_pence(tolerance))
     buckets = Buckets.parse(bucket_edges)
     file, built = build_and_store(source, window, _as_of(as_of), progress, buckets)
+    seconds = time.perf_counter() - started
+    if file is None:
+        typer.echo(
+            f"built in memory only (no safe cache folder, see the warning) ({seconds:.1f} s)"
+        )
+        raise typer.Exit(1)
+    report_warnings(load_cube(source, window, _as_of(as_of), buckets=buckets))
     verb = "built" if built else "already cached"
-    typer.echo(f"{verb}: {file} ({time.perf_counter() - started:.1f} s)")
+    typer.echo(f"{verb}: {file} ({seconds:.1f} s)")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -274,7 +286,29 @@ def serve(
             "--cookie-secret-file", help="File with the cookie secret (or $PANEL_COOKIE_SECRET)."
         ),
     ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            help="Host NAME[:PORT] the dashboard also answers to (repeatable; also "
+            "$COLLECTIONS_ALLOWED_HOSTS, comma-separated). Always allowed: 127.0.0.1, "
+            "localhost, [::1] on PORT, and ADDRESS.",
+        ),
+    ] = None,
     show: Annotated[bool, typer.Option(help="Open a browser tab.")] = False,
+    fixed_window: Annotated[
+        bool,
+        typer.Option(
+            "--fixed-window",
+            help="Fix the window, tolerance, as-of date and bucket edges given here for every "
+            "session: users filter, nobody triggers a build.",
+        ),
+    ] = False,
+    before: BeforeOption = 3,
+    after: AfterOption = 60,
+    tolerance: ToleranceOption = 1.00,
+    as_of: AsOfOption = None,
+    bucket_edges: BucketsOption = "30,60,90",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the panel serve command, don't run it.")
     ] = False,
@@ -285,18 +319,29 @@ def serve(
 
     Any further option is passed to `panel serve` unchanged, e.g. --num-procs 2,
     --oauth-provider ..., --allow-websocket-origin H. Websocket origins default to
-    ADDRESS:PORT only. Secrets never go on the command line: passwords come from a file or
-    an environment variable, the cookie secret from a file or $PANEL_COOKIE_SECRET.
+    ADDRESS:PORT only. Only allowed hosts are answered (403 otherwise): 127.0.0.1,
+    localhost and [::1] on PORT, ADDRESS, --allow-host names, $COLLECTIONS_ALLOWED_HOSTS and
+    the --allow-websocket-origin names. Secrets never go on the command line: passwords come
+    from a file or an environment variable, the cookie secret from a file or
+    $PANEL_COOKIE_SECRET.
     """
     from dashboard.cli import auth
     from dashboard.loader import load_cube
+    from dashboard.ui.hosts import ALLOWED_HOSTS_ENV
 
     extra = list(ctx.args)
     auth.refuse_secrets_in(extra)
+    hosts = allowed_hosts(port, address, allow_host or [], extra)
     use_engine(engine, scheduler)  # the app's builds (other windows) inherit it
-    load_cube(source)  # fail fast on bad data; fills the persistent cache for the app
+    window = Window(before, after, to_pence(tolerance))
+    buckets = Buckets.parse(bucket_edges)
+    # fail fast on bad data; fills the persistent cache for the app
+    report_warnings(load_cube(source, window, _as_of(as_of), buckets=buckets))
     env = {**os.environ, SOURCE_ENV: open_source(source).spec()}
+    env[ALLOWED_HOSTS_ENV] = ",".join(str(host) for host in hosts)
+    env.update(_settings_env(before, after, tolerance, as_of, bucket_edges, fixed_window))
     with tempfile.TemporaryDirectory(prefix="collections-auth-") as private:
+        env[auth.SESSION_DIR_ENV] = private  # revoked sessions, shared by the server's workers
         if basic_auth is not None or basic_auth_env is not None:
             credentials = auth.read_password(basic_auth, basic_auth_env)
             env[auth.COOKIE_SECRET_ENV] = auth.cookie_secret(cookie_secret_file)
@@ -306,10 +351,23 @@ def serve(
             env[auth.COOKIE_SECRET_ENV] = auth.cookie_secret(cookie_secret_file)
         command = serve_command(source, port, address, show, extra)
         typer.echo(f"serving {source} at http://{address}:{port}/app")
+        typer.echo("allowed hosts: " + ", ".join(str(host) for host in hosts))
         if dry_run:
             typer.echo(" ".join(command))
             return
         raise typer.Exit(run_forwarding_signals(command, env))
+
+
+def _settings_env(before, after, tolerance, as_of, bucket_edges, fixed) -> dict[str, str]:
+    """The build settings a served app starts from (and, with ``fixed``, keeps)."""
+    from dashboard.ui.app import FIXED_WINDOW_ENV, SETTINGS_ENV
+
+    settings = {"before": before, "after": after, "tolerance": tolerance}
+    settings |= {"bucket_edges": bucket_edges, "as_of": as_of}
+    return {
+        SETTINGS_ENV: json.dumps(settings),
+        FIXED_WINDOW_ENV: "1" if fixed else "0",
+    }
 
 
 def run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
@@ -338,8 +396,57 @@ def run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
             child.wait()
 
 
+def allowed_hosts(
+    port: int, address: str, allow_host: list[str], extra: list[str]
+) -> tuple[Host, ...]:
+    """The hosts ``serve`` answers to (the server gets them in ``$COLLECTIONS_ALLOWED_HOSTS``).
+
+    Parameters
+    ----------
+    port, address : int, str
+        Where the server listens: the loopback names on ``port`` and ``address`` are allowed.
+    allow_host : list of str
+        ``--allow-host`` values, ``NAME[:PORT]`` (or several, comma-separated).
+    extra : list of str
+        Further `panel serve` options: the names given to ``--allow-websocket-origin`` are
+        allowed hosts too.
+
+    Returns
+    -------
+    tuple of Host
+        Also every entry of ``$COLLECTIONS_ALLOWED_HOSTS``; in order, without repeats.
+
+    Raises
+    ------
+    ValueError
+        One line naming the setting whose entry is not ``NAME[:PORT]`` (wildcards included).
+    """
+    from dashboard.ui.hosts import ALLOWED_HOSTS_ENV, default_hosts, parse_allowed_hosts
+
+    origins = []
+    for argument, following in itertools.pairwise([*extra, None]):
+        if argument == "--allow-websocket-origin" and following is not None:
+            origins.append(following)
+        elif argument.startswith("--allow-websocket-origin="):
+            origins.append(argument.split("=", 1)[1])
+    try:
+        defaults = default_hosts(port, address)
+    except ValueError as exc:
+        raise ValueError(f"--address {exc}") from None
+    hosts = [
+        *defaults,
+        *parse_allowed_hosts([os.environ.get(ALLOWED_HOSTS_ENV, "")], f"${ALLOWED_HOSTS_ENV}"),
+        *parse_allowed_hosts(allow_host, "--allow-host"),
+        *parse_allowed_hosts(origins, "--allow-websocket-origin"),
+    ]
+    return tuple(dict.fromkeys(hosts))
+
+
 def serve_command(source: str, port: int, address: str, show: bool, extra: list[str]) -> list[str]:
     """The `panel serve` command line for the dashboard.
+
+    It runs `panel serve` through :mod:`dashboard.ui.panel_serve`, which installs the host
+    guard first (allowed hosts come from ``$COLLECTIONS_ALLOWED_HOSTS``).
 
     Parameters
     ----------
@@ -356,7 +463,8 @@ def serve_command(source: str, port: int, address: str, show: bool, extra: list[
     -------
     list of str
     """
-    command = [sys.executable, "-m", "panel", "serve", str(APP_FILE), "--port", str(port)]
+    command = [sys.executable, "-m", "dashboard.ui.panel_serve", str(APP_FILE)]
+    command += ["--port", str(port)]
     command += ["--address", address, "--warm"]
     if "--allow-websocket-origin" not in extra:
         command += ["--allow-websocket-origin", f"{address}:{port}"]
@@ -397,6 +505,7 @@ def export_html(
     unknown = [s for s in chosen if s not in DIMENSIONS]
     if unknown or not chosen:
         raise SourceError(f"--segments {segments!r}: use 'all' or some of {', '.join(DIMENSIONS)}")
+    report_warnings(_default_cube(source))
     path = run(source, out, include_customers=include_customers, segments=chosen)
     typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
@@ -410,8 +519,29 @@ def export_figures(
     """PNG figures: monthly default rate, default by income and region, actions."""
     from dashboard.export import export_figures as run
 
+    report_warnings(_default_cube(source))
     for path in run(source, out):
         typer.echo(f"wrote {path}")
+
+
+def report_warnings(cube) -> None:
+    """Print the data-quality warnings of the source a cube was built from, on stderr.
+
+    Parameters
+    ----------
+    cube : Cube
+    """
+    for table, rows in cube.excluded.items():
+        typer.echo(f"warning: {rows:,} {table} rows excluded (see `validate`)", err=True)
+    for line in cube.warnings:
+        typer.echo(f"warning: {line}", err=True)
+
+
+def _default_cube(source: str):
+    """The cube an export draws (default window): loaded once, shared with the export."""
+    from dashboard.loader import load_cube
+
+    return load_cube(source)
 
 
 def _as_of(text: str | None) -> pd.Timestamp | None:

@@ -66,7 +66,15 @@ def months_since(dates: pd.Series | pd.DatetimeIndex, first: pd.Timestamp) -> np
 
 
 def to_pence(pounds: float) -> int:
-    """Round an amount in pounds to integer pence (half away from zero, like money)."""
+    """Round an amount in pounds to integer pence (half away from zero, like money).
+
+    Raises
+    ------
+    ValueError
+        For an amount that is not a finite number.
+    """
+    if not np.isfinite(pounds):
+        raise ValueError(f"amount {pounds!r} is not a finite number of pounds")
     return int(np.sign(pounds) * np.floor(abs(pounds) * 100 + 0.5 + 1e-9))
 
 

@@ -15,6 +15,12 @@ import pandas as pd
 
 from dashboard.compute.arrays import EventIndex, customer_codes, day_numbers, sort_order
 
+MAX_BUCKET_EDGES = 8
+"""The most bucket edges (nine buckets with Current): each adds a dimension's worth of
+cells to the ledger tables."""
+MAX_BUCKET_DAYS = 730
+"""The largest bucket edge, in days past due."""
+
 
 @dataclass(frozen=True)
 class Buckets:
@@ -33,11 +39,17 @@ class Buckets:
         edges = tuple(int(e) for e in self.edges)
         if not edges or edges[0] < 1 or any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
             raise ValueError("bucket edges must be increasing whole days of 1 or more")
+        if len(edges) > MAX_BUCKET_EDGES or edges[-1] > MAX_BUCKET_DAYS:
+            raise ValueError(
+                f"at most {MAX_BUCKET_EDGES} bucket edges, each at most {MAX_BUCKET_DAYS} days"
+            )
         object.__setattr__(self, "edges", edges)
 
     @classmethod
     def parse(cls, text: str) -> Buckets:
         """Buckets from a comma-separated list of edges, e.g. ``"30,60,90"``."""
+        if len(text) > 200:
+            raise ValueError("bucket edges: too long a text")
         try:
             return cls(tuple(int(part) for part in text.split(",") if part.strip()))
         except ValueError as exc:

@@ -44,10 +44,46 @@ class Window:
             raise ValueError("window before/after must be zero or more days")
         if self.tolerance_pence < 0:
             raise ValueError("tolerance must be zero or more")
+        if self.before > MAX_BEFORE_DAYS:
+            raise ValueError(f"window: days before due must be at most {MAX_BEFORE_DAYS}")
+        if self.after > MAX_AFTER_DAYS:
+            raise ValueError(f"window: days after due must be at most {MAX_AFTER_DAYS}")
+        if self.tolerance_pence > MAX_TOLERANCE_PENCE:
+            raise ValueError(f"tolerance must be at most £{MAX_TOLERANCE_PENCE // 100:,}")
+
+
+MAX_BEFORE_DAYS = 90
+"""The most days before the due date a payment window may start."""
+MAX_AFTER_DAYS = 365
+"""The most days after the due date a payment window may end."""
+MAX_TOLERANCE_PENCE = 100_000
+"""The largest tolerance: £1,000."""
+
+
+AS_OF_SUPPORT_DAYS = 31
+"""The default as-of date needs other payments in the days up to it, this many days back."""
+
+
+AS_OF_SUPPORT_SHARE = 1_000
+"""... at least one in this many of all payments, and at least two
+(:func:`latest_payment_date`)."""
+
+
+AS_OF_BUSY_BOOK = 50
+"""Payments in those days that make a book busy enough to tell a stray payment from its
+last real day; in a quieter book the latest payment date is the default as-of date."""
 
 
 def latest_payment_date(payments: pd.DataFrame) -> pd.Timestamp:
-    """The default ``as_of``: the latest payment date in the data.
+    """The default ``as_of``: the latest payment date, never pushed by a stray payment.
+
+    The latest payment date ``d`` that other payments support: at least
+    ``max(2, ceil(n / 1000))`` of the ``n`` payments are dated in the
+    :data:`AS_OF_SUPPORT_DAYS` (31) days up to it, ``(d - 31, d]``. Later payments, a few
+    stray ones (at most one in a thousand) after a month with no payments, are left out,
+    provided the book is busy at ``d`` (at least :data:`AS_OF_BUSY_BOOK` payments in those
+    31 days); a quieter book cannot tell a stray payment from its sparse last months, and
+    its latest payment date is used. Validation already refuses payments after today.
 
     Parameters
     ----------
@@ -57,8 +93,29 @@ def latest_payment_date(payments: pd.DataFrame) -> pd.Timestamp:
     Returns
     -------
     Timestamp
+        NaT when there are no payments.
+
+    Notes
+    -----
+    One pass over the payments when the latest date is supported (the usual case), else a
+    count per day over the payments' date range, which validation bounds (1900-01-01 to
+    today: under 50,000 days), whatever the dates.
     """
-    return pd.Timestamp(payments["payment_date"].max()).normalize()
+    days = day_numbers(payments["payment_date"])
+    if not len(days):
+        return pd.NaT
+    latest = int(days.max())
+    needed = max(2, -(-len(days) // AS_OF_SUPPORT_SHARE))
+    if np.count_nonzero(days > latest - AS_OF_SUPPORT_DAYS) < needed:
+        low = int(days.min())
+        running = np.concatenate([[0], np.cumsum(np.bincount(days - low))])
+        end = np.arange(1, len(running))  # day low + end - 1 closes each window
+        in_window = running[end] - running[np.maximum(end - AS_OF_SUPPORT_DAYS, 0)]
+        paid = running[end] > running[end - 1]
+        supported = np.flatnonzero(paid & (in_window >= needed))
+        if len(supported) and in_window[supported[-1]] >= AS_OF_BUSY_BOOK:
+            latest = low + int(supported[-1])
+    return pd.Timestamp(np.datetime64(latest, "D"))
 
 
 def window_sums(

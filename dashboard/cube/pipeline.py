@@ -59,6 +59,7 @@ def build_cube(
     engine = Engine.from_env() if engine is None else engine
     as_of = latest_payment_date(portfolio.payments) if as_of is None else as_of
     as_of = pd.Timestamp(as_of).normalize()
+    check_as_of(portfolio, as_of)
     segments, customer_segment = segment_table(portfolio.customers)
     bills = portfolio.bills
     outcomes = partitioned_outcomes(
@@ -81,6 +82,8 @@ def build_cube(
         customer_bits=customer_bits(bills, outcomes, bill_month, len(portfolio.customers)),
         as_of=as_of,
         window=window,
+        warnings=tuple(portfolio.warnings),
+        excluded={table: int(rows) for table, rows in portfolio.excluded.items() if rows},
         arrears=build_arrears(
             portfolio,
             outcomes,
@@ -115,3 +118,37 @@ def validated(source: str | Path | Source) -> Portfolio:
         When the source cannot be read or fails validation.
     """
     return validate(open_source(source).tables())
+
+
+AS_OF_MARGIN_DAYS = 366
+"""How far outside the data's dates an as-of date may be: a year before its first date
+(nothing billed yet) or after its last (an extract a while old)."""
+
+
+def check_as_of(portfolio: Portfolio, as_of: pd.Timestamp) -> None:
+    """Refuse an as-of date more than :data:`AS_OF_MARGIN_DAYS` days outside the data's
+    dates (every distinct as-of date is a build: the range of them is bounded).
+
+    Raises
+    ------
+    ValueError
+        One line naming the as-of date and the data's dates.
+    """
+    dates = [
+        portfolio.bills["bill_period_end"],
+        portfolio.bills["due_date"],
+        portfolio.payments["payment_date"],
+        portfolio.actions["action_date"],
+    ]
+    present = [column for column in dates if len(column)]
+    if not present:
+        return
+    first = min(column.min() for column in present)
+    last = max(column.max() for column in present)
+    margin = pd.Timedelta(days=AS_OF_MARGIN_DAYS)
+    earliest, latest = first - margin, last + margin
+    if not earliest <= as_of <= latest:
+        raise ValueError(
+            f"as-of {as_of:%Y-%m-%d} is too far outside the data's dates: choose a date from "
+            f"{earliest:%Y-%m-%d} to {latest:%Y-%m-%d}"
+        )

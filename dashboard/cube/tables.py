@@ -62,8 +62,13 @@ class Cube:
     window : Window
         Window and tolerance used for outcomes.
     arrears : ArrearsTables
-        The aggregated ledger (:mod:`dashboard.arrears`): ageing, roll and cure,
+        The aggregated ledger (:mod:`dashboard.cube.ledger`): ageing, roll and cure,
         cohorts, action outcomes, worklist.
+    warnings : tuple of str
+        The data-quality warnings of the source the cube was built from (rows excluded,
+        a fallback text encoding): every command and the page repeat them.
+    excluded : dict of str to int
+        Rows excluded per table by validation.
     """
 
     months: pd.DatetimeIndex
@@ -76,6 +81,8 @@ class Cube:
     as_of: pd.Timestamp
     window: Window
     arrears: ArrearsTables
+    warnings: tuple[str, ...] = ()
+    excluded: dict[str, int] = field(default_factory=dict)
     arrays: dict[str, TableArrays] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

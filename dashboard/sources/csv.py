@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -28,7 +29,7 @@ def _read_csv_folder(folder: Path) -> RawTables:
     for table in TABLES:
         file = folder / f"{table}.csv"
         origins[table] = str(file)
-        if not file.is_file():
+        if not os.path.lexists(file):
             raise SourceError(f"{file}: file missing (a CSV source needs {expected_files('.csv')})")
         frames[table] = _read_csv_file(file, warnings)
     return RawTables(frames, origins, str(folder), "csv", warnings)
@@ -37,6 +38,8 @@ def _read_csv_folder(folder: Path) -> RawTables:
 def _read_csv_file(file: Path, warnings: list[str]) -> pd.DataFrame:
     """Read one CSV as strings; UTF-8 (with or without BOM), falling back to Latin-1."""
     check_readable(file)
+    if file.is_dir():
+        raise SourceError(f"{file}: a folder, not a CSV file")
     try:
         return _read_csv_text(file, "utf-8-sig")
     except UnicodeDecodeError:

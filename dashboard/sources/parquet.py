@@ -8,13 +8,24 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from dashboard import SourceError
 from dashboard.compute.memory import reuses_freed_memory
 from dashboard.sources.base import RawTables
-from dashboard.sources.files import FileSource, check_readable, expected_files, first_line
+from dashboard.sources.files import (
+    FileSource,
+    check_readable,
+    expected_files,
+    first_line,
+    parquet_data_files,
+    parquet_table_path,
+)
 from dashboard.vocab import TABLES
+
+ID_COLUMN = "customer_id"
+"""Read as text whatever its integer Parquet type: with a null it would become floats."""
 
 
 class ParquetSource(FileSource):
@@ -74,35 +85,65 @@ class ParquetFrames(Mapping):
 
 
 def _read_parquet_folder(folder: Path) -> RawTables:
-    files, origins = {}, {}
+    files, origins, warnings = {}, {}, []
     check_readable(folder)
     for table in TABLES:
-        file = folder / f"{table}.parquet"
-        if not file.exists() and (folder / table).is_dir():
-            file = folder / table
-        origins[table] = str(file)
-        if not file.exists():
+        file = parquet_table_path(folder, table)
+        if file is None:
+            file = folder / f"{table}.parquet"
             raise SourceError(
                 f"{file}: file missing (a Parquet source needs {expected_files('.parquet')})"
             )
+        origins[table] = str(file)
+        check_readable(file)
+        if file.is_dir():
+            warnings.extend(_check_dataset_folder(file))
         files[table] = file
-    return RawTables(ParquetFrames(files), origins, str(folder), "parquet")
+    return RawTables(ParquetFrames(files), origins, str(folder), "parquet", warnings)
+
+
+def _check_dataset_folder(folder: Path) -> list[str]:
+    """Refuse a part that is not a regular file; warn about files that are not data."""
+    data, ignored = parquet_data_files(folder)
+    for part in data:
+        check_readable(part)  # a named pipe or a device among the parts is refused
+    if not ignored:
+        return []
+    names = ", ".join(str(p.relative_to(folder)) for p in ignored[:3])
+    more = f" and {len(ignored) - 3} more" if len(ignored) > 3 else ""
+    plural = "s" if len(ignored) > 1 else ""
+    return [f"{folder}: ignored {len(ignored)} file{plural} not named *.parquet ({names}{more})"]
+
+
+def _dataset(file: Path) -> pq.ParquetDataset | ds.Dataset:
+    """A Parquet file, or a dataset folder's data files (hive partitions kept; other files,
+    such as a README, left out: :func:`dashboard.sources.files.parquet_data_files`)."""
+    if not file.is_dir():
+        return pq.ParquetDataset(file)
+    data, _ = parquet_data_files(file)
+    return ds.dataset(
+        [str(p) for p in data], format="parquet", partitioning="hive", partition_base_dir=str(file)
+    )
 
 
 def _parquet_schema(file: Path) -> pa.Schema:
     """The schema of a Parquet file or dataset folder; SourceError when it is not Parquet."""
     try:
-        return pq.ParquetDataset(file).schema
+        return _dataset(file).schema
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise SourceError(f"{file}: not a readable Parquet file ({first_line(exc)})") from None
 
 
 def _read_parquet_table(file: Path) -> pd.DataFrame:
-    """Read a Parquet file or dataset, dates as datetime64 (not Python date objects)."""
-    table = pq.read_table(file)
+    """Read a Parquet file or dataset, dates as datetime64 (not Python date objects) and
+    integer customer ids as text (an integer column with a null would become floats)."""
+    dataset = _dataset(file)
+    table = dataset.to_table() if isinstance(dataset, ds.Dataset) else dataset.read()
     for index, column in enumerate(table.schema):
         if pa.types.is_date(column.type):
             table = table.set_column(index, column.name, table[column.name].cast(pa.timestamp("s")))
+        elif column.name == ID_COLUMN and pa.types.is_integer(column.type):
+            table = table.set_column(index, column.name, table[column.name].cast(pa.string()))
     # split_blocks + self_destruct: Arrow buffers are freed while pandas columns are made,
     # so a 40 M-row table is not held twice.
     return table.to_pandas(split_blocks=True, self_destruct=True)

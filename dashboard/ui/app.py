@@ -9,8 +9,10 @@ Tabulator refreshed while its tab is open.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import io
+import json
 import os
 
 import panel as pn
@@ -20,7 +22,7 @@ from panel.theme.fast import Fast
 from dashboard import SourceError
 from dashboard.catalog import KPIS
 from dashboard.loader import SOURCE_ENV
-from dashboard.model import OUTPUT_NAMES, CollectionsModel
+from dashboard.model import BUILD_SETTINGS, OUTPUT_NAMES, CollectionsModel
 from dashboard.sources import open_source
 from dashboard.ui.charts import gauges
 from dashboard.ui.downloads import csv_file
@@ -30,6 +32,10 @@ from dashboard.ui.tabs import ALWAYS_SHOWN, TABS, Chart, Control, Note, Tab, Tab
 from dashboard.vocab import DIMENSION_LABELS, DIMENSIONS
 
 TITLE = "Portfolio Collections Dashboard"
+FIXED_WINDOW_ENV = "COLLECTIONS_FIXED_WINDOW"
+"""Set (to anything but 0) by ``serve --fixed-window``: sessions may filter, never build."""
+SETTINGS_ENV = "COLLECTIONS_SETTINGS"
+"""JSON of the build settings a served session starts from (``serve --before ...``)."""
 URL_PARAMS = (
     "metric",
     "segment_by",
@@ -190,6 +196,16 @@ class Dashboard(pn.viewable.Viewer):
             pn.bind(self._header_text, self.model.param.kpis), sizing_mode="stretch_width"
         )
 
+    def quality_note(self) -> pn.pane.Alert:
+        """The source's data-quality warnings (rows excluded, a fallback encoding), shown
+        above the figures whenever there are any."""
+        return pn.pane.Alert(
+            pn.bind(quality_text, self.model.param.cube),
+            alert_type="warning",
+            visible=pn.bind(lambda cube: bool(quality_text(cube)), self.model.param.cube),
+            sizing_mode="stretch_width",
+        )
+
     def kpi_row(self) -> pn.FlexBox:
         """The KPI gauges with green/amber/red bands."""
         return pn.FlexBox(*self.gauges.values(), justify_content="space-evenly")
@@ -230,7 +246,13 @@ class Dashboard(pn.viewable.Viewer):
 
     def main(self) -> pn.Column:
         """Header, KPIs and tabs."""
-        return pn.Column(self.header(), self.kpi_row(), self.tabs(), sizing_mode="stretch_width")
+        return pn.Column(
+            self.header(),
+            self.quality_note(),
+            self.kpi_row(),
+            self.tabs(),
+            sizing_mode="stretch_width",
+        )
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Row(
@@ -255,10 +277,13 @@ class Dashboard(pn.viewable.Viewer):
         )
 
     def sync_url(self) -> None:
-        """Keep filters, metric, segmentation and period in the page's query string."""
+        """Keep filters, metric, segmentation and period in the page's query string (not the
+        build settings when they are fixed: a link then cannot ask for a build)."""
         if pn.state.location is None:
             return
-        pn.state.location.sync(self.model, {name: name for name in URL_PARAMS})
+        fixed = BUILD_SETTINGS if self.model.fixed_window else ()
+        names = [name for name in URL_PARAMS if name not in fixed]
+        pn.state.location.sync(self.model, {name: name for name in names})
 
     def outputs_by_tab(self) -> dict[str, list[str]]:
         """The model outputs each tab shows (with the header's and gauges'), in model order.
@@ -344,6 +369,29 @@ class Dashboard(pn.viewable.Viewer):
             gauges.update_gauge(gauge, kpi, self.model.kpis.get(kpi, float("nan")), thresholds)
 
 
+def quality_text(cube) -> str:
+    """The data-quality note of a cube's source, as Markdown ("" when there is nothing to say).
+
+    Parameters
+    ----------
+    cube : Cube
+
+    Returns
+    -------
+    str
+    """
+    lines = [f"{rows:,} {table} rows excluded" for table, rows in cube.excluded.items()]
+    lines += list(cube.warnings)
+    if not lines:
+        return ""
+    shown = "".join(f"\n- {markdown_text(line)}" for line in lines[:10])
+    more = f"\n- … and {len(lines) - 10} more" if len(lines) > 10 else ""
+    return (
+        "**Data quality:** the figures leave out what validation refused "
+        "(`collections-dashboard validate` lists every problem):" + shown + more
+    )
+
+
 def _tabulator(table: Table) -> pn.widgets.Tabulator:
     return pn.widgets.Tabulator(
         None, disabled=True, show_index=False, sizing_mode="stretch_width", **table.options
@@ -358,7 +406,14 @@ def _csv(frame) -> io.StringIO:
 
 def _source_param() -> dict:
     source = os.environ.get(SOURCE_ENV)
-    return {"source": open_source(source).spec()} if source else {}
+    params = {"source": open_source(source).spec()} if source else {}
+    settings = json.loads(os.environ.get(SETTINGS_ENV) or "{}")
+    if settings.get("as_of"):
+        settings["as_of"] = dt.date.fromisoformat(settings["as_of"])
+    params.update({name: value for name, value in settings.items() if value is not None})
+    if os.environ.get(FIXED_WINDOW_ENV, "").strip() not in ("", "0"):
+        params["fixed_window"] = True
+    return params
 
 
 def error_page(error: Exception) -> pn.template.FastListTemplate:

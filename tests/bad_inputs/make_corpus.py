@@ -22,10 +22,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sqlite3
+import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -838,6 +842,406 @@ def _parquet_tz_timestamps(b: _Builder) -> Case:
         "payments.parquet: payment_date as tz-aware timestamps (Europe/London)",
         f"{folder}/payments.parquet: column 'payment_date'",
     )
+
+
+# --- dates that cannot be real (issue 13: memory must not follow a typo's date span) -------
+
+
+def _today() -> pd.Timestamp:
+    """The machine's date, as validation sees it (``$COLLECTIONS_TODAY`` aside)."""
+    return pd.Timestamp(date.today())
+
+
+def _iso(when: pd.Timestamp) -> str:
+    return when.strftime("%Y-%m-%d")
+
+
+@_case("csv_bill_in_year_0202")
+def _csv_bill_in_year_0202(b: _Builder) -> Case:
+    folder = _csv_with(b, "bills", "bill_period_end", {3: "0202-01-31"})
+    return _refuse(
+        folder,
+        "bills.csv: bill_period_end 0202-01-31 (2022 mistyped): a 1,800-year span of months",
+        f"{folder}/bills.csv: column 'bill_period_end': date before 1900-01-01",
+        "row 3 '0202-01-31'",
+    )
+
+
+@_case("csv_bill_in_1925")
+def _csv_bill_in_1925(b: _Builder) -> Case:
+    tables = b.base.csv_tables()
+    bills = tables["bills"]
+    period_end = bills.loc[7, "bill_period_end"]
+    typo = "19" + period_end[2:]
+    _put(bills, "bill_period_end", {8: typo})
+    _put(bills, "due_date", {8: "19" + bills.loc[7, "due_date"][2:]})
+    folder = b.csv(tables)
+    return _refuse(
+        folder,
+        f"bills.csv: bill_period_end {typo} ({period_end} mistyped): a century of months",
+        f"{folder}/bills.csv: column 'bill_period_end': more than 10 years before the next",
+        f"row 8 '{typo}'",
+    )
+
+
+@_case("csv_payment_in_2075")
+def _csv_payment_in_2075(b: _Builder) -> Case:
+    folder = _csv_with(b, "payments", "payment_date", {5: "2075-03-14"})
+    return _refuse(
+        folder,
+        "payments.csv: a payment dated 2075-03-14 (it would move the default as-of date)",
+        f"{folder}/payments.csv: column 'payment_date': after today (",
+        "row 5 '2075-03-14'",
+    )
+
+
+@_case("csv_payment_in_year_9999")
+def _csv_payment_in_year_9999(b: _Builder) -> Case:
+    folder = _csv_with(b, "payments", "payment_date", {11: "9999-12-31"})
+    return _refuse(
+        folder,
+        "payments.csv: a payment dated 9999-12-31 (a 'no end date' placeholder)",
+        f"{folder}/payments.csv: column 'payment_date': after today (",
+        "row 11 '9999-12-31'",
+    )
+
+
+@_case("csv_action_tomorrow")
+def _csv_action_tomorrow(b: _Builder) -> Case:
+    tomorrow = _iso(_today() + pd.Timedelta(days=1))
+    folder = _csv_with(b, "collections_actions", "action_date", {2: tomorrow})
+    return _refuse(
+        folder,
+        f"collections_actions.csv: an action dated tomorrow ({tomorrow})",
+        f"{folder}/collections_actions.csv: column 'action_date': after today (",
+        f"row 2 '{tomorrow}'",
+    )
+
+
+@_case("csv_bill_period_years_ahead")
+def _csv_bill_period_years_ahead(b: _Builder) -> Case:
+    end = _today() + pd.Timedelta(days=800)
+    tables = b.base.csv_tables()
+    _put(tables["bills"], "bill_period_end", {6: _iso(end)})
+    _put(tables["bills"], "due_date", {6: _iso(end + pd.Timedelta(days=14))})
+    folder = b.csv(tables)
+    return _refuse(
+        folder,
+        f"bills.csv: a bill period ending {_iso(end)}, 800 days after today",
+        f"{folder}/bills.csv: column 'bill_period_end': more than 366 days after today (",
+        f"row 6 '{_iso(end)}'",
+    )
+
+
+@_case("csv_due_years_after_period")
+def _csv_due_years_after_period(b: _Builder) -> Case:
+    tables = b.base.csv_tables()
+    period_end = pd.Timestamp(tables["bills"].loc[3, "bill_period_end"])
+    due = _iso(period_end + pd.Timedelta(days=731))
+    _put(tables["bills"], "due_date", {4: due})
+    folder = b.csv(tables)
+    return _refuse(
+        folder,
+        f"bills.csv: a due date ({due}) two years after its period end",
+        f"{folder}/bills.csv: column 'due_date': more than 366 days after bill_period_end",
+        f"row 4 '{due}'",
+    )
+
+
+@_case("sqlite_payment_in_year_1")
+def _sqlite_payment_in_year_1(b: _Builder) -> Case:
+    tables = b.base.typed_tables()
+    _put(tables["payments"], "payment_date", {7: "0001-01-01"})
+    file = b.sqlite(tables)
+    return _refuse(
+        file,
+        "payments.payment_date '0001-01-01' (a default date of some export)",
+        f"{file}:payments: column 'payment_date': date before 1900-01-01",
+        "row 7 '0001-01-01'",
+    )
+
+
+@_case("parquet_date32_year_0202")
+def _parquet_date32_year_0202(b: _Builder) -> Case:
+    tables = b.base.typed_tables()
+    _put(tables["bills"], "due_date", {2: "0202-02-14"})
+    folder = b.parquet(tables)  # written as Parquet date32: year 202 is a valid date32
+    return _refuse(
+        folder,
+        "bills.parquet: due_date 0202-02-14 as a Parquet date",
+        f"{folder}/bills.parquet: column 'due_date': date before 1900-01-01",
+        "row 2 '0202-02-14",
+    )
+
+
+# --- ids and types ----------------------------------------------------------------------------
+
+
+def _integer_ids(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """``C100000`` -> 100000 in every table (an integer id column)."""
+    for frame in tables.values():
+        frame["customer_id"] = frame["customer_id"].str[1:].astype("int64")
+    return tables
+
+
+def _integer_ids_with_one_null(b: _Builder, table: str, row: int) -> dict[str, pd.DataFrame]:
+    tables = _integer_ids(b.base.typed_tables())
+    _put(tables[table], "customer_id", {row: None})
+    return tables
+
+
+@_case("sqlite_integer_ids_one_null")
+def _sqlite_integer_ids_one_null(b: _Builder) -> Case:
+    file = b.sqlite(_integer_ids_with_one_null(b, "collections_actions", 4))
+    return Case(
+        "",
+        "INTEGER customer ids (100000); one action's id is NULL",
+        Path(),
+        file,
+        "warn",
+        (
+            f"{file}:collections_actions: column 'customer_id': excluded 1 row with no "
+            "customer id (row 4 (empty))",
+        ),
+        excluded={"collections_actions": 1},
+        rows=b.base.rows(collections_actions=1),
+        values={"customers.customer_id": ("100000", "100001")},
+    )
+
+
+@_case("parquet_integer_ids_one_null")
+def _parquet_integer_ids_one_null(b: _Builder) -> Case:
+    folder = b.parquet(_integer_ids_with_one_null(b, "payments", 9))
+    return Case(
+        "",
+        "int64 customer ids (100000); one payment's id is null",
+        Path(),
+        folder,
+        "warn",
+        (
+            f"{folder}/payments.parquet: column 'customer_id': excluded 1 row with no "
+            "customer id (row 9 (empty))",
+        ),
+        excluded={"payments": 1},
+        rows=b.base.rows(payments=1),
+        values={"payments.customer_id": ("100000",)},
+    )
+
+
+@_case("parquet_float16_amounts")
+def _parquet_float16_amounts(b: _Builder) -> Case:
+    tables = b.base.typed_tables()
+    tables["bills"]["bill_amount"] = tables["bills"]["bill_amount"].astype("float16")
+    folder = b.parquet(tables)
+    return _refuse(
+        folder,
+        "bills.parquet: bill_amount as float16 (40.10 reads as 40.09375: pennies lost)",
+        f"{folder}/bills.parquet: column 'bill_amount': amount stored as float16",
+    )
+
+
+@_case("sqlite_blob_amount")
+def _sqlite_blob_amount(b: _Builder) -> Case:
+    file = b.sqlite()
+    connection = sqlite3.connect(file)
+    try:
+        connection.execute("UPDATE payments SET amount = CAST('12.50' AS BLOB) WHERE rowid = 6")
+        connection.commit()
+    finally:
+        connection.close()
+    return _refuse(
+        file,
+        "payments.amount of row 6 is a BLOB spelling 12.50",
+        f"{file}:payments: column 'amount': binary (BLOB) value",
+        "row 6 \"b'12.50'\"",
+    )
+
+
+# --- wrongly refused before: views, names in another case, extra files -----------------------
+
+
+@_case("sqlite_views_mixed_case")
+def _sqlite_views_mixed_case(b: _Builder) -> Case:
+    tables = b.base.typed_tables()
+    file = b.sqlite_file
+    connection = sqlite3.connect(file)
+    try:
+        tables["customers"].to_sql("Customers", connection, index=False)
+        tables["bills"].to_sql("BILLS", connection, index=False)
+        tables["payments"].to_sql("payments_all", connection, index=False)
+        connection.execute("CREATE VIEW Payments AS SELECT * FROM payments_all")
+        tables["collections_actions"].to_sql("actions_log", connection, index=False)
+        connection.execute("CREATE VIEW collections_actions AS SELECT * FROM actions_log")
+        connection.commit()
+    finally:
+        connection.close()
+    return Case(
+        "",
+        "tables named Customers and BILLS; payments and collections_actions are views",
+        Path(),
+        file,
+        "ok",
+        ("no warnings",),
+        rows=b.base.rows(),
+    )
+
+
+@_case("csv_unrelated_subfolder")
+def _csv_unrelated_subfolder(b: _Builder) -> Case:
+    folder = b.csv()
+    (folder / "payments").mkdir()  # scanned receipts, in a folder named like a table
+    (folder / "payments" / "receipt-0001.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
+    (folder / "archive").mkdir()
+    return Case(
+        "",
+        "a CSV folder with a payments/ subfolder of PDF receipts and an archive/ folder",
+        Path(),
+        folder,
+        "ok",
+        ("no warnings",),
+        rows=b.base.rows(),
+    )
+
+
+@_case("parquet_readme_beside_tables")
+def _parquet_readme_beside_tables(b: _Builder) -> Case:
+    folder = b.parquet()
+    (folder / "README.md").write_text("# Portfolio export\n", encoding="utf-8")
+    (folder / "notes").mkdir()
+    return Case(
+        "",
+        "a Parquet folder with a README.md and a notes/ folder beside the tables",
+        Path(),
+        folder,
+        "ok",
+        ("no warnings",),
+        rows=b.base.rows(),
+    )
+
+
+@_case("parquet_dataset_with_readme")
+def _parquet_dataset_with_readme(b: _Builder) -> Case:
+    folder = b.parquet()
+    bills = pd.read_parquet(folder / "bills.parquet")
+    (folder / "bills.parquet").unlink()
+    (folder / "bills").mkdir()
+    half = len(bills) // 2
+    bills.iloc[:half].to_parquet(folder / "bills" / "part-0.parquet", index=False)
+    bills.iloc[half:].to_parquet(folder / "bills" / "part-1.parquet", index=False)
+    (folder / "bills" / "README.md").write_text("Bills, two parts.\n", encoding="utf-8")
+    (folder / "bills" / "_SUCCESS").write_bytes(b"")
+    return Case(
+        "",
+        "a bills/ dataset folder holding a README.md (and _SUCCESS) beside its parts",
+        Path(),
+        folder,
+        "warn",
+        (f"{folder}/bills: ignored 1 file not named *.parquet (README.md)",),
+        rows=b.base.rows(),
+    )
+
+
+# --- SQLite journals ----------------------------------------------------------------------
+
+
+@_case("sqlite_wal_newest_rows")
+def _sqlite_wal_newest_rows(b: _Builder) -> Case:
+    """A live WAL database, copied with its -wal and -shm while the writer is connected:
+    payments and actions exist only in the log."""
+    tables = b.base.typed_tables()
+    with tempfile.TemporaryDirectory() as scratch:
+        live = Path(scratch) / "portfolio.sqlite"
+        writer = sqlite3.connect(live)
+        try:
+            writer.execute("PRAGMA journal_mode=wal")
+            writer.execute("PRAGMA wal_autocheckpoint=0")
+            for table in ("customers", "bills"):
+                tables[table].to_sql(table, writer, index=False)
+            writer.commit()
+            writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            for table in ("payments", "collections_actions"):
+                tables[table].to_sql(table, writer, index=False)
+            writer.commit()
+            for suffix in ("", "-wal", "-shm"):
+                shutil.copyfile(f"{live}{suffix}", f"{b.sqlite_file}{suffix}")
+        finally:
+            writer.close()
+    # one read, as any SQLite reader does, sets the reader marks in -shm: later reads
+    # leave every byte as it is (what the corpus checks)
+    reader = sqlite3.connect(f"{b.sqlite_file.as_uri()}?mode=ro", uri=True)
+    try:
+        reader.execute("SELECT count(*) FROM payments").fetchone()
+    finally:
+        reader.close()
+    return Case(
+        "",
+        "WAL database with its -wal and -shm: payments and actions only in the log",
+        Path(),
+        b.sqlite_file,
+        "ok",
+        ("no warnings",),
+        rows=b.base.rows(),
+    )
+
+
+CRASHING_WRITER = """
+import os, sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("PRAGMA cache_size=1")  # dirty pages spill into the file before commit
+connection.execute("BEGIN")
+connection.execute("UPDATE bills SET bill_amount = bill_amount * 3")
+connection.execute("DELETE FROM payments WHERE rowid % 2 = 0")
+os._exit(0)  # the writer dies: no commit, no rollback
+"""
+
+
+@_case("sqlite_hot_journal")
+def _sqlite_hot_journal(b: _Builder) -> Case:
+    file = b.sqlite()
+    subprocess.run([sys.executable, "-c", CRASHING_WRITER, str(file)], check=True, timeout=60)
+    assert Path(f"{file}-journal").stat().st_size > 0
+    return _refuse(
+        file,
+        "a writer died mid-transaction: half-written pages and a hot -journal",
+        f"{file}: hot journal portfolio.sqlite-journal",
+    )
+
+
+# --- special paths: refused before anything is opened ----------------------------------------
+
+
+@_case("path_named_pipe")
+def _path_named_pipe(b: _Builder) -> Case:
+    fifo = b.sqlite_file
+    os.mkfifo(fifo)
+    return _refuse(fifo, "--source is a named pipe (opening it blocks)", f"{fifo}: a named pipe")
+
+
+@_case("path_dev_zero")
+def _path_dev_zero(b: _Builder) -> Case:
+    link = b.root / "zero.sqlite"
+    link.symlink_to("/dev/zero")
+    return _refuse(
+        link,
+        "--source is a link to /dev/zero (hashing it never ends)",
+        f"{link}: a character device",
+    )
+
+
+@_case("path_symlink_loop")
+def _path_symlink_loop(b: _Builder) -> Case:
+    first, second = b.root / "source", b.root / "other"
+    first.symlink_to(second)
+    second.symlink_to(first)
+    return _refuse(first, "--source is a symbolic link loop", f"{first}: symbolic link loop")
+
+
+@_case("csv_table_is_a_named_pipe")
+def _csv_table_is_a_named_pipe(b: _Builder) -> Case:
+    folder = b.csv()
+    (folder / "bills.csv").unlink()
+    os.mkfifo(folder / "bills.csv")
+    return _refuse(folder, "bills.csv is a named pipe", f"{folder}/bills.csv: a named pipe")
 
 
 # --- building ---------------------------------------------------------------------------------
