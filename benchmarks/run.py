@@ -121,10 +121,10 @@ def measure_recompute(
     ``live_outputs``: the outputs kept up to date (a served dashboard keeps those of its open
     tab); all of them by default.
     """
-    from dashboard.model import OUTPUTS, CollectionsModel
+    from dashboard.model import OUTPUT_NAMES, CollectionsModel
     from dashboard.vocab import DIMENSIONS
 
-    model = CollectionsModel(source=str(source), live_outputs=live_outputs or list(OUTPUTS))
+    model = CollectionsModel(source=str(source), live_outputs=live_outputs or list(OUTPUT_NAMES))
     rng = np.random.default_rng(seed)
     months = model.cube.months
     timings = []

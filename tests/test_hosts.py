@@ -383,12 +383,23 @@ REGION_JS = """value => {
 
 
 @pytest.mark.browser
-def test_chromium_by_an_allowed_name_gets_a_live_page_and_a_foreign_name_is_refused():
+@pytest.mark.parametrize(
+    "team_options",
+    [
+        ["--allow-host", "collections.test"],
+        # the documented team set-up: listening on every address, reached by a name
+        ["--address", "0.0.0.0", "--allow-host", "collections.test"],
+    ],
+    ids=["loopback", "all-addresses"],
+)
+def test_chromium_by_an_allowed_name_gets_a_live_page_and_a_foreign_name_is_refused(
+    team_options,
+):
     from playwright.sync_api import sync_playwright
 
     require_chromium()
     rules = f"--host-resolver-rules=MAP collections.test 127.0.0.1,MAP {FOREIGN} 127.0.0.1"
-    with served_dashboard(DEFAULT_SOURCE, "--allow-host", "collections.test") as url:
+    with served_dashboard(DEFAULT_SOURCE, *team_options) as url:
         port = port_of(url)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
