@@ -30,6 +30,11 @@ from dashboard.sources import DEFAULT_SOURCE, open_source
 if TYPE_CHECKING:
     from dashboard.ui.hosts import Host
 
+SERVE_THREADS = 4
+"""Threads that handle a served page's events (``panel serve --num-threads``): a build asked
+for from the page (a new window in *Advanced*) runs on one of them, so the server goes on
+answering other sessions meanwhile (builds themselves run one at a time)."""
+
 APP_FILE = Path(__file__).resolve().parent.parent / "app.py"
 """The servable page that ``serve`` hands to ``panel serve`` (``dashboard.ui.panel_serve``)."""
 
@@ -468,6 +473,8 @@ def serve_command(source: str, port: int, address: str, show: bool, extra: list[
     command += ["--address", address, "--warm"]
     if "--allow-websocket-origin" not in extra:
         command += ["--allow-websocket-origin", f"{address}:{port}"]
+    if not any(arg == "--num-threads" or arg.startswith("--num-threads=") for arg in extra):
+        command += ["--num-threads", str(SERVE_THREADS)]
     if show:
         command.append("--show")
     return command + extra
