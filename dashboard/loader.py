@@ -204,6 +204,7 @@ def _cube_key(source: Source, window: Window, as_of, buckets: Buckets) -> tuple:
 
 
 def _remember(key: Hashable, value: object) -> None:
+    """Keep ``value`` under ``key``, dropping the least recently used beyond the size."""
     with _LOCK:
         _CACHE[key] = value
         _CACHE.move_to_end(key)
@@ -235,9 +236,7 @@ def _cached(key: Hashable, compute: Callable[[], T]) -> T:
             if key in _CACHE:
                 return _CACHE[key]  # type: ignore[return-value]
         value = compute()
+        _remember(key, value)
         with _LOCK:
-            _CACHE[key] = value
-            while len(_CACHE) > _CACHE_SIZE:
-                _CACHE.popitem(last=False)
             _KEY_LOCKS.pop(key, None)
         return value

@@ -31,6 +31,7 @@ folder the cube is built in memory only, with a warning.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -64,7 +65,6 @@ STALE_TEMPORARY_SECONDS = 3600
 
 MANIFEST = "manifest.json"
 _FRAMES = ("segments", "bills", "actions", "arrangements", "worklist")
-_CHUNK = 1 << 22
 
 
 class CacheWarning(UserWarning):
@@ -331,16 +331,18 @@ def _read_entry(entry: Path) -> Cube:
     fixed_as_of = key["as_of"] != "latest" and facts["as_of"] != key["as_of"]
     if facts["window"] != key["window"] or facts["edges"] != key["edges"] or fixed_as_of:
         raise ValueError("manifest of another cube")
-    files = manifest["files"]
-    for name, expected in files.items():
+    verified = {}  # each file read once: checked, then parsed from the same bytes
+    for name, expected in manifest["files"].items():
         if Path(name).name != name or not name.endswith((".arrow", ".npy")):
             raise ValueError(f"unexpected file name {name!r}")
-        if _file_facts(entry / name) != expected:
+        data = (entry / name).read_bytes()
+        if _facts_of(data) != expected:
             raise ValueError(f"{name}: size or checksum differs from the manifest")
-    frames = {name: _read_frame(entry / f"{name}.arrow") for name in _FRAMES}
+        verified[name] = data
+    frames = {name: _frame_of(verified[f"{name}.arrow"]) for name in _FRAMES}
     arrays = {
-        Path(name).stem: np.load(entry / name, allow_pickle=False)
-        for name in files
+        Path(name).stem: np.load(io.BytesIO(data), allow_pickle=False)
+        for name, data in verified.items()
         if name.endswith(".npy")
     }
     months = pd.DatetimeIndex(arrays.pop("months"))
@@ -374,18 +376,16 @@ def _read_entry(entry: Path) -> Cube:
     )
 
 
-def _read_frame(file: Path) -> pd.DataFrame:
-    with pa.memory_map(str(file), "r") as source:
-        table = pa.ipc.open_file(source).read_all()
-    return table.to_pandas()
+def _frame_of(data: bytes) -> pd.DataFrame:
+    return pa.ipc.open_file(pa.BufferReader(data)).read_all().to_pandas()
+
+
+def _facts_of(data: bytes) -> dict:
+    return {"bytes": len(data), "blake2b": hashlib.blake2b(data, digest_size=16).hexdigest()}
 
 
 def _file_facts(file: Path) -> dict:
-    digest = hashlib.blake2b(digest_size=16)
-    with open(file, "rb") as handle:
-        while block := handle.read(_CHUNK):
-            digest.update(block)
-    return {"bytes": file.stat().st_size, "blake2b": digest.hexdigest()}
+    return _facts_of(file.read_bytes())
 
 
 def _digest_of_manifest(manifest: dict) -> str:

@@ -60,7 +60,10 @@ def figure_frames(model: CollectionsModel) -> dict[str, pd.DataFrame]:
     """
     frames = {metric.figure: model.monthly.copy() for metric in METRICS if metric.figure}
     for name, (dim, _order) in SEGMENT_FIGURES.items():
-        split = model if model.segment_by == dim else model.clone(segment_by=dim)
+        if model.segment_by == dim:
+            split = model
+        else:  # a copy that computes this one output
+            split = model.clone(segment_by=dim, live_outputs=["by_segment"])
         frames[name] = split.by_segment.copy()
     frames["actions_distribution"] = model.actions_by_type.copy()
     frames["actions_monthly"] = model.actions_monthly.copy()

@@ -299,7 +299,10 @@ class StaticDashboard:
         for table in (t for tab in live for t in tab.tables()):
             dims = self.segments.values() if _by_segment(table) else [model.segment_by]
             tables[table.name] = {
-                dim: _static_table(table.frame(model.clone(segment_by=dim)), visible=False)
+                dim: _static_table(
+                    table.frame(model.clone(segment_by=dim, live_outputs=list(table.outputs))),
+                    visible=False,
+                )
                 for dim in dims
             }
         return tables
