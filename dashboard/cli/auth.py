@@ -18,8 +18,6 @@ from pathlib import Path
 from dashboard import SourceError
 
 COOKIE_SECRET_ENV = "PANEL_COOKIE_SECRET"
-SESSION_DIR_ENV = "COLLECTIONS_SESSION_DIR"
-"""The server's private folder for revoked sessions (``dashboard.ui.security``)."""
 SECRET_OPTIONS = ("--cookie-secret", "--oauth-secret", "--oauth-encryption-key")
 """``panel serve`` options that would put a secret on the command line (refused)."""
 PASSWORD_OPTIONS = ("--basic-auth",)

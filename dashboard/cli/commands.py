@@ -333,6 +333,7 @@ def serve(
     from dashboard.cli import auth
     from dashboard.loader import load_cube
     from dashboard.ui.hosts import ALLOWED_HOSTS_ENV
+    from dashboard.ui.security import SESSION_DIR_ENV
 
     extra = list(ctx.args)
     auth.refuse_secrets_in(extra)
@@ -346,7 +347,7 @@ def serve(
     env[ALLOWED_HOSTS_ENV] = ",".join(str(host) for host in hosts)
     env.update(_settings_env(before, after, tolerance, as_of, bucket_edges, fixed_window))
     with tempfile.TemporaryDirectory(prefix="collections-auth-") as private:
-        env[auth.SESSION_DIR_ENV] = private  # revoked sessions, shared by the server's workers
+        env[SESSION_DIR_ENV] = private  # revoked sessions, shared by the server's workers
         if basic_auth is not None or basic_auth_env is not None:
             credentials = auth.read_password(basic_auth, basic_auth_env)
             env[auth.COOKIE_SECRET_ENV] = auth.cookie_secret(cookie_secret_file)

@@ -97,8 +97,10 @@ from panel.config import config
 from panel.io.resources import BASIC_LOGIN_TEMPLATE, CDN_DIST, LOGOUT_TEMPLATE
 from panel.io.state import state
 
-from dashboard.cli.auth import SESSION_DIR_ENV
 from dashboard.ui.hosts import RefusedHostHandler, install_host_guard
+
+SESSION_DIR_ENV = "COLLECTIONS_SESSION_DIR"
+"""The server's private folder for revoked sessions (``serve`` points it at its own)."""
 
 log = logging.getLogger(__name__)
 
