@@ -14,7 +14,7 @@ duplicated customer_id                      refuse
 dimension value missing, flag not 0/1       refuse
 unparseable or missing date                 refuse
 date before 1900-01-01                      refuse
-payment or action dated after today         refuse
+payment, action or adjustment after today  refuse
 bill period end > 366 days after today      refuse
 due date > 366 days after its period end    refuse
 bill period > 10 years before the next one  refuse
@@ -23,9 +23,19 @@ amount stored as float16/float32            refuse
 binary (BLOB) value in any column           refuse
 due date before its bill period end         refuse
 duplicated bill (customer, period end)      refuse
+adjustment kind not one of the four         refuse
+write-off or credit amount negative         refuse
 bill, payment or action of unknown customer exclude
 bill, payment or action with no customer id exclude
 ==========================================  ========
+
+The optional ``adjustments`` table (``customer_id, adjustment_date, amount, kind``) may be
+absent: no adjustments. Its rows follow the same customer rules as payments (excluded with
+a count when the customer is unknown). ``kind`` is one of
+:data:`dashboard.vocab.ADJUSTMENT_KINDS`: ``write_off`` and ``credit`` amounts are zero or
+more and reduce the balance; ``rebill`` and ``transfer`` amounts are signed (positive adds
+to the balance). Typed, it carries ``balance_pence``: the adjustment's effect on what the
+customer owes (negative for a write-off or credit).
 
 "Today" is the machine's local date when validating (``validate(raw, today=...)`` or
 ``$COLLECTIONS_TODAY`` set it, for tests). With these rules every date lies between
@@ -62,10 +72,13 @@ from dashboard.compute.memory import reuses_freed_memory
 from dashboard.sources.base import RawTables
 from dashboard.vocab import (
     ACTIONS,
+    ADJUSTMENT_KINDS,
     FLAG_DIMENSIONS,
     MONEY_COLUMNS,
+    OPTIONAL_TABLES,
     ORDERED_VOCABULARIES,
     PAYMENT_METHODS,
+    REDUCING_ADJUSTMENTS,
     TABLES,
 )
 
@@ -93,12 +106,15 @@ BINARY_OR_MIXED = ("bytes", "mixed", "mixed-integer")
 
 @dataclass
 class Portfolio:
-    """The four validated, typed tables.
+    """The validated, typed tables.
 
     Attributes
     ----------
     customers, bills, payments, actions : DataFrame
         Typed tables (see the module docstring).
+    adjustments : DataFrame
+        Typed adjustments (``customer_id``, ``adjustment_date``, ``amount_pence``, ``kind``,
+        ``balance_pence``); no rows when the source has none.
     warnings : list of str
         One line per problem that excluded rows or changed how a file was read.
     excluded : dict of str to int
@@ -114,6 +130,7 @@ class Portfolio:
     warnings: list[str] = field(default_factory=list)
     excluded: dict[str, int] = field(default_factory=dict)
     source: str = ""
+    adjustments: pd.DataFrame = field(default_factory=lambda: no_adjustments())
 
 
 @reuses_freed_memory
@@ -145,12 +162,14 @@ def validate(raw: RawTables, today: str | date | pd.Timestamp | None = None) -> 
     today = current_date() if today is None else pd.Timestamp(today).normalize()
     warnings = list(raw.warnings)
     excluded = {table: 0 for table in TABLES}
-    for table, columns in TABLES.items():
+    present = {t: c for t, c in OPTIONAL_TABLES.items() if t in raw.frames}
+    for table, columns in {**TABLES, **present}.items():
         _check_columns(raw.column_names(table), columns, raw.origins[table])
     _refuse_binary(raw.frames["customers"], raw.origins["customers"])
     customers = _customers(raw.frames["customers"], raw.origins["customers"])
     ids = pd.CategoricalDtype(customers["customer_id"].to_numpy())
     typers = {"bills": _bills, "payments": _payments, "collections_actions": _actions}
+    typers.update({"adjustments": _adjustments} if "adjustments" in present else {})
     typed = {}
     for table, to_typed in typers.items():
         # Each raw table is released once typed (``raw.frames`` is consumed): at a million
@@ -164,10 +183,13 @@ def validate(raw: RawTables, today: str | date | pd.Timestamp | None = None) -> 
         del source
         typed[table] = to_typed(frame, raw.origins[table], today)
         del frame
-    bills, payments, actions = (typed[t] for t in typers)
+    bills, payments, actions = (typed[t] for t in TABLES if t != "customers")
     if actions.empty:
         warnings.append(f"{raw.origins['collections_actions']}: no collections actions")
-    return Portfolio(customers, bills, payments, actions, warnings, excluded, raw.source)
+    adjustments = typed.get("adjustments", no_adjustments(ids))
+    return Portfolio(
+        customers, bills, payments, actions, warnings, excluded, raw.source, adjustments
+    )
 
 
 def current_date() -> pd.Timestamp:
@@ -199,7 +221,8 @@ def tables_from_frames(frames: dict[str, pd.DataFrame], source: str = "") -> Raw
     Parameters
     ----------
     frames : dict of str to DataFrame
-        One frame per table name in :data:`dashboard.vocab.TABLES`.
+        One frame per table name in :data:`dashboard.vocab.TABLES`, and optionally one per
+        name in :data:`dashboard.vocab.OPTIONAL_TABLES`.
     source : str, optional
         A name for messages.
 
@@ -210,8 +233,9 @@ def tables_from_frames(frames: dict[str, pd.DataFrame], source: str = "") -> Raw
     missing = [t for t in TABLES if t not in frames]
     if missing:
         raise SourceError(f"{source or 'frames'}: table '{missing[0]}' missing")
-    origins = {t: f"{source}:{t}" if source else t for t in TABLES}
-    return RawTables({t: frames[t] for t in TABLES}, origins, source, "frames")
+    names = [*TABLES, *(t for t in OPTIONAL_TABLES if t in frames)]
+    origins = {t: f"{source}:{t}" if source else t for t in names}
+    return RawTables({t: frames[t] for t in names}, origins, source, "frames")
 
 
 def _check_columns(names: list[str], columns: tuple[str, ...], origin: str) -> None:
@@ -537,6 +561,57 @@ def _actions(frame: pd.DataFrame, origin: str, today: pd.Timestamp) -> pd.DataFr
     return _in_order(columns, order)
 
 
+def _adjustments(frame: pd.DataFrame, origin: str, today: pd.Timestamp) -> pd.DataFrame:
+    """Typed adjustments sorted by (customer, date), with their effect on the balance."""
+    kind = _text(frame["kind"])
+    unknown = ~kind.isin(ADJUSTMENT_KINDS)
+    allowed = ", ".join(ADJUSTMENT_KINDS)
+    _refuse_rows(unknown, frame["kind"], origin, "kind", f"kind not one of {allowed}")
+    latest = (today, f"after today ({today:%Y-%m-%d})")
+    amount = _pence(frame["amount"], origin, "amount", signed=True)
+    reducing = kind.isin(REDUCING_ADJUSTMENTS).to_numpy()
+    _refuse_rows(
+        pd.Series(reducing & (amount < 0), index=frame.index),
+        frame["amount"],
+        origin,
+        "amount",
+        "negative write-off or credit (a reversal is a rebill)",
+    )
+    columns = {
+        "customer_id": frame["customer_id"],
+        "adjustment_date": _dates(frame["adjustment_date"], origin, "adjustment_date", latest),
+        "amount_pence": amount,
+        "kind": _categorical(kind, list(ADJUSTMENT_KINDS)),
+        "balance_pence": np.where(reducing, -amount, amount),
+    }
+    key = _customer_day_key(columns["customer_id"], columns["adjustment_date"])
+    return _in_order(columns, sort_order(key))
+
+
+def no_adjustments(ids: pd.CategoricalDtype | None = None) -> pd.DataFrame:
+    """An empty typed adjustments table (a source without one).
+
+    Parameters
+    ----------
+    ids : CategoricalDtype, optional
+        The customers' id categories (none when not given).
+
+    Returns
+    -------
+    DataFrame
+    """
+    ids = pd.CategoricalDtype([]) if ids is None else ids
+    return pd.DataFrame(
+        {
+            "customer_id": pd.Categorical.from_codes([], dtype=ids),
+            "adjustment_date": np.array([], dtype="datetime64[s]"),
+            "amount_pence": np.array([], dtype=np.int64),
+            "kind": pd.Categorical([], categories=list(ADJUSTMENT_KINDS)),
+            "balance_pence": np.array([], dtype=np.int64),
+        }
+    )
+
+
 def _known_first(values: pd.Series, known: tuple[str, ...]) -> list[str]:
     """Categories: the known vocabulary in its order (those present), then the rest sorted."""
     if isinstance(values.dtype, pd.CategoricalDtype):
@@ -597,7 +672,7 @@ def _dates(
     return pd.Series(midnight, index=column.index, name=column.name)
 
 
-def _pence(column: pd.Series, origin: str, name: str) -> np.ndarray:
+def _pence(column: pd.Series, origin: str, name: str, signed: bool = False) -> np.ndarray:
     dtype = getattr(column.dtype, "numpy_dtype", column.dtype)
     if isinstance(dtype, np.dtype) and dtype.kind == "f" and dtype.itemsize < 8:
         _refuse_rows(
@@ -610,8 +685,10 @@ def _pence(column: pd.Series, origin: str, name: str) -> np.ndarray:
         )
     amounts = pd.to_numeric(column, errors="coerce")
     _refuse_rows(amounts.isna(), column, origin, name, "not a number")
-    _refuse_rows(amounts < 0, column, origin, name, "negative amount")
-    _refuse_rows(amounts > MAX_AMOUNT, column, origin, name, f"amount above £{MAX_AMOUNT:,.0f}")
+    if not signed:
+        _refuse_rows(amounts < 0, column, origin, name, "negative amount")
+    too_large = amounts.abs() > MAX_AMOUNT
+    _refuse_rows(too_large, column, origin, name, f"amount above £{MAX_AMOUNT:,.0f}")
     return np.rint(amounts.to_numpy(np.float64) * 100).astype(np.int64)
 
 

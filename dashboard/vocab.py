@@ -24,13 +24,26 @@ TABLES: dict[str, tuple[str, ...]] = {
 }
 """Required columns of each table, in file order."""
 
+OPTIONAL_TABLES: dict[str, tuple[str, ...]] = {
+    "adjustments": ("customer_id", "adjustment_date", "amount", "kind"),
+}
+"""Tables a source may hold or lack (absent means none): columns, in file order."""
+
+ALL_TABLES: dict[str, tuple[str, ...]] = {**TABLES, **OPTIONAL_TABLES}
+"""Every table a source may hold: the four required ones, then the optional ones."""
+
 DATE_COLUMNS: dict[str, tuple[str, ...]] = {
     "bills": ("bill_period_end", "due_date"),
     "payments": ("payment_date",),
     "collections_actions": ("action_date",),
+    "adjustments": ("adjustment_date",),
 }
 
-MONEY_COLUMNS: dict[str, str] = {"bills": "bill_amount", "payments": "amount"}
+MONEY_COLUMNS: dict[str, str] = {
+    "bills": "bill_amount",
+    "payments": "amount",
+    "adjustments": "amount",
+}
 """The money column of each table; loaded into an integer ``*_pence`` column."""
 
 FLAG_DIMENSIONS = ("has_meter", "is_vulnerable", "prefers_direct_debit")
@@ -62,6 +75,15 @@ TARIFFS = ("Metered", "Standard", "Low Income Social Tariff", "Unmetered")
 TENURE_BANDS = ("<1y", "1-3y", "3-5y", "5+y")
 PAYMENT_METHODS = ("Direct Debit", "Card", "Bank Transfer", "PayPoint", "Cash")
 ACTIONS = ("Reminder Sent", "Second Reminder", "Arrangement Agreed", "Arrangement Broken")
+HELD_OUT = "Reminder Held Out"
+"""The action a randomised holdout records: a reminder that was due and deliberately not
+sent (the comparison group of reminder uplift)."""
+ADJUSTMENT_KINDS = ("write_off", "credit", "rebill", "transfer")
+"""Kinds of balance adjustment. ``write_off`` and ``credit`` amounts are positive and reduce
+what the customer owes; ``rebill`` and ``transfer`` amounts are signed: positive adds to it,
+negative reduces it."""
+REDUCING_ADJUSTMENTS = ("write_off", "credit")
+"""Adjustment kinds whose (positive) amount reduces the balance."""
 
 ORDERED_VOCABULARIES: dict[str, tuple[str, ...]] = {
     "income_band": INCOME_BANDS,

@@ -39,6 +39,7 @@ JSON_KEYS = {
     "actions",
     "bucket_edges",
     "ageing",
+    "movement",
 }
 AGEING_KEYS = {"month", "bucket", "customers", "arrears"}
 WINDOW_KEYS = {"before", "after", "tolerance"}

@@ -44,6 +44,7 @@ from oracles.ledger import (
     day_number,
     expected_ageing,
     expected_entries,
+    expected_movement,
     expected_transitions,
     expected_vintage,
     first_default_months,
@@ -115,21 +116,36 @@ def ledger_inputs(draw):
         st.integers(-20, 80).map(lambda d: DAY_BASE + d),
         st.integers(0, 12_000) | st.sampled_from([0, 700, 1400]),
     )
+    adjustment = st.tuples(
+        customer,
+        st.integers(-20, 80).map(lambda d: DAY_BASE + d),
+        st.integers(-6000, 6000) | st.sampled_from([-700, 700]),
+        st.integers(0, 1),
+    ).map(lambda a: (*a[:3], int(a[3] and a[2] < 0)))  # only a reduction is a write-off
     bills = draw(st.lists(bill, max_size=12))
     payments = draw(st.lists(payment, max_size=12))
+    adjustments = draw(st.lists(adjustment, max_size=6))
     snaps = sorted(draw(st.sets(st.integers(-25, 90), min_size=1, max_size=6)))
-    return n, bills, payments, [DAY_BASE + s for s in snaps]
+    return n, bills, payments, [DAY_BASE + s for s in snaps], adjustments
 
 
 @settings(max_examples=300, deadline=None)
 @given(ledger_inputs())
 def test_month_end_ledger_matches_brute_force(inputs):
-    n, bills, payments, snaps = inputs
-    got = ledger_from_rows(n, bills, payments, snaps)
-    expected = brute_ledger_arrays(n, bills, payments, snaps)
-    np.testing.assert_array_equal(got.days_past_due, expected[..., 0])
-    np.testing.assert_array_equal(got.billed_pence, expected[..., 1])
-    np.testing.assert_array_equal(got.paid_pence, expected[..., 2])
+    """Balances and days past due, with and without adjustments (write-offs and credits
+    cover the oldest debit like cash; a rebill is a debit that ages from its date)."""
+    n, bills, payments, snaps, adjustments = inputs
+    for adjusted in ((), adjustments):
+        got = ledger_from_rows(n, bills, payments, snaps, adjusted)
+        expected = brute_ledger_arrays(n, bills, payments, snaps, adjusted)
+        np.testing.assert_array_equal(got.days_past_due, expected[..., 0])
+        np.testing.assert_array_equal(got.billed_pence, expected[..., 1])
+        np.testing.assert_array_equal(got.paid_pence, expected[..., 2])
+        np.testing.assert_array_equal(got.adjusted_pence, expected[..., 3])
+        np.testing.assert_array_equal(got.written_off_pence, expected[..., 4])
+        balance = expected[..., 1] - expected[..., 2] + expected[..., 3]
+        np.testing.assert_array_equal(got.arrears_pence, np.maximum(balance, 0))
+        np.testing.assert_array_equal(got.credit_pence, np.maximum(-balance, 0))
 
 
 D = DAY_BASE  # short, for the hand-written cases below
@@ -207,10 +223,11 @@ def test_month_end_ledger_known_cases(bills, payments, snaps, expected):
 
 
 def assert_ledger_identity(ledger: compute.Ledger) -> None:
-    """arrears - credit == billed - paid; both >= 0, never both positive; days past due > 0
-    exactly when in arrears."""
+    """arrears - credit == billed - paid + adjusted; both >= 0, never both positive; days
+    past due > 0 exactly when in arrears."""
     owed, credit = ledger.arrears_pence, ledger.credit_pence
-    np.testing.assert_array_equal(owed - credit, ledger.billed_pence - ledger.paid_pence)
+    balance = ledger.billed_pence - ledger.paid_pence + ledger.adjusted_pence
+    np.testing.assert_array_equal(owed - credit, balance)
     assert (owed >= 0).all() and (credit >= 0).all()
     assert not ((owed > 0) & (credit > 0)).any()
     np.testing.assert_array_equal(ledger.days_past_due > 0, owed > 0)
@@ -387,6 +404,35 @@ def test_ageing_matches_brute_force(case):
 
 @CUBE_SETTINGS
 @given(cases())
+def test_movement_matches_brute_force_and_balances(case):
+    """Each month's movement equals the per-customer differences of the naive book, and
+    closing arrears - credit = opening arrears - credit + due - cash - written off + other."""
+    cube = case.cube()
+    book = case_book(case, cube)
+    movement = cube.arrears.movement
+    expected = expected_movement(book, cube.customer_segment, len(cube.segments))
+    np.testing.assert_array_equal(movement, expected)
+    check_movement_identity(movement)
+
+
+def check_movement_identity(movement: np.ndarray) -> None:
+    """The identity per (month, segment), and each month opens where the last one closed."""
+    m = dict(zip(partition.MOVEMENT_MEASURES, np.moveaxis(movement, -1, 0), strict=True))
+    opening = m["opening_arrears_pence"] - m["opening_credit_pence"]
+    closing = m["arrears_pence"] - m["credit_pence"]
+    flows = m["due_pence"] - m["cash_pence"] - m["written_off_pence"]
+    np.testing.assert_array_equal(closing, opening + flows + m["other_adjustments_pence"])
+    np.testing.assert_array_equal(m["opening_arrears_pence"][1:], m["arrears_pence"][:-1])
+    np.testing.assert_array_equal(m["opening_credit_pence"][1:], m["credit_pence"][:-1])
+
+
+def test_movement_identity_on_demo_and_reference_data(demo, seed_dir):
+    check_movement_identity(demo.cube.arrears.movement)
+    check_movement_identity(build_cube(load_portfolio(seed_dir)).arrears.movement)
+
+
+@CUBE_SETTINGS
+@given(cases())
 def test_transitions_match_brute_force(case):
     cube = case.cube()
     book = case_book(case, cube)
@@ -492,7 +538,8 @@ def build_in_chunks(portfolio: Portfolio, cube: Cube, chunk: int) -> ArrearsTabl
 
 def assert_same_tables(got: ArrearsTables, expected: ArrearsTables) -> None:
     """Every table of two :class:`ArrearsTables` is equal."""
-    for name in ("ageing", "transitions", "vintage", "entries", "actions", "funnel_bits"):
+    names = ("ageing", "transitions", "vintage", "entries", "actions", "movement", "funnel_bits")
+    for name in names:
         np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), name)
     pd.testing.assert_frame_equal(got.worklist, expected.worklist)
 
@@ -514,7 +561,14 @@ def test_action_outcomes_match_per_action_loop(case, min_pence):
     portfolio = case.portfolio
     as_of = brute_as_of(portfolio, case.as_of)
     got = compute.action_outcomes(
-        portfolio.actions, portfolio.bills, portfolio.payments, as_of, (14, 30), 60, min_pence
+        portfolio.actions,
+        portfolio.bills,
+        portfolio.payments,
+        as_of,
+        (14, 30),
+        60,
+        min_pence,
+        adjustments=portfolio.adjustments,
     )
     rows = Rows.of(portfolio)
     actions = portfolio.actions

@@ -100,8 +100,10 @@ def portfolio_summary(
         ``as_of``, ``window``, ``include_immature``, ``overall``, ``monthly``,
         ``segments``, ``actions``, ``bucket_edges`` and ``ageing`` (one entry per
         month-end and days-past-due bucket: ``month``, ``bucket``, ``customers`` on book,
-        ``arrears`` in pounds); rates are fractions (None when nothing is counted),
-        money in pounds.
+        ``arrears`` in pounds) and ``movement`` (one entry per month: opening and closing
+        arrears and credit, fell due, cash, written off, other adjustments, in pounds;
+        :func:`dashboard.query.ledger.movement`); rates are fractions (None when nothing
+        is counted), money in pounds.
     """
     segments = segment_selection(cube, filters)
     total = aggregate_bills(cube, segments, start, end, (), include_immature).iloc[0]
@@ -147,6 +149,13 @@ def portfolio_summary(
                 "arrears": round(float(row.arrears), 2),
             }
             for row in ledger.ageing(cube, segments, start, end).itertuples(index=False)
+        ],
+        "movement": [
+            {
+                "month": row["month"].strftime("%Y-%m"),
+                **{name: round(float(row[name]), 2) for name in ledger.MOVEMENT_COLUMNS.values()},
+            }
+            for row in ledger.movement(cube, segments, start, end).to_dict("records")
         ],
     }
 
@@ -197,6 +206,13 @@ def format_summary(summary: dict) -> str:
             if a["month"] == last
         ]
         lines += ["", f"Arrears by days past due at the month-end of {last}", _table(rows)]
+    if summary["movement"]:
+        lines += [
+            "",
+            "How arrears moved (last 12 months; closing = opening + fell due - cash - written "
+            "off + other adjustments, net of credit)",
+            _table(summary["movement"][-12:]),
+        ]
     return "\n".join(lines)
 
 
@@ -241,6 +257,7 @@ def _table(rows: list[dict], money: bool = False) -> str:
         "count": lambda v: f"{v:,}",
         "customers": lambda v: f"{v:,}",
         "arrears": lambda v: f"£{v:,.2f}",
+        **{name: (lambda v: f"£{v:,.0f}") for name in ledger.MOVEMENT_COLUMNS.values()},
     }
     for column, fmt in formats.items():
         if column in frame:

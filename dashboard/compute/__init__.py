@@ -15,7 +15,13 @@ from dashboard.compute.arrays import (
     sort_order,
     to_pence,
 )
-from dashboard.compute.ledger import Buckets, Ledger, action_outcomes, month_end_ledger
+from dashboard.compute.ledger import (
+    Adjustments,
+    Buckets,
+    Ledger,
+    action_outcomes,
+    month_end_ledger,
+)
 from dashboard.compute.outcomes import (
     ARRANGEMENT_AGREED,
     ARRANGEMENT_BROKEN,
@@ -39,6 +45,7 @@ __all__ = [
     "is_sorted",
     "latest_payment_date",
     "month_end_ledger",
+    "Adjustments",
     "month_numbers",
     "months_since",
     "sort_order",

@@ -1,9 +1,11 @@
 """The ledger of one customer partition: balances, arrears and days past due at each month-end.
 
-Billed to date (bills due before the day) minus cash to date = balance; arrears and credit
-are its positive and negative parts; payments cover the oldest bill first, so days past due
-are those of the oldest bill not yet covered. :class:`Buckets` maps days past due to ageing
-buckets; :func:`action_outcomes` follows each collections action's customer afterwards.
+Billed to date (bills due before the day) minus cash to date plus adjustments to date
+(negative for a write-off or credit, signed for a rebill or transfer) = balance; arrears and
+credit are its positive and negative parts; payments and balance-reducing adjustments cover
+the oldest bill first, so days past due are those of the oldest bill not yet covered.
+:class:`Buckets` maps days past due to ageing buckets; :func:`action_outcomes` follows each
+collections action's customer afterwards.
 """
 
 from __future__ import annotations
@@ -74,6 +76,35 @@ class Buckets:
         return np.where(days > 0, bucket, 0).astype(np.int8)
 
 
+@dataclass(frozen=True)
+class Adjustments:
+    """A partition's balance adjustments as arrays (one row per adjustment).
+
+    Attributes
+    ----------
+    customer : ndarray of int
+        Customer numbers (the partition's local codes).
+    day : ndarray of int
+        Day numbers; an adjustment counts on and after its day, like a payment.
+    balance_pence : ndarray of int64
+        Effect on the balance: negative for a write-off or credit, signed for a rebill or
+        transfer.
+    written_off : ndarray of bool
+        Which rows are write-offs.
+    """
+
+    customer: np.ndarray
+    day: np.ndarray
+    balance_pence: np.ndarray
+    written_off: np.ndarray
+
+    @classmethod
+    def none(cls) -> Adjustments:
+        """No adjustments."""
+        empty = np.zeros(0, dtype=np.int64)
+        return cls(empty, empty, empty, np.zeros(0, dtype=bool))
+
+
 @dataclass
 class Ledger:
     """Balances of some customers at some snapshot days, arrays of shape (customers, days).
@@ -83,24 +114,36 @@ class Ledger:
     billed_pence : ndarray of int64
         Bills due before the snapshot day.
     paid_pence : ndarray of int64
-        Payments on or before the snapshot day.
+        Payments (cash) on or before the snapshot day.
     days_past_due : ndarray of int32
         Days since the due date of the oldest bill not fully covered; 0 when none.
+    adjusted_pence : ndarray of int64
+        Adjustments on or before the snapshot day: their effect on the balance (write-offs
+        and credits negative).
+    written_off_pence : ndarray of int64
+        Write-offs on or before the snapshot day (positive; part of ``-adjusted_pence``).
     """
 
     billed_pence: np.ndarray
     paid_pence: np.ndarray
     days_past_due: np.ndarray
+    adjusted_pence: np.ndarray
+    written_off_pence: np.ndarray
+
+    @property
+    def balance_pence(self) -> np.ndarray:
+        """``billed - paid + adjusted``: what the customer owes (negative when in credit)."""
+        return self.billed_pence - self.paid_pence + self.adjusted_pence
 
     @property
     def arrears_pence(self) -> np.ndarray:
-        """``max(billed - paid, 0)``."""
-        return np.maximum(self.billed_pence - self.paid_pence, 0)
+        """``max(balance, 0)``."""
+        return np.maximum(self.balance_pence, 0)
 
     @property
     def credit_pence(self) -> np.ndarray:
-        """``max(paid - billed, 0)``: overpayments."""
-        return np.maximum(self.paid_pence - self.billed_pence, 0)
+        """``max(-balance, 0)``: overpayments and credits not yet used."""
+        return np.maximum(-self.balance_pence, 0)
 
 
 def month_end_ledger(
@@ -112,6 +155,7 @@ def month_end_ledger(
     payment_pence: np.ndarray,
     n_customers: int,
     snapshot_days: np.ndarray,
+    adjustments: Adjustments | None = None,
 ) -> Ledger:
     """Every customer's balance and days past due at each snapshot day.
 
@@ -126,6 +170,8 @@ def month_end_ledger(
     n_customers : int
     snapshot_days : ndarray of int
         Increasing day numbers (month-ends, or the as-of day).
+    adjustments : Adjustments, optional
+        Balance adjustments (none when not given).
 
     Returns
     -------
@@ -135,31 +181,77 @@ def month_end_ledger(
     Notes
     -----
     Cumulative amounts per (customer, snapshot) come from one ``bincount`` and a
-    cumulative sum along the snapshots. Oldest-first allocation: with the bills of all
-    customers sorted by (customer, due date) and summed cumulatively, the oldest bill
-    not fully covered is the first whose running total exceeds the customer's opening
-    total plus their payments, one ``searchsorted`` of already sorted needles.
+    cumulative sum along the snapshots. Oldest-first allocation: debits are the bills and
+    the positive adjustments (a rebill or transfer that adds to the balance is due the day
+    before its date, so it is 1 day past due on it); credits are the payments and the
+    negative adjustments (a write-off or credit covers the oldest debit as a payment
+    does). Days past due are those of the oldest debit not fully covered
+    (:func:`_days_past_due`).
     """
+    adjustments = Adjustments.none() if adjustments is None else adjustments
     snaps = np.asarray(snapshot_days, dtype=np.int64)
+    shape = (n_customers, len(snaps))
     bill_customer = np.asarray(bill_customer, dtype=np.int64)
     bill_due_day = np.asarray(bill_due_day, dtype=np.int64)
-    bill_pence = np.asarray(bill_pence, dtype=np.int64)
     bill_snap = np.searchsorted(snaps, bill_due_day, side="right")  # first snapshot after due
-    payment_snap = np.searchsorted(snaps, payment_day, side="left")  # first on or after
-    shape = (n_customers, len(snaps))
     billed = _running_totals(bill_customer, bill_snap, bill_pence, shape)
-    due_bills = _running_totals(bill_customer, bill_snap, None, shape)
-    paid = _running_totals(payment_customer, payment_snap, payment_pence, shape)
-    order = sort_order(bill_customer * (1 << 32) + (bill_due_day - bill_due_day.min(initial=0)))
-    due_sorted = bill_due_day[order]
-    running = np.concatenate([[0], np.cumsum(bill_pence[order])])
-    first = np.searchsorted(bill_customer[order], np.arange(n_customers), side="left")
-    covered_to = running[first][:, None] + paid
-    oldest = np.searchsorted(running[1:], covered_to.ravel(), side="right").reshape(shape)
-    owing = oldest < first[:, None] + due_bills
+    paid = _running_totals(
+        payment_customer, np.searchsorted(snaps, payment_day, side="left"), payment_pence, shape
+    )
+    adjustment_snap = np.searchsorted(snaps, adjustments.day, side="left")  # on or after
+    change = np.asarray(adjustments.balance_pence, dtype=np.int64)
+    adjusted = _running_totals(adjustments.customer, adjustment_snap, change, shape)
+    off = adjustments.written_off
+    written_off = _running_totals(
+        adjustments.customer[off], adjustment_snap[off], -change[off], shape
+    )
+    # Debits: bills, and positive adjustments due the day before their date (so they age
+    # from it); credits: payments, and negative adjustments, covering the oldest debit first.
+    raised = change > 0
+    debit_customer = np.concatenate([bill_customer, adjustments.customer[raised]])
+    debit_due = np.concatenate([bill_due_day, adjustments.day[raised] - 1])
+    debit_pence = np.concatenate([np.asarray(bill_pence, dtype=np.int64), change[raised]])
+    due_debits = _running_totals(
+        debit_customer, np.searchsorted(snaps, debit_due, side="right"), None, shape
+    )
+    reduced = _running_totals(
+        adjustments.customer[~raised], adjustment_snap[~raised], -change[~raised], shape
+    )
+    days = _days_past_due(debit_customer, debit_due, debit_pence, paid + reduced, due_debits, snaps)
+    return Ledger(
+        billed_pence=billed,
+        paid_pence=paid,
+        days_past_due=days,
+        adjusted_pence=adjusted,
+        written_off_pence=written_off,
+    )
+
+
+def _days_past_due(
+    customer: np.ndarray,
+    due_day: np.ndarray,
+    pence: np.ndarray,
+    covered: np.ndarray,
+    due_count: np.ndarray,
+    snaps: np.ndarray,
+) -> np.ndarray:
+    """Days since the oldest debit not covered by ``covered`` (credits to date per customer
+    and snapshot; ``due_count`` debits due by then), 0 when none; int32 like the snapshots.
+
+    With every customer's debits sorted by due date and summed cumulatively, the oldest
+    debit not fully covered is the first whose running total exceeds the customer's
+    opening total plus their credits: one ``searchsorted``.
+    """
+    n = len(covered)
+    order = sort_order(customer * (1 << 32) + (due_day - due_day.min(initial=0)))
+    due_sorted = due_day[order]
+    running = np.concatenate([[0], np.cumsum(pence[order])])
+    first = np.searchsorted(customer[order], np.arange(n), side="left")
+    covered_to = running[first][:, None] + covered
+    oldest = np.searchsorted(running[1:], covered_to.ravel(), side="right").reshape(covered.shape)
+    owing = oldest < first[:, None] + due_count
     oldest_due = due_sorted[np.minimum(oldest, max(len(due_sorted) - 1, 0))] if len(order) else 0
-    days = np.where(owing, snaps[None, :] - oldest_due, 0).astype(np.int32)
-    return Ledger(billed_pence=billed, paid_pence=paid, days_past_due=days)
+    return np.where(owing, snaps[None, :] - oldest_due, 0).astype(np.int32)
 
 
 def _running_totals(
@@ -212,6 +304,16 @@ def _payment_index(payments: pd.DataFrame, *query_days: np.ndarray, of=None) -> 
     return _ToDate.covering(*_events(payments, "payment_date", "amount_pence", of), *query_days)
 
 
+def _adjustment_index(
+    adjustments: pd.DataFrame | None, *query_days: np.ndarray, of=None
+) -> _ToDate:
+    if adjustments is None:
+        none = np.zeros(0, dtype=np.int64)
+        return _ToDate.covering(none, none, none, *query_days)
+    events = _events(adjustments, "adjustment_date", "balance_pence", of)
+    return _ToDate.covering(*events, *query_days)
+
+
 def _events(
     table: pd.DataFrame, day_column: str, value_column: str, of: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -234,6 +336,8 @@ def action_outcomes(
     pay_days: tuple[int, ...] = (14, 30),
     clear_days: int = 60,
     min_payment_pence: int = 1000,
+    adjustments: pd.DataFrame | None = None,
+    cleared_max_pence: int = 0,
 ) -> pd.DataFrame:
     """Did the customer pay, or clear their arrears, after each collections action?
 
@@ -250,17 +354,22 @@ def action_outcomes(
         Horizon of the "cleared arrears" outcome.
     min_payment_pence : int, optional
         "Paid something" means at least ``min(min_payment_pence, arrears)``.
+    adjustments : DataFrame, optional
+        Typed adjustments (they change the balance; none when not given).
+    cleared_max_pence : int, optional
+        Arrears of at most this much count as cleared.
 
     Returns
     -------
     DataFrame
-        Aligned with ``actions``: ``arrears_pence`` on the action day (bills due before it
-        minus payments on or before it; seen on ``as_of`` for later actions), ``in_arrears``;
-        for each N in ``pay_days``
-        ``decided_N`` and ``paid_N`` (in arrears, decided, and payments in
+        Aligned with ``actions``: ``arrears_pence`` on the action day (the ledger's balance:
+        bills due before it minus payments on or before it plus adjustments on or before
+        it; seen on ``as_of`` for later actions), ``in_arrears``; for each N in
+        ``pay_days`` ``decided_N`` and ``paid_N`` (in arrears, decided, and payments in
         ``(day, day + N]`` reach the threshold); ``decided_<clear_days>`` and
-        ``cleared_<clear_days>`` (payments in ``(day, day + clear_days]`` cover the
-        arrears of the action day). Outcomes count only customers in arrears.
+        ``cleared_<clear_days>`` (the ledger's arrears on ``day + clear_days``, new bills
+        and adjustments included, are at most ``cleared_max_pence``). Outcomes count only
+        customers in arrears.
     """
     as_of_day = int(day_numbers(pd.DatetimeIndex([as_of]))[0])
     customer = customer_codes(actions["customer_id"])
@@ -268,14 +377,20 @@ def action_outcomes(
     seen = np.minimum(day, as_of_day)
     # Only the acted-on customers' bills and payments are indexed (a third of them at scale).
     acted_on = np.bincount(customer, minlength=len(actions["customer_id"].cat.categories)) > 0
+    cleared_on = day + clear_days
     paid_index = _payment_index(payments, day, day + max(*pay_days, clear_days), of=acted_on)
-    billed = _bill_index(bills, seen, of=acted_on).to_date(customer, seen - 1)
-    arrears = np.maximum(billed - paid_index.to_date(customer, seen), 0)
+    bill_index = _bill_index(bills, seen, cleared_on, of=acted_on)
+    adjustment_index = _adjustment_index(adjustments, seen, cleared_on, of=acted_on)
+
+    def arrears_on(on_day: np.ndarray) -> np.ndarray:
+        balance = bill_index.to_date(customer, on_day - 1) - paid_index.to_date(customer, on_day)
+        return np.maximum(balance + adjustment_index.to_date(customer, on_day), 0)
+
+    arrears = arrears_on(seen)
     in_arrears = arrears > 0
     frame = {"arrears_pence": arrears, "in_arrears": in_arrears}
     paid_by = {
-        days: paid_index.sums(customer, day, np.minimum(day + days, as_of_day))
-        for days in sorted({*pay_days, clear_days})
+        days: paid_index.sums(customer, day, np.minimum(day + days, as_of_day)) for days in pay_days
     }
     for days in pay_days:
         decided = in_arrears & (day + days <= as_of_day)
@@ -283,5 +398,5 @@ def action_outcomes(
         frame[f"paid_{days}"] = decided & (paid_by[days] >= np.minimum(min_payment_pence, arrears))
     decided = in_arrears & (day + clear_days <= as_of_day)
     frame[f"decided_{clear_days}"] = decided
-    frame[f"cleared_{clear_days}"] = decided & (paid_by[clear_days] >= arrears)
+    frame[f"cleared_{clear_days}"] = decided & (arrears_on(cleared_on) <= cleared_max_pence)
     return pd.DataFrame(frame, index=actions.index)

@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 
 from dashboard.compute.arrays import day_numbers, integer_sums, months_since, sort_order
-from dashboard.compute.ledger import Buckets, Ledger, action_outcomes, month_end_ledger
+from dashboard.compute.ledger import (
+    Adjustments,
+    Buckets,
+    Ledger,
+    action_outcomes,
+    month_end_ledger,
+)
 from dashboard.vocab import ACTIONS
 
 CURE_AFTER = (1, 2, 3, 6)
@@ -25,6 +31,10 @@ PAY_DAYS = (14, 30)
 
 
 CLEAR_DAYS = 60
+
+
+CLEARED_MAX_PENCE = 0
+"""Cleared = the ledger's arrears on the 60th day after the action are nil."""
 
 
 MIN_PAYMENT_PENCE = 1000
@@ -47,6 +57,22 @@ TRANSITION_MEASURES = ("customers", "arrears_pence")
 
 
 VINTAGE_MEASURES = ("customers", "defaulted", "in_arrears")
+
+
+MOVEMENT_MEASURES = (
+    "opening_arrears_pence",
+    "opening_credit_pence",
+    "due_pence",
+    "cash_pence",
+    "written_off_pence",
+    "other_adjustments_pence",
+    "arrears_pence",
+    "credit_pence",
+)
+"""How the book moved in a month, over every customer: opening and closing arrears and
+credit, bills falling due, cash received, write-offs and other adjustments (their effect on
+the balance). Closing arrears - closing credit = opening arrears - opening credit + due -
+cash - written off + other adjustments, exactly."""
 
 
 ENTRY_MEASURES = (
@@ -77,6 +103,11 @@ class LedgerSettings:
     months: pd.DatetimeIndex
     as_of: pd.Timestamp
 
+    @property
+    def opening_day(self) -> int:
+        """The day before the first cube month starts: the book's opening balances."""
+        return day_of(self.months[0]) - 1 if len(self.months) else self.as_of_day
+
 
 def partition_tables(chunk: tuple, settings: LedgerSettings) -> tuple[dict, pd.DataFrame]:
     """The ledger tables of one chunk of customers (to be added up) and its worklist rows.
@@ -104,6 +135,9 @@ def partition_tables(chunk: tuple, settings: LedgerSettings) -> tuple[dict, pd.D
         ),
         "entries": _entries(bucket, segment, settings.buckets.entry, shape),
         "actions": _action_outcomes(part, segment, settings.months, settings.as_of, shape),
+        "movement": _movement(
+            ledger, part.ledger(np.array([settings.opening_day])), segment, shape
+        ),
     }
     return sums, part.worklist(settings.as_of_day, settings.buckets)
 
@@ -120,6 +154,7 @@ PARTITION_COLUMNS = {
     "bills": ("customer_id", "due_date", "bill_pence"),
     "payments": ("customer_id", "payment_date", "amount_pence"),
     "actions": ("customer_id", "action_date", "action"),
+    "adjustments": ("customer_id", "adjustment_date", "balance_pence", "kind"),
 }
 """The columns a partition carries (what a Dask worker is sent), no more."""
 
@@ -137,6 +172,8 @@ class Partition:
     payment_customer: np.ndarray
     payment_day: np.ndarray
     payment_pence: np.ndarray
+    adjustments: Adjustments
+    adjustment_rows: pd.DataFrame
     bills: pd.DataFrame
     payments: pd.DataFrame
     actions: pd.DataFrame
@@ -148,7 +185,9 @@ class Partition:
         b0, b1 = np.searchsorted(codes["bills"], [low, high])
         p0, p1 = np.searchsorted(codes["payments"], [low, high])
         a0, a1 = np.searchsorted(codes["actions"], [low, high])
+        j0, j1 = np.searchsorted(codes["adjustments"], [low, high])
         bills, payments = tables["bills"].iloc[b0:b1], tables["payments"].iloc[p0:p1]
+        adjustments = tables["adjustments"].iloc[j0:j1]
         return cls(
             low=low,
             size=high - low,
@@ -159,6 +198,13 @@ class Partition:
             payment_customer=codes["payments"][p0:p1].astype(np.int64) - low,
             payment_day=day_numbers(payments["payment_date"]),
             payment_pence=payments["amount_pence"].to_numpy(np.int64),
+            adjustments=Adjustments(
+                customer=codes["adjustments"][j0:j1].astype(np.int64) - low,
+                day=day_numbers(adjustments["adjustment_date"]),
+                balance_pence=adjustments["balance_pence"].to_numpy(np.int64),
+                written_off=(adjustments["kind"] == "write_off").to_numpy(bool),
+            ),
+            adjustment_rows=adjustments,
             bills=bills,
             payments=payments,
             actions=tables["actions"].iloc[a0:a1],
@@ -174,6 +220,7 @@ class Partition:
             self.payment_pence,
             self.size,
             snaps,
+            self.adjustments,
         )
 
     def first_month(self) -> np.ndarray:
@@ -188,7 +235,7 @@ class Partition:
         """Billed in this month's range of their bills, or owing or owed money."""
         month = np.arange(k)[None, :]
         billed = (month >= self.first_month()[:, None]) & (month <= self.last_month()[:, None])
-        return billed | (ledger.billed_pence != ledger.paid_pence)
+        return billed | (ledger.balance_pence != 0)
 
     def worklist(self, as_of_day: int, buckets: Buckets) -> pd.DataFrame:
         """Customers in arrears on the as-of day: balance, age, last payment."""
@@ -262,6 +309,35 @@ def _ageing(ledger, bucket, on_book, segment, shape: Shapes) -> np.ndarray:
     )
     sums = np.stack([integer_sums(key, w, size) for w in values], axis=-1)
     return sums.reshape(shape.months, shape.segments, shape.buckets, len(AGEING_MEASURES))
+
+
+def _movement(ledger: Ledger, opening: Ledger, segment, shape: Shapes) -> np.ndarray:
+    """Per (month, segment) :data:`MOVEMENT_MEASURES`, over every customer (those off book
+    hold no balance, and their flows still count)."""
+    k = shape.months
+    if k == 0:
+        return np.zeros((0, shape.segments, len(MOVEMENT_MEASURES)), dtype=np.int64)
+
+    def flow(closing: np.ndarray, before: np.ndarray) -> np.ndarray:
+        return np.diff(closing, axis=1, prepend=before)
+
+    other = ledger.adjusted_pence + ledger.written_off_pence
+    opening_other = opening.adjusted_pence + opening.written_off_pence
+    arrears, credit = ledger.arrears_pence, ledger.credit_pence
+    columns = (
+        np.concatenate([opening.arrears_pence, arrears[:, :-1]], axis=1),
+        np.concatenate([opening.credit_pence, credit[:, :-1]], axis=1),
+        flow(ledger.billed_pence, opening.billed_pence),
+        flow(ledger.paid_pence, opening.paid_pence),
+        flow(ledger.written_off_pence, opening.written_off_pence),
+        flow(other, opening_other),
+        arrears,
+        credit,
+    )
+    key = (np.arange(k)[None, :] * shape.segments + segment[:, None]).ravel()
+    size = k * shape.segments
+    sums = np.stack([integer_sums(key, c.ravel(), size) for c in columns], axis=-1)
+    return sums.reshape(k, shape.segments, len(MOVEMENT_MEASURES))
 
 
 def _transitions(ledger, bucket, on_book, segment, shape: Shapes) -> np.ndarray:
@@ -352,7 +428,15 @@ def _action_outcomes(
     if actions.empty:
         return np.zeros(out_shape, dtype=np.int64)
     outcome = action_outcomes(
-        actions, part.bills, part.payments, as_of, PAY_DAYS, CLEAR_DAYS, MIN_PAYMENT_PENCE
+        actions,
+        part.bills,
+        part.payments,
+        as_of,
+        PAY_DAYS,
+        CLEAR_DAYS,
+        MIN_PAYMENT_PENCE,
+        adjustments=part.adjustment_rows,
+        cleared_max_pence=CLEARED_MAX_PENCE,
     )
     month = months_since(actions["action_date"], months[0])
     inside = (month >= 0) & (month < len(months))

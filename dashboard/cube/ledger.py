@@ -17,6 +17,7 @@ from dashboard.compute.partition import (
     ARRANGEMENT_STATES,
     CHUNK_CUSTOMERS,
     ENTRY_MEASURES,
+    MOVEMENT_MEASURES,
     PARTITION_COLUMNS,
     VINTAGE_MEASURES,
     LedgerSettings,
@@ -90,6 +91,7 @@ def build_arrears(
     transitions = np.zeros((k, n_segments, n_b, n_b, 2), dtype=np.int64)
     vintage = np.zeros((shape.cohorts, k, n_segments, len(VINTAGE_MEASURES)), dtype=np.int64)
     entries = np.zeros((k, n_segments, len(ENTRY_MEASURES)), dtype=np.int64)
+    movement = np.zeros((k, n_segments, len(MOVEMENT_MEASURES)), dtype=np.int64)
     action_sums = np.zeros(action_shape(portfolio.actions, len(months), n_segments), np.int64)
     tables = {  # the columns partitions carry, selected once
         name: getattr(portfolio, name)[list(columns)] for name, columns in PARTITION_COLUMNS.items()
@@ -116,6 +118,7 @@ def build_arrears(
         vintage += sums["vintage"]
         entries += sums["entries"]
         action_sums += sums["actions"]
+        movement += sums["movement"]
         worklists.append(worklist)
     tables = {
         "ageing": ageing,
@@ -123,6 +126,7 @@ def build_arrears(
         "vintage": vintage,
         "entries": entries,
         "actions": action_sums,
+        "movement": movement,
     }
     return ArrearsTables.of(
         tables,

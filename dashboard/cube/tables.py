@@ -168,6 +168,9 @@ class ArrearsTables:
         Customers first reaching serious arrears in a month, and their cures.
     actions : ndarray, shape (months, segments, action types, len(ACTION_MEASURES))
         Outcomes of the actions of each month (:func:`action_outcomes`).
+    movement : ndarray, shape (months, segments, len(MOVEMENT_MEASURES))
+        How the balance moved in each month: opening, fell due, cash, write-offs, other
+        adjustments, closing (:data:`dashboard.compute.partition.MOVEMENT_MEASURES`).
     funnel_bits : ndarray of uint64, shape (action types, customers, words)
         Month bitmasks: which months each customer received each action type.
     worklist : DataFrame
@@ -199,6 +202,7 @@ class ArrearsTables:
     vintage = property(lambda self: self._documented("vintage"))
     entries = property(lambda self: self._documented("entries"))
     actions = property(lambda self: self._documented("actions"))
+    movement = property(lambda self: self._documented("movement"))
 
     @property
     def bucket_labels(self) -> tuple[str, ...]:
@@ -206,5 +210,12 @@ class ArrearsTables:
         return self.buckets.labels
 
 
-_SEGMENT_AXIS = {"ageing": 1, "transitions": 1, "vintage": 2, "entries": 1, "actions": 1}
+_SEGMENT_AXIS = {
+    "ageing": 1,
+    "transitions": 1,
+    "vintage": 2,
+    "entries": 1,
+    "actions": 1,
+    "movement": 1,
+}
 """Where the segment axis sits in the documented layout of each table."""

@@ -8,7 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dashboard.compute.partition import ACTION_MEASURES, CLEAR_DAYS, CURE_AFTER, PAY_DAYS
+from dashboard.compute.partition import (
+    ACTION_MEASURES,
+    CLEAR_DAYS,
+    CURE_AFTER,
+    MOVEMENT_MEASURES,
+    PAY_DAYS,
+)
 from dashboard.query.selection import any_bit, month_bitmask, month_bounds
 from dashboard.vocab import ACTIONS
 
@@ -96,6 +102,47 @@ def ageing(cube, segments: np.ndarray, start=None, end=None, by: str | None = No
     frame["arrears"] = flat[:, 1] / 100
     frame["credit"] = flat[:, 2] / 100
     frame["billed"] = flat[:, 3] / 100
+    return pd.DataFrame(frame)
+
+
+MOVEMENT_COLUMNS = {
+    "opening_arrears_pence": "opening_arrears",
+    "opening_credit_pence": "opening_credit",
+    "due_pence": "fell_due",
+    "cash_pence": "cash",
+    "written_off_pence": "written_off",
+    "other_adjustments_pence": "other_adjustments",
+    "arrears_pence": "closing_arrears",
+    "credit_pence": "closing_credit",
+}
+"""Column of :func:`movement` for each of :data:`MOVEMENT_MEASURES`."""
+
+
+def movement(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
+    """How arrears moved in each month: opening + fell due - cash - written off + other
+    adjustments = closing (arrears net of credit on account).
+
+    Parameters
+    ----------
+    cube : Cube
+    segments : ndarray of bool
+    start, end : Timestamp or None
+        Month range (inclusive; None = open).
+
+    Returns
+    -------
+    DataFrame
+        ``month`` and, in pounds, ``opening_arrears``, ``opening_credit``, ``fell_due``
+        (bills falling due), ``cash`` (payments received), ``written_off``,
+        ``other_adjustments`` (credits, rebills and transfers: their effect on the
+        balance), ``closing_arrears`` and ``closing_credit``.
+    """
+    tables = cube.arrears
+    months = _months(cube, start, end, len(tables.snapshot_days))
+    sums = _select(tables.sums["movement"][_span(months)], segments)
+    frame = {"month": cube.months[months]}
+    for index, name in enumerate(MOVEMENT_MEASURES):
+        frame[MOVEMENT_COLUMNS[name]] = sums[:, index] / 100
     return pd.DataFrame(frame)
 
 

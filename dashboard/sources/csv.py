@@ -1,5 +1,6 @@
 """A CSV folder: ``customers.csv``, ``bills.csv``, ``payments.csv``,
-``collections_actions.csv``, read as text (UTF-8 with or without BOM, else Latin-1)."""
+``collections_actions.csv`` and, when present, ``adjustments.csv``, read as text (UTF-8 with
+or without BOM, else Latin-1)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pandas as pd
 from dashboard import SourceError
 from dashboard.sources.base import RawTables
 from dashboard.sources.files import FileSource, check_readable, expected_files, first_line
-from dashboard.vocab import TABLES
+from dashboard.vocab import OPTIONAL_TABLES, TABLES
 
 
 class CsvSource(FileSource):
@@ -32,6 +33,11 @@ def _read_csv_folder(folder: Path) -> RawTables:
         if not os.path.lexists(file):
             raise SourceError(f"{file}: file missing (a CSV source needs {expected_files('.csv')})")
         frames[table] = _read_csv_file(file, warnings)
+    for table in OPTIONAL_TABLES:
+        file = folder / f"{table}.csv"
+        if os.path.lexists(file):
+            origins[table] = str(file)
+            frames[table] = _read_csv_file(file, warnings)
     return RawTables(frames, origins, str(folder), "csv", warnings)
 
 

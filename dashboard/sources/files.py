@@ -30,7 +30,7 @@ import param
 
 from dashboard import SourceError
 from dashboard.sources.base import Source
-from dashboard.vocab import TABLES
+from dashboard.vocab import ALL_TABLES, TABLES
 
 DEFAULT_SOURCE = Path(__file__).resolve().parent.parent.parent / "data"
 """The committed demo set."""
@@ -71,7 +71,7 @@ class FileSource(Source):
         if not path.is_dir():
             return [path]
         files = []
-        for table in TABLES:
+        for table in ALL_TABLES:
             csv = path / f"{table}.csv"
             if self.kind in ("csv", "") and csv.is_file():
                 files.append(csv)

@@ -22,7 +22,7 @@ from dashboard.sources.files import (
     parquet_data_files,
     parquet_table_path,
 )
-from dashboard.vocab import TABLES
+from dashboard.vocab import OPTIONAL_TABLES, TABLES
 
 ID_COLUMN = "customer_id"
 """Read as text whatever its integer Parquet type: with a null it would become floats."""
@@ -94,12 +94,21 @@ def _read_parquet_folder(folder: Path) -> RawTables:
             raise SourceError(
                 f"{file}: file missing (a Parquet source needs {expected_files('.parquet')})"
             )
-        origins[table] = str(file)
-        check_readable(file)
-        if file.is_dir():
-            warnings.extend(_check_dataset_folder(file))
-        files[table] = file
+        _add_table(table, file, files, origins, warnings)
+    for table in OPTIONAL_TABLES:
+        file = parquet_table_path(folder, table)
+        if file is not None:
+            _add_table(table, file, files, origins, warnings)
     return RawTables(ParquetFrames(files), origins, str(folder), "parquet", warnings)
+
+
+def _add_table(table: str, file: Path, files: dict, origins: dict, warnings: list[str]) -> None:
+    """Note a table's file (checked readable) and where it came from."""
+    origins[table] = str(file)
+    check_readable(file)
+    if file.is_dir():
+        warnings.extend(_check_dataset_folder(file))
+    files[table] = file
 
 
 def _check_dataset_folder(folder: Path) -> list[str]:

@@ -29,7 +29,7 @@ import pandas as pd
 from dashboard import SourceError
 from dashboard.sources.base import RawTables
 from dashboard.sources.files import FileSource, check_readable, first_line
-from dashboard.vocab import TABLES
+from dashboard.vocab import OPTIONAL_TABLES, TABLES
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 BUSY_SECONDS = 10.0
@@ -73,7 +73,7 @@ def _read_sqlite(file: Path) -> RawTables:
         before = _stamp(file)
         frames = _read_tables(file, immutable, wal_mode)
         if not immutable or _stamp(file) == before:
-            origins = {table: f"{file}:{table}" for table in TABLES}
+            origins = {table: f"{file}:{table}" for table in frames}
             return RawTables(frames, origins, str(file), "sqlite")
     raise SourceError(f"{file}: changed while it was being read (a writer is busy); try again")
 
@@ -91,7 +91,8 @@ def _stamp(file: Path) -> tuple:
 
 
 def _read_tables(file: Path, immutable: bool, wal_mode: bool) -> dict[str, pd.DataFrame]:
-    """The four tables in one read transaction; every SQLite error is one line."""
+    """The four tables (and the optional ones present) in one read transaction; every
+    SQLite error is one line."""
     # mode=ro: no writes; immutable=1 (only for a WAL database without a log): no locks,
     # no -wal or -shm files.
     uri = f"{file.resolve().as_uri()}?mode=ro{'&immutable=1' if immutable else ''}"
@@ -110,6 +111,9 @@ def _read_tables(file: Path, immutable: bool, wal_mode: bool) -> dict[str, pd.Da
                     f"{', '.join(TABLES)})"
                 )
             frames[table] = pd.read_sql_query(_select(connection, names[table]), connection)
+        for table in OPTIONAL_TABLES:
+            if table in names:
+                frames[table] = pd.read_sql_query(_select(connection, names[table]), connection)
     except (sqlite3.Error, pd.errors.DatabaseError) as exc:
         cause = exc.__cause__ if isinstance(exc.__cause__, sqlite3.Error) else exc
         raise SourceError(_sqlite_problem(file, cause, wal_mode)) from None

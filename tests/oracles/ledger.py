@@ -40,22 +40,34 @@ def day_number(when) -> int:
     return (pd.Timestamp(when).date() - EPOCH).days
 
 
-def brute_balance(bills, payments, day: int) -> tuple[int, int, int]:
+def brute_balance(bills, payments, day: int, adjustments=()) -> tuple[int, int, int]:
     """One customer's ledger on ``day``, read literally: (days past due, billed, paid).
 
-    ``bills`` are (due day, pence) and ``payments`` (day, pence). The bills due strictly
-    before ``day`` are sorted by due date; the payments dated on or before ``day`` cover
-    them oldest first; days past due counts from the oldest bill not fully covered.
+    ``bills`` are (due day, pence), ``payments`` (day, pence) and ``adjustments`` (day,
+    effect on the balance in pence, is a write-off). The debits are the bills due strictly
+    before ``day`` and the positive adjustments dated on or before it (due the day before
+    their date), sorted by due date; the payments and the negative adjustments dated on or
+    before ``day`` cover them oldest first; days past due counts from the oldest debit not
+    fully covered.
     """
-    due = sorted((due_day, pence) for due_day, pence in bills if due_day < day)
+    due = [(due_day, pence) for due_day, pence in bills if due_day < day]
     billed = sum(pence for _, pence in due)
+    due += [(d - 1, pence) for d, pence, _ in adjustments if d <= day and pence > 0]
+    due.sort()
     paid = sum(pence for paid_day, pence in payments if paid_day <= day)
-    left = paid
+    left = paid - sum(pence for d, pence, _ in adjustments if d <= day and pence < 0)
     for due_day, pence in due:
         if left < pence:
             return day - due_day, billed, paid
         left -= pence
     return 0, billed, paid
+
+
+def brute_adjusted(adjustments, day: int) -> tuple[int, int]:
+    """(effect on the balance, written off) of one customer's adjustments up to ``day``."""
+    adjusted = sum(pence for d, pence, _ in adjustments if d <= day)
+    written_off = sum(-pence for d, pence, off in adjustments if d <= day and off)
+    return adjusted, written_off
 
 
 def brute_bucket(days_past_due: int, edges: tuple[int, ...]) -> int:
@@ -88,10 +100,12 @@ def brute_snapshots(first_month: int, last_month: int, as_of: pd.Timestamp) -> l
     return days
 
 
-def ledger_from_rows(n_customers: int, bills, payments, snaps) -> compute.Ledger:
-    """Call :func:`compute.month_end_ledger` on (customer, day, pence) row lists."""
+def ledger_from_rows(n_customers: int, bills, payments, snaps, adjustments=()) -> compute.Ledger:
+    """Call :func:`compute.month_end_ledger` on (customer, day, pence) row lists, and
+    (customer, day, effect on the balance, is a write-off) adjustment rows."""
     bill_rows = np.array(bills, dtype=np.int64).reshape(-1, 3)
     pay_rows = np.array(payments, dtype=np.int64).reshape(-1, 3)
+    adj_rows = np.array(adjustments, dtype=np.int64).reshape(-1, 4)
     return compute.month_end_ledger(
         bill_rows[:, 0],
         bill_rows[:, 1],
@@ -101,17 +115,21 @@ def ledger_from_rows(n_customers: int, bills, payments, snaps) -> compute.Ledger
         pay_rows[:, 2],
         n_customers,
         np.array(snaps, dtype=np.int64),
+        compute.Adjustments(adj_rows[:, 0], adj_rows[:, 1], adj_rows[:, 2], adj_rows[:, 3] > 0),
     )
 
 
-def brute_ledger_arrays(n_customers: int, bills, payments, snaps) -> np.ndarray:
-    """(customers, snapshots, 3) array of :func:`brute_balance` from (customer, day, pence)."""
-    out = np.zeros((n_customers, len(snaps), 3), dtype=np.int64)
+def brute_ledger_arrays(n_customers: int, bills, payments, snaps, adjustments=()) -> np.ndarray:
+    """(customers, snapshots, 5) array of :func:`brute_balance` and :func:`brute_adjusted`
+    from (customer, day, pence) rows and (customer, day, effect, write-off) adjustments."""
+    out = np.zeros((n_customers, len(snaps), 5), dtype=np.int64)
     for customer in range(n_customers):
         own_bills = [(day, pence) for c, day, pence in bills if c == customer]
         own_payments = [(day, pence) for c, day, pence in payments if c == customer]
+        own_adjustments = [(d, p, bool(off)) for c, d, p, off in adjustments if c == customer]
         for j, snap in enumerate(snaps):
-            out[customer, j] = brute_balance(own_bills, own_payments, snap)
+            state = brute_balance(own_bills, own_payments, snap, own_adjustments)
+            out[customer, j] = (*state, *brute_adjusted(own_adjustments, snap))
     return out
 
 
@@ -127,17 +145,19 @@ class Rows:
     bills : list of list of (due day, pence, bill month number)
     payments : list of list of (day, pence)
     actions : list of list of (day, action name)
+    adjustments : list of list of (day, effect on the balance, is a write-off)
     """
 
     bills: list
     payments: list
     actions: list
+    adjustments: list
 
     @classmethod
     def of(cls, portfolio: Portfolio) -> Rows:
         """Group the typed tables' rows by customer code, one row at a time."""
         n = len(portfolio.customers)
-        bills, payments, actions = ([[] for _ in range(n)] for _ in range(3))
+        bills, payments, actions, adjustments = ([[] for _ in range(n)] for _ in range(4))
         b = portfolio.bills
         for code, due, pence, period in zip(
             b["customer_id"].cat.codes,
@@ -157,12 +177,27 @@ class Rows:
             a["customer_id"].cat.codes, a["action_date"], a["action"].astype(str), strict=True
         ):
             actions[code].append((day_number(day), action))
-        return cls(bills, payments, actions)
+        j = portfolio.adjustments
+        for code, day, pence, kind in zip(
+            j["customer_id"].cat.codes,
+            j["adjustment_date"],
+            j["amount_pence"],
+            j["kind"].astype(str),
+            strict=True,
+        ):
+            effect = -int(pence) if kind in ("write_off", "credit") else int(pence)
+            adjustments[code].append((day_number(day), effect, kind == "write_off"))
+        return cls(bills, payments, actions, adjustments)
 
     def balance(self, customer: int, day: int) -> tuple[int, int, int]:
         """:func:`brute_balance` of one customer on ``day``."""
         own = [(due, pence) for due, pence, _ in self.bills[customer]]
-        return brute_balance(own, self.payments[customer], day)
+        return brute_balance(own, self.payments[customer], day, self.adjustments[customer])
+
+    def owed(self, customer: int, day: int) -> int:
+        """The customer's balance on ``day``: billed - paid + adjusted."""
+        _, billed, paid = self.balance(customer, day)
+        return billed - paid + brute_adjusted(self.adjustments[customer], day)[0]
 
 
 @dataclass
@@ -176,6 +211,10 @@ class Book:
     snaps : list of int
         Snapshot day of each month (:func:`brute_snapshots`).
     days_past_due, billed, paid, bucket : ndarray, shape (customers, months)
+    adjusted, written_off : ndarray, shape (customers, months)
+        Adjustments to date: effect on the balance, and the write-offs among them.
+    opening : ndarray, shape (customers, 5)
+        billed, paid, adjusted, written off and balance the day before month 0 starts.
     on_book : ndarray of bool, shape (customers, months)
     first_bill, last_bill : list of (int or None)
         Month index (0 = cube month 0) of each customer's first and last bill.
@@ -190,29 +229,35 @@ class Book:
     on_book: np.ndarray
     first_bill: list
     last_bill: list
+    adjusted: np.ndarray
+    written_off: np.ndarray
+    opening: np.ndarray
 
     @property
     def arrears(self) -> np.ndarray:
-        """Billed minus paid, floored at 0."""
-        return np.maximum(self.billed - self.paid, 0)
+        """Billed minus paid plus adjusted, floored at 0."""
+        return np.maximum(self.billed - self.paid + self.adjusted, 0)
 
     @property
     def credit(self) -> np.ndarray:
-        """Paid minus billed, floored at 0."""
-        return np.maximum(self.paid - self.billed, 0)
+        """Paid minus billed minus adjusted, floored at 0."""
+        return np.maximum(self.paid - self.billed - self.adjusted, 0)
 
 
 def brute_book(rows: Rows, as_of: pd.Timestamp, edges: tuple[int, ...]) -> Book:
     """Month-end states of every customer, one customer and one month-end at a time.
 
     On book (arrears.py): from the month of the first bill to the month of the last, and
-    whenever billed != paid.
+    whenever the balance is not nil.
     """
     all_months = [month for own in rows.bills for _, _, month in own]
     first, last = min(all_months), max(all_months)
     snaps = brute_snapshots(first, last, as_of)
     n, k = len(rows.bills), len(snaps)
-    state = np.zeros((n, k, 3), dtype=np.int64)
+    state = np.zeros((n, k, 5), dtype=np.int64)
+    opening = np.zeros((n, 5), dtype=np.int64)
+    y, m = divmod(first, 12)
+    opening_day = (dt.date(y, m + 1, 1) - EPOCH).days - 1
     on_book = np.zeros((n, k), dtype=bool)
     bucket = np.zeros((n, k), dtype=np.int64)
     first_bill, last_bill = [], []
@@ -221,13 +266,20 @@ def brute_book(rows: Rows, as_of: pd.Timestamp, edges: tuple[int, ...]) -> Book:
         first_bill.append(min(months) if months else None)
         last_bill.append(max(months) if months else None)
         own_bills = [(due, pence) for due, pence, _ in rows.bills[customer]]
+        own_adjustments = rows.adjustments[customer]
+        _, billed, paid = brute_balance(own_bills, rows.payments[customer], opening_day)
+        adjusted, written_off = brute_adjusted(own_adjustments, opening_day)
+        opening[customer] = billed, paid, adjusted, written_off, billed - paid + adjusted
         for j, snap in enumerate(snaps):
-            days, billed, paid = brute_balance(own_bills, rows.payments[customer], snap)
-            state[customer, j] = days, billed, paid
+            days, billed, paid = brute_balance(
+                own_bills, rows.payments[customer], snap, own_adjustments
+            )
+            adjusted, written_off = brute_adjusted(own_adjustments, snap)
+            state[customer, j] = days, billed, paid, adjusted, written_off
             bucket[customer, j] = brute_bucket(days, edges)
             started = months and j >= min(months)
             in_bill_range = bool(started and j <= max(months))
-            on_book[customer, j] = in_bill_range or billed != paid
+            on_book[customer, j] = in_bill_range or billed - paid + adjusted != 0
     return Book(
         first_month=first,
         snaps=snaps,
@@ -238,6 +290,9 @@ def brute_book(rows: Rows, as_of: pd.Timestamp, edges: tuple[int, ...]) -> Book:
         on_book=on_book,
         first_bill=first_bill,
         last_bill=last_bill,
+        adjusted=state[..., 3],
+        written_off=state[..., 4],
+        opening=opening,
     )
 
 
@@ -321,10 +376,22 @@ def random_frames(
             "action": rng.choice(list(ACTIONS), n_act),
         }
     )
+    n_adj = int(rng.integers(0, 2 * n_customers + 1))
+    kinds = rng.choice(["write_off", "credit", "rebill", "transfer"], n_adj)
+    signed = np.isin(kinds, ["rebill", "transfer"]) & (rng.random(n_adj) < 0.5)
+    adjustments = pd.DataFrame(
+        {
+            "customer_id": rng.choice(ids, n_adj),
+            "adjustment_date": low + pd.to_timedelta(rng.integers(0, span, n_adj), "D"),
+            "amount": np.where(signed, -1, 1) * rng.integers(0, 8000, n_adj) / 100,
+            "kind": kinds,
+        }
+    )
     for frame, columns in (
         (bills, ["bill_period_end", "due_date"]),
         (payments, ["payment_date"]),
         (actions, ["action_date"]),
+        (adjustments, ["adjustment_date"]),
     ):
         for column in columns:
             frame[column] = pd.to_datetime(frame[column]).dt.strftime("%Y-%m-%d")
@@ -333,6 +400,7 @@ def random_frames(
         "bills": bills,
         "payments": payments,
         "collections_actions": actions,
+        **({"adjustments": adjustments} if rng.random() < 0.7 else {}),
     }
 
 
@@ -415,6 +483,36 @@ def expected_ageing(book: Book, segment: np.ndarray, n_segments: int, n_buckets:
     bucket = book.bucket.tolist()
     for c, j in zip(*np.nonzero(book.on_book), strict=True):
         out[j, segment[c], bucket[c][j]] += values[c][j]
+    return out
+
+
+def expected_movement(book: Book, segment: np.ndarray, n_segments: int) -> np.ndarray:
+    """(months, segments, 8) :data:`partition.MOVEMENT_MEASURES` from month-to-month
+    differences of each customer's running totals, one customer and month at a time."""
+    k = len(book.snaps)
+    out = np.zeros((k, n_segments, len(partition.MOVEMENT_MEASURES)), dtype=np.int64)
+    for c in range(len(segment)):
+        before = book.opening[c].tolist()  # billed, paid, adjusted, written off, balance
+        for j in range(k):
+            now = [
+                int(book.billed[c, j]),
+                int(book.paid[c, j]),
+                int(book.adjusted[c, j]),
+                int(book.written_off[c, j]),
+            ]
+            balance = now[0] - now[1] + now[2]
+            flows = [a - b for a, b in zip(now, before[:4], strict=True)]
+            out[j, segment[c]] += [
+                max(before[4], 0),
+                max(-before[4], 0),
+                flows[0],
+                flows[1],
+                flows[3],
+                flows[2] + flows[3],
+                max(balance, 0),
+                max(-balance, 0),
+            ]
+            before = [*now, balance]
     return out
 
 
@@ -505,18 +603,14 @@ def brute_action_outcome(rows: Rows, customer: int, day: int, as_of_day: int, mi
     """Outcome of one action, read literally (pay horizons 14 and 30, clear horizon 60).
 
     The arrears of an action after the as-of date are those known on the as-of date."""
-    own_bills = [(due, pence) for due, pence, _ in rows.bills[customer]]
-    seen = min(day, as_of_day)
-    billed = sum(pence for due, pence in own_bills if due < seen)
-    paid = sum(pence for paid_day, pence in rows.payments[customer] if paid_day <= seen)
-    owed = max(billed - paid, 0)
+    owed = max(rows.owed(customer, min(day, as_of_day)), 0)
     out = {"arrears_pence": owed, "in_arrears": owed > 0}
     for days in (14, 30, 60):
         after = sum(p for d, p in rows.payments[customer] if day < d <= day + days)
         decided = owed > 0 and day + days <= as_of_day
         out[f"decided_{days}"] = decided
         if days == 60:
-            out["cleared_60"] = decided and after >= owed
+            out["cleared_60"] = decided and rows.owed(customer, day + 60) <= 0
         else:
             out[f"paid_{days}"] = decided and after >= min(min_pence, owed)
     return out
@@ -540,9 +634,10 @@ def check_worklist(portfolio: Portfolio, cube, rows: Rows | None = None) -> None
     ids = portfolio.customers["customer_id"].astype(str).tolist()
     owing = {}
     for customer in range(len(ids)):
-        days, billed, paid = rows.balance(customer, as_of_day)
-        if billed > paid:
-            owing[customer] = (billed - paid, days)
+        days, _, _ = rows.balance(customer, as_of_day)
+        owed = rows.owed(customer, as_of_day)
+        if owed > 0:
+            owing[customer] = (owed, days)
     work = cube.arrears.worklist
     assert sorted(work["customer"].tolist()) == sorted(owing)
     for row in work.itertuples():
