@@ -47,6 +47,9 @@ OVERALL_KEYS = {"bills", "defaults", "default_rate", "billed", "paid_in_window"}
 MONTH_KEYS = OVERALL_KEYS | {"month", "mature"}
 SEGMENT_KEYS = {"value", "bills", "defaults", "default_rate"}
 ACTION_KEYS = {"action", "count"}
+MONTHS = ["2024-01", "2024-02", "2024-03", "2024-04", "2024-05"]
+"""The small set's months: its bills' (January to April) and the as-of month (its latest
+payment, 2024-05-20: the months run to as-of)."""
 
 
 def invoke(*args: str):
@@ -367,8 +370,8 @@ def test_summary_matches_direct_computation(small_sources, small_tables, include
     assert {k: result["overall"][k] for k in expected} == expected
     assert result["overall"]["billed"] == pytest.approx(bills["pence"].sum() / 100)
     assert result["overall"]["paid_in_window"] == pytest.approx(bills["paid"].sum() / 100)
-    assert [m["month"] for m in result["monthly"]] == ["2024-01", "2024-02", "2024-03", "2024-04"]
-    assert [m["mature"] for m in result["monthly"]] == [True, True, False, False]
+    assert [m["month"] for m in result["monthly"]] == MONTHS
+    assert [m["mature"] for m in result["monthly"]] == [True, True, False, False, False]
     for month in result["monthly"]:
         rows = bills.loc[bills["month"] == month["month"]]
         assert {k: month[k] for k in expected} == figures(rows, include_immature)
@@ -383,7 +386,7 @@ def test_immature_months_count_nothing_unless_included(small_sources):
     result = summary_json(small_sources["csv"])
     for month in result["monthly"][2:]:
         assert (month["bills"], month["defaults"], month["default_rate"]) == (0, 0, None)
-        assert month["billed"] > 0
+    assert [m["billed"] > 0 for m in result["monthly"]] == [True] * 4 + [False]  # May: none
     assert result["overall"]["bills"] == 7  # the January and February bills
 
 
@@ -413,9 +416,9 @@ def test_filters_or_within_and_across_dimensions(small_sources, small_tables, fi
         selected, True
     )
     assert result["overall"]["billed"] == pytest.approx(selected["pence"].sum() / 100)
-    assert [m["month"] for m in result["monthly"]] == ["2024-01", "2024-02", "2024-03", "2024-04"]
+    assert [m["month"] for m in result["monthly"]] == MONTHS
     assert [m["bills"] for m in result["monthly"]] == [
-        int((selected["month"] == m).sum()) for m in ("2024-01", "2024-02", "2024-03", "2024-04")
+        int((selected["month"] == m).sum()) for m in MONTHS
     ]
     customers = set(selected["customer_id"])
     actions = small_tables["collections_actions"]
@@ -427,7 +430,7 @@ def test_filters_or_within_and_across_dimensions(small_sources, small_tables, fi
     ("start", "end", "months"),
     [
         ("2024-02", "2024-03", ["2024-02", "2024-03"]),
-        ("2024-03", None, ["2024-03", "2024-04"]),
+        ("2024-03", None, ["2024-03", "2024-04", "2024-05"]),
         (None, "2024-01", ["2024-01"]),
         ("2024-04", "2024-04", ["2024-04"]),
     ],
@@ -452,7 +455,7 @@ def test_from_to_select_bill_and_action_months(small_sources, small_tables, star
 
 def test_monthly_lists_months_without_bills_of_the_selection(small_sources):
     result = summary_json(small_sources["csv"], "--filter", "region=Swindon")
-    assert [m["month"] for m in result["monthly"]] == ["2024-01", "2024-02", "2024-03", "2024-04"]
+    assert [m["month"] for m in result["monthly"]] == MONTHS
     january = result["monthly"][0]
     assert (january["bills"], january["billed"], january["mature"]) == (0, 0.0, False)
     assert result["monthly"][1]["billed"] == 61.20
@@ -516,7 +519,10 @@ def test_seed_validate(seed_dir):
 
 
 def test_seed_published_figures_with_immature_bills(seed_dir):
-    result = summary_json(seed_dir, "--include-immature")
+    """The original notebook's view: every bill counted, as of the last date in its data
+    (2026-04-09; by default as-of is the latest payment, 2026-01-21, and the actions after
+    it are not known yet)."""
+    result = summary_json(seed_dir, "--include-immature", "--as-of", "2026-04-09")
     assert result["overall"]["bills"] == 72_000
     assert result["overall"]["default_rate"] == 0.084
     income = {r["value"]: r["default_rate"] for r in result["segments"]["income_band"]}
@@ -532,7 +538,8 @@ def test_seed_published_figures_with_immature_bills(seed_dir):
         "Arrangement Agreed": 2171,
         "Arrangement Broken": 531,
     }
-    assert all(m["bills"] == 1500 for m in result["monthly"])
+    # the months run to the as-of month: bills in 2022-01 .. 2025-12, none after
+    assert [m["bills"] for m in result["monthly"]] == [1500] * 48 + [0] * 4
 
 
 def test_seed_mature_bills_only_by_default(seed_dir):
@@ -544,12 +551,12 @@ def test_seed_mature_bills_only_by_default(seed_dir):
         0.0746,
     )
     monthly = result["monthly"]
-    assert len(monthly) == 48
-    assert (monthly[0]["month"], monthly[-1]["month"]) == ("2022-01", "2025-12")
-    assert [m["mature"] for m in monthly] == [True] * 46 + [False, False]
-    for month in monthly[-2:]:
+    assert len(monthly) == 49  # to the as-of month (latest payment, 2026-01-21)
+    assert (monthly[0]["month"], monthly[-1]["month"]) == ("2022-01", "2026-01")
+    assert [m["mature"] for m in monthly] == [True] * 46 + [False] * 3
+    for month in monthly[-3:]:
         assert (month["bills"], month["defaults"], month["default_rate"]) == (0, 0, None)
-    assert all(m["bills"] == 1500 for m in monthly[:-2])
+    assert all(m["bills"] == 1500 for m in monthly[:-3])
     assert sum(m["defaults"] for m in monthly) == 5_150
 
 

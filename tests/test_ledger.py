@@ -57,7 +57,7 @@ from oracles.ledger import (
 from dashboard import compute
 from dashboard.compute import partition
 from dashboard.cube import ledger as build_ledger
-from dashboard.cube.pipeline import build_cube
+from dashboard.cube.pipeline import build_cube, known_on
 from dashboard.cube.tables import ArrearsTables, Cube
 from dashboard.loader import load_portfolio
 from dashboard.query import ledger
@@ -92,7 +92,7 @@ def demo() -> Demo:
     """:class:`Demo` of ``data/`` (the naive book takes a few seconds: built once)."""
     portfolio = load_portfolio(DEFAULT_SOURCE)
     cube = build_cube(portfolio)
-    rows = Rows.of(portfolio)
+    rows = Rows.of(portfolio, cube.as_of)
     return Demo(portfolio, cube, rows, brute_book(rows, cube.as_of, cube.arrears.buckets.edges))
 
 
@@ -253,7 +253,7 @@ def test_ledger_identity_on_demo_data(demo):
         len(portfolio.customers),
         cube.arrears.snapshot_days,
     )
-    assert ledger.billed_pence.shape == (len(portfolio.customers), len(cube.months))
+    assert ledger.billed_pence.shape == (len(portfolio.customers), len(cube.arrears.snapshot_days))
     assert_ledger_identity(ledger)
     assert (ledger.arrears_pence > 0).any()
 
@@ -385,7 +385,7 @@ def case_book(case: Case, cube) -> Book:
     """The naive book of a random case, checking the cube's as-of and snapshot days."""
     as_of = brute_as_of(case.portfolio, case.as_of)
     assert cube.as_of == as_of
-    book = brute_book(Rows.of(case.portfolio), as_of, case.buckets.edges)
+    book = brute_book(Rows.of(case.portfolio, as_of), as_of, case.buckets.edges)
     assert cube.arrears.snapshot_days.tolist() == book.snaps
     assert month_number(cube.months[0]) == book.first_month
     return book
@@ -483,7 +483,9 @@ def test_entry_cohort_known_case():
     ]
     payments = [("C100000", "2023-04-20", 20.0), ("C100000", "2023-05-20", 20.0)]
     payments += [("C100000", f"2023-{m:02d}-14", 10.0) for m in range(6, 10)]
-    cube = build_cube(validate(tables_from_frames(minimal_frames(bills, payments))))
+    portfolio = validate(tables_from_frames(minimal_frames(bills, payments)))
+    # as of the last bill's period end: September is complete and its bill known
+    cube = build_cube(portfolio, as_of=pd.Timestamp("2023-09-30"))
     assert len(cube.arrears.snapshot_days) == 9
     assert cube.arrears.entries.sum(axis=1).tolist() == [
         [1, 1, 1, 1, 1, 0, 1, 1, 1] if month == 2 else [0] * 9 for month in range(9)
@@ -520,6 +522,7 @@ def test_vintage_cohort_is_the_quarter_of_the_first_bill():
 def build_in_chunks(portfolio: Portfolio, cube: Cube, chunk: int) -> ArrearsTables:
     """:func:`build_ledger.build_arrears` of ``cube``'s portfolio and parameters, ``chunk``
     customers at a time."""
+    portfolio = known_on(portfolio, cube.as_of)
     outcomes = compute.bill_outcomes(portfolio.bills, portfolio.payments, cube.window, cube.as_of)
     first = month_number(cube.months[0])
     bill_month = np.array([month_number(d) - first for d in portfolio.bills["bill_period_end"]])
@@ -538,7 +541,8 @@ def build_in_chunks(portfolio: Portfolio, cube: Cube, chunk: int) -> ArrearsTabl
 
 def assert_same_tables(got: ArrearsTables, expected: ArrearsTables) -> None:
     """Every table of two :class:`ArrearsTables` is equal."""
-    names = ("ageing", "transitions", "vintage", "entries", "actions", "movement", "funnel_bits")
+    names = ("ageing", "transitions", "vintage", "entries", "actions", "movement", "today")
+    names += ("funnel_bits",)
     for name in names:
         np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), name)
     pd.testing.assert_frame_equal(got.worklist, expected.worklist)
@@ -584,7 +588,7 @@ def test_action_outcomes_match_per_action_loop(case, min_pence):
 def test_action_effectiveness_sums_the_per_action_loop(case):
     """The cube's action table, through :func:`ledger.action_effectiveness`."""
     cube = case.cube()
-    rows = Rows.of(case.portfolio)
+    rows = Rows.of(case.portfolio, cube.as_of)
     as_of_day = day_number(cube.as_of)
     first, last = month_number(cube.months[0]), month_number(cube.months[-1])
     totals = defaultdict(lambda: defaultdict(int))
@@ -595,8 +599,8 @@ def test_action_effectiveness_sums_the_per_action_loop(case):
         actions["action"].astype(str),
         strict=True,
     ):
-        if not first <= month_number(day) <= last:
-            continue
+        if not first <= month_number(day) <= last or day_number(day) > as_of_day:
+            continue  # the period is the cube's months, up to the as-of day
         outcome = brute_action_outcome(rows, code, day_number(day), as_of_day, 1000)
         totals[action]["actions"] += 1
         for name, value in outcome.items():
@@ -775,5 +779,6 @@ def test_payment_before_the_first_bill_month_is_on_book():
     cube = build_cube(validate(tables_from_frames(frames)))
     totals = cube.arrears.ageing.sum(axis=(1, 2))
     net = totals[:, 1] - totals[:, 2]
-    # Feb and Mar: C100001 owes nothing yet / £10; C100000 holds a £5 credit
-    assert net.tolist() == [-500, 500, 500]
+    # Feb and Mar: C100001 owes nothing yet / £10; C100000 holds a £5 credit; the months
+    # run to the as-of month (June 2023, not complete): May-end adds C100000's £10 bill
+    assert net.tolist() == [-500, 500, 500, 1500]

@@ -23,9 +23,12 @@ def model():
 
 
 def direct_bills(portfolio, window=compute.Window(), as_of=None) -> pd.DataFrame:
-    """Every bill with its outcome and its customer's dimensions, computed directly."""
+    """Every bill known on the as-of date (its period ended by then) with its outcome and
+    its customer's dimensions, computed directly."""
+    as_of = compute.latest_payment_date(portfolio.payments) if as_of is None else as_of
     outcomes = compute.bill_outcomes(portfolio.bills, portfolio.payments, window, as_of)
-    bills = portfolio.bills.join(outcomes).assign(
+    bills = portfolio.bills.join(outcomes).loc[lambda f: f["bill_period_end"] <= as_of]
+    bills = bills.assign(as_of=as_of).assign(
         customer_id=lambda f: f["customer_id"].astype(str),
         month=lambda f: f["bill_period_end"].dt.to_period("M").dt.to_timestamp(),
     )
@@ -41,8 +44,12 @@ def direct_monthly(bills: pd.DataFrame, include_immature: bool = False) -> pd.Da
             "counted_defaults": grouped["is_default"].sum(),
         }
     )
-    billed = bills.groupby("month")["bill_pence"].sum() / 100
-    frame = frame.reindex(billed.index, fill_value=0)
+    # every month from the first bill's to the as-of month, with or without bills
+    months = pd.date_range(
+        bills["month"].min(), bills["as_of"].iloc[0].to_period("M").start_time, freq="MS"
+    )
+    billed = bills.groupby("month")["bill_pence"].sum().reindex(months, fill_value=0) / 100
+    frame = frame.reindex(months, fill_value=0).rename_axis("month")
     frame["default_rate"] = frame["counted_defaults"] / frame["counted_bills"].replace(0, np.nan)
     return frame.assign(billed=billed).reset_index()
 
@@ -176,12 +183,10 @@ def test_every_dimension_is_a_filter_with_the_values_in_the_data(model, portfoli
 
 
 def direct_ledger(portfolio, as_of: pd.Timestamp, months: pd.DatetimeIndex) -> compute.Ledger:
-    """Every customer's month-end ledger, computed directly on the whole portfolio."""
-    started = months[months <= as_of]
-    ends = np.minimum(
-        compute.day_numbers(started + pd.offsets.MonthEnd(0)),
-        compute.day_numbers(pd.DatetimeIndex([as_of]))[0],
-    )
+    """Every customer's ledger at the complete month-ends, computed directly on the whole
+    portfolio (bills due and payments after the month-ends never count in them)."""
+    ends = months + pd.offsets.MonthEnd(0)
+    ends = compute.day_numbers(ends[ends <= as_of])
     bills, payments = portfolio.bills, portfolio.payments
     return compute.month_end_ledger(
         bills["customer_id"].cat.codes.to_numpy(),

@@ -104,6 +104,11 @@ class LedgerSettings:
     as_of: pd.Timestamp
 
     @property
+    def as_of_month(self) -> int:
+        """Index of the as-of day's month among the cube months."""
+        return len(self.months) - 1
+
+    @property
     def opening_day(self) -> int:
         """The day before the first cube month starts: the book's opening balances."""
         return day_of(self.months[0]) - 1 if len(self.months) else self.as_of_day
@@ -127,6 +132,10 @@ def partition_tables(chunk: tuple, settings: LedgerSettings) -> tuple[dict, pd.D
     ledger = part.ledger(settings.snaps)
     bucket = settings.buckets.of(ledger.days_past_due)
     on_book = part.on_book(ledger, shape.months)
+    now = part.ledger(np.array([settings.as_of_day]))
+    now_bucket = settings.buckets.of(now.days_past_due)
+    on_book_now = part.on_book(now, 1, settings.as_of_month)
+    today_shape = Shapes(1, shape.segments, shape.buckets, shape.cohorts)
     sums = {
         "ageing": _ageing(ledger, bucket, on_book, segment, shape),
         "transitions": _transitions(ledger, bucket, on_book, segment, shape),
@@ -138,8 +147,9 @@ def partition_tables(chunk: tuple, settings: LedgerSettings) -> tuple[dict, pd.D
         "movement": _movement(
             ledger, part.ledger(np.array([settings.opening_day])), segment, shape
         ),
+        "today": _ageing(now, now_bucket, on_book_now, segment, today_shape),
     }
-    return sums, part.worklist(settings.as_of_day, settings.buckets)
+    return sums, part.worklist(now, settings.as_of_day)
 
 
 @dataclass(frozen=True)
@@ -231,15 +241,16 @@ class Partition:
         """Month index of each customer's last bill (-1 when none)."""
         return -_first_per_customer(self.bill_customer, -self.bill_month, self.size, 1)
 
-    def on_book(self, ledger: Ledger, k: int) -> np.ndarray:
-        """Billed in this month's range of their bills, or owing or owed money."""
-        month = np.arange(k)[None, :]
+    def on_book(self, ledger: Ledger, k: int, first: int = 0) -> np.ndarray:
+        """Billed in this month's range of their bills, or owing or owed money (months
+        ``first .. first + k - 1``: the ledger's snapshot columns)."""
+        month = np.arange(first, first + k)[None, :]
         billed = (month >= self.first_month()[:, None]) & (month <= self.last_month()[:, None])
         return billed | (ledger.balance_pence != 0)
 
-    def worklist(self, as_of_day: int, buckets: Buckets) -> pd.DataFrame:
-        """Customers in arrears on the as-of day: balance, age, last payment."""
-        ledger = self.ledger(np.array([as_of_day]))
+    def worklist(self, ledger: Ledger, as_of_day: int) -> pd.DataFrame:
+        """Customers in arrears on the as-of day (``ledger`` on that day): balance, age,
+        last payment."""
         arrears = ledger.arrears_pence[:, 0]
         owing = np.flatnonzero(arrears > 0)
         last_day, last_pence = _last_payment(

@@ -186,10 +186,15 @@ def arrangement_table(
 
 
 def customer_bits(
-    bills: pd.DataFrame, outcomes: pd.DataFrame, bill_month: np.ndarray, n_customers: int
+    bills: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    bill_month: np.ndarray,
+    n_customers: int,
+    n_months: int,
 ) -> dict[str, np.ndarray]:
-    """Per-customer month bitmasks; bills are unique per (customer, month), so bits add."""
-    words = int(bill_month.max()) // BITS_PER_WORD + 1
+    """Per-customer month bitmasks (a bit per cube month); bills are unique per (customer,
+    month), so bits add."""
+    words = (max(n_months, 1) - 1) // BITS_PER_WORD + 1
     slot = bills["customer_id"].cat.codes.to_numpy(np.int64) * words + bill_month // BITS_PER_WORD
     bit = np.left_shift(1, bill_month % BITS_PER_WORD).astype(np.float64)
     mature = outcomes["is_mature"].to_numpy()

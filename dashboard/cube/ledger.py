@@ -38,11 +38,13 @@ from dashboard.schema import Portfolio
 
 
 def snapshot_days(months: pd.DatetimeIndex, as_of: pd.Timestamp) -> np.ndarray:
-    """Month-end day numbers of the months that start on or before ``as_of``, the last
-    one capped at ``as_of`` (a month not yet over is seen as of today)."""
-    started = months[months <= as_of]
-    ends = np.minimum(day_numbers(started + pd.offsets.MonthEnd(0)), day_of(as_of))
-    return ends.astype(np.int64)
+    """Month-end day numbers of the complete months: those ending on or before ``as_of``.
+
+    A month not yet over is not a month-end (its last point would compare a part month with
+    whole ones); the as-of day itself is the separate *today* snapshot.
+    """
+    ends = day_numbers(months + pd.offsets.MonthEnd(0)).astype(np.int64)
+    return ends[ends <= day_of(as_of)]
 
 
 def build_arrears(
@@ -92,6 +94,7 @@ def build_arrears(
     vintage = np.zeros((shape.cohorts, k, n_segments, len(VINTAGE_MEASURES)), dtype=np.int64)
     entries = np.zeros((k, n_segments, len(ENTRY_MEASURES)), dtype=np.int64)
     movement = np.zeros((k, n_segments, len(MOVEMENT_MEASURES)), dtype=np.int64)
+    today = np.zeros((1, n_segments, n_b, len(AGEING_MEASURES)), dtype=np.int64)
     action_sums = np.zeros(action_shape(portfolio.actions, len(months), n_segments), np.int64)
     tables = {  # the columns partitions carry, selected once
         name: getattr(portfolio, name)[list(columns)] for name, columns in PARTITION_COLUMNS.items()
@@ -119,6 +122,7 @@ def build_arrears(
         entries += sums["entries"]
         action_sums += sums["actions"]
         movement += sums["movement"]
+        today += sums["today"]
         worklists.append(worklist)
     tables = {
         "ageing": ageing,
@@ -127,6 +131,7 @@ def build_arrears(
         "entries": entries,
         "actions": action_sums,
         "movement": movement,
+        "today": today,
     }
     return ArrearsTables.of(
         tables,

@@ -4,6 +4,7 @@ small built tables (:class:`dashboard.cube.tables.Cube`).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,6 @@ from dashboard.cube.bills import (
     arrangement_table,
     bill_table,
     customer_bits,
-    month_start,
     partitioned_outcomes,
     segment_table,
 )
@@ -55,19 +55,26 @@ def build_cube(
     Returns
     -------
     Cube
+
+    Notes
+    -----
+    The as-of date is a hard horizon: bills issued (period end) after it and payments,
+    actions and adjustments dated after it are left out before anything is computed
+    (:func:`known_on`). The cube's months run from the first month holding a bill,
+    payment or action to the as-of month.
     """
     engine = Engine.from_env() if engine is None else engine
     as_of = latest_payment_date(portfolio.payments) if as_of is None else as_of
     as_of = pd.Timestamp(as_of).normalize()
     check_as_of(portfolio, as_of)
+    portfolio = known_on(portfolio, as_of)
     segments, customer_segment = segment_table(portfolio.customers)
     bills = portfolio.bills
     outcomes = partitioned_outcomes(
         bills, portfolio.payments, window, as_of, engine, engine.customers_per_partition
     )
-    period_end = bills["bill_period_end"]
-    first, last = month_start(pd.Series([period_end.min(), period_end.max()]))
-    months = pd.date_range(first, last, freq="MS")
+    months = cube_months(portfolio, as_of)
+    first = months[0]
     bill_month = months_since(bills["bill_period_end"], first)
     bill_segment = customer_segment[bills["customer_id"].cat.codes.to_numpy()]
     bill_sums = bill_table(bills, outcomes, bill_month, bill_segment, months, len(segments))
@@ -79,7 +86,9 @@ def build_cube(
         actions=action_table(portfolio.actions, customer_segment),
         arrangements=arrangement_table(portfolio.actions, customer_segment, as_of),
         customer_segment=customer_segment,
-        customer_bits=customer_bits(bills, outcomes, bill_month, len(portfolio.customers)),
+        customer_bits=customer_bits(
+            bills, outcomes, bill_month, len(portfolio.customers), len(months)
+        ),
         as_of=as_of,
         window=window,
         warnings=tuple(portfolio.warnings),
@@ -96,6 +105,68 @@ def build_cube(
             chunk=engine.customers_per_partition,
             engine=engine,
         ),
+    )
+
+
+HORIZON_COLUMNS = {
+    "bills": "bill_period_end",
+    "payments": "payment_date",
+    "actions": "action_date",
+    "adjustments": "adjustment_date",
+}
+"""The date of each table that must be on or before the as-of date (a bill is known from
+the end of its period)."""
+
+
+def known_on(portfolio: Portfolio, as_of: pd.Timestamp) -> Portfolio:
+    """The portfolio as it was known on ``as_of``: rows dated after it are left out.
+
+    Parameters
+    ----------
+    portfolio : Portfolio
+    as_of : Timestamp
+
+    Returns
+    -------
+    Portfolio
+        The same object when nothing is dated after ``as_of`` (no copy); otherwise a
+        portfolio whose later rows are dropped (tables stay sorted by customer, date).
+    """
+    later = {}
+    for table, column in HORIZON_COLUMNS.items():
+        dates = getattr(portfolio, table)[column]
+        if len(dates) and dates.max() > as_of:
+            later[table] = getattr(portfolio, table).loc[(dates <= as_of).to_numpy()]
+    if not later:
+        return portfolio
+    return dataclasses.replace(
+        portfolio, **{t: frame.reset_index(drop=True) for t, frame in later.items()}
+    )
+
+
+def cube_months(portfolio: Portfolio, as_of: pd.Timestamp) -> pd.DatetimeIndex:
+    """Month starts from the first month holding a bill, payment or action to the as-of
+    month (the period every figure's "all months" means).
+
+    Parameters
+    ----------
+    portfolio : Portfolio
+        Tables already cut at ``as_of`` (:func:`known_on`).
+    as_of : Timestamp
+
+    Returns
+    -------
+    DatetimeIndex
+    """
+    firsts = [
+        portfolio.bills["bill_period_end"].min(),
+        portfolio.payments["payment_date"].min(),
+        portfolio.actions["action_date"].min(),
+    ]
+    present = [pd.Timestamp(d) for d in firsts if pd.notna(d)]
+    first = min([*present, as_of])
+    return pd.date_range(
+        first.to_period("M").start_time, as_of.to_period("M").start_time, freq="MS"
     )
 
 

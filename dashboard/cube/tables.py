@@ -156,7 +156,7 @@ class ArrearsTables:
     ----------
     buckets : Buckets
     snapshot_days : ndarray of int64
-        The month-end (or as-of day, for the last month) of each cube month up to as-of.
+        The month-end of each complete cube month (ending on or before as-of).
     ageing : ndarray, shape (months, segments, buckets, len(AGEING_MEASURES))
         Customers on book and their money per bucket at each month-end.
     transitions : ndarray, shape (months, segments, buckets, buckets, 2)
@@ -171,6 +171,8 @@ class ArrearsTables:
     movement : ndarray, shape (months, segments, len(MOVEMENT_MEASURES))
         How the balance moved in each month: opening, fell due, cash, write-offs, other
         adjustments, closing (:data:`dashboard.compute.partition.MOVEMENT_MEASURES`).
+    today : ndarray, shape (1, segments, buckets, len(AGEING_MEASURES))
+        As ``ageing``, on the as-of day (the headline figures and the worklist's day).
     funnel_bits : ndarray of uint64, shape (action types, customers, words)
         Month bitmasks: which months each customer received each action type.
     worklist : DataFrame
@@ -203,6 +205,7 @@ class ArrearsTables:
     entries = property(lambda self: self._documented("entries"))
     actions = property(lambda self: self._documented("actions"))
     movement = property(lambda self: self._documented("movement"))
+    today = property(lambda self: self._documented("today"))
 
     @property
     def bucket_labels(self) -> tuple[str, ...]:
@@ -217,5 +220,6 @@ _SEGMENT_AXIS = {
     "entries": 1,
     "actions": 1,
     "movement": 1,
+    "today": 1,
 }
 """Where the segment axis sits in the documented layout of each table."""

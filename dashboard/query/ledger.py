@@ -357,7 +357,7 @@ def action_effectiveness(
 
 
 def _action_type_labels(cube) -> list[str]:
-    present = list(cube.actions["action"].cat.categories) if len(cube.actions) else []
+    present = list(cube.actions["action"].cat.categories)  # the ledger's action types
     return [a for a in ACTIONS if a in present] + [a for a in present if a not in ACTIONS]
 
 

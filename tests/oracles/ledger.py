@@ -87,17 +87,21 @@ def month_number(when) -> int:
 
 
 def brute_snapshots(first_month: int, last_month: int, as_of: pd.Timestamp) -> list[int]:
-    """Month-end day numbers from ``first_month`` to ``last_month`` (month numbers), the
-    months starting after ``as_of`` left out and the last one capped at ``as_of``."""
+    """Month-end day numbers from ``first_month`` to ``last_month`` (month numbers) of the
+    complete months only: those ending on or before ``as_of``."""
     days = []
     for number in range(first_month, last_month + 1):
         year, month = divmod(number, 12)
-        start = dt.date(year, month + 1, 1)
-        if start > as_of.date():
-            break
         end = dt.date(year, month + 1, calendar.monthrange(year, month + 1)[1])
-        days.append((min(end, as_of.date()) - EPOCH).days)
+        if end > as_of.date():
+            break
+        days.append((end - EPOCH).days)
     return days
+
+
+def month_of_day(day: int) -> int:
+    """:func:`month_number` of a day number."""
+    return month_number(EPOCH + dt.timedelta(days=day))
 
 
 def ledger_from_rows(n_customers: int, bills, payments, snaps, adjustments=()) -> compute.Ledger:
@@ -154,8 +158,11 @@ class Rows:
     adjustments: list
 
     @classmethod
-    def of(cls, portfolio: Portfolio) -> Rows:
-        """Group the typed tables' rows by customer code, one row at a time."""
+    def of(cls, portfolio: Portfolio, as_of: pd.Timestamp | None = None) -> Rows:
+        """Group the typed tables' rows by customer code, one row at a time; given
+        ``as_of``, only what was known on it (bills whose period ended by then, payments,
+        actions and adjustments dated by then)."""
+        last = day_number(as_of) if as_of is not None else 10**9
         n = len(portfolio.customers)
         bills, payments, actions, adjustments = ([[] for _ in range(n)] for _ in range(4))
         b = portfolio.bills
@@ -166,17 +173,20 @@ class Rows:
             b["bill_period_end"],
             strict=True,
         ):
-            bills[code].append((day_number(due), int(pence), month_number(period)))
+            if day_number(period) <= last:
+                bills[code].append((day_number(due), int(pence), month_number(period)))
         p = portfolio.payments
         for code, day, pence in zip(
             p["customer_id"].cat.codes, p["payment_date"], p["amount_pence"], strict=True
         ):
-            payments[code].append((day_number(day), int(pence)))
+            if day_number(day) <= last:
+                payments[code].append((day_number(day), int(pence)))
         a = portfolio.actions
         for code, day, action in zip(
             a["customer_id"].cat.codes, a["action_date"], a["action"].astype(str), strict=True
         ):
-            actions[code].append((day_number(day), action))
+            if day_number(day) <= last:
+                actions[code].append((day_number(day), action))
         j = portfolio.adjustments
         for code, day, pence, kind in zip(
             j["customer_id"].cat.codes,
@@ -186,7 +196,8 @@ class Rows:
             strict=True,
         ):
             effect = -int(pence) if kind in ("write_off", "credit") else int(pence)
-            adjustments[code].append((day_number(day), effect, kind == "write_off"))
+            if day_number(day) <= last:
+                adjustments[code].append((day_number(day), effect, kind == "write_off"))
         return cls(bills, payments, actions, adjustments)
 
     def balance(self, customer: int, day: int) -> tuple[int, int, int]:
@@ -251,7 +262,9 @@ def brute_book(rows: Rows, as_of: pd.Timestamp, edges: tuple[int, ...]) -> Book:
     whenever the balance is not nil.
     """
     all_months = [month for own in rows.bills for _, _, month in own]
-    first, last = min(all_months), max(all_months)
+    all_months += [month_of_day(d) for own in rows.payments for d, _ in own]
+    all_months += [month_of_day(d) for own in rows.actions for d, _ in own]
+    first, last = min([*all_months, month_number(as_of)]), month_number(as_of)
     snaps = brute_snapshots(first, last, as_of)
     n, k = len(rows.bills), len(snaps)
     state = np.zeros((n, k, 5), dtype=np.int64)
@@ -629,7 +642,7 @@ def brute_arrangement(actions, as_of_day: int) -> str:
 
 def check_worklist(portfolio: Portfolio, cube, rows: Rows | None = None) -> None:
     """Every worklist row, and who is on it, against :class:`Rows` at the as-of day."""
-    rows = Rows.of(portfolio) if rows is None else rows
+    rows = Rows.of(portfolio, cube.as_of) if rows is None else rows
     as_of_day = day_number(cube.as_of)
     ids = portfolio.customers["customer_id"].astype(str).tolist()
     owing = {}
