@@ -35,6 +35,8 @@ class Metric:
         rate's numerator is money, ``min(paid in window, bill)`` summed in pence).
     figure : str or None
         File name (without ``.png``) of its monthly PNG figure, if it has one.
+    help : str
+        What it means, in a sentence (the selector's and README's definition).
     """
 
     name: str
@@ -44,6 +46,7 @@ class Metric:
     numerator: str = ""
     denominator: str = ""
     figure: str | None = None
+    help: str = ""
 
     @property
     def is_rate(self) -> bool:
@@ -94,6 +97,11 @@ METRICS: tuple[Metric, ...] = (
         numerator="counted_defaults",
         denominator="counted_bills",
         figure="monthly_default_rate",
+        help=(
+            "Default rate (original definition): the share of bills whose payments from 3 "
+            "days before to 60 days after the due date fall short by more than the "
+            "tolerance — a missed payment within 60 days, not a credit default."
+        ),
     ),
     Metric(
         "collection_rate",
@@ -104,7 +112,13 @@ METRICS: tuple[Metric, ...] = (
         figure="collection_rate_monthly",
     ),
     Metric("billed", "Billed £", "pounds", figure="billed_monthly"),
-    Metric("paid_in_window", "Paid in window £", "pounds"),
+    Metric(
+        "cash_received",
+        "Cash received £",
+        "pounds",
+        better="higher",
+        help="Payments received in the month, by payment date (each pound counted once).",
+    ),
 )
 """The metrics of the trend and segment charts, in the order offered."""
 

@@ -221,7 +221,10 @@ def test_worklist_follows_filters_and_routes_vulnerable_to_support(model):
     everyone = model.worklist
     assert (everyone["arrears"] > 0).all()
     assert everyone["priority"].is_monotonic_decreasing
-    vulnerable = everyone.loc[everyone["vulnerable"]]
+    on_hold = everyone["arrangement"] == "Active"
+    assert (everyone.loc[on_hold, "queue"] == "Arrangement").all()  # never escalated
+    assert (everyone.loc[~on_hold, "queue"] != "Arrangement").all()
+    vulnerable = everyone.loc[everyone["vulnerable"] & ~on_hold]
     assert len(vulnerable) and (vulnerable["queue"] == "Support").all()
     assert (everyone.loc[~everyone["vulnerable"], "queue"] != "Support").all()
     model.region = ["Reading"]
@@ -232,6 +235,7 @@ def test_worklist_follows_filters_and_routes_vulnerable_to_support(model):
     assert len(escalated) and (escalated["queue"] == "Escalation").all()
     assert not escalated["vulnerable"].any()
     assert ((escalated["days_past_due"] > 90) | (escalated["arrangement"] == "Broken")).all()
+    assert (escalated["arrangement"] != "Active").all()
 
 
 def test_priority_score_follows_its_documented_formula(model):

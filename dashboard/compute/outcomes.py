@@ -237,8 +237,57 @@ def outcome_columns(
     }
 
 
+ARRANGEMENT_TERM_DAYS = 90
+"""An arrangement's term: Active until it ends, Broken if a break is recorded within it,
+Kept if it ends without one (:func:`arrangement_states`, the one rule)."""
+
+ARRANGEMENT_STATES = ("None", "Active", "Kept", "Broken")
+"""State codes of :func:`arrangement_states` (0 = no arrangement)."""
+
+
+def arrangement_states(
+    agreed_customer: np.ndarray,
+    agreed_day: np.ndarray,
+    broken: pd.DataFrame,
+    as_of_day: int,
+    term: int = ARRANGEMENT_TERM_DAYS,
+) -> np.ndarray:
+    """The state of each agreed arrangement on ``as_of_day``: the one rule every figure
+    (kept rate, worklist, queues) uses.
+
+    Parameters
+    ----------
+    agreed_customer, agreed_day : ndarray of int
+        Customer code and day of each ``Arrangement Agreed``.
+    broken : DataFrame
+        The ``Arrangement Broken`` actions (typed ``customer_id``, ``action_date``).
+    as_of_day : int
+        Date of knowledge: breaks after it are unknown.
+    term : int, optional
+        Days an arrangement runs.
+
+    Returns
+    -------
+    ndarray of int8
+        Index into :data:`ARRANGEMENT_STATES`: Broken (3) if a break is recorded in
+        ``(agreed, min(agreed + term, as_of)]``; otherwise Active (1) while
+        ``as_of - agreed < term``, Kept (2) once the term is over.
+    """
+    agreed_day = np.asarray(agreed_day, dtype=np.int64)
+    breaks = window_sums(
+        customer_codes(broken["customer_id"]),
+        day_numbers(broken["action_date"]),
+        np.ones(len(broken), dtype=np.int64),
+        np.asarray(agreed_customer, dtype=np.int64),
+        agreed_day,
+        np.minimum(agreed_day + term, as_of_day),
+    )
+    over = agreed_day + term <= as_of_day
+    return np.select([breaks > 0, over], [3, 2], 1).astype(np.int8)
+
+
 def arrangement_outcomes(
-    actions: pd.DataFrame, as_of: pd.Timestamp, days: int = 90
+    actions: pd.DataFrame, as_of: pd.Timestamp, days: int = ARRANGEMENT_TERM_DAYS
 ) -> pd.DataFrame:
     """Decide whether each agreed arrangement was kept.
 
@@ -264,13 +313,8 @@ def arrangement_outcomes(
     broken = actions.loc[actions["action"] == ARRANGEMENT_BROKEN]
     as_of_day = int(day_numbers(pd.DatetimeIndex([as_of]))[0])
     agreed_day = day_numbers(agreed["action_date"])
-    breaks = window_sums(
-        customer_codes(broken["customer_id"]),
-        day_numbers(broken["action_date"]),
-        np.ones(len(broken), dtype=np.int64),
-        customer_codes(agreed["customer_id"]),
-        agreed_day,
-        np.minimum(agreed_day + days, as_of_day),
+    state = arrangement_states(
+        customer_codes(agreed["customer_id"]), agreed_day, broken, as_of_day, days
     )
     is_decided = agreed_day + days <= as_of_day
     return pd.DataFrame(
@@ -278,7 +322,7 @@ def arrangement_outcomes(
             "customer_id": agreed["customer_id"],
             "action_date": agreed["action_date"],
             "is_decided": is_decided,
-            "is_kept": is_decided & (breaks == 0),
+            "is_kept": is_decided & (state == ARRANGEMENT_STATES.index("Kept")),
         },
         index=agreed.index,
     )

@@ -21,6 +21,7 @@ from dashboard.compute.ledger import (
     action_outcomes,
     month_end_ledger,
 )
+from dashboard.compute.outcomes import ARRANGEMENT_STATES  # noqa: F401 (re-exported)
 from dashboard.vocab import ACTIONS
 
 CURE_AFTER = (1, 2, 3, 6)
@@ -39,10 +40,6 @@ CLEARED_MAX_PENCE = 0
 
 MIN_PAYMENT_PENCE = 1000
 """Action effectiveness: pay at least min(£10, arrears) within 14/30 days, clear in 60."""
-
-
-ARRANGEMENT_STATES = ("None", "Active", "Kept", "Broken")
-"""Arrangement status of a worklist customer on the as-of date (90-day rule)."""
 
 
 CHUNK_CUSTOMERS = 50_000
@@ -297,13 +294,16 @@ def first_default_month(
 def _last_payment(
     customer: np.ndarray, day: np.ndarray, pence: np.ndarray, n: int, through: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Day (-1 when none) and amount of each customer's latest payment up to ``through``."""
+    """Day (-1 when none) of each customer's latest payment up to ``through``, and the
+    total paid that day (0 when none)."""
     keep = np.flatnonzero(day <= through)
     last = last_of(customer[keep], day[keep], n)
     row = keep[np.maximum(last, 0)] if len(keep) else np.zeros(n, dtype=np.int64)
     has = last >= 0
     last_day = np.where(has, day[row] if len(keep) else 0, -1)
-    return last_day, np.where(has, pence[row] if len(keep) else 0, 0)
+    on_last_day = keep[day[keep] == last_day[customer[keep]]]
+    total = np.bincount(customer[on_last_day], weights=pence[on_last_day], minlength=n)
+    return last_day, np.rint(total).astype(np.int64)
 
 
 def _ageing(ledger, bucket, on_book, segment, shape: Shapes) -> np.ndarray:

@@ -124,7 +124,12 @@ def bill_table(
     bill_segment: np.ndarray,
     months: pd.DatetimeIndex,
     n_segments: int,
+    payment_key: np.ndarray | None = None,
+    payment_pence: np.ndarray | None = None,
 ) -> pd.DataFrame:
+    """Bill measures per (bill month, segment), and cash received per (payment month,
+    segment) when ``payment_key`` (``month * n_segments + segment`` of each payment) and
+    ``payment_pence`` are given; rows where neither a bill nor a payment falls."""
     size = len(months) * n_segments
     mature = outcomes["is_mature"].to_numpy()
     # Immature bills go to a second block of keys: one bincount gives a measure over the
@@ -145,8 +150,14 @@ def bill_table(
         both = integer_sums(key, weight, 2 * size)
         sums[name] = both[:size] + both[size:]
         sums[f"mature_{name}"] = both[:size]
+    no_payments = np.zeros(0, dtype=np.int64)
+    sums["cash_pence"] = integer_sums(
+        no_payments if payment_key is None else payment_key,
+        None if payment_pence is None else payment_pence.astype(np.float64),
+        size,
+    )
     sums = {name: sums[name] for name in BILL_MEASURES}
-    present = np.flatnonzero(sums["bills"])
+    present = np.flatnonzero((sums["bills"] > 0) | (sums["cash_pence"] != 0))
     table = pd.DataFrame(
         {
             "month": months[present // n_segments],

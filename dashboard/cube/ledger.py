@@ -11,10 +11,14 @@ import pandas as pd
 from dashboard.compute.arrays import day_numbers, months_since
 from dashboard.compute.engine import Engine, customer_ranges
 from dashboard.compute.ledger import Buckets
-from dashboard.compute.outcomes import ARRANGEMENT_AGREED, ARRANGEMENT_BROKEN
+from dashboard.compute.outcomes import (
+    ARRANGEMENT_AGREED,
+    ARRANGEMENT_BROKEN,
+    ARRANGEMENT_STATES,
+    arrangement_states,
+)
 from dashboard.compute.partition import (
     AGEING_MEASURES,
-    ARRANGEMENT_STATES,
     CHUNK_CUSTOMERS,
     ENTRY_MEASURES,
     MOVEMENT_MEASURES,
@@ -174,8 +178,8 @@ def _worklist_frame(parts: list[pd.DataFrame], portfolio: Portfolio, as_of) -> p
     has_action = last >= 0
     kind = action_kinds(actions, types)[row] if len(known) else row
     agreed = last_day_of(actions, ARRANGEMENT_AGREED, as_of_day, n)[who]
-    broken = last_day_of(actions, ARRANGEMENT_BROKEN, as_of_day, n)[who]
-    status = np.select([agreed < 0, broken > agreed, as_of_day - agreed <= 90], [0, 3, 1], 2)
+    broken = actions.loc[actions["action"] == ARRANGEMENT_BROKEN]
+    status = np.where(agreed < 0, 0, arrangement_states(who, agreed, broken, as_of_day))
     return pd.DataFrame(
         {
             "customer": who,

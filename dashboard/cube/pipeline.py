@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from dashboard.compute.arrays import months_since
@@ -77,7 +78,20 @@ def build_cube(
     first = months[0]
     bill_month = months_since(bills["bill_period_end"], first)
     bill_segment = customer_segment[bills["customer_id"].cat.codes.to_numpy()]
-    bill_sums = bill_table(bills, outcomes, bill_month, bill_segment, months, len(segments))
+    payments = portfolio.payments
+    payment_key = months_since(payments["payment_date"], first) * len(segments)
+    payment_key += customer_segment[payments["customer_id"].cat.codes.to_numpy()]
+    bill_sums = bill_table(
+        bills,
+        outcomes,
+        bill_month,
+        bill_segment,
+        months,
+        len(segments),
+        payment_key,
+        payments["amount_pence"].to_numpy(np.int64),
+    )
+    del payment_key
     del bill_segment  # 8 bytes a bill: freed before the ledger's peak
     return Cube(
         months=months,

@@ -29,8 +29,10 @@ BILL_MEASURES = (
     "mature_paid_pence",
     "covered_pence",
     "mature_covered_pence",
+    "cash_pence",
 )
-"""Additive measures of :attr:`Cube.bills`."""
+"""Additive measures of :attr:`Cube.bills` (``cash_pence``: payments received in the month,
+by payment date; the others by bill month)."""
 
 
 BITS_PER_WORD = 32

@@ -249,7 +249,9 @@ def bill_rates(measures: pd.DataFrame, include_immature: bool = False) -> pd.Dat
     -------
     DataFrame
         With ``counted_bills``, ``counted_defaults``, ``default_rate`` (NaN with no
-        counted bill), ``billed`` and ``paid_in_window`` (pounds, every bill),
+        counted bill), ``billed`` and ``paid_in_window`` (pounds, every bill; windows
+        overlap, so ``paid_in_window`` double-counts: kept for ``summary --json`` only),
+        ``cash_received`` (pounds received in the row's month, by payment date),
         ``collection_rate`` and ``mature`` (every bill of the row is mature).
 
     Notes
@@ -276,6 +278,7 @@ def bill_rates(measures: pd.DataFrame, include_immature: bool = False) -> pd.Dat
             "default_rate": default_rate,
             "billed": measures["billed_pence"].to_numpy() / 100,
             "paid_in_window": measures["paid_pence"].to_numpy() / 100,
+            "cash_received": measures["cash_pence"].to_numpy() / 100,
             "collection_rate": collection_rate,
             "mature": (measures["mature_bills"].to_numpy() == bills) & (bills > 0),
         },

@@ -56,13 +56,14 @@ ESCALATE_AFTER_DAYS = 90
 """More days past due than this (or a broken arrangement) sends a customer to Escalation."""
 
 QUEUE_RULE = (
-    "vulnerable customers → Support (never escalated); otherwise more than "
+    "an active arrangement → Arrangement (on hold: never escalated); otherwise vulnerable "
+    "customers → Support (never escalated); otherwise more than "
     f"{ESCALATE_AFTER_DAYS} days past due or a broken arrangement → Escalation; "
     "otherwise → Reminder"
 )
 """How a customer is routed to a queue, as shown in the page."""
 
-QUEUES = ("Support", "Escalation", "Reminder")
+QUEUES = ("Arrangement", "Support", "Escalation", "Reminder")
 
 _RANKED: WeakKeyDictionary = WeakKeyDictionary()
 _RANKED_LOCK = threading.Lock()
@@ -76,7 +77,8 @@ def worklist(cube, segments: np.ndarray) -> pd.DataFrame:
     DataFrame
         ``priority`` (:data:`PRIORITY_FORMULA`), ``queue`` (:data:`QUEUE_RULE`),
         ``customer_id``, ``arrears`` (£), ``days_past_due``, ``bucket``,
-        ``last_payment_date``, ``last_payment`` (£), ``last_action``,
+        ``last_payment_date``, ``last_payment`` (£ paid in all on that day; NaN when the
+        customer never paid), ``last_action``,
         ``last_action_date``, ``arrangement``, ``vulnerable`` and the customer's region,
         tariff and income band; sorted by priority, then arrears.
     """
@@ -99,7 +101,11 @@ def _ranked_worklist(cube) -> tuple[pd.DataFrame, np.ndarray]:
     days = rows["days_past_due"].to_numpy()
     arrangement = rows["arrangement"].astype(str).to_numpy()
     escalate = (days > ESCALATE_AFTER_DAYS) | (arrangement == "Broken")
-    queue = np.where(vulnerable, "Support", np.where(escalate, "Escalation", "Reminder"))
+    queue = np.select(
+        [arrangement == "Active", vulnerable, escalate],
+        ["Arrangement", "Support", "Escalation"],
+        "Reminder",
+    )
     frame = pd.DataFrame(
         {
             "priority": PRIORITY.score(arrears, days, arrangement),
@@ -111,7 +117,11 @@ def _ranked_worklist(cube) -> tuple[pd.DataFrame, np.ndarray]:
                 tables.buckets.of(days), categories=list(tables.bucket_labels), ordered=True
             ),
             "last_payment_date": rows["last_payment_date"].to_numpy(),
-            "last_payment": rows["last_payment_pence"].to_numpy() / 100,
+            "last_payment": np.where(
+                rows["last_payment_date"].isna().to_numpy(),
+                np.nan,
+                rows["last_payment_pence"].to_numpy() / 100,
+            ),
             "last_action": rows["last_action"].to_numpy(),
             "last_action_date": rows["last_action_date"].to_numpy(),
             "arrangement": rows["arrangement"].to_numpy(),

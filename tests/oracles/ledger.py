@@ -629,15 +629,18 @@ def brute_action_outcome(rows: Rows, customer: int, day: int, as_of_day: int, mi
     return out
 
 
-def brute_arrangement(actions, as_of_day: int) -> str:
-    """None / Broken / Active / Kept from one customer's (day, action) list (90-day rule)."""
+def brute_arrangement(actions, as_of_day: int, term: int = 90) -> str:
+    """None / Broken / Active / Kept of one customer's latest arrangement, from their
+    (day, action) list: Broken if a break is recorded within its term (up to as-of);
+    otherwise Active until the term ends, then Kept."""
     agreed = [d for d, a in actions if a == compute.ARRANGEMENT_AGREED and d <= as_of_day]
-    broken = [d for d, a in actions if a == compute.ARRANGEMENT_BROKEN and d <= as_of_day]
     if not agreed:
         return "None"
-    if broken and max(broken) > max(agreed):
+    start = max(agreed)
+    end = min(start + term, as_of_day)
+    if any(a == compute.ARRANGEMENT_BROKEN and start < d <= end for d, a in actions):
         return "Broken"
-    return "Active" if as_of_day - max(agreed) <= 90 else "Kept"
+    return "Active" if start + term > as_of_day else "Kept"
 
 
 def check_worklist(portfolio: Portfolio, cube, rows: Rows | None = None) -> None:
@@ -660,7 +663,8 @@ def check_worklist(portfolio: Portfolio, cube, rows: Rows | None = None) -> None
         if paid:
             last = max(d for d, _ in paid)
             assert day_number(row.last_payment_date) == last, row.customer_id
-            assert row.last_payment_pence in [p for d, p in paid if d == last], row.customer_id
+            total = sum(p for d, p in paid if d == last)  # all paid on the last day
+            assert row.last_payment_pence == total, row.customer_id
         else:
             assert pd.isna(row.last_payment_date) and row.last_payment_pence == 0
         expected = brute_arrangement(rows.actions[row.customer], as_of_day)

@@ -321,7 +321,7 @@ def figures_table(by_segment: pd.DataFrame, dim: str) -> pd.DataFrame:
             "Defaults": frame["counted_defaults"].to_numpy(),
             "Default rate %": (frame["default_rate"] * 100).round(2).to_numpy(),
             "Billed £": frame["billed"].round(2).to_numpy(),
-            "Paid in window £": frame["paid_in_window"].round(2).to_numpy(),
+            "Cash received £": frame["cash_received"].round(2).to_numpy(),
             "Collection rate %": (frame["collection_rate"] * 100).round(2).to_numpy(),
         }
     )
@@ -357,5 +357,5 @@ TABLE_FORMATTERS = {
     "Default rate %": {"type": "money", "symbol": "%", "symbolAfter": True, "precision": 1},
     "Collection rate %": {"type": "money", "symbol": "%", "symbolAfter": True, "precision": 1},
     "Billed £": {"type": "money", "symbol": "£", "thousand": ",", "precision": 2},
-    "Paid in window £": {"type": "money", "symbol": "£", "thousand": ",", "precision": 2},
+    "Cash received £": {"type": "money", "symbol": "£", "thousand": ",", "precision": 2},
 }

@@ -526,6 +526,7 @@ def worklist_table(worklist: pd.DataFrame) -> pd.DataFrame:
     frame = worklist[list(WORKLIST_COLUMNS)].rename(columns=WORKLIST_COLUMNS)
     for column in ("Last payment", "Last action date"):
         frame[column] = pd.to_datetime(frame[column]).dt.strftime("%Y-%m-%d").fillna("")
+    frame["Last payment"] = frame["Last payment"].replace("", "never")
     for column in ("Queue", "Bucket", "Last action", "Arrangement", "Region", "Tariff"):
         frame[column] = frame[column].astype(str).replace("nan", "")
     frame["Income band"] = frame["Income band"].astype(str)
