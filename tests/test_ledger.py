@@ -274,7 +274,8 @@ def test_buckets_of_walks_the_edges(edges, labels):
     assert buckets.of(days).tolist() == expected
     assert buckets.of(days).dtype == np.int8
     assert buckets.labels == labels
-    assert buckets.entry == (2 if len(edges) > 1 else 1)
+    assert buckets.entry == 2  # the first bucket past the first edge, with one edge too
+    assert labels[buckets.entry].startswith(f"{edges[0] + 1}")
 
 
 def test_buckets_default_boundaries():

@@ -187,7 +187,7 @@ def direct_ledger(portfolio, as_of: pd.Timestamp, months: pd.DatetimeIndex) -> c
     portfolio (bills due and payments after the month-ends never count in them)."""
     ends = months + pd.offsets.MonthEnd(0)
     ends = compute.day_numbers(ends[ends <= as_of])
-    bills, payments = portfolio.bills, portfolio.payments
+    bills, payments, adjustments = portfolio.bills, portfolio.payments, portfolio.adjustments
     return compute.month_end_ledger(
         bills["customer_id"].cat.codes.to_numpy(),
         compute.day_numbers(bills["due_date"]),
@@ -197,6 +197,12 @@ def direct_ledger(portfolio, as_of: pd.Timestamp, months: pd.DatetimeIndex) -> c
         payments["amount_pence"].to_numpy(),
         len(portfolio.customers),
         ends,
+        compute.Adjustments(
+            adjustments["customer_id"].cat.codes.to_numpy(np.int64),
+            compute.day_numbers(adjustments["adjustment_date"]),
+            adjustments["balance_pence"].to_numpy(np.int64),
+            (adjustments["kind"] == "write_off").to_numpy(),
+        ),
     )
 
 

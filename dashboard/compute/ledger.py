@@ -66,8 +66,9 @@ class Buckets:
 
     @property
     def entry(self) -> int:
-        """The first bucket past the first edge (31+ days by default): *serious* arrears."""
-        return 2 if len(self.edges) > 1 else 1
+        """The first bucket past the first edge (31+ days by default): *serious* arrears.
+        With one edge it is the last bucket (``31+`` for edge 30), never ``1–30``."""
+        return 2
 
     def of(self, days_past_due: np.ndarray) -> np.ndarray:
         """Bucket number (0 = Current) of each days-past-due value, as int8."""

@@ -356,7 +356,9 @@ def _transitions(ledger, bucket, on_book, segment, shape: Shapes) -> np.ndarray:
     out = np.zeros((shape.months, shape.segments, shape.buckets, shape.buckets, 2), np.int64)
     if shape.months < 2:
         return out
-    both = on_book[:, 1:] & on_book[:, :-1]
+    # on book at the first month-end: a customer who pays off and leaves (off book at the
+    # second, owing nothing) moves to Current, as the entry cohorts count them cured
+    both = on_book[:, :-1]
     month = np.broadcast_to(np.arange(1, shape.months)[None, :], both.shape)[both]
     seg = np.broadcast_to(segment[:, None], both.shape)[both]
     key = ((month * shape.segments + seg) * shape.buckets + bucket[:, :-1][both]) * shape.buckets

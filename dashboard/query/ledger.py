@@ -159,8 +159,9 @@ def arrears_summary(ageing_frame: pd.DataFrame, by: str | None = None) -> pd.Dat
     Returns
     -------
     DataFrame
-        ``month``, ``by``, ``customers``, ``in_arrears``, ``share_in_arrears`` (NaN with
-        nobody on book or no bill due yet), ``arrears`` and ``billed`` (£ due to date) and
+        ``month``, ``by``, ``customers``, ``in_arrears``, ``share_in_arrears`` (NaN only
+        with nobody on book: customers on book of whom none owes are 0%), ``arrears`` and
+        ``billed`` (£ due to date) and
         ``average_arrears`` (£ per customer in arrears; NaN with nobody in arrears).
     """
     keys = ["month"] if by is None else ["month", by]
@@ -171,10 +172,8 @@ def arrears_summary(ageing_frame: pd.DataFrame, by: str | None = None) -> pd.Dat
     ].sum()
     total = total.reset_index()
     with np.errstate(divide="ignore", invalid="ignore"):
-        total["share_in_arrears"] = np.where(  # NaN before any bill is due: not 0%
-            (total["customers"] > 0) & (total["billed"] > 0),
-            total["in_arrears"] / total["customers"],
-            np.nan,
+        total["share_in_arrears"] = np.where(
+            total["customers"] > 0, total["in_arrears"] / total["customers"], np.nan
         )
         total["average_arrears"] = np.where(
             total["in_arrears"] > 0, total["arrears"] / total["in_arrears"], np.nan
@@ -396,8 +395,9 @@ def segment_summary(
     -------
     DataFrame
         ``by``; at the last month-end of the range: ``customers`` on book,
-        ``share_in_arrears``, ``arrears`` (£), ``average_arrears`` (£), ``share_31_plus``
-        (share past the first bucket edge); over the range: ``cure_rate`` and
+        ``share_in_arrears``, ``arrears`` (£), ``average_arrears`` (£), ``share_serious``
+        (share past the first bucket edge; ``frame.attrs["serious_label"]`` says which,
+        e.g. "31+ days"); over the range: ``cure_rate`` and
         ``roll_current`` (pooled over months), ``reminder_paid_30_rate`` (Reminder Sent
         followed by a payment within 30 days). Values with no customer are left out.
     """
@@ -422,7 +422,7 @@ def segment_summary(
             "share_in_arrears": _ratio(in_arrears, customers),
             "arrears": arrears,
             "average_arrears": _ratio(arrears, in_arrears),
-            "share_31_plus": _ratio(serious, customers),
+            "share_serious": _ratio(serious, customers),
             "cure_rate": _ratio(counts[:, 1:, 0].sum(axis=1), counts[:, 1:, :].sum(axis=(1, 2))),
             "roll_current": _ratio(counts[:, 0, 1], counts[:, 0, :].sum(axis=1)),
             "reminder_paid_30_rate": reminders["paid_30_rate"].reindex(labels).to_numpy()
@@ -430,4 +430,7 @@ def segment_summary(
             else np.nan,
         }
     )
-    return frame.loc[frame["customers"] > 0].reset_index(drop=True)
+    frame = frame.loc[frame["customers"] > 0].reset_index(drop=True)
+    frame.attrs["serious_label"] = f"{tables.buckets.edges[0] + 1}+ days"
+    frame.attrs["first_bucket"] = tables.bucket_labels[1]
+    return frame

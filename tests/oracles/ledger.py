@@ -530,14 +530,14 @@ def expected_movement(book: Book, segment: np.ndarray, n_segments: int) -> np.nd
 
 
 def expected_transitions(book: Book, segment: np.ndarray, n_segments: int, n_buckets: int):
-    """(months, segments, from, to, 2): customers on book at both month-ends and their
-    arrears at the first one."""
+    """(months, segments, from, to, 2): customers on book at the first month-end (off book
+    at the second means owing nothing: Current) and their arrears at the first one."""
     k = len(book.snaps)
     out = np.zeros((k, n_segments, n_buckets, n_buckets, 2), dtype=np.int64)
     owed = book.arrears
     for c in range(len(segment)):
         for j in range(1, k):
-            if book.on_book[c, j - 1] and book.on_book[c, j]:
+            if book.on_book[c, j - 1]:
                 cell = out[j, segment[c], book.bucket[c, j - 1], book.bucket[c, j]]
                 cell += [1, owed[c, j - 1]]
     return out

@@ -540,12 +540,15 @@ def worklist_note() -> str:
 
 
 def tariff_table(tariffs: pd.DataFrame) -> pd.DataFrame:
-    """Readable per-tariff figures (rates in %, money in £)."""
+    """Readable per-tariff figures (rates in %, money in £), labelled by the bucket edges
+    in use (``tariffs.attrs``: :func:`dashboard.query.ledger.segment_summary`)."""
+    serious = tariffs.attrs.get("serious_label", "31+ days")
+    first = tariffs.attrs.get("first_bucket", "1–30")
     percent = {
         "share_in_arrears": "In arrears %",
-        "share_31_plus": "31+ days %",
+        "share_serious": f"{serious} %",
         "cure_rate": "Cure rate %",
-        "roll_current": "Roll to 1–30 %",
+        "roll_current": f"Roll to {first} %",
         "reminder_paid_30_rate": "Paid ≤30 d after reminder %",
     }
     frame = pd.DataFrame(
