@@ -239,6 +239,13 @@ OUTPUTS: tuple[Output, ...] = (
         _over_period(ledger.action_effectiveness, by="is_vulnerable"),
     ),
     Output(
+        "uplift",
+        "Per action type: paid within 30 days beside a randomised holdout, with the "
+        "difference and its 95% interval (or no fair comparison).",
+        SELECTION,
+        _over_period(ledger.action_uplift),
+    ),
+    Output(
         "effectiveness_by_segment",
         "Outcomes per action type and segment value.",
         (*SELECTION, "segment_by"),

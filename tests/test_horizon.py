@@ -124,3 +124,25 @@ def test_reference_view_of_the_original_notebook(seed_dir):
     assert round(summary["overall"]["default_rate"], 3) == 0.084
     assert round(reading["default_rate"], 3) == 0.093
     assert sum(a["count"] for a in summary["actions"]) == 15_418
+
+
+def test_two_bills_of_one_month_set_the_month_bit_once():
+    """A customer billed twice in a month (mid-month and month-end) is one billed month,
+    not a carried bit into the next month."""
+    from oracles.ledger import minimal_frames
+
+    from dashboard.schema import tables_from_frames, validate
+
+    frames = minimal_frames(
+        bills=[
+            ("C100000", "2023-01-15", 10.0, "2023-01-29"),
+            ("C100000", "2023-01-31", 10.0, "2023-02-14"),
+            ("C100000", "2023-02-28", 10.0, "2023-03-14"),
+        ],
+        payments=[("C100000", "2023-05-01", 5.0)],
+    )
+    cube = build_cube(validate(tables_from_frames(frames)))
+    billed = int(cube.customer_bits["billed"][0, 0])
+    assert billed == 0b11  # January and February, nothing else
+    defaulted = int(cube.customer_bits["defaulted"][0, 0])
+    assert defaulted & ~billed == 0

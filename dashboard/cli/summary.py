@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from dashboard import SourceError
@@ -150,6 +151,10 @@ def portfolio_summary(
             }
             for row in ledger.ageing(cube, segments, start, end).itertuples(index=False)
         ],
+        "uplift": [
+            {key: _plain_value(value) for key, value in row.items()}
+            for row in ledger.action_uplift(cube, segments, start, end).to_dict("records")
+        ],
         "movement": [
             {
                 "month": row["month"].strftime("%Y-%m"),
@@ -226,6 +231,15 @@ def _figures(row, money: bool) -> dict:
         figures["billed"] = round(float(row.billed), 2)
         figures["paid_in_window"] = round(float(row.paid_in_window), 2)
     return figures
+
+
+def _plain_value(value: object) -> object:
+    """A JSON value: rates rounded, NaN as None, NumPy numbers as Python ones."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    return _rate(float(value))
 
 
 def _mature(row) -> bool:

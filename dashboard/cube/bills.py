@@ -196,6 +196,14 @@ def arrangement_table(
     return table.groupby(["month", "segment"], as_index=False).sum()
 
 
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted: one pass when already sorted (bills sorted by customer
+    and period end give sorted cells), else a sort."""
+    if not is_sorted(values):
+        return np.unique(values)
+    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
+
+
 def customer_bits(
     bills: pd.DataFrame,
     outcomes: pd.DataFrame,
@@ -203,11 +211,11 @@ def customer_bits(
     n_customers: int,
     n_months: int,
 ) -> dict[str, np.ndarray]:
-    """Per-customer month bitmasks (a bit per cube month); bills are unique per (customer,
-    month), so bits add."""
+    """Per-customer month bitmasks (a bit per cube month): a month's bit is set when any of
+    the customer's bills of that month has the flag (two bills in one month set it once)."""
     words = (max(n_months, 1) - 1) // BITS_PER_WORD + 1
-    slot = bills["customer_id"].cat.codes.to_numpy(np.int64) * words + bill_month // BITS_PER_WORD
-    bit = np.left_shift(1, bill_month % BITS_PER_WORD).astype(np.float64)
+    customer = bills["customer_id"].cat.codes.to_numpy(np.int64)
+    cell = customer * (words * BITS_PER_WORD) + bill_month  # one per (customer, month)
     mature = outcomes["is_mature"].to_numpy()
     default = outcomes["is_default"].to_numpy()
     flags = {
@@ -218,7 +226,9 @@ def customer_bits(
     }
     bits = {}
     for name, flag in flags.items():
-        weights = bit if flag is None else np.where(flag, bit, 0.0)
+        cells = _distinct(cell if flag is None else cell[flag])
+        slot = cells // BITS_PER_WORD  # = customer * words + month // BITS_PER_WORD
+        weights = np.left_shift(1, cells % BITS_PER_WORD).astype(np.float64)
         total = np.bincount(slot, weights=weights, minlength=n_customers * words)
         bits[name] = as_uint64_words(total.astype(np.uint32).reshape(n_customers, words))
     return bits

@@ -293,6 +293,16 @@ TABS: tuple[Tab, ...] = (
                 lambda model: ledger_views.funnel_chart(model.funnel, model.describe_selection()),
             ),
             Table(
+                "uplift",
+                ("uplift",),
+                lambda model: ledger_views.uplift_table(model.uplift),
+                title=(
+                    "**What actions do: paid within 30 days, acted on vs a randomised "
+                    "holdout** (a customer a reminder was due to and deliberately not sent); "
+                    "with no holdout in the data there is no fair comparison"
+                ),
+            ),
+            Table(
                 "effectiveness_by_segment",
                 ("effectiveness_by_segment",),
                 lambda model: ledger_views.effectiveness_table(

@@ -456,6 +456,33 @@ def effectiveness_table(effect: pd.DataFrame, dim: str) -> pd.DataFrame:
     )
 
 
+def uplift_table(uplift: pd.DataFrame) -> pd.DataFrame:
+    """Readable uplift table: each action type's 30-day payment rate beside its comparison
+    group, the difference in points and its 95% interval ("no fair comparison" when the
+    data holds none)."""
+
+    def points(column: str) -> np.ndarray:
+        return (uplift[column] * 100).round(1).to_numpy()
+
+    fair = uplift["comparison"] != "none"
+    interval = [
+        f"{low:+.1f} to {high:+.1f}" if ok and pd.notna(low) else "no fair comparison"
+        for ok, low, high in zip(fair, points("uplift_low"), points("uplift_high"), strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "Action": uplift["action"].astype(str).to_numpy(),
+            "Customers": uplift["customers"].to_numpy(),
+            "Paid ≤30 d %": points("paid_30_rate"),
+            "Comparison group": uplift["comparison"].to_numpy(),
+            "Comparison customers": uplift["comparison_customers"].to_numpy(),
+            "Comparison paid ≤30 d %": points("comparison_rate"),
+            "Uplift (points)": points("uplift"),
+            "95% interval (points)": interval,
+        }
+    )
+
+
 def funnel_chart(funnel: pd.DataFrame, selection: str):
     """Customers reaching each collections stage, with conversion from the stage before.
 
