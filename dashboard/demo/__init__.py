@@ -1,5 +1,8 @@
-"""The seeded, vectorised synthetic book (``simulation``) and the writers of its tables
-(``writers``: CSV folder, SQLite file, Parquet folder)."""
+"""The seeded, vectorised synthetic book and the writers of its tables.
+
+``population`` draws the customers and the calendar, ``cycle`` simulates one month of a
+block of customers, ``simulation`` runs the blocks and writes the tables through
+``writers`` (CSV folder, SQLite file, Parquet folder; ``postgresql`` a database)."""
 
 from __future__ import annotations
 

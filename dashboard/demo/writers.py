@@ -1,14 +1,16 @@
-"""Format writers for the four portfolio tables (CSV folder, SQLite file, Parquet folder).
+"""Format writers for the portfolio tables (CSV folder, SQLite file, Parquet folder).
 
 The generator in :mod:`dashboard.demo` produces *raw chunks*: a ``dict`` mapping each column
-of :data:`dashboard.vocab.TABLES` to a NumPy array in a compact numeric form
+of :data:`dashboard.vocab.ALL_TABLES` (the four required tables and ``adjustments``) to a
+NumPy array in a compact numeric form
 
 - ``customer_id``: integer customer number ``i`` (written as ``C{100000 + i}``);
 - date columns: days since 1970-01-01 (written as ISO ``YYYY-MM-DD`` text, or ``date32``);
-- money columns: integer pence (written as GBP with 2 decimals);
+- money columns: integer pence (written as GBP with 2 decimals; adjustments may be negative);
 - ``usage_m3``: integer hundredths of a m3, ``-1`` when the customer has no meter
   (written empty / NULL);
-- dimensions, ``method`` and ``action``: integer codes into their vocabulary;
+- dimensions, ``method``, ``action`` and ``kind``: integer codes into their vocabulary
+  (:data:`CATEGORY_VOCABULARIES`);
 - flags: 0/1 integers.
 
 This module turns such chunks into file contents; it knows nothing about how they are made.
@@ -30,8 +32,8 @@ import pyarrow.parquet as pq
 
 from dashboard import vocab
 
-Format = Literal["csv", "sqlite", "parquet"]
-FORMATS: tuple[str, ...] = ("csv", "sqlite", "parquet")
+Format = Literal["csv", "sqlite", "parquet", "postgresql"]
+FORMATS: tuple[str, ...] = ("csv", "sqlite", "parquet", "postgresql")
 
 ID_PREFIX = "C"
 ID_START = 100000
@@ -43,9 +45,15 @@ CATEGORY_VOCABULARIES: dict[str, tuple[str, ...]] = {
     "tariff": vocab.TARIFFS,
     "tenure_band": vocab.TENURE_BANDS,
     "method": vocab.PAYMENT_METHODS,
-    "action": vocab.ACTIONS,
+    "action": (*vocab.ACTIONS, vocab.HELD_OUT),
+    "kind": vocab.ADJUSTMENT_KINDS,
 }
 """Columns stored as integer codes into these vocabularies."""
+
+ACTION_CODES: dict[str, int] = {a: i for i, a in enumerate(CATEGORY_VOCABULARIES["action"])}
+"""Code of each action (the four of ``vocab.ACTIONS``, then ``vocab.HELD_OUT``)."""
+ADJUSTMENT_CODES: dict[str, int] = {k: i for i, k in enumerate(vocab.ADJUSTMENT_KINDS)}
+"""Code of each adjustment kind."""
 
 QUANTITY_COLUMNS = ("usage_m3",)
 """Columns stored as integer hundredths with ``-1`` for missing."""
@@ -61,7 +69,7 @@ def column_kind(table: str, column: str) -> str:
     Parameters
     ----------
     table : str
-        Table name, a key of :data:`dashboard.vocab.TABLES`.
+        Table name, a key of :data:`dashboard.vocab.ALL_TABLES`.
     column : str
         Column name of that table.
 
@@ -206,18 +214,18 @@ def to_frame(table: str, chunk: RawChunk) -> pd.DataFrame:
     Parameters
     ----------
     table : str
-        Table name, a key of :data:`dashboard.vocab.TABLES`.
+        Table name, a key of :data:`dashboard.vocab.ALL_TABLES`.
     chunk : mapping of str to numpy.ndarray
         Raw columns (see the module docstring).
 
     Returns
     -------
     pandas.DataFrame
-        The columns of ``vocab.TABLES[table]`` in order.
+        The columns of ``vocab.ALL_TABLES[table]`` in order.
     """
-    data = {column: file_values(table, column, chunk[column]) for column in vocab.TABLES[table]}
+    data = {column: file_values(table, column, chunk[column]) for column in vocab.ALL_TABLES[table]}
     frame = pd.DataFrame(data)
-    for column in vocab.TABLES[table]:
+    for column in vocab.ALL_TABLES[table]:
         if column_kind(table, column) in ("id", "date", "category"):
             frame[column] = frame[column].astype("str")
     return frame
@@ -229,7 +237,7 @@ def to_text_frame(table: str, chunk: RawChunk) -> pd.DataFrame:
     Parameters
     ----------
     table : str
-        Table name, a key of :data:`dashboard.vocab.TABLES`.
+        Table name, a key of :data:`dashboard.vocab.ALL_TABLES`.
     chunk : mapping of str to numpy.ndarray
         Raw columns (see the module docstring).
 
@@ -239,7 +247,7 @@ def to_text_frame(table: str, chunk: RawChunk) -> pd.DataFrame:
         Object columns of strings; empty strings for missing usage.
     """
     data = {}
-    for column in vocab.TABLES[table]:
+    for column in vocab.ALL_TABLES[table]:
         kind, values = column_kind(table, column), chunk[column]
         if kind == "id":
             data[column] = format_by_lookup(values, customer_id_strings)
@@ -266,7 +274,7 @@ def arrow_schema(table: str) -> pa.Schema:
     Parameters
     ----------
     table : str
-        Table name, a key of :data:`dashboard.vocab.TABLES`.
+        Table name, a key of :data:`dashboard.vocab.ALL_TABLES`.
 
     Returns
     -------
@@ -280,7 +288,7 @@ def arrow_schema(table: str) -> pa.Schema:
         "category": pa.dictionary(pa.int8(), pa.string()),
         "flag": pa.int64(),
     }
-    return pa.schema([(c, types[column_kind(table, c)]) for c in vocab.TABLES[table]])
+    return pa.schema([(c, types[column_kind(table, c)]) for c in vocab.ALL_TABLES[table]])
 
 
 class _IdCache:
@@ -303,7 +311,7 @@ def to_arrow(table: str, chunk: RawChunk, ids: _IdCache | None = None) -> pa.Tab
     Parameters
     ----------
     table : str
-        Table name, a key of :data:`dashboard.vocab.TABLES`.
+        Table name, a key of :data:`dashboard.vocab.ALL_TABLES`.
     chunk : mapping of str to numpy.ndarray
         Raw columns (see the module docstring).
     ids : optional
@@ -316,7 +324,7 @@ def to_arrow(table: str, chunk: RawChunk, ids: _IdCache | None = None) -> pa.Tab
     ids = ids or _IdCache()
     schema = arrow_schema(table)
     arrays = []
-    for column in vocab.TABLES[table]:
+    for column in vocab.ALL_TABLES[table]:
         kind = column_kind(table, column)
         values = chunk[column]
         if kind == "id":
@@ -397,10 +405,10 @@ class CsvFolderWriter(TableWriter):
 
     def close(self) -> None:
         """Write header-only files for tables that received no chunk."""
-        for table in vocab.TABLES:
+        for table in vocab.ALL_TABLES:
             if table not in self._started:
                 self._started.add(table)
-                pd.DataFrame(columns=list(vocab.TABLES[table])).to_csv(
+                pd.DataFrame(columns=list(vocab.ALL_TABLES[table])).to_csv(
                     self.folder / f"{table}.csv", index=False, lineterminator="\n"
                 )
 
@@ -443,7 +451,7 @@ class SqliteWriter(TableWriter):
         # A private temporary file, moved into place only when complete: no journal needed.
         self._db.execute("PRAGMA journal_mode = OFF")
         self._db.execute("PRAGMA synchronous = OFF")
-        for table, columns in vocab.TABLES.items():
+        for table, columns in vocab.ALL_TABLES.items():
             spec = ", ".join(
                 f'"{c}" {_SQL_TYPES.get(column_kind(table, c), "TEXT")}' for c in columns
             )
@@ -452,7 +460,7 @@ class SqliteWriter(TableWriter):
     def write(self, table: str, chunk: RawChunk) -> None:
         """Insert a raw chunk into ``table``."""
         columns = []
-        for column in vocab.TABLES[table]:
+        for column in vocab.ALL_TABLES[table]:
             values = file_values(table, column, chunk[column])
             if values.dtype.kind == "f":
                 values = np.where(np.isnan(values), None, values.astype(object))
@@ -465,7 +473,7 @@ class SqliteWriter(TableWriter):
         """Create the indexes, commit and move the file into place."""
         if self._db is None:
             return
-        for table in vocab.TABLES:
+        for table in vocab.ALL_TABLES:
             for column in sqlite_indexes(table):
                 self._db.execute(f'CREATE INDEX "ix_{table}_{column}" ON "{table}" ("{column}")')
         self._db.commit()
@@ -515,7 +523,7 @@ class ParquetFolderWriter(TableWriter):
 
     def close(self) -> None:
         """Close every file (tables without rows are written empty)."""
-        for table in vocab.TABLES:
+        for table in vocab.ALL_TABLES:
             self._writer(table)
         for writer in self._writers.values():
             writer.close()
@@ -527,10 +535,11 @@ def open_writer(fmt: str, out: str | Path) -> TableWriter:
 
     Parameters
     ----------
-    fmt : {"csv", "sqlite", "parquet"}
+    fmt : {"csv", "sqlite", "parquet", "postgresql"}
         Output format.
     out : str or Path
-        Folder (csv, parquet) or file (sqlite).
+        Folder (csv, parquet), file (sqlite) or ``postgresql://`` URL
+        (:class:`dashboard.demo.postgresql.PostgresWriter`).
 
     Returns
     -------
@@ -542,6 +551,10 @@ def open_writer(fmt: str, out: str | Path) -> TableWriter:
         If ``fmt`` is not a known format.
     """
     writers = {"csv": CsvFolderWriter, "sqlite": SqliteWriter, "parquet": ParquetFolderWriter}
+    if fmt == "postgresql":
+        from dashboard.demo.postgresql import PostgresWriter  # imports the database driver
+
+        return PostgresWriter(str(out))
     if fmt not in writers:
         raise ValueError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
     return writers[fmt](out)
