@@ -40,6 +40,7 @@ JSON_KEYS = {
     "bucket_edges",
     "ageing",
     "movement",
+    "uplift",
 }
 AGEING_KEYS = {"month", "bucket", "customers", "arrears"}
 WINDOW_KEYS = {"before", "after", "tolerance"}

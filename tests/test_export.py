@@ -168,6 +168,7 @@ def test_page_carries_the_ledger_views(model):
         "vintage_arrears",
         "entries",
         "effectiveness",
+        "uplift",
         "funnel",
         "tariffs",
     }

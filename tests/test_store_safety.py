@@ -27,8 +27,8 @@ from dashboard.sources import DEFAULT_SOURCE
 def source(tmp_path) -> Path:
     folder = tmp_path / "demo"
     folder.mkdir()
-    for table in ("customers", "bills", "payments", "collections_actions"):
-        shutil.copy(DEFAULT_SOURCE / f"{table}.csv", folder / f"{table}.csv")
+    for file in DEFAULT_SOURCE.glob("*.csv"):  # the four tables and adjustments
+        shutil.copy(file, folder / file.name)
     return folder
 
 
