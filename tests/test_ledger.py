@@ -334,7 +334,8 @@ def pandas_month_end_totals(
         balance = billed - paid + adjusted
         period = month.to_period("M")
         started = first.notna() & (first <= period)
-        on_book = (started & (last >= period)) | (balance != 0)
+        still_billed = last == last.max()  # billed in the book's last month: no end yet
+        on_book = (started & ((last >= period) | still_billed)) | (balance != 0)
         rows.append(
             (
                 int(on_book.sum()),

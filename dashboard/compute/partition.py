@@ -24,6 +24,9 @@ from dashboard.compute.ledger import (
 from dashboard.compute.outcomes import ARRANGEMENT_STATES  # noqa: F401 (re-exported)
 from dashboard.vocab import ACTIONS
 
+NEVER = np.iinfo(np.int32).max
+"""A month index after every month: "no such month" (no bill yet, no end of billing)."""
+
 CURE_AFTER = (1, 2, 3, 6)
 """Months after entering serious arrears at which cures are counted."""
 
@@ -99,6 +102,8 @@ class LedgerSettings:
     as_of_day: int
     months: pd.DatetimeIndex
     as_of: pd.Timestamp
+    last_bill_month: int = NEVER
+    """The book's last bill month: a customer billed in it is still on book after it."""
 
     @property
     def as_of_month(self) -> int:
@@ -128,10 +133,10 @@ def partition_tables(chunk: tuple, settings: LedgerSettings) -> tuple[dict, pd.D
     shape = settings.shape
     ledger = part.ledger(settings.snaps)
     bucket = settings.buckets.of(ledger.days_past_due)
-    on_book = part.on_book(ledger, shape.months)
+    on_book = part.on_book(ledger, shape.months, last_bill_month=settings.last_bill_month)
     now = part.ledger(np.array([settings.as_of_day]))
     now_bucket = settings.buckets.of(now.days_past_due)
-    on_book_now = part.on_book(now, 1, settings.as_of_month)
+    on_book_now = part.on_book(now, 1, settings.as_of_month, settings.last_bill_month)
     today_shape = Shapes(1, shape.segments, shape.buckets, shape.cohorts)
     sums = {
         "ageing": _ageing(ledger, bucket, on_book, segment, shape),
@@ -238,11 +243,16 @@ class Partition:
         """Month index of each customer's last bill (-1 when none)."""
         return -_first_per_customer(self.bill_customer, -self.bill_month, self.size, 1)
 
-    def on_book(self, ledger: Ledger, k: int, first: int = 0) -> np.ndarray:
-        """Billed in this month's range of their bills, or owing or owed money (months
-        ``first .. first + k - 1``: the ledger's snapshot columns)."""
+    def on_book(
+        self, ledger: Ledger, k: int, first: int = 0, last_bill_month: int = NEVER
+    ) -> np.ndarray:
+        """Billed in this month's range of their bills (open-ended for a customer billed in
+        the book's last bill month, ``last_bill_month``: no final bill yet), or owing or
+        owed money (months ``first .. first + k - 1``: the ledger's snapshot columns)."""
         month = np.arange(first, first + k)[None, :]
-        billed = (month >= self.first_month()[:, None]) & (month <= self.last_month()[:, None])
+        last = self.last_month()
+        last = np.where(last >= last_bill_month, NEVER, last)  # still billed: no end yet
+        billed = (month >= self.first_month()[:, None]) & (month <= last[:, None])
         return billed | (ledger.balance_pence != 0)
 
     def worklist(self, ledger: Ledger, as_of_day: int) -> pd.DataFrame:
@@ -266,9 +276,6 @@ class Partition:
 
 def day_of(when: pd.Timestamp) -> int:
     return int(day_numbers(pd.DatetimeIndex([pd.Timestamp(when)]))[0])
-
-
-NEVER = np.iinfo(np.int32).max
 
 
 def _first_per_customer(customer: np.ndarray, value: np.ndarray, n: int, none: int) -> np.ndarray:

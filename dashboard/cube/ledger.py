@@ -116,7 +116,10 @@ def build_arrears(
         )
         for low, high in customer_ranges(n_customers, chunk)
     )
-    settings = LedgerSettings(snaps, buckets, shape, quarter_offset, day_of(as_of), months, as_of)
+    last_bill_month = int(bill_month.max()) if len(bill_month) else -1
+    settings = LedgerSettings(
+        snaps, buckets, shape, quarter_offset, day_of(as_of), months, as_of, last_bill_month
+    )
     engine = Engine.from_env() if engine is None else engine
     worklists = []
     for sums, worklist in engine.imap(partition_tables, chunks, settings):  # summed as they come

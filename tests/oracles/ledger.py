@@ -258,13 +258,16 @@ class Book:
 def brute_book(rows: Rows, as_of: pd.Timestamp, edges: tuple[int, ...]) -> Book:
     """Month-end states of every customer, one customer and one month-end at a time.
 
-    On book (arrears.py): from the month of the first bill to the month of the last, and
-    whenever the balance is not nil.
+    On book (arrears.py): from the month of the first bill to the month of the last (with
+    no end for a customer billed in the book's last bill month), and whenever the balance is
+    not nil.
     """
     all_months = [month for own in rows.bills for _, _, month in own]
     all_months += [month_of_day(d) for own in rows.payments for d, _ in own]
     all_months += [month_of_day(d) for own in rows.actions for d, _ in own]
     first, last = min([*all_months, month_number(as_of)]), month_number(as_of)
+    bill_months = [month for own in rows.bills for _, _, month in own]
+    book_last = max(bill_months) - first if bill_months else None
     snaps = brute_snapshots(first, last, as_of)
     n, k = len(rows.bills), len(snaps)
     state = np.zeros((n, k, 5), dtype=np.int64)
@@ -291,7 +294,7 @@ def brute_book(rows: Rows, as_of: pd.Timestamp, edges: tuple[int, ...]) -> Book:
             state[customer, j] = days, billed, paid, adjusted, written_off
             bucket[customer, j] = brute_bucket(days, edges)
             started = months and j >= min(months)
-            in_bill_range = bool(started and j <= max(months))
+            in_bill_range = bool(started and (j <= max(months) or max(months) == book_last))
             on_book[customer, j] = in_bill_range or billed - paid + adjusted != 0
     return Book(
         first_month=first,
