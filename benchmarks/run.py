@@ -16,11 +16,21 @@ SQLite with the original indexes and the ``bill_targets`` view (correlated subqu
 the monthly and income-band queries — with the ratio. With ``--skip-original`` the original
 is measured on a smaller portfolio (``--original-customers``) and extrapolated linearly in
 bills.
+
+With ``--source-kind postgresql`` the same portfolio is written into a PostgreSQL database
+with ``generate --format postgresql`` (schema ``bench_CUSTOMERS_SEED`` of ``--postgres URL``,
+default ``$COLLECTIONS_TEST_POSTGRES``, else a throwaway cluster started with
+``tests/pgcluster.py``; kept between runs only in a server you give), and the build from it is
+timed against the build from the Parquet folder, in turn, with each one's peak RSS and the
+cost of the source's signature::
+
+    .venv/bin/python benchmarks/run.py --customers 1000000 --source-kind postgresql --builds 3
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -99,6 +109,132 @@ def measure_build(source: Path, engine: str = "pandas") -> dict:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def postgres_source(url: str, customers: int, seed: int = 7) -> tuple[str, float | None]:
+    """The portfolio of :func:`portfolio_path` in schema ``bench_CUSTOMERS_SEED`` of the
+    database at ``url``, written with ``generate --format postgresql`` unless already there.
+
+    Returns
+    -------
+    (str, float or None)
+        The source spec, and the seconds the writing took (None: it was there).
+    """
+    from dashboard import SourceError
+    from dashboard.sources.pgspec import with_options
+    from dashboard.sources.postgresql import PostgresSource, fetch
+
+    schema = f"bench_{customers}_{seed}"
+    spec = with_options(url, schema=schema)
+    try:
+        with PostgresSource(spec).session() as cursor:
+            rows = fetch(cursor, f"SELECT count(*) FROM {schema}.customers", spec)
+        if rows[0][0] == customers:
+            return spec, None
+    except SourceError:  # not there yet
+        pass
+    from dashboard.demo import write_demo
+
+    print(f"generating {customers:,} customers into {spec} ...", file=sys.stderr)
+    started = time.perf_counter()
+    write_demo(spec, "postgresql", customers, "2022-01", "2025-12", seed, progress=True)
+    return spec, time.perf_counter() - started
+
+
+def measure_signature(spec: str) -> tuple[float, float]:
+    """Seconds of a source's first ``signature()`` in a fresh process, and of a second one."""
+    code = (
+        "import json, time\n"
+        "from dashboard.sources import open_source\n"
+        f"source = open_source({spec!r})\n"
+        "t0 = time.perf_counter(); source.signature(); t1 = time.perf_counter()\n"
+        "source.signature(); t2 = time.perf_counter()\n"
+        "print(json.dumps([t1 - t0, t2 - t1]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    first, again = json.loads(result.stdout.strip().splitlines()[-1])
+    return first, again
+
+
+@contextlib.contextmanager
+def postgres_server(url: str | None):
+    """``url``, or a throwaway cluster (``tests/pgcluster.py``) for the run."""
+    if url:
+        yield url
+        return
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    import pgcluster
+
+    folder = tempfile.mkdtemp(prefix="collections-bench-pg-")
+    try:
+        yield pgcluster.start(folder)
+    finally:
+        pgcluster.stop(folder)
+
+
+def compare_postgresql(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """Build from PostgreSQL and from Parquet (the same portfolio), in turn; the rows of
+    the table."""
+    parquet = Path(args.parquet) if args.parquet else portfolio_path(args.customers)
+    with postgres_server(args.postgres) as url:
+        spec, written = postgres_source(url, args.customers)
+        runs = {"postgresql": [], "parquet": []}
+        for _ in range(max(args.builds, 1)):
+            runs["postgresql"].append(measure_build(spec, args.engine))
+            runs["parquet"].append(measure_build(parquet, args.engine))
+        signature = measure_signature(spec)
+    median = {
+        kind: {k: float(np.median([b[k] for b in r])) for k in r[0]} for kind, r in runs.items()
+    }
+    peak = {kind: max(b["peak_rss_mb"] for b in r) for kind, r in runs.items()}
+    pg, pq_ = median["postgresql"], median["parquet"]
+    bills = {kind: r[0]["bills"] for kind, r in runs.items()}
+    same = bills["postgresql"] == bills["parquet"]
+    rows = [
+        ("customers", f"{args.customers:,}"),
+        (
+            "bills",
+            f"{bills['postgresql']:,}"
+            + (
+                ""
+                if same
+                else f" (Parquet: {bills['parquet']:,}: "
+                "another book, regenerate it or give --parquet)"
+            ),
+        ),
+    ]
+    if written is not None:
+        rows.append(("generate --format postgresql (write + vacuum)", f"{written:.1f} s"))
+    for kind, build in median.items():
+        rows.append(
+            (
+                f"build from {kind}: read / validate / outcomes + aggregates",
+                f"{build['read']:.1f} / {build['validate']:.1f} / {build['cube']:.1f} s",
+            )
+        )
+    rows += [
+        (f"build total, postgresql (median of {len(runs['postgresql'])})", f"{pg['build']:.1f} s"),
+        (f"build total, parquet (median of {len(runs['parquet'])})", f"{pq_['build']:.1f} s"),
+        ("postgresql / parquet build time", f"{pg['build'] / pq_['build']:.2f}x (target <= 2x)"),
+        ("peak RSS of the build, postgresql", f"{peak['postgresql']:,.0f} MB"),
+        ("peak RSS of the build, parquet", f"{peak['parquet']:,.0f} MB"),
+        (
+            "postgresql signature(): first in a process / again (same snapshot)",
+            f"{signature[0]:.2f} s / {signature[1] * 1000:.0f} ms",
+        ),
+    ]
+    return rows
+
+
+def print_table(rows: list[tuple[str, str]]) -> None:
+    """Print ``(measure, value)`` rows as a two-column table."""
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure':<{width}}  value")
+    print(f"{'-' * width}  {'-' * 40}")
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
 
 
 def outputs_by_tab() -> dict[str, list[str]]:
@@ -183,7 +319,27 @@ def main() -> None:
     parser.add_argument(
         "--builds", type=int, default=1, help="builds to time (the median is reported)"
     )
+    parser.add_argument(
+        "--source-kind",
+        choices=["parquet", "postgresql"],
+        default="parquet",
+        help="postgresql: time the build from PostgreSQL against the Parquet build only",
+    )
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("COLLECTIONS_TEST_POSTGRES"),
+        help="PostgreSQL URL (a user that may create schemas); default "
+        "$COLLECTIONS_TEST_POSTGRES, else a throwaway cluster",
+    )
+    parser.add_argument(
+        "--parquet",
+        help="with --source-kind postgresql: the Parquet folder of the same book "
+        "(default benchmarks/.data/parquet_CUSTOMERS_7)",
+    )
     args = parser.parse_args()
+    if args.source_kind == "postgresql":
+        print_table(compare_postgresql(args))
+        return
 
     source = portfolio_path(args.customers)
     builds = [measure_build(source, args.engine) for _ in range(max(args.builds, 1))]
@@ -245,11 +401,7 @@ def main() -> None:
             f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB",
         )
     )
-    width = max(len(r[0]) for r in rows)
-    print(f"\n{'measure':<{width}}  value")
-    print(f"{'-' * width}  {'-' * 40}")
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
+    print_table(rows)
 
 
 if __name__ == "__main__":

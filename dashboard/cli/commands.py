@@ -26,6 +26,7 @@ from dashboard.compute.ledger import Buckets
 from dashboard.compute.outcomes import Window, latest_payment_date
 from dashboard.loader import SOURCE_ENV
 from dashboard.sources import DEFAULT_SOURCE, open_source
+from dashboard.sources.pgspec import with_options
 
 if TYPE_CHECKING:
     from dashboard.ui.hosts import Host
@@ -49,7 +50,19 @@ SourceOption = Annotated[
     str,
     typer.Option(
         "--source",
-        help="CSV folder, SQLite file or Parquet folder (default: the demo set in data/).",
+        help="CSV folder, SQLite file, Parquet folder or postgresql://USER@HOST:PORT/DB "
+        "(default: the demo set in data/).",
+    ),
+]
+SchemaOption = Annotated[
+    str | None,
+    typer.Option("--schema", help="PostgreSQL source: the schema of the tables (default public)."),
+]
+MappingOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--mapping",
+        help="PostgreSQL source: TOML or JSON file naming the tables and columns that differ.",
     ),
 ]
 
@@ -110,6 +123,7 @@ class Format(StrEnum):
     csv = "csv"
     sqlite = "sqlite"
     parquet = "parquet"
+    postgresql = "postgresql"
 
 
 def data_errors_exit_2(command: Callable) -> Callable:
@@ -134,8 +148,12 @@ def generate(
     end: Annotated[str, typer.Option(help="Last bill month, YYYY-MM.")] = "2025-12",
     seed: Annotated[int, typer.Option(help="Random seed: same arguments, same data.")] = 42,
     out: Annotated[
-        Path, typer.Option(help="Output folder (csv, parquet) or file (sqlite).")
-    ] = Path("data"),
+        str,
+        typer.Option(
+            help="Output folder (csv, parquet), file (sqlite) or "
+            "postgresql://USER@HOST:PORT/DB[?schema=NAME] (postgresql)."
+        ),
+    ] = "data",
     format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.csv,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
@@ -150,10 +168,15 @@ def generate(
 
 @app.command()
 @data_errors_exit_2
-def validate(source: SourceOption = str(DEFAULT_SOURCE)) -> None:
+def validate(
+    source: SourceOption = str(DEFAULT_SOURCE),
+    schema: SchemaOption = None,
+    mapping: MappingOption = None,
+) -> None:
     """Check a source: row counts, date ranges, as-of date and every warning."""
     from dashboard.loader import load_portfolio
 
+    source = with_options(source, schema, mapping)
     portfolio = load_portfolio(source)
     as_of = latest_payment_date(portfolio.payments)
     ranges = {
@@ -209,10 +232,13 @@ def summary(
     bucket_edges: BucketsOption = "30,60,90",
     engine: EngineOption = None,
     scheduler: SchedulerOption = None,
+    schema: SchemaOption = None,
+    mapping: MappingOption = None,
 ) -> None:
     """Default rates overall, by month and by segment, action counts and aged arrears."""
     from dashboard.loader import load_cube
 
+    source = with_options(source, schema, mapping)
     use_engine(engine, scheduler)
     from dashboard.cli.summary import (
         format_summary,
@@ -243,12 +269,15 @@ def build(
     bucket_edges: BucketsOption = "30,60,90",
     engine: EngineOption = None,
     scheduler: SchedulerOption = None,
+    schema: SchemaOption = None,
+    mapping: MappingOption = None,
 ) -> None:
     """Build the cube (outcomes, ledger, aggregates) into the persistent cache beside the data."""
     import time
 
     from dashboard.loader import build_and_store, load_cube
 
+    source = with_options(source, schema, mapping)
     use_engine(engine, scheduler)
 
     started = time.perf_counter()
@@ -319,6 +348,8 @@ def serve(
     ] = False,
     engine: EngineOption = None,
     scheduler: SchedulerOption = None,
+    schema: SchemaOption = None,
+    mapping: MappingOption = None,
 ) -> None:
     """Serve the dashboard with `panel serve`.
 
@@ -335,6 +366,7 @@ def serve(
     from dashboard.ui.hosts import ALLOWED_HOSTS_ENV
     from dashboard.ui.security import SESSION_DIR_ENV
 
+    source = with_options(source, schema, mapping)
     extra = list(ctx.args)
     auth.refuse_secrets_in(extra)
     hosts = allowed_hosts(port, address, allow_host or [], extra)
@@ -504,11 +536,14 @@ def export_html(
             help="Segments offered in the page, comma-separated, or 'all' (each adds 12 states)."
         ),
     ] = "income_band,region,tariff,is_vulnerable",
+    schema: SchemaOption = None,
+    mapping: MappingOption = None,
 ) -> None:
     """One self-contained HTML file that opens offline; metric, segment and period stay live."""
     from dashboard.export import export_html as run
     from dashboard.vocab import DIMENSIONS
 
+    source = with_options(source, schema, mapping)
     chosen = list(DIMENSIONS) if segments == "all" else [s.strip() for s in segments.split(",")]
     unknown = [s for s in chosen if s not in DIMENSIONS]
     if unknown or not chosen:
@@ -523,10 +558,13 @@ def export_html(
 def export_figures(
     source: SourceOption = str(DEFAULT_SOURCE),
     out: Annotated[Path, typer.Option(help="Folder for the PNG files.")] = Path("outputs/figures"),
+    schema: SchemaOption = None,
+    mapping: MappingOption = None,
 ) -> None:
     """PNG figures: monthly default rate, default by income and region, actions."""
     from dashboard.export import export_figures as run
 
+    source = with_options(source, schema, mapping)
     report_warnings(_default_cube(source))
     for path in run(source, out):
         typer.echo(f"wrote {path}")

@@ -1,8 +1,9 @@
-"""Sources of the four tables: a CSV folder, a SQLite file or a Parquet folder.
+"""Sources of the four tables: a CSV folder, a SQLite file, a Parquet folder or a PostgreSQL
+database.
 
-:func:`open_source` turns a spec (a path, or a :class:`Source` already made) into a
-:class:`Source`; each backend is one subclass in its own module. Readers return raw frames;
-:mod:`dashboard.schema` checks and types them.
+:func:`open_source` turns a spec (a path, a ``postgresql://`` URL, or a :class:`Source`
+already made) into a :class:`Source`; each backend is one subclass in its own module.
+Readers return raw frames; :mod:`dashboard.schema` checks and types them.
 """
 
 from __future__ import annotations

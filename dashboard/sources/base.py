@@ -15,6 +15,24 @@ from pathlib import Path
 import pandas as pd
 import param
 
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
+"""Source specs that are database URLs, not paths."""
+
+
+def is_database_url(spec: object) -> bool:
+    """Whether ``spec`` is a ``postgresql://`` (or ``postgres://``) URL rather than a path.
+
+    Parameters
+    ----------
+    spec : object
+        A source spec (a URL is always a ``str``; a ``Path`` never is one).
+
+    Returns
+    -------
+    bool
+    """
+    return isinstance(spec, str) and spec.strip().lower().startswith(DATABASE_SCHEMES)
+
 
 @dataclass
 class RawTables:
@@ -30,7 +48,7 @@ class RawTables:
     source : str
         The source that was read (what :meth:`Source.describe` says).
     kind : str
-        ``"csv"``, ``"sqlite"`` or ``"parquet"``.
+        ``"csv"``, ``"sqlite"``, ``"parquet"`` or ``"postgresql"``.
     warnings : list of str
         Problems noticed while reading (e.g. a fallback text encoding).
     """
@@ -56,7 +74,7 @@ class Source(param.Parameterized):
     """
 
     kind: str = ""
-    """Short name of the backend (``csv``, ``sqlite``, ``parquet``)."""
+    """Short name of the backend (``csv``, ``sqlite``, ``parquet``, ``postgresql``)."""
 
     def tables(self) -> RawTables:
         """Read the four tables, raw (``dashboard.schema.validate`` types and checks them).

@@ -29,7 +29,7 @@ from pathlib import Path
 import param
 
 from dashboard import SourceError
-from dashboard.sources.base import Source
+from dashboard.sources.base import Source, is_database_url
 from dashboard.vocab import ALL_TABLES, TABLES
 
 DEFAULT_SOURCE = Path(__file__).resolve().parent.parent.parent / "data"
@@ -148,12 +148,13 @@ def source_kind(path: str | Path) -> str:
     Parameters
     ----------
     path : str or Path
-        A CSV folder, a Parquet folder or a SQLite file.
+        A CSV folder, a Parquet folder or a SQLite file (or a ``postgresql://`` URL, which
+        is not checked as a path).
 
     Returns
     -------
     str
-        ``"csv"``, ``"parquet"`` or ``"sqlite"``.
+        ``"csv"``, ``"parquet"``, ``"sqlite"`` (or ``"postgresql"``).
 
     Raises
     ------
@@ -161,6 +162,8 @@ def source_kind(path: str | Path) -> str:
         When the path does not exist, cannot be read, is not a regular file or folder, or
         is a folder holding complete CSV and Parquet tables alike.
     """
+    if is_database_url(path):
+        return "postgresql"
     path = Path(path)
     check_readable(path)
     if path.is_dir():

@@ -13,9 +13,10 @@ from dashboard.sources.base import RawTables, Source
 from dashboard.sources.csv import CsvSource
 from dashboard.sources.files import source_kind
 from dashboard.sources.parquet import ParquetSource
+from dashboard.sources.postgresql import PostgresSource
 from dashboard.sources.sqlite import SqliteSource
 
-SOURCE_KINDS: tuple[type[Source], ...] = (ParquetSource, CsvSource, SqliteSource)
+SOURCE_KINDS: tuple[type[Source], ...] = (PostgresSource, ParquetSource, CsvSource, SqliteSource)
 """The backends, asked in this order."""
 
 
@@ -25,7 +26,8 @@ def open_source(spec: str | Path | Source) -> Source:
     Parameters
     ----------
     spec : str, Path or Source
-        A CSV folder, a Parquet folder, a SQLite file, or a source already made.
+        A CSV folder, a Parquet folder, a SQLite file, a ``postgresql://`` URL, or a
+        source already made.
 
     Returns
     -------
@@ -34,11 +36,12 @@ def open_source(spec: str | Path | Source) -> Source:
     Raises
     ------
     SourceError
-        When no backend reads the spec (a missing or unreadable path).
+        When no backend reads the spec (a missing or unreadable path, a URL with a
+        password).
     """
     if isinstance(spec, Source):
         return spec
-    source_kind(spec)  # a missing or unreadable path: its own one-line error
+    source_kind(spec)  # a missing or unreadable path: its own one-line error (not for a URL)
     for kind in SOURCE_KINDS:
         if kind.accepts(spec):
             return kind(spec)
