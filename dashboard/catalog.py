@@ -145,3 +145,140 @@ def metric_choices() -> dict[str, str]:
     dict of str to str
     """
     return {metric.label: metric.name for metric in METRICS}
+
+
+Judged = Literal["value", "change"]
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A headline tile of the first screen: a figure at the period's last month-end.
+
+    Attributes
+    ----------
+    name : str
+        Its column in the model's ``headline["trend"]`` frame.
+    label : str
+    unit : {"rate", "pounds", "count"}
+        How the value is written (0.0%, £0,0 or 0,0).
+    better : {"higher", "lower"}
+    status : str
+        The column its colour is judged on (the value itself, or a related rate).
+    judged : {"value", "change"}
+        Whether the thresholds apply to ``status`` or to its relative change since the
+        month-end before (for amounts, whose size depends on the book).
+    thresholds : (float, float)
+        Default band edges, as fractions: good beyond the first (in the ``better``
+        direction), bad beyond the second.
+    help : str
+        Its definition, shown in the tile's help.
+    """
+
+    name: str
+    label: str
+    unit: Literal["rate", "pounds", "count"]
+    better: Better
+    status: str
+    judged: Judged
+    thresholds: tuple[float, float]
+    help: str
+
+    @property
+    def threshold_param(self) -> str:
+        """The parameter holding this tile's thresholds."""
+        return f"{self.name}_tile_thresholds"
+
+    def threshold_doc(self) -> str:
+        """The ``doc=`` of the threshold parameter."""
+        what = "month-on-month change" if self.judged == "change" else "value"
+        low, high = ("red", "green") if self.better == "higher" else ("green", "red")
+        return f"{self.label} tile, on its {what}: {low} below, {high} above (amber between)."
+
+
+HEADLINES: tuple[Headline, ...] = (
+    Headline(
+        "arrears",
+        "Total arrears",
+        "pounds",
+        "lower",
+        "arrears",
+        "change",
+        (0.0, 0.02),
+        "Money past due at the month-end, every bucket after Current. Green when it fell "
+        "since the month-end before, red when it grew by more than the upper threshold.",
+    ),
+    Headline(
+        "in_arrears",
+        "Customers in arrears",
+        "count",
+        "lower",
+        "share_in_arrears",
+        "value",
+        (0.05, 0.10),
+        "Customers on book past due at the month-end; coloured by their share of the "
+        "customers on book (shown under the count).",
+    ),
+    Headline(
+        "oldest_share",
+        "Oldest debt share",
+        "rate",
+        "lower",
+        "oldest_share",
+        "value",
+        (0.30, 0.50),
+        "Share of the arrears £ in the last days-past-due bucket (91+ days with the "
+        "default bucket edges): the debt least likely to be collected.",
+    ),
+    Headline(
+        "cash_to_billed",
+        "Cash vs billed",
+        "rate",
+        "higher",
+        "cash_to_billed",
+        "value",
+        (0.95, 1.0),
+        "Payments received in the month / bills falling due in the month. Below 100% "
+        "the book takes in less than it bills.",
+    ),
+    Headline(
+        "cei",
+        "Collection effectiveness",
+        "rate",
+        "higher",
+        "cei",
+        "value",
+        (0.60, 0.80),
+        "CEI = (opening receivables + billed − closing receivables) / (opening "
+        "receivables + billed − closing current receivables), over the month. Receivables "
+        "are the arrears (money due and unpaid), billed the money falling due in the month, "
+        "current receivables the arrears 0 days past due (nil here: a bill is past due the "
+        "day after its due date).",
+    ),
+    Headline(
+        "cure_rate",
+        "Cure rate",
+        "rate",
+        "higher",
+        "cure_rate",
+        "value",
+        (0.10, 0.20),
+        "Customers past due at the month-end before who are Current at this one / "
+        "customers past due at the month-end before.",
+    ),
+    Headline(
+        "new_in_arrears",
+        "New arrears",
+        "count",
+        "lower",
+        "new_arrears_rate",
+        "value",
+        (0.01, 0.03),
+        "Customers Current at the month-end before and past due at this one; coloured by "
+        "their share of the Current customers. The £ shown is the arrears now in the first "
+        "past-due bucket.",
+    ),
+)
+"""The headline tiles of the first screen, in the order shown."""
+
+HEADLINE = {headline.name: headline for headline in HEADLINES}
+"""Headline tile by name."""

@@ -33,7 +33,7 @@ from dashboard.catalog import KPIS, metric_choices
 from dashboard.compute.arrays import to_pence
 from dashboard.compute.ledger import MAX_BUCKET_DAYS, MAX_BUCKET_EDGES, Buckets
 from dashboard.compute.outcomes import MAX_AFTER_DAYS, MAX_BEFORE_DAYS, MAX_TOLERANCE_PENCE, Window
-from dashboard.query import bills, ledger, selection, worklist
+from dashboard.query import bills, headline, ledger, selection, worklist
 from dashboard.schema import Portfolio
 from dashboard.sources import DEFAULT_SOURCE, Source
 from dashboard.vocab import DIMENSION_LABELS, DIMENSIONS, FLAG_DIMENSIONS
@@ -268,6 +268,13 @@ OUTPUTS: tuple[Output, ...] = (
         "Arrears and roll figures per tariff.",
         SELECTION,
         _over_period(ledger.segment_summary, by="tariff"),
+    ),
+    Output(
+        "headline",
+        "First screen: headline figures per month-end, aged debt and the debt movement.",
+        SELECTION,
+        _over_period(headline.headline),
+        "dict",
     ),
 )
 """Every output a filter change can recompute, in the order they are computed (an output

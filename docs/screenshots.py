@@ -1,7 +1,9 @@
 """Take the README's screenshots of the served dashboard in Debian's Chromium.
 
-Usage: ``.venv/bin/python docs/screenshots.py [--source data/]`` (needs the test extras).
-Writes docs/images/dashboard_<tab>.png, one per tab, after the charts have rendered.
+Usage: ``.venv/bin/python docs/screenshots.py [--source data/] [--first-screen]`` (needs the
+test extras). Writes docs/images/dashboard_<tab>.png, one per tab, after the charts have
+rendered; with ``--first-screen``, the README's two: first_screen.png (1280×800) and
+phone.png (390×844).
 """
 
 from __future__ import annotations
@@ -25,8 +27,12 @@ def main() -> None:
     parser.add_argument("--source", type=Path, default=HERE.parent / "data")
     parser.add_argument("--out", type=Path, default=HERE / "images")
     parser.add_argument("--query", default="", help="query string, e.g. segment_by=region")
+    parser.add_argument("--first-screen", action="store_true", help="the README's two views")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.first_screen:
+        first_screens(args.source, args.out)
+        return
     with served_dashboard(args.source) as url, chromium_page(1500, 1900) as (page, errors, _):
         started = time.monotonic()
         page.goto(f"{url}?{args.query}" if args.query else url)
@@ -41,6 +47,27 @@ def main() -> None:
             print(f"wrote {path}")
         if errors:
             print("console errors:", *errors, sep="\n  ")
+
+
+def first_screens(source: Path, out: Path) -> None:
+    """The first screen at 1280×800 and a phone at 390×844, as a user opens the page.
+
+    Parameters
+    ----------
+    source : Path
+        Data source served.
+    out : Path
+        Folder of the PNG files.
+    """
+    views = (("first_screen.png", 1280, 800), ("phone.png", 390, 844))
+    with served_dashboard(source) as url:
+        for name, width, height in views:
+            with chromium_page(width, height) as (page, errors, _):
+                page.goto(url)
+                wait_rendered(page)
+                page.wait_for_timeout(4000)
+                page.screenshot(path=str(out / name))
+                print(f"wrote {out / name}", *errors, sep="\n  ")
 
 
 if __name__ == "__main__":

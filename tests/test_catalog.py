@@ -95,9 +95,10 @@ def test_a_new_tab_is_drawn_by_the_served_dashboard():
     board = Dashboard(tabs_shown=[*TABS, extra])
     tabs = board.tabs()
     assert "Extra" in [name for name, _ in zip(tabs._names, tabs.objects, strict=True)]
-    assert board.outputs_by_tab()["Extra"] == ["monthly", "actions_by_type", "kpis"]
+    shown = ["monthly", "actions_by_type", "kpis", "headline"]  # + the headline tiles
+    assert board.outputs_by_tab()["Extra"] == shown
     board.active_tab = "Extra"
-    assert set(board.model.live_outputs) == {"monthly", "actions_by_type", "kpis"}
+    assert set(board.model.live_outputs) == set(shown)
     drawn = tabs.objects[-1].select(pn.pane.HoloViews)
     assert len(drawn) == 1
     assert drawn[0].object[()].opts.get().kwargs["title"].startswith("Bills counted by month")

@@ -133,7 +133,11 @@ def test_a_hidden_chart_waits_until_shown():
 def assert_outputs_equal(model: CollectionsModel, other: CollectionsModel) -> None:
     for name in OUTPUT_NAMES:
         mine, theirs = getattr(model, name), getattr(other, name)
-        if isinstance(mine, dict):
+        if isinstance(mine, dict) and any(isinstance(v, pd.DataFrame) for v in mine.values()):
+            assert mine.keys() == theirs.keys(), name  # the headline: a dict of frames
+            for key in mine:
+                pd.testing.assert_frame_equal(mine[key], theirs[key], obj=f"{name}[{key}]")
+        elif isinstance(mine, dict):
             pd.testing.assert_series_equal(pd.Series(mine), pd.Series(theirs), obj=name)
         else:
             pd.testing.assert_frame_equal(mine, theirs, obj=name)
@@ -162,16 +166,17 @@ def dashboard() -> Dashboard:
 def test_the_open_tab_decides_what_a_filter_change_computes(dashboard):
     model = dashboard.model
     assert dashboard.active_tab == "Trends"
-    assert set(model.live_outputs) == {"monthly", "monthly_by_segment", "kpis"}
+    first_tab = {"monthly", "monthly_by_segment", "kpis", "headline"}  # headline: tiles, bridge
+    assert set(model.live_outputs) == first_tab
     computed = []
     watcher = model.param.watch(lambda event: computed.append(event.name), list(OUTPUT_NAMES))
     try:
         model.region = [model.param.region.objects[1]]
-        assert set(computed) == {"monthly", "monthly_by_segment", "kpis"}
+        assert set(computed) == first_tab
 
         computed.clear()
         dashboard.active_tab = "Worklist"
-        assert set(model.live_outputs) == {"worklist", "kpis"}
+        assert set(model.live_outputs) == {"worklist", "kpis", "headline"}
         assert computed == ["worklist"]
         shown = dashboard.tables["worklist"].value
         assert len(shown) == len(model.worklist) > 0

@@ -20,11 +20,14 @@ import param
 from panel.theme.fast import Fast
 
 from dashboard import SourceError
-from dashboard.catalog import KPIS
+from dashboard.catalog import HEADLINES, KPIS
+from dashboard.compute.ledger import Buckets
 from dashboard.loader import SOURCE_ENV
 from dashboard.model import BUILD_SETTINGS, OUTPUT_NAMES, CollectionsModel
 from dashboard.sources import open_source
+from dashboard.ui import page
 from dashboard.ui.charts import gauges
+from dashboard.ui.charts import headline as headline_views
 from dashboard.ui.downloads import csv_file
 from dashboard.ui.live import LiveChart, WhenShown
 from dashboard.ui.style import markdown_text, segment_labels, tabulator_formatters
@@ -56,6 +59,22 @@ URL_PARAMS = (
 # FastListTemplate asks Google for a font: the one request that leaves the machine.
 # Dropping it keeps the served page fully offline (see PANEL_NOTES.md).
 Fast._resources = {k: v for k, v in Fast._resources.items() if k != "font"}
+
+
+class TileThresholds(param.Parameterized):
+    """The user's green/amber/red band edges of each headline tile (one Range parameter
+    per :data:`dashboard.catalog.HEADLINES` entry, added below)."""
+
+
+for _headline in HEADLINES:
+    TileThresholds.param.add_parameter(
+        _headline.threshold_param,
+        param.Range(
+            default=_headline.thresholds,
+            bounds=(-0.5, 0.5) if _headline.judged == "change" else (0, 1.5),
+            doc=_headline.threshold_doc(),
+        ),
+    )
 
 
 class Dashboard(pn.viewable.Viewer):
@@ -93,6 +112,15 @@ class Dashboard(pn.viewable.Viewer):
         if self.active_tab not in {tab.name for tab in self.tabs_shown}:
             self.active_tab = self.tabs_shown[0].name
         self.gauges = {kpi.name: gauges.kpi_gauge(kpi.name) for kpi in KPIS}
+        self.thresholds = TileThresholds()
+        self._note_updates: list[WhenShown] = []
+        # the tiles' CSS travels in their HTML: a pane with its own stylesheets= re-sends
+        # Panel's stylesheets on every update, from the CDN when made in a worker thread
+        self.tiles = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 5))
+        """The headline tiles (HTML), redrawn when the headline or a threshold changes."""
+        self.busy = page.BusyIndicator()
+        """This session's "updating" note: on from the browser as soon as a control changes,
+        off once this session's change is computed and drawn."""
         self.tables = {
             table.name: _tabulator(table) for tab in self.tabs_shown for table in tab.tables()
         }
@@ -108,23 +136,34 @@ class Dashboard(pn.viewable.Viewer):
         }
         threshold_params = [kpi.threshold_param for kpi in KPIS]
         self.model.param.watch(self._refresh_gauges, ["kpis", *threshold_params])
+        self.model.param.watch(self._refresh_tiles, ["headline"])
+        self.thresholds.param.watch(self._refresh_tiles, [h.threshold_param for h in HEADLINES])
         self.param.watch(self._follow_open_tab, ["active_tab"])
+        # after the model's own watchers: the busy note clears once a change is computed
+        self.model.param.watch(self.busy.changed, [*URL_PARAMS, *threshold_params])
+        self.thresholds.param.watch(self.busy.changed, [h.threshold_param for h in HEADLINES])
         self._refresh_gauges()
+        self._refresh_tiles()
 
     # --- controls -----------------------------------------------------------------------
 
-    def period_slider(self) -> pn.widgets.DateRangeSlider:
-        """The month-range slider (served app and notebook)."""
-        return pn.widgets.DateRangeSlider.from_param(
-            self.model.param.period, label="Bill months", format="%b %Y", step=1
-        )
+    def period_slider(self) -> pn.widgets.IntRangeSlider:
+        """The bill-month slider (served app and notebook): it moves by whole months."""
+        slider = page.month_slider(self.model)
+        return self.busy.watching(slider)
 
     def main_controls(self) -> list:
         """Metric and segmentation: the controls that change what is drawn."""
         model = self.model
         return [
-            pn.widgets.RadioBoxGroup.from_param(model.param.metric, label="Metric", inline=False),
-            pn.widgets.Select.from_param(model.param.segment_by, label="Segment by"),
+            self.busy.watching(
+                pn.widgets.RadioBoxGroup.from_param(
+                    model.param.metric, label="Metric", inline=False
+                )
+            ),
+            self.busy.watching(
+                pn.widgets.Select.from_param(model.param.segment_by, label="Segment by")
+            ),
         ]
 
     def filter_controls(self) -> list:
@@ -136,42 +175,63 @@ class Dashboard(pn.viewable.Viewer):
             labels = [html.escape(label) for label in segment_labels(dim, values)]
             options = dict(zip(labels, values, strict=True))
             widgets.append(
-                pn.widgets.MultiChoice.from_param(
-                    self.model.param[dim],
-                    label=DIMENSION_LABELS[dim],
-                    options=options,
-                    placeholder="All",
-                    solid=False,
+                self.busy.watching(
+                    pn.widgets.MultiChoice.from_param(
+                        self.model.param[dim],
+                        label=DIMENSION_LABELS[dim],
+                        options=options,
+                        placeholder="All",
+                        solid=False,
+                    )
                 )
             )
         return widgets
 
     def advanced_controls(self) -> pn.Card:
-        """Window, tolerance, maturity, as-of date and KPI thresholds (collapsed)."""
+        """Window, tolerance, maturity, as-of date, bucket edges and the thresholds of the
+        tiles and gauges (collapsed). Text and date entries are checked before they reach
+        the model: a value it would refuse gets a message under the entry."""
         model = self.model
         thresholds = [
             pn.widgets.RangeSlider.from_param(
                 model.param[kpi.threshold_param],
-                label=f"{kpi.label} thresholds",
+                label=f"{kpi.label} gauge thresholds",
                 step=0.01,
                 format="0%",
             )
             for kpi in KPIS
         ]
-        return pn.Card(
+        tiles = [
+            pn.widgets.RangeSlider.from_param(
+                self.thresholds.param[h.threshold_param],
+                label=f"{h.label} tile thresholds"
+                + (" (change on the month)" if h.judged == "change" else ""),
+                step=0.005,
+                format="0.0%",
+            )
+            for h in HEADLINES
+        ]
+        fixed = model.fixed_window
+        entries = [
+            page.checked_entry(
+                model, "bucket_edges", "Days-past-due bucket edges", _parse_edges, fixed
+            ),
+            page.checked_entry(model, "tolerance", "Tolerance (£)", _parse_tolerance, fixed),
+            page.checked_entry(
+                model, "as_of", "As of, YYYY-MM-DD (empty: latest payment)", _parse_date, fixed
+            ),
+        ]
+        widgets = [
             pn.widgets.IntSlider.from_param(model.param.before, label="Window: days before due"),
             pn.widgets.IntSlider.from_param(model.param.after, label="Window: days after due"),
-            pn.widgets.FloatInput.from_param(model.param.tolerance, label="Tolerance (£)"),
             pn.widgets.Checkbox.from_param(
                 model.param.include_immature, label="Include bills whose window is still open"
             ),
-            pn.widgets.DatePicker.from_param(
-                model.param.as_of, label="As of (empty: latest payment)"
-            ),
-            pn.widgets.TextInput.from_param(
-                model.param.bucket_edges, label="Days-past-due bucket edges"
-            ),
-            *thresholds,
+        ]
+        return pn.Card(
+            *(self.busy.watching(w) for w in widgets),
+            *entries,
+            *(self.busy.watching(w) for w in (*tiles, *thresholds)),
             title="Advanced",
             collapsed=True,
             sizing_mode="stretch_width",
@@ -237,7 +297,11 @@ class Dashboard(pn.viewable.Viewer):
         built = [
             (tab.name, self.tab(tab, (self.param.active_tab, tab.name))) for tab in self.tabs_shown
         ]
-        tabs = pn.Tabs(*built, dynamic=True, sizing_mode="stretch_width")
+        tabs = pn.Tabs(
+            *built,
+            dynamic=True,
+            sizing_mode="stretch_width",  # tab bar CSS: page.helper
+        )
         names = [tab.name for tab in self.tabs_shown]
         self.active_tab = names[tabs.active]
         self._follow_open_tab()
@@ -245,18 +309,25 @@ class Dashboard(pn.viewable.Viewer):
         return tabs
 
     def main(self) -> pn.Column:
-        """Header, KPIs and tabs."""
+        """Header, headline tiles, tabs, and the bill-level gauges below them."""
         return pn.Column(
             self.header(),
             self.quality_note(),
-            self.kpi_row(),
+            self.tiles,
             self.tabs(),
+            pn.Card(
+                self.kpi_row(),
+                title="Bills: default and collection rates (gauges)",
+                collapsed=False,
+                sizing_mode="stretch_width",
+            ),
+            page.helper(),
             sizing_mode="stretch_width",
         )
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Row(
-            pn.Column(self.controls(), width=320),
+            pn.Column(self.busy, self.controls(), width=320),
             self.main(),
             sizing_mode="stretch_width",
         )
@@ -267,7 +338,11 @@ class Dashboard(pn.viewable.Viewer):
             title=TITLE,
             sidebar=[self.controls()],
             main=[self.main()],
-            sidebar_width=340,
+            header=[self.busy],
+            sidebar_width=320,
+            meta_viewport="width=device-width, initial-scale=1",
+            theme_toggle=False,
+            raw_css=[page.PAGE_CSS],
             # Panel's busy indicator is process-wide: each change would toggle it in every
             # open session (two messages per session), and no session sees it turn while
             # its own change is computed (the answer arrives in one go).
@@ -311,16 +386,30 @@ class Dashboard(pn.viewable.Viewer):
         if isinstance(part, Table):
             return self._table_part(part, shown_while)
         if isinstance(part, Control):
+            # no busy callback here: a tab is drawn when first opened, and a callback made
+            # then would draw a second busy note with its stylesheets on the CDN
             return pn.widgets.RadioButtonGroup.from_param(
                 self.model.param[part.param], label=part.label
             )
         if isinstance(part, Note):
-            text = part.text
-            if callable(text):
-                outputs = [self.model.param[name] for name in part.outputs]
-                text = pn.bind(lambda *_: part.text(self.model), *outputs)
-            return pn.pane.Markdown(text, sizing_mode="stretch_width")
+            return self._note(part, shown_while)
         raise TypeError(f"unknown part of a tab: {part!r}")
+
+    def _note(self, note: Note, shown_while=None) -> pn.pane.Markdown:
+        """A note's pane; a note computed from outputs keeps its pane and gets new text
+        while its tab is open. (A pane made anew in a change's thread, or one updated while
+        its tab is closed and its model out of the page, points Panel's shared stylesheets
+        at the CDN.)"""
+        if not callable(note.text):
+            return pn.pane.Markdown(note.text, sizing_mode="stretch_width")
+        pane = pn.pane.Markdown(note.text(self.model), sizing_mode="stretch_width")
+
+        def refresh() -> None:
+            pane.object = note.text(self.model)
+
+        inputs = [self.model.param[name] for name in note.outputs]
+        self._note_updates.append(WhenShown(refresh, inputs, shown_while, stale=False))
+        return pane
 
     def _table_part(self, table: Table, shown_while) -> pn.Column:
         if shown_while is not None:
@@ -363,10 +452,46 @@ class Dashboard(pn.viewable.Viewer):
             f"£{kpis.get('billed', 0):,.0f} billed."
         )
 
+    def _refresh_tiles(self, *_events) -> None:
+        trend = (self.model.headline or {}).get("trend")
+        thresholds = {h.name: getattr(self.thresholds, h.threshold_param) for h in HEADLINES}
+        tiles = headline_views.tiles_html(trend, thresholds)
+        self.tiles.object = f"<style>{headline_views.TILE_CSS}</style>{tiles}"
+
     def _refresh_gauges(self, *_events) -> None:
         for kpi, gauge in self.gauges.items():
             thresholds = getattr(self.model, f"{kpi}_thresholds")
             gauges.update_gauge(gauge, kpi, self.model.kpis.get(kpi, float("nan")), thresholds)
+
+
+def _parse_edges(text: str) -> str:
+    """Bucket edges as typed, checked (ValueError with the reason when refused)."""
+    text = text.strip()
+    Buckets.parse(text)
+    return text
+
+
+def _parse_tolerance(text: str) -> float:
+    """A tolerance in pounds, checked against the model's bounds."""
+    try:
+        value = float(text.strip().lstrip("£"))
+    except ValueError:
+        raise ValueError("write an amount in pounds, e.g. 1.00") from None
+    low, high = CollectionsModel.param.tolerance.bounds
+    if not low <= value <= high:
+        raise ValueError(f"between £{low:,.2f} and £{high:,.2f}")
+    return value
+
+
+def _parse_date(text: str) -> dt.date | None:
+    """An as-of date (``YYYY-MM-DD``), or None for an empty entry."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError("write a date as YYYY-MM-DD, e.g. 2025-06-30") from None
 
 
 def quality_text(cube) -> str:
@@ -394,7 +519,14 @@ def quality_text(cube) -> str:
 
 def _tabulator(table: Table) -> pn.widgets.Tabulator:
     return pn.widgets.Tabulator(
-        None, disabled=True, show_index=False, sizing_mode="stretch_width", **table.options
+        None,
+        disabled=True,
+        show_index=False,
+        sizing_mode="stretch_width",
+        # Tabulator's key bindings take Tab to move between cells of a read-only table:
+        # the keyboard focus was lost there (a trap for keyboard users)
+        configuration={"keybindings": False},
+        **table.options,
     )
 
 

@@ -12,11 +12,13 @@ alert) is drawn anew.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Sequence
 from functools import partial
 from weakref import WeakKeyDictionary
 
 import holoviews as hv
+import pandas as pd
 import panel as pn
 import param
 from bokeh.document import Document
@@ -47,7 +49,8 @@ def layout_signature(obj) -> tuple:
         if isinstance(item, hv.Element):
             parts.append((type(item).__name__, item.group, item.label, *_element_shape(item)))
         else:
-            parts.append((type(item).__name__, tuple(getattr(item, "keys", list)())))
+            keys = tuple(getattr(item, "keys", list)())
+            parts.append((type(item).__name__, keys, _formats(item)))
     return tuple(parts)
 
 
@@ -57,13 +60,28 @@ def _element_shape(element: hv.Element) -> tuple:
         values = element.dimension_values(dim, expanded=False)
         if values.dtype.kind in "OUS":
             factors.append(tuple(map(str, values)))
-    options = hv.Store.lookup_options("bokeh", element, "plot").kwargs
-    formats = sorted(
-        (name, str(getattr(value, "format", value)))
-        for name, value in options.items()
-        if name.endswith("formatter")
+    return tuple(factors), _formats(element)
+
+
+def _formats(item) -> tuple:
+    """The tick formats set on ``item`` itself (an overlay's apply to its whole figure: a
+    metric switched from a rate to £ must not keep the % ticks)."""
+    options = hv.Store.lookup_options("bokeh", item, "plot").kwargs
+    return tuple(
+        sorted(
+            (name, _format_of(value))
+            for name, value in options.items()
+            if name.endswith("formatter")
+        )
     )
-    return tuple(factors), tuple(formats)
+
+
+def _format_of(formatter) -> str:
+    """What a tick formatter writes, independent of its identity (a new one per chart)."""
+    for attribute in ("format", "code"):
+        if isinstance(getattr(formatter, attribute, None), str):
+            return f"{type(formatter).__name__}:{getattr(formatter, attribute)}"
+    return str(formatter)
 
 
 def framewise(obj):
@@ -74,9 +92,14 @@ def framewise(obj):
     :class:`LiveChart`'s pane does not link its axes with other panes instead. Axis text
     sizes are set explicitly (:data:`FONT_SIZES`).
     """
-    names = {type(item).__name__ for item in obj.traverse(lambda x: x, [hv.core.Dimensioned])}
-    norms = (getattr(hv.opts, name)(framewise=True) for name in sorted(names))
-    return obj.opts(*norms).opts(shared_axes=True, fontsize=FONT_SIZES)
+    items = obj.traverse(lambda x: x, [hv.core.Dimensioned])
+    names = {type(item).__name__ for item in items}
+    elements = {type(item).__name__ for item in items if isinstance(item, hv.Element)}
+    norms = [getattr(hv.opts, name)(framewise=True) for name in sorted(names)]
+    # no toolbar and no pan/zoom: a page scrolls over a chart on a phone, and a keyboard
+    # user meets no unnamed toolbar buttons; hover stays
+    norms += [getattr(hv.opts, name)(default_tools=[], toolbar=None) for name in sorted(elements)]
+    return obj.opts(*norms).opts(shared_axes=True, fontsize=FONT_SIZES, toolbar=None)
 
 
 FONT_SIZES = {"labels": "1.25em", "xticks": "1.025em", "yticks": "1.025em"}
@@ -200,15 +223,56 @@ class LiveChart(pn.viewable.Viewer):
         self._refresh = Refresh()
         self._current = None
         self._signature: tuple | None = None
-        self._holder = pn.Column(sizing_mode="stretch_width", margin=0)
+        self._drawn = None
+        # inline style, no stylesheets=: a pane with its own stylesheet drawn when a tab opens
+        # pointed Panel's stylesheets at the CDN
+        self._title = pn.pane.HTML("", margin=0, height=0)
+        self._as_table = pn.widgets.Toggle(
+            label="Show as table", width=130, height=30, margin=(0, 10, 6, 10)
+        )
+        self._table = pn.Column(sizing_mode="stretch_width", margin=0)
+        self._as_table.param.watch(self._show_table, "value")
+        self._holder = pn.Column(
+            pn.Spacer(height=0), self._title, self._as_table, self._table,
+            sizing_mode="stretch_width", margin=0,
+        )  # fmt: skip
         self._trigger = WhenShown(self._draw_due, self._inputs, shown_while)  # draws now if shown
 
     def __panel__(self) -> pn.Column:
         return self._holder
 
+    @property
+    def title(self) -> str:
+        """The title of the chart drawn now ("" for none)."""
+        return chart_title(self._drawn)
+
+    def _describe(self) -> None:
+        """The text alternative: the chart's title, and where its data is as text."""
+        title = html.escape(self.title or "Chart")
+        self._title.object = (
+            f'<p style="{SR_ONLY_STYLE}">Chart: {title}. Its figures: the "Show as table" '
+            f"button below it.</p>"
+        )
+
+    def _show_table(self, *_events) -> None:
+        if not self._as_table.value:
+            self._table.objects = []
+            return
+        frame = chart_table(self._drawn)
+        if frame.empty:
+            self._table.objects = [pn.pane.Markdown("No figures to show.")]
+            return
+        self._table.objects = [
+            pn.widgets.Tabulator(
+                frame, disabled=True, show_index=False, pagination="local", page_size=12,
+                sizing_mode="stretch_width", formatters=tabulator_number_formats(frame),
+                configuration={"keybindings": False},
+            )
+        ]  # fmt: skip
+
     def _draw_due(self) -> None:
         document = pn.state.curdoc
-        if self._current is None or document is None or document.session_context is None:
+        if self._drawn is None or document is None or document.session_context is None:
             self._redraw()  # first drawing, notebook, export: now
         else:
             _draw_later(document, self)
@@ -218,9 +282,13 @@ class LiveChart(pn.viewable.Viewer):
         self._draw(self._draw_view(*values))
 
     def _draw(self, obj) -> None:
+        self._drawn = obj
+        self._describe()
+        if self._as_table.value:
+            self._show_table()
         if not isinstance(obj, hv.core.Dimensioned):
             self._current = self._signature = None
-            self._holder.objects = [obj]
+            self._show(_tidy(obj))
             self.redraws += 1
             return
         signature = layout_signature(obj)
@@ -232,8 +300,113 @@ class LiveChart(pn.viewable.Viewer):
             return
         chart = hv.DynamicMap(self._frame, streams=[self._refresh])
         pane = pn.pane.HoloViews(chart, linked_axes=False, sizing_mode="stretch_width")
-        self._holder.objects = [pane]
+        self._show(pane)
         self.redraws += 1
 
     def _frame(self):
         return self._current
+
+    def _show(self, drawn) -> None:
+        """The drawn chart first, then its text alternative and its table toggle."""
+        self._holder[0] = drawn
+
+
+SR_ONLY_STYLE = (
+    "position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;"
+    "clip:rect(0,0,0,0);white-space:nowrap;border:0"
+)
+"""Text for screen readers only (the chart's text alternative)."""
+
+SKIPPED_COLUMNS = {"color", "x0", "x1", "low", "high", "text", "label_y"}
+"""Drawing helpers, not figures: left out of a chart's table."""
+
+
+def _holoviews_parts(obj) -> list:
+    """The HoloViews objects of a view's result (itself, or those of a Panel layout)."""
+    if isinstance(obj, hv.core.Dimensioned):
+        return [obj]
+    if isinstance(obj, pn.layout.ListLike):
+        return [part for item in obj.objects for part in _holoviews_parts(item)]
+    if isinstance(obj, pn.pane.HoloViews):
+        return [obj.object]
+    return []
+
+
+def chart_title(obj) -> str:
+    """The title of a view's result ("" when it has none).
+
+    Parameters
+    ----------
+    obj : HoloViews object, Panel object or None
+
+    Returns
+    -------
+    str
+    """
+    titles = []
+    for part in _holoviews_parts(obj):
+        title = hv.Store.lookup_options("bokeh", part, "plot").kwargs.get("title")
+        if not title:
+            for item in part.traverse(lambda x: x, [hv.core.Dimensioned]):
+                title = hv.Store.lookup_options("bokeh", item, "plot").kwargs.get("title")
+                if title:
+                    break
+        if title:
+            titles.append(str(title))
+    return "; ".join(titles)
+
+
+def chart_table(obj, max_rows: int = 2000) -> pd.DataFrame:
+    """The figures a chart draws, as a table (its text alternative).
+
+    Parameters
+    ----------
+    obj : HoloViews object, Panel object or None
+        A view's result.
+    max_rows : int
+        Rows kept at most.
+
+    Returns
+    -------
+    DataFrame
+        The data of each drawn element (an overlay's series side by side in long form),
+        dates as ``YYYY-MM`` text; empty when the chart draws nothing.
+    """
+    frames = []
+    for part in _holoviews_parts(obj):
+        items = list(part) if isinstance(part, hv.Overlay) else [part]
+        for item in items:
+            if isinstance(item, hv.VSpan | hv.HSpan | hv.VLine | hv.HLine | hv.Labels):
+                continue
+            if isinstance(item, hv.NdOverlay | hv.HoloMap | hv.Element):
+                frames.append(item.dframe())
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame()
+    frame = pd.concat(frames, ignore_index=True).head(max_rows)
+    frame = frame[[c for c in frame.columns if c not in SKIPPED_COLUMNS]]
+    for column in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[column]):
+            frame[column] = frame[column].dt.strftime("%Y-%m")
+        elif frame[column].dtype == object or isinstance(frame[column].dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].astype(str)
+    return frame.drop_duplicates().reset_index(drop=True)
+
+
+def tabulator_number_formats(frame: pd.DataFrame) -> dict:
+    """Tabulator formatters rounding a chart table's floats to 4 significant places."""
+    return {
+        column: {"type": "money", "precision": 4, "thousand": ","}
+        for column in frame.columns
+        if pd.api.types.is_float_dtype(frame[column])
+    }
+
+
+def _tidy(obj):
+    """A Panel result with its HoloViews charts drawn like the others (no toolbar)."""
+    if isinstance(obj, pn.layout.ListLike):
+        obj.objects = [
+            framewise(item) if isinstance(item, hv.core.Dimensioned) else item
+            for item in obj.objects
+        ]
+    return obj

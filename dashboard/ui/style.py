@@ -12,6 +12,7 @@ import html
 import hvplot.pandas  # noqa: F401  (registers .hvplot on DataFrames)
 import pandas as pd
 import panel as pn
+from bokeh.models import CustomJSTickFormatter, NumeralTickFormatter
 
 from dashboard.vocab import ACTIONS, FLAG_DIMENSIONS
 
@@ -29,7 +30,41 @@ PALETTE = (
 )
 
 
-ACTION_COLORS = dict(zip(ACTIONS, ("#4c78a8", "#f58518", "#54a24b", "#e45756"), strict=True))
+ACTION_COLORS = dict(zip(ACTIONS, ("#b8a7d9", "#7b5ea7", "#3f2a6b", "#c51b7d"), strict=True))
+"""Actions: purples, darker for a later stage; a broken arrangement in magenta. No other
+concept uses purples."""
+
+ORDERED_COLORS = ("#b35806", "#e08214", "#4393c3", "#2166ac", "#053061")
+"""Ordered segments (income band, tenure band), worst to best: warm to cool."""
+
+ORDERED_DIMENSIONS = ("income_band", "tenure_band")
+"""Dimensions whose values run from less to more favourable (lowest income, shortest
+tenure first)."""
+
+NOMINAL_COLORS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#000000")
+"""Other segments (region, tariff, flags): Okabe-Ito, told apart by colour-blind readers;
+"Other" (the values beyond the top ones) is grey."""
+
+OTHER_COLOR = "#9e9e9e"
+
+STATUS_STYLES = {
+    "good": ("#2e7d32", "#e8f5e9", "#1b5e20", "On target"),
+    "watch": ("#f9a825", "#fff8e1", "#6d4c00", "Watch"),
+    "act": ("#c62828", "#ffebee", "#b71c1c", "Act"),
+    "no data": ("#9e9e9e", "#f5f5f5", "#424242", "No data"),
+}
+"""Tile status -> (border colour, badge background, badge text colour, word): green, amber
+and red mean the user's thresholds and nothing else."""
+
+FLOW_COLORS = {
+    "opening": "#546e7a",
+    "closing": "#546e7a",
+    "fell_due": "#d55e00",
+    "cash": "#0072b2",
+    "written_off": "#6a6a6a",
+    "other_adjustments": "#a0a0a0",
+}
+"""Debt movement: balances slate, money falling due (debt grows) warm, cash (debt falls) cool."""
 
 
 IMMATURE_COLOR = "#9e9e9e"
@@ -73,7 +108,50 @@ def segment_colors(dim: str, categories) -> dict[str, str]:
         Label -> hex colour.
     """
     labels = segment_labels(dim, categories)
-    return {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(labels)}
+    if dim in ORDERED_DIMENSIONS:
+        ramp = _ramp(len(labels))
+        return dict(zip(labels, ramp, strict=True))
+    colors = {label: NOMINAL_COLORS[i % len(NOMINAL_COLORS)] for i, label in enumerate(labels)}
+    colors[OTHER_LABEL] = OTHER_COLOR
+    return colors
+
+
+OTHER_LABEL = "Other"
+"""The label of the segment values beyond the top ones in a chart by segment."""
+
+
+def _ramp(n: int) -> list[str]:
+    """``n`` colours from warm (worst) to cool (best) out of :data:`ORDERED_COLORS`."""
+    if n <= 1:
+        return list(ORDERED_COLORS[-2:-1])
+    positions = [round(i * (len(ORDERED_COLORS) - 1) / (n - 1)) for i in range(n)]
+    return [ORDERED_COLORS[p] for p in positions]
+
+
+def pounds_formatter() -> CustomJSTickFormatter:
+    """A tick formatter writing £ on money axes: £950, £12k, £1.2m (new per chart: a Bokeh
+    model belongs to one document)."""
+    return CustomJSTickFormatter(code=POUNDS_JS)
+
+
+POUNDS_JS = """
+const a = Math.abs(tick), s = tick < 0 ? '−' : '';
+if (a >= 1e6) return s + '£' + (a / 1e6).toFixed(a >= 1e7 ? 0 : 1) + 'm';
+if (a >= 1e4) return s + '£' + (a / 1e3).toFixed(0) + 'k';
+if (a >= 1e3) return s + '£' + (a / 1e3).toFixed(1) + 'k';
+return s + '£' + a.toFixed(0);
+"""
+
+
+def rate_formatter() -> NumeralTickFormatter:
+    """A tick formatter for shares (0.0%)."""
+    return NumeralTickFormatter(format="0.0%")
+
+
+def chart_options(**options) -> dict:
+    """Options every chart shares (independent axes, no toolbar: hover only), plus
+    ``options``."""
+    return {"shared_axes": False, "toolbar": None, "default_tools": [], **options}
 
 
 def markdown_text(text: str) -> str:

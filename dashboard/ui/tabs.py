@@ -14,11 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import holoviews as hv
 import pandas as pd
+import panel as pn
 
 from dashboard.model import CollectionsModel
 from dashboard.ui.charts import bills as bill_views
+from dashboard.ui.charts import headline as headline_views
 from dashboard.ui.charts import ledger as ledger_views
+from dashboard.ui.live import framewise
 from dashboard.ui.style import NO_DATA, markdown_text
 
 
@@ -138,6 +142,47 @@ def _segment_trend(model: CollectionsModel):
         model.segment_by,
         _categories(model),
         model.describe_selection(),
+        include_immature=model.include_immature,
+    )
+
+
+def _bridge(model: CollectionsModel):
+    """This month's bridge, then the period's."""
+    movement, filters = model.headline["movement"], model.describe_filters()
+    if movement.empty:
+        return headline_views.bridge_chart(movement.iloc[:0], "", filters)
+    first, last = movement["month"].iloc[0], movement["month"].iloc[-1]
+    charts = [
+        headline_views.bridge_chart(model.headline["month_bridge"], f"{last:%b %Y}", filters),
+        headline_views.bridge_chart(
+            model.headline["bridge"], f"{first:%b %Y} – {last:%b %Y}", filters
+        ),
+    ]
+    panes = [
+        pn.pane.HoloViews(
+            framewise(chart) if isinstance(chart, hv.core.Dimensioned) else chart,
+            sizing_mode="stretch_width",
+            linked_axes=False,
+        )
+        for chart in charts
+    ]
+    return pn.Column(*panes, sizing_mode="stretch_width")
+
+
+def _movement_by_month(model: CollectionsModel):
+    return headline_views.movement_by_month_chart(
+        model.headline["movement"], model.describe_selection()
+    )
+
+
+def _aged_debt_title(model: CollectionsModel) -> str:
+    trend = model.headline.get("trend")
+    if trend is None or trend.empty:
+        return "**Aged debt** — no month-end in this selection."
+    month = trend["month"].iloc[-1]
+    return (
+        f"**Aged debt at the end of {month:%b %Y}** (the period's last month-end) and the "
+        f"change since the month-end before · {markdown_text(model.describe_filters())}"
     )
 
 
@@ -203,6 +248,17 @@ TABS: tuple[Tab, ...] = (
     Tab(
         "Trends",
         (
+            Chart("bridge", ("headline",), _bridge),
+            Note(_aged_debt_title, outputs=("headline",)),
+            Table(
+                "aged_debt",
+                ("headline",),
+                lambda model: headline_views.aged_debt_table(model.headline["aged"]),
+                download="aged_debt.csv",
+                download_label="Download aged debt CSV",
+                options={"layout": "fit_data_stretch"},
+            ),
+            Chart("movement_by_month", ("headline",), _movement_by_month),
             Chart("trend", ("monthly",), _trend, watches=("metric",)),
             Chart("segment_trend", ("monthly_by_segment",), _segment_trend, watches=("metric",)),
         ),
@@ -344,8 +400,9 @@ TABS: tuple[Tab, ...] = (
 )
 """The dashboard's tabs, in the order shown."""
 
-ALWAYS_SHOWN = ("kpis",)
-"""Model outputs shown whatever the open tab (the header and the KPI gauges)."""
+ALWAYS_SHOWN = ("kpis", "headline")
+"""Model outputs shown whatever the open tab (the header, the headline tiles and the KPI
+gauges)."""
 
 TAB = {tab.name: tab for tab in TABS}
 """Tab by name."""

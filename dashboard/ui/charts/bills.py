@@ -15,12 +15,18 @@ import panel as pn
 from bokeh.models import NumeralTickFormatter
 
 from dashboard.catalog import METRIC
+from dashboard.cube.tables import BILL_MEASURES
+from dashboard.query.bills import bill_rates
 from dashboard.ui.style import (
     ACTION_COLORS,
     IMMATURE_COLOR,
+    OTHER_LABEL,
     PALETTE,
     SIZE,
+    chart_options,
     no_data,
+    pounds_formatter,
+    rate_formatter,
     segment_colors,
     with_labels,
 )
@@ -33,9 +39,13 @@ def is_rate(metric: str) -> bool:
 
 
 def value_format(metric: str) -> str:
-    """A Bokeh numeral format for a metric's axis (money: the £ is in the axis label, as
-    Bokeh's numeral format drops it)."""
+    """A Bokeh numeral format for a metric's values (tables, static pages)."""
     return "0.0%" if is_rate(metric) else "0,0"
+
+
+def value_formatter(metric: str):
+    """The tick formatter of a metric's axis: 0.0% for a rate, £12k for money."""
+    return rate_formatter() if is_rate(metric) else pounds_formatter()
 
 
 def hover_format(metric: str) -> str:
@@ -44,12 +54,94 @@ def hover_format(metric: str) -> str:
 
 
 def _opts(metric: str, title: str, **extra) -> dict:
-    return dict(
+    """Title, a £ or % axis from 0 (a rate's axis cut short exaggerates noise), no toolbar."""
+    return chart_options(
         title=title,
-        yformatter=NumeralTickFormatter(format=value_format(metric)),
+        yformatter=value_formatter(metric),
         ylabel=METRIC[metric].label,
-        shared_axes=False,
+        ylim=(0, None),
         **extra,
+    )
+
+
+TOP_SEGMENTS = 5
+"""A chart by segment draws this many values (the largest by bills) and "Other"."""
+
+
+def immature_span(frame: pd.DataFrame):
+    """The shading of months whose payment window is still open (None when all are mature).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Per month (and segment): ``month`` and ``mature``.
+
+    Returns
+    -------
+    (holoviews.VSpan, Timestamp) or None
+        The span and its first month.
+    """
+    open_months = frame.loc[~frame["mature"].astype(bool), "month"]
+    if open_months.empty:
+        return None
+    first = open_months.min()
+    span = hv.VSpan(first - pd.Timedelta(days=15), frame["month"].max() + pd.Timedelta(days=15))
+    return span.opts(color=IMMATURE_COLOR, alpha=0.15), first
+
+
+def comparisons(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Month-on-month and year-on-year changes of a monthly metric.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        ``month`` and ``metric``, one row per month.
+    metric : str
+
+    Returns
+    -------
+    DataFrame
+        ``frame`` with ``previous_month`` and ``year_before`` (the metric then; NaN where
+        there is none), ``mom`` and ``yoy`` (the changes: points of % for a rate, £ else).
+    """
+    values = frame.set_index("month")[metric]
+    shifted = {
+        "previous_month": values.rename(index=lambda m: m + pd.DateOffset(months=1)),
+        "year_before": values.rename(index=lambda m: m + pd.DateOffset(years=1)),
+    }
+    out = frame.copy()
+    for name, series in shifted.items():
+        out[name] = series.reindex(out["month"]).to_numpy()
+    out["mom"] = out[metric] - out["previous_month"]
+    out["yoy"] = out[metric] - out["year_before"]
+    return out
+
+
+def comparison_note(frame: pd.DataFrame, metric: str) -> str:
+    """The latest shown month against the month before and the same month a year before.
+
+    Returns
+    -------
+    str
+        e.g. ``"Nov 2025: 5.1%, −0.3 pts on the month, +0.8 pts on the year"`` ("" when the
+        metric has no value).
+    """
+    shown = frame.dropna(subset=[metric])
+    if shown.empty:
+        return ""
+    last = shown.iloc[-1]
+
+    def change(value: float) -> str:
+        if pd.isna(value):
+            return "–"
+        if is_rate(metric):
+            return f"{'+' if value >= 0 else '−'}{abs(value) * 100:.1f} pts"
+        return f"{'+' if value >= 0 else '−'}£{abs(value):,.0f}"
+
+    value = f"{last[metric]:.1%}" if is_rate(metric) else f"£{last[metric]:,.0f}"
+    return (
+        f"{last['month']:%b %Y}: {value}, {change(last['mom'])} on the month, "
+        f"{change(last['yoy'])} on the year"
     )
 
 
@@ -75,9 +167,14 @@ def monthly_trend(monthly: pd.DataFrame, metric: str, as_of: pd.Timestamp, selec
     if frame[metric].notna().sum() == 0 or frame["bills"].sum() == 0:
         return no_data()
     frame["status"] = np.where(frame["mature"], "mature", "window still open")
+    frame = comparisons(frame, metric)
+    hover = ["counted_bills", "status", "mom", "yoy"]
+    change = "{+0.0%}" if is_rate(metric) else "{+£0,0}"
     tooltips = [
         ("Month", "@month{%b %Y}"),
         (METRIC[metric].label, f"@{metric}{hover_format(metric)}"),
+        ("vs month before", f"@mom{change}"),
+        ("vs a year before", f"@yoy{change}"),
         ("Bills counted", "@counted_bills{0,0}"),
         ("Status", "@status"),
     ]
@@ -85,22 +182,38 @@ def monthly_trend(monthly: pd.DataFrame, metric: str, as_of: pd.Timestamp, selec
     mature = frame.loc[frame["mature"]]
     immature = frame.loc[~frame["mature"]]
     title = f"{METRIC[metric].label} by month · {selection}"
+    year_before = frame.dropna(subset=["year_before"])
     plot = mature.hvplot.line(
         **SIZE,
         x="month",
         y=metric,
-        hover_cols=["counted_bills", "status"],
+        hover_cols=hover,
         color=PALETTE[0],
         line_width=2,
+        label=METRIC[metric].label,
     ).opts(**style) * mature.hvplot.scatter(
         **SIZE,
         x="month",
         y=metric,
-        hover_cols=["counted_bills", "status"],
+        hover_cols=hover,
         color=PALETTE[0],
         size=25,
     ).opts(**style)
+    if len(year_before):  # the same month a year before, within the period shown
+        plot = plot * year_before.hvplot.line(
+            **SIZE,
+            x="month",
+            y="year_before",
+            color="#6e7781",
+            line_dash="dotted",
+            line_width=1.5,
+            label="same month a year before",
+            hover=False,
+        )
     note = f"as of {as_of:%d %b %Y}"
+    compared = comparison_note(mature if len(mature) else frame, metric)
+    if compared:
+        note = f"{compared} · {note}"
     if len(immature):
         first_open = immature["month"].min()
         span = hv.VSpan(
@@ -124,7 +237,7 @@ def monthly_trend(monthly: pd.DataFrame, metric: str, as_of: pd.Timestamp, selec
                     **SIZE,
                     x="month",
                     y=metric,
-                    hover_cols=["counted_bills", "status"],
+                    hover_cols=hover,
                     color=IMMATURE_COLOR,
                     size=25,
                 ).opts(**style)
@@ -132,13 +245,22 @@ def monthly_trend(monthly: pd.DataFrame, metric: str, as_of: pd.Timestamp, selec
         note += f"; shaded from {first_open:%b %Y}: payment window still open, outcome not final"
     pad = pd.Timedelta(days=20)
     xlim = (frame["month"].min() - pad, frame["month"].max() + pad)
-    return plot.opts(**_opts(metric, title), xlabel=note, xlim=xlim)
+    return plot.opts(**_opts(metric, title, legend_position="top_left"), xlabel=note, xlim=xlim)
 
 
 def segment_trend(
-    monthly_by_segment: pd.DataFrame, metric: str, dim: str, categories, selection: str
+    monthly_by_segment: pd.DataFrame,
+    metric: str,
+    dim: str,
+    categories,
+    selection: str,
+    include_immature: bool = False,
 ):
     """The monthly trend split by segment, one fixed colour per segment value.
+
+    With more than :data:`TOP_SEGMENTS` + 1 values (regions), the largest by bills are drawn
+    and the rest summed into "Other". Months whose payment window is still open are shaded,
+    as on the monthly trend; the legend lists only the values drawn.
 
     Parameters
     ----------
@@ -150,27 +272,29 @@ def segment_trend(
         All values of ``dim`` (for stable colours).
     selection : str
         The filters in words.
+    include_immature : bool
+        Whether the rates count immature bills (for the "Other" rates).
 
     Returns
     -------
     holoviews.Overlay or panel.pane.Alert
     """
-    frame = monthly_by_segment.dropna(subset=[metric])
+    frame = top_segments(monthly_by_segment, dim, include_immature)
+    frame = frame.dropna(subset=[metric])
     frame = frame.loc[frame["mature"] | frame["counted_bills"].gt(0)]
     if frame.empty:
         return no_data()
-    frame = with_labels(frame, dim)
     colors = segment_colors(dim, categories)
-    present = [c for c in frame["segment"].cat.categories if c in set(frame["segment"])]
-    title = f"{METRIC[metric].label} by month and {DIMENSION_LABELS[dim].lower()} · {selection}"
     legend_title = DIMENSION_LABELS[dim]
-    frame = frame.rename(columns={"segment": legend_title})
+    present = [c for c in [*colors] if c in set(frame["segment"])]
+    frame = frame.assign(**{legend_title: frame["segment"].astype(str)})
+    title = f"{METRIC[metric].label} by month and {DIMENSION_LABELS[dim].lower()} · {selection}"
     plot = frame.hvplot.line(
         **SIZE,
         x="month",
         y=metric,
         by=legend_title,
-        color=[colors[c] for c in present],
+        color=[colors[c] for c in sorted(present, key=[*colors].index)],
         hover_cols=["counted_bills"],
         line_width=2,
     )
@@ -183,7 +307,46 @@ def segment_trend(
     plot = plot.opts(
         hv.opts.Curve(hover_tooltips=tooltips, hover_formatters={"@month": "datetime"})
     )
-    return plot.opts(**_opts(metric, title, legend_position="right", xlabel="bill month"))
+    xlabel = "bill month"
+    shading = immature_span(monthly_by_segment)
+    if shading is not None:
+        span, first_open = shading
+        plot = plot * span
+        xlabel += f" (shaded from {first_open:%b %Y}: payment window still open)"
+    return plot.opts(**_opts(metric, title, legend_position="right", xlabel=xlabel))
+
+
+def top_segments(
+    monthly_by_segment: pd.DataFrame, dim: str, include_immature: bool = False
+) -> pd.DataFrame:
+    """The values of ``dim`` with the most bills, the rest summed into "Other".
+
+    Parameters
+    ----------
+    monthly_by_segment : DataFrame
+        Bill measures per month and value of ``dim``.
+    dim : str
+    include_immature : bool
+        For the rates of "Other" (recomputed from its summed measures).
+
+    Returns
+    -------
+    DataFrame
+        The frame with a ``segment`` label column (categorical, in category order, "Other"
+        last); unchanged but for the labels when there are few values.
+    """
+    frame = with_labels(monthly_by_segment, dim)
+    sizes = frame.groupby("segment", observed=True)["bills"].sum().sort_values(ascending=False)
+    if len(sizes) <= TOP_SEGMENTS + 1:
+        return frame
+    keep = set(sizes.index[:TOP_SEGMENTS])
+    kept = frame.loc[frame["segment"].isin(keep)]
+    rest = frame.loc[~frame["segment"].isin(keep)]
+    summed = rest.groupby("month", as_index=False)[list(BILL_MEASURES)].sum()
+    other = bill_rates(summed, include_immature).assign(segment=OTHER_LABEL)
+    order = [c for c in frame["segment"].cat.categories if c in keep] + [OTHER_LABEL]
+    both = pd.concat([kept.assign(segment=kept["segment"].astype(str)), other])
+    return both.assign(segment=pd.Categorical(both["segment"], categories=order, ordered=True))
 
 
 def segment_bars(by_segment: pd.DataFrame, metric: str, dim: str, categories, selection: str):

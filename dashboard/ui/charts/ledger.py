@@ -16,7 +16,15 @@ from bokeh.models import NumeralTickFormatter
 
 from dashboard.compute.partition import CURE_AFTER
 from dashboard.query.worklist import PRIORITY_FORMULA, QUEUE_RULE
-from dashboard.ui.style import ACTION_COLORS, PALETTE, SIZE, no_data, segment_colors, segment_labels
+from dashboard.ui.style import (
+    ACTION_COLORS,
+    PALETTE,
+    SIZE,
+    no_data,
+    pounds_formatter,
+    segment_colors,
+    segment_labels,
+)
 from dashboard.vocab import DIMENSION_LABELS
 
 BUCKET_COLORS = ("#9ccc65", "#ffd54f", "#ffa726", "#f4511e", "#b71c1c", "#6d0f0f", "#3e0606")
@@ -25,10 +33,10 @@ BUCKET_COLORS = ("#9ccc65", "#ffd54f", "#ffa726", "#f4511e", "#b71c1c", "#6d0f0f
 AGEING_MEASURES = {"Arrears £": "arrears", "Customers": "customers"}
 
 
-def pounds_axis() -> NumeralTickFormatter:
-    """A new thousands formatter for a £ axis (the £ goes in the axis label: Bokeh's numeral
-    format drops it). New per chart: a Bokeh model belongs to one document (session)."""
-    return NumeralTickFormatter(format="0,0")
+def pounds_axis():
+    """A new £ tick formatter (£950, £12k, £1.2m). New per chart: a Bokeh model belongs to
+    one document (session)."""
+    return pounds_formatter()
 
 
 def bucket_colors(buckets) -> list[str]:
@@ -103,6 +111,7 @@ def arrears_share_chart(monthly: pd.DataFrame, selection: str):
     ).opts(
         title=f"Share of customers on book who are in arrears · {selection}",
         yformatter=NumeralTickFormatter(format="0.0%"),
+        ylim=(0, None),
         ylabel="in arrears / on book",
         xlabel="month-end",
         shared_axes=False,
@@ -124,6 +133,7 @@ def arrears_share_chart(monthly: pd.DataFrame, selection: str):
     ).opts(
         title=f"Average arrears per customer in arrears · {selection}",
         yformatter=pounds_axis(),
+        ylim=(0, None),
         ylabel="£ per customer in arrears",
         xlabel="month-end",
         shared_axes=False,
@@ -279,6 +289,7 @@ def roll_rate_chart(roll: pd.DataFrame, labels, selection: str):
     return plot.opts(
         title=f"Cure and forward roll rates by month · {selection}",
         yformatter=NumeralTickFormatter(format="0%"),
+        ylim=(0, None),
         ylabel="share of the bucket a month before",
         xlabel="month-end",
         legend_position="right",

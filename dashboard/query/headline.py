@@ -1,0 +1,318 @@
+"""Headline figures of the first screen: the state of the book at a month-end, the month
+before, and the twelve month-ends up to it (sparklines).
+
+Pure functions of a cube and a segment selection, built on :mod:`dashboard.query.ledger`
+(ageing, movement, roll rates). Every figure is per month-end; "this month" is the last
+month of the selected period, and its change is against the month-end before.
+
+Definitions
+-----------
+total arrears
+    Money past due at the month-end (every bucket past Current).
+customers in arrears
+    Customers on book past due at the month-end; their share of the customers on book.
+oldest-bucket share
+    Arrears £ in the last bucket (91+ days with the default edges) / total arrears £.
+cash against billed
+    Payments received in the month / bills falling due in the month.
+collection effectiveness index (CEI)
+    (opening receivables + billed − closing receivables) / (opening receivables + billed −
+    closing current receivables), the standard definition, over the month. Receivables are
+    the arrears of the ledger (money due and unpaid, credits on account not netted),
+    billed is the money falling due in the month, and current receivables are the arrears of
+    the Current bucket (0 days past due) at the month-end — nil in this ledger, where a bill
+    is past due the day after its due date.
+cure rate
+    Customers past due at the previous month-end who are Current at this one / customers past
+    due at the previous month-end.
+new arrears
+    Customers Current at the previous month-end and past due at this one (on book at both),
+    their share of the Current customers, and the arrears £ now in the first past-due bucket.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dashboard.query import ledger
+from dashboard.query.selection import month_bounds
+
+HISTORY_MONTHS = 12
+"""Month-ends shown in a headline sparkline."""
+
+BRIDGE_STEPS = ("opening", "fell_due", "cash", "written_off", "other_adjustments", "closing")
+"""The steps of the debt movement bridge, in order."""
+
+
+def history_range(cube, end=None, months: int = HISTORY_MONTHS) -> tuple:
+    """The month range of a sparkline: ``months`` month-ends up to ``end``, and one before.
+
+    Parameters
+    ----------
+    cube : Cube
+    end : Timestamp or None
+        Last month (a month start); None for the cube's last month-end.
+    months : int
+        Month-ends shown.
+
+    Returns
+    -------
+    (Timestamp, Timestamp)
+        First and last month start (the first one gives the change of the second).
+    """
+    known = cube.months[: len(cube.arrears.snapshot_days)]
+    last = known[-1] if end is None else min(pd.Timestamp(end), known[-1])
+    return last - pd.DateOffset(months=months), last
+
+
+def _ratio(numerator, denominator) -> np.ndarray:
+    numerator = np.asarray(numerator, dtype=np.float64)
+    denominator = np.asarray(denominator, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(
+            denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan
+        )
+
+
+def position(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
+    """Where the book stands at each month-end: customers and arrears, by age.
+
+    Parameters
+    ----------
+    cube : Cube
+    segments : ndarray of bool
+        Selected segments.
+    start, end : Timestamp or None
+        Month range (inclusive; None = open).
+
+    Returns
+    -------
+    DataFrame
+        ``month``, ``customers`` (on book), ``in_arrears``, ``share_in_arrears``,
+        ``arrears`` (£ past due), ``current_arrears`` (£ in the Current bucket),
+        ``first_bucket_arrears`` (£ in the first past-due bucket), ``oldest_arrears`` (£ in
+        the last bucket) and ``oldest_share`` (of the arrears £).
+    """
+    frame = ledger.ageing(cube, segments, start, end)
+    code = frame["bucket"].cat.codes.to_numpy()
+    last = len(frame["bucket"].cat.categories) - 1
+    frame = frame.assign(
+        in_arrears=np.where(code > 0, frame["customers"], 0),
+        past_due=np.where(code > 0, frame["arrears"], 0.0),
+        current_arrears=np.where(code == 0, frame["arrears"], 0.0),
+        first_bucket_arrears=np.where(code == 1, frame["arrears"], 0.0),
+        oldest_arrears=np.where((code == last) & (last > 0), frame["arrears"], 0.0),
+    )
+    columns = ["customers", "in_arrears", "past_due", "current_arrears"]
+    columns += ["first_bucket_arrears", "oldest_arrears"]
+    total = frame.groupby("month", sort=True)[columns].sum().reset_index()
+    total = total.rename(columns={"past_due": "arrears"})
+    total["share_in_arrears"] = _ratio(total["in_arrears"], total["customers"])
+    total["oldest_share"] = _ratio(total["oldest_arrears"], total["arrears"])
+    return total
+
+
+def flows(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
+    """Money in and out in each month: billed, cash, cash against billed and the CEI.
+
+    Parameters
+    ----------
+    cube : Cube
+    segments : ndarray of bool
+    start, end : Timestamp or None
+        Month range (inclusive; None = open).
+
+    Returns
+    -------
+    DataFrame
+        The columns of :func:`dashboard.query.ledger.movement`, plus ``cash_to_billed``
+        (cash / fell due), ``collected`` (opening + fell due − closing receivables),
+        ``collectable`` (opening + fell due − closing current receivables) and ``cei``
+        (collected / collectable), NaN where a denominator is 0.
+    """
+    frame = ledger.movement(cube, segments, start, end)
+    current = position(cube, segments, start, end).set_index("month")["current_arrears"]
+    closing_current = current.reindex(frame["month"]).fillna(0.0).to_numpy()
+    due = frame["opening_arrears"] + frame["fell_due"]
+    frame["cash_to_billed"] = _ratio(frame["cash"], frame["fell_due"])
+    frame["collected"] = due - frame["closing_arrears"]
+    frame["collectable"] = due - closing_current
+    frame["cei"] = _ratio(frame["collected"], frame["collectable"])
+    return frame
+
+
+def cures(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
+    """Customers leaving and entering arrears in each month (on book at both month-ends).
+
+    Parameters
+    ----------
+    cube : Cube
+    segments : ndarray of bool
+    start, end : Timestamp or None
+        Month range (inclusive; None = open).
+
+    Returns
+    -------
+    DataFrame
+        ``month``, ``in_arrears_before``, ``cured`` and ``cure_rate``; ``current_before``,
+        ``new_in_arrears`` (Current -> past due) and ``new_arrears_rate`` (their share of
+        ``current_before``). The cube's first month has no month before: it is left out.
+    """
+    tables = cube.arrears
+    low, high = month_bounds(cube, start, end)
+    count = len(tables.snapshot_days)
+    months = np.arange(max(low, 1), min(high, count - 1) + 1)
+    weights = segments.astype(np.float64)
+    counts = np.rint(tables.sums["transitions"][months, :, :, 0] @ weights).astype(np.int64)
+    in_arrears = counts[:, 1:, :].sum(axis=(1, 2))
+    cured = counts[:, 1:, 0].sum(axis=1)
+    current = counts[:, 0, :].sum(axis=1)
+    new = counts[:, 0, 1:].sum(axis=1)
+    return pd.DataFrame(
+        {
+            "month": cube.months[months],
+            "in_arrears_before": in_arrears,
+            "cured": cured,
+            "cure_rate": _ratio(cured, in_arrears),
+            "current_before": current,
+            "new_in_arrears": new,
+            "new_arrears_rate": _ratio(new, current),
+        }
+    )
+
+
+def headline_trend(cube, segments: np.ndarray, end=None, months: int = HISTORY_MONTHS):
+    """Every headline figure at each month-end of a sparkline's range.
+
+    Parameters
+    ----------
+    cube : Cube
+    segments : ndarray of bool
+    end : Timestamp or None
+        The month shown as "this month" (the period's last month).
+    months : int
+        Month-ends of the sparkline (one more is computed for the first change).
+
+    Returns
+    -------
+    DataFrame
+        One row per month-end (oldest first): the columns of :func:`position`,
+        :func:`flows` and :func:`cures`.
+    """
+    start, last = history_range(cube, end, months)
+    frame = position(cube, segments, start, last)
+    money = flows(cube, segments, start, last).drop(columns=["closing_arrears"])
+    frame = frame.merge(money, on="month", how="left")
+    frame = frame.merge(cures(cube, segments, start, last), on="month", how="left")
+    return frame.sort_values("month").reset_index(drop=True)
+
+
+def aged_debt(cube, segments: np.ndarray, end=None) -> pd.DataFrame:
+    """The aged-debt table at a month-end, with the change since the month-end before.
+
+    Parameters
+    ----------
+    cube : Cube
+    segments : ndarray of bool
+    end : Timestamp or None
+        The month-end (a month start; None: the cube's last).
+
+    Returns
+    -------
+    DataFrame
+        One row per past-due bucket, then ``Total``: ``bucket``, ``arrears`` (£),
+        ``customers``, ``share`` (of the arrears £), ``arrears_change`` and
+        ``customers_change`` (since the month-end before; NaN without one).
+    """
+    start, last = history_range(cube, end, 1)
+    frame = ledger.ageing(cube, segments, start, last)
+    frame = frame.loc[frame["bucket"].cat.codes > 0]
+    now = frame.loc[frame["month"] == last].set_index("bucket")
+    before = frame.loc[frame["month"] == start].set_index("bucket")
+    table = pd.DataFrame(
+        {
+            "bucket": [str(b) for b in now.index],
+            "arrears": now["arrears"].to_numpy(),
+            "customers": now["customers"].to_numpy(),
+        }
+    )
+    previous = before.reindex(now.index) if len(before) else None
+    total = pd.DataFrame(
+        {"bucket": ["Total"], "arrears": [table["arrears"].sum()],
+         "customers": [table["customers"].sum()]}
+    )  # fmt: skip
+    table = pd.concat([table, total], ignore_index=True)
+    table["share"] = _ratio(table["arrears"], table["arrears"].iloc[-1])
+    for column in ("arrears", "customers"):
+        if previous is None:
+            table[f"{column}_change"] = np.nan
+            continue
+        old = previous[column].to_numpy(dtype=np.float64)
+        table[f"{column}_change"] = table[column].to_numpy() - np.r_[old, old.sum()]
+    return table
+
+
+def bridge(movement: pd.DataFrame) -> pd.DataFrame:
+    """The debt movement over a period, step by step (arrears net of credit on account).
+
+    Parameters
+    ----------
+    movement : DataFrame
+        From :func:`dashboard.query.ledger.movement`, one row per month of the period.
+
+    Returns
+    -------
+    DataFrame
+        One row per step of :data:`BRIDGE_STEPS`: ``step``, ``amount`` (its signed effect
+        on the balance: cash and write-offs negative; the balance itself for opening and
+        closing), ``start`` and ``end`` (the running balance before and after the step).
+        Opening + fell due − cash − written off + other adjustments = closing, exactly.
+    """
+    if movement.empty:
+        return pd.DataFrame(columns=["step", "amount", "start", "end"])
+    first, last = movement.iloc[0], movement.iloc[-1]
+    opening = first["opening_arrears"] - first["opening_credit"]
+    closing = last["closing_arrears"] - last["closing_credit"]
+    changes = [
+        movement["fell_due"].sum(),
+        -movement["cash"].sum(),
+        -movement["written_off"].sum(),
+        movement["other_adjustments"].sum(),
+    ]
+    ends = opening + np.cumsum(changes)
+    return pd.DataFrame(
+        {
+            "step": list(BRIDGE_STEPS),
+            "amount": [opening, *changes, closing],
+            "start": [0.0, opening, *ends[:-1], 0.0],
+            "end": [opening, *ends, closing],
+        }
+    )
+
+
+def headline(cube, segments: np.ndarray, start=None, end=None) -> dict:
+    """Everything the first screen shows: headline trend, aged debt and the movement.
+
+    Parameters
+    ----------
+    cube : Cube
+    segments : ndarray of bool
+    start, end : Timestamp or None
+        The selected period (its last month is "this month").
+
+    Returns
+    -------
+    dict
+        ``trend`` (:func:`headline_trend` up to ``end``), ``aged`` (:func:`aged_debt` at
+        ``end``), ``movement`` (:func:`flows` over the period), ``bridge`` (:func:`bridge`
+        of that movement) and ``month_bridge`` (of its last month).
+    """
+    movement = flows(cube, segments, start, end)
+    return {
+        "trend": headline_trend(cube, segments, end),
+        "aged": aged_debt(cube, segments, end),
+        "movement": movement,
+        "bridge": bridge(movement),
+        "month_bridge": bridge(movement.tail(1)),
+    }
