@@ -131,6 +131,17 @@ class Ledger:
     adjusted_pence: np.ndarray
     written_off_pence: np.ndarray
 
+    def columns(self, start: int, stop: int | None = None) -> Ledger:
+        """The snapshots ``start .. stop - 1`` (to the last when ``stop`` is None), as views."""
+        part = slice(start, stop)
+        return Ledger(
+            billed_pence=self.billed_pence[:, part],
+            paid_pence=self.paid_pence[:, part],
+            days_past_due=self.days_past_due[:, part],
+            adjusted_pence=self.adjusted_pence[:, part],
+            written_off_pence=self.written_off_pence[:, part],
+        )
+
     @property
     def balance_pence(self) -> np.ndarray:
         """``billed - paid + adjusted``: what the customer owes (negative when in credit)."""
