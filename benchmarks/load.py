@@ -154,8 +154,11 @@ class RssSampler(threading.Thread):
 
 
 def import_panel_models() -> None:
-    """Import every ``panel.models`` module, so bokeh.client knows Panel's model types."""
+    """Import every ``panel.models`` module, so bokeh.client knows Panel's model types, and
+    the page's own components (their Bokeh models are made when their module is imported)."""
     import panel.models
+
+    import dashboard.ui.page  # noqa: F401
 
     for module in pkgutil.iter_modules(panel.models.__path__):
         try:
@@ -253,6 +256,10 @@ def new_value(controls: Controls, kind: str, rng: random.Random) -> tuple[object
         options = list(model.options)
         choices = [sorted(rng.sample(options, rng.randint(0, 3))) for _ in range(10)]
         return model, "value", next(c for c in choices if c != sorted(model.value))
+    if kind == "period" and controls.period.end < 10_000:  # month numbers, not dates
+        # the month slider acts on its throttled value (on release), a read-only property a
+        # Python client cannot send: a period change is not simulated, the metric changes
+        kind = "metric"
     if kind == "period":
         model = controls.period
         months = _month_starts(model.start, model.end)

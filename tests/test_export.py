@@ -45,9 +45,10 @@ LIBRARY_SCRIPT = 10_000
 """Inline ``text/javascript`` blocks longer than this are the bundled libraries."""
 SCRIPT = re.compile(r"<script([^>]*)>(.*?)</script>", re.S)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-PLOTS_SHOWN = 17
-"""Trend, 2 segment, 2 actions, ageing, 2 arrears share, transitions, roll, 2 vintage,
-entry cohorts, 3 effectiveness and the funnel chart."""
+PLOTS_SHOWN = 20
+"""The debt movement of the last month and of the period, the change in arrears by month,
+trend, 2 segment, 2 actions, ageing, 2 arrears share, transitions, roll, 2 vintage, entry
+cohorts, 3 effectiveness and the funnel chart."""
 LEDGER_TITLES = (
     "Arrears £",
     "Share of customers on book",
@@ -348,9 +349,10 @@ def test_export_works_offline_in_chromium(exported, model):
             assert page.get_by_text("What is fixed in this file").is_visible()
             start = _snapshot(page)
             titles = [p["title"] for p in start["plots"]]
-            assert titles[0] == f"Default rate by month · {everything}"
+            assert titles[0].startswith("Debt movement")  # the page leads with the bridge
+            assert f"Default rate by month · {everything}" in titles
             assert f"Default rate by income band · {everything}" in titles
-            assert start["table"][0] == "Income band"
+            assert "Income band" in start["table"]  # the figures table, after the aged-debt table
             assert not [c for c in start["table"] if "&lt;" in c or "&amp;" in c]  # escaped once
 
             # Metric: the three metric charts change, the actions charts and gauges do not.
@@ -372,6 +374,8 @@ def test_export_works_offline_in_chromium(exported, model):
             _wait_for_title(page, f"Collection rate by month · {narrower}")
             period = _snapshot(page)
             for a, b in zip(period["plots"], metric["plots"], strict=True):
+                if b["title"].startswith("Debt movement"):  # titled by their own months
+                    continue
                 if b["title"].startswith(LEDGER_TITLES):  # all months whatever the period
                     assert a == b
                 else:
@@ -387,7 +391,7 @@ def test_export_works_offline_in_chromium(exported, model):
             segment_select.select_option(label="Region")
             _wait_for_title(page, f"{METRIC['collection_rate'].label} by region · {narrower}")
             region = _snapshot(page)
-            assert region["table"][0] == "Region"
+            assert "Region" in region["table"]
             assert region["plots"][0] == period["plots"][0]  # the monthly trend is unchanged
 
             # Back to the start in another order: every state carries the whole page.
