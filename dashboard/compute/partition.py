@@ -9,6 +9,7 @@ payment days) are defined here, below every module that reads them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -146,7 +147,7 @@ def partition_tables(chunk: tuple, settings: LedgerSettings) -> tuple[dict, pd.D
         "ageing": _ageing(ledger, bucket, on_book, segment, shape),
         "transitions": _transitions(ledger, bucket, on_book, segment, shape),
         "vintage": _vintage(
-            bucket, part.first_month(), defaulted, segment, settings.quarter_offset, shape
+            bucket, part.first_month, defaulted, segment, settings.quarter_offset, shape
         ),
         "entries": _entries(bucket, segment, settings.buckets.entry, shape),
         "actions": _action_outcomes(part, segment, settings.months, settings.as_of, shape),
@@ -237,12 +238,15 @@ class Partition:
             self.adjustments,
         )
 
+    @cached_property
     def first_month(self) -> np.ndarray:
-        """Month index of each customer's first bill (a large number when none)."""
+        """Month index of each customer's first bill (a large number when none); computed
+        once (a sort of the partition's bills)."""
         return _first_per_customer(self.bill_customer, self.bill_month, self.size, NEVER)
 
+    @cached_property
     def last_month(self) -> np.ndarray:
-        """Month index of each customer's last bill (-1 when none)."""
+        """Month index of each customer's last bill (-1 when none); computed once."""
         return -_first_per_customer(self.bill_customer, -self.bill_month, self.size, 1)
 
     def on_book(
@@ -252,9 +256,9 @@ class Partition:
         the book's last bill month, ``last_bill_month``: no final bill yet), or owing or
         owed money (months ``first .. first + k - 1``: the ledger's snapshot columns)."""
         month = np.arange(first, first + k)[None, :]
-        last = self.last_month()
+        last = self.last_month
         last = np.where(last >= last_bill_month, NEVER, last)  # still billed: no end yet
-        billed = (month >= self.first_month()[:, None]) & (month <= last[:, None])
+        billed = (month >= self.first_month[:, None]) & (month <= last[:, None])
         return billed | (ledger.balance_pence != 0)
 
     def worklist(self, ledger: Ledger, as_of_day: int) -> pd.DataFrame:

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard.query import ledger
-from dashboard.query.selection import month_bounds
+from dashboard.query.ledger import ratio
 
 HISTORY_MONTHS = 12
 """Month-ends shown in a headline sparkline."""
@@ -64,15 +64,6 @@ def history_range(cube, end=None, months: int = HISTORY_MONTHS) -> tuple:
     known = cube.months[: len(cube.arrears.snapshot_days)]
     last = known[-1] if end is None else min(pd.Timestamp(end), known[-1])
     return last - pd.DateOffset(months=months), last
-
-
-def _ratio(numerator, denominator) -> np.ndarray:
-    numerator = np.asarray(numerator, dtype=np.float64)
-    denominator = np.asarray(denominator, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(
-            denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan
-        )
 
 
 def position(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
@@ -108,8 +99,8 @@ def position(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
     columns += ["first_bucket_arrears", "oldest_arrears"]
     total = frame.groupby("month", sort=True)[columns].sum().reset_index()
     total = total.rename(columns={"past_due": "arrears"})
-    total["share_in_arrears"] = _ratio(total["in_arrears"], total["customers"])
-    total["oldest_share"] = _ratio(total["oldest_arrears"], total["arrears"])
+    total["share_in_arrears"] = ratio(total["in_arrears"], total["customers"])
+    total["oldest_share"] = ratio(total["oldest_arrears"], total["arrears"])
     return total
 
 
@@ -135,15 +126,16 @@ def flows(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
     current = position(cube, segments, start, end).set_index("month")["current_arrears"]
     closing_current = current.reindex(frame["month"]).fillna(0.0).to_numpy()
     due = frame["opening_arrears"] + frame["fell_due"]
-    frame["cash_to_billed"] = _ratio(frame["cash"], frame["fell_due"])
+    frame["cash_to_billed"] = ratio(frame["cash"], frame["fell_due"])
     frame["collected"] = due - frame["closing_arrears"]
     frame["collectable"] = due - closing_current
-    frame["cei"] = _ratio(frame["collected"], frame["collectable"])
+    frame["cei"] = ratio(frame["collected"], frame["collectable"])
     return frame
 
 
 def cures(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
-    """Customers leaving and entering arrears in each month (on book at both month-ends).
+    """Customers leaving and entering arrears in each month (on book at the first month-end:
+    :func:`dashboard.query.ledger.roll_rates`).
 
     Parameters
     ----------
@@ -159,26 +151,10 @@ def cures(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
         ``new_in_arrears`` (Current -> past due) and ``new_arrears_rate`` (their share of
         ``current_before``). The cube's first month has no month before: it is left out.
     """
-    tables = cube.arrears
-    low, high = month_bounds(cube, start, end)
-    count = len(tables.snapshot_days)
-    months = np.arange(max(low, 1), min(high, count - 1) + 1)
-    weights = segments.astype(np.float64)
-    counts = np.rint(tables.sums["transitions"][months, :, :, 0] @ weights).astype(np.int64)
-    in_arrears = counts[:, 1:, :].sum(axis=(1, 2))
-    cured = counts[:, 1:, 0].sum(axis=1)
-    current = counts[:, 0, :].sum(axis=1)
-    new = counts[:, 0, 1:].sum(axis=1)
-    return pd.DataFrame(
-        {
-            "month": cube.months[months],
-            "in_arrears_before": in_arrears,
-            "cured": cured,
-            "cure_rate": _ratio(cured, in_arrears),
-            "current_before": current,
-            "new_in_arrears": new,
-            "new_arrears_rate": _ratio(new, current),
-        }
+    rates = ledger.roll_rates(cube, segments, start, end)
+    columns = ["month", "in_arrears_before", "cured", "cure_rate", "current_before"]
+    return rates[[*columns, "new_in_arrears"]].assign(
+        new_arrears_rate=ratio(rates["new_in_arrears"], rates["current_before"])
     )
 
 
@@ -243,7 +219,7 @@ def aged_debt(cube, segments: np.ndarray, end=None) -> pd.DataFrame:
          "customers": [table["customers"].sum()]}
     )  # fmt: skip
     table = pd.concat([table, total], ignore_index=True)
-    table["share"] = _ratio(table["arrears"], table["arrears"].iloc[-1])
+    table["share"] = ratio(table["arrears"], table["arrears"].iloc[-1])
     for column in ("arrears", "customers"):
         if previous is None:
             table[f"{column}_change"] = np.nan

@@ -224,8 +224,9 @@ def roll_rates(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame
         ``month``; ``cure_rate`` = customers in arrears last month-end who are Current
         now / customers in arrears last month-end; ``roll_current`` = Current -> first
         bucket / Current; ``roll_first`` = first -> second bucket / first bucket; with
-        their denominators ``in_arrears_before``, ``current_before``, ``first_before``.
-        NaN where a denominator is 0.
+        their denominators ``in_arrears_before``, ``current_before``, ``first_before``;
+        the counts ``cured`` (past due -> Current) and ``new_in_arrears`` (Current -> any
+        past-due bucket). NaN where a denominator is 0.
     """
     tables = cube.arrears
     months = _months(cube, start, end, len(tables.snapshot_days))
@@ -239,20 +240,35 @@ def roll_rates(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame
     return pd.DataFrame(
         {
             "month": cube.months[months],
-            "cure_rate": _ratio(cured, in_arrears),
-            "roll_current": _ratio(counts[:, 0, 1], current),
-            "roll_first": _ratio(second, first),
+            "cure_rate": ratio(cured, in_arrears),
+            "roll_current": ratio(counts[:, 0, 1], current),
+            "roll_first": ratio(second, first),
             "in_arrears_before": in_arrears,
             "current_before": current,
             "first_before": first,
+            "cured": cured,
+            "new_in_arrears": counts[:, 0, 1:].sum(axis=1),
         }
     )
 
 
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+def ratio(numerator, denominator) -> np.ndarray:
+    """``numerator / denominator`` as float64, NaN where the denominator is not positive
+    (counts or pounds alike).
+
+    Parameters
+    ----------
+    numerator, denominator : array-like
+
+    Returns
+    -------
+    ndarray of float64
+    """
     numerator = np.asarray(numerator, dtype=np.float64)
+    denominator = np.asarray(denominator, dtype=np.float64)
+    positive = denominator > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denominator > 0, numerator / np.maximum(denominator, 1), np.nan)
+        return np.where(positive, numerator / np.where(positive, denominator, 1), np.nan)
 
 
 def vintage(cube, segments: np.ndarray) -> pd.DataFrame:
@@ -281,8 +297,8 @@ def vintage(cube, segments: np.ndarray) -> pd.DataFrame:
             "cohort": labels,
             "months_on_book": mob,
             "customers": values[:, 0],
-            "default_rate": np.where(mature, _ratio(values[:, 1], values[:, 0]), np.nan),
-            "arrears_share": _ratio(values[:, 2], values[:, 0]),
+            "default_rate": np.where(mature, ratio(values[:, 1], values[:, 0]), np.nan),
+            "arrears_share": ratio(values[:, 2], values[:, 0]),
         }
     )
 
@@ -314,7 +330,7 @@ def entry_cohorts(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFr
     for position, h in enumerate(CURE_AFTER):
         observed = sums[:, 1 + position]
         cured = sums[:, 1 + len(CURE_AFTER) + position]
-        frame[f"cured_after_{h}"] = _ratio(cured, observed)
+        frame[f"cured_after_{h}"] = ratio(cured, observed)
         frame[f"observed_{h}"] = observed
     return pd.DataFrame(frame)
 
@@ -346,9 +362,9 @@ def action_effectiveness(
     frame["actions"] = measures["actions"]
     frame["in_arrears"] = measures["in_arrears"]
     for days in PAY_DAYS:
-        frame[f"paid_{days}_rate"] = _ratio(measures[f"paid_{days}"], measures[f"decided_{days}"])
+        frame[f"paid_{days}_rate"] = ratio(measures[f"paid_{days}"], measures[f"decided_{days}"])
         frame[f"decided_{days}"] = measures[f"decided_{days}"]
-    frame[f"cleared_{CLEAR_DAYS}_rate"] = _ratio(
+    frame[f"cleared_{CLEAR_DAYS}_rate"] = ratio(
         measures[f"cleared_{CLEAR_DAYS}"], measures[f"decided_{CLEAR_DAYS}"]
     )
     frame[f"decided_{CLEAR_DAYS}"] = measures[f"decided_{CLEAR_DAYS}"]
@@ -464,8 +480,8 @@ def funnel(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
         {
             "stage": _action_type_labels(cube)[: len(counts)],
             "customers": counts,
-            "share_of_previous": _ratio(counts, previous),
-            "share_of_first": _ratio(counts, np.full(len(counts), counts[0] if len(counts) else 0)),
+            "share_of_previous": ratio(counts, previous),
+            "share_of_first": ratio(counts, np.full(len(counts), counts[0] if len(counts) else 0)),
         }
     )
 
@@ -503,12 +519,12 @@ def segment_summary(
         {
             by: labels,
             "customers": customers,
-            "share_in_arrears": _ratio(in_arrears, customers),
+            "share_in_arrears": ratio(in_arrears, customers),
             "arrears": arrears,
-            "average_arrears": _ratio(arrears, in_arrears),
-            "share_serious": _ratio(serious, customers),
-            "cure_rate": _ratio(counts[:, 1:, 0].sum(axis=1), counts[:, 1:, :].sum(axis=(1, 2))),
-            "roll_current": _ratio(counts[:, 0, 1], counts[:, 0, :].sum(axis=1)),
+            "average_arrears": ratio(arrears, in_arrears),
+            "share_serious": ratio(serious, customers),
+            "cure_rate": ratio(counts[:, 1:, 0].sum(axis=1), counts[:, 1:, :].sum(axis=(1, 2))),
+            "roll_current": ratio(counts[:, 0, 1], counts[:, 0, :].sum(axis=1)),
             "reminder_paid_30_rate": reminders["paid_30_rate"].reindex(labels).to_numpy()
             if len(reminders)
             else np.nan,
