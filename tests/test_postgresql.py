@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 
 from dashboard import SourceError
 from dashboard.cli import app
-from dashboard.demo.writers import open_writer
+from dashboard.demo.formats import open_writer
 from dashboard.loader import clear_cache
 from dashboard.schema import validate
 from dashboard.sources import DEFAULT_SOURCE, open_source, read_source, source_kind

@@ -39,20 +39,14 @@ from tqdm.auto import tqdm
 
 from dashboard import vocab
 from dashboard.demo.cycle import SLOTS, Month, MonthlySimulation
+from dashboard.demo.formats import FORMATS, Format, open_writer
 from dashboard.demo.population import (
     Calendar,
     check_arguments,
     draw_portfolio,
     make_calendar,
 )
-from dashboard.demo.writers import (
-    FORMATS,
-    Format,
-    RawChunk,
-    chunk_length,
-    open_writer,
-    to_frame,
-)
+from dashboard.demo.writers import RawChunk, chunk_length, to_frame
 
 BLOCK_CUSTOMERS = 100_000
 """Customers simulated together (each block has its own random stream): part of what the

@@ -23,7 +23,7 @@ import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -31,9 +31,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dashboard import vocab
-
-Format = Literal["csv", "sqlite", "parquet", "postgresql"]
-FORMATS: tuple[str, ...] = ("csv", "sqlite", "parquet", "postgresql")
 
 ID_PREFIX = "C"
 ID_START = 100000
@@ -528,33 +525,3 @@ class ParquetFolderWriter(TableWriter):
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
-
-
-def open_writer(fmt: str, out: str | Path) -> TableWriter:
-    """Return the writer of a format.
-
-    Parameters
-    ----------
-    fmt : {"csv", "sqlite", "parquet", "postgresql"}
-        Output format.
-    out : str or Path
-        Folder (csv, parquet), file (sqlite) or ``postgresql://`` URL
-        (:class:`dashboard.demo.postgresql.PostgresWriter`).
-
-    Returns
-    -------
-    TableWriter
-
-    Raises
-    ------
-    ValueError
-        If ``fmt`` is not a known format.
-    """
-    writers = {"csv": CsvFolderWriter, "sqlite": SqliteWriter, "parquet": ParquetFolderWriter}
-    if fmt == "postgresql":
-        from dashboard.demo.postgresql import PostgresWriter  # imports the database driver
-
-        return PostgresWriter(str(out))
-    if fmt not in writers:
-        raise ValueError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    return writers[fmt](out)
