@@ -1,0 +1,575 @@
+"""Early-warning features and label, per customer partition, at monthly snapshot days.
+
+A *scoring day* ``t`` is a month-end (training and evaluation) or the as-of day (scoring).
+Its snapshot grid is ``t`` and the days one, two, ... calendar months before it (month-ends
+for a month-end); the ledger (:func:`dashboard.compute.ledger.month_end_ledger`) is taken
+on every snapshot, and each feature of ``t`` reads only snapshots on or before ``t`` and
+rows dated on or before ``t``:
+
+* the **population** at ``t``: on book (a bill issued, i.e. its period ended, in the
+  :data:`ON_BOOK_DAYS` days up to ``t``, or a balance other than nil) and **Current**
+  (account-level days past due 0: every debit due before ``t`` covered);
+* the **label** of a month-end ``t``: the customer is 31+ days past due (account level) on
+  *some day* in ``(t, t3]``, ``t3`` the third month-end after ``t``
+  (:func:`serious_arrears_ahead`, exact to the day).
+
+Everything is vectorised over the customers of a partition; the only loops run over the
+snapshot columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from dashboard.compute.arrays import EventIndex, day_numbers, sort_order
+from dashboard.compute.ledger import Adjustments, Buckets, Ledger, month_end_ledger
+from dashboard.vocab import ACTIONS
+
+MONTHS_AHEAD = 3
+"""The label's horizon: the third month-end after the scoring day."""
+SERIOUS_DAYS = 31
+"""31+ days past due (account level) is the event the score predicts."""
+HISTORY_MONTHS = 12
+"""Windowed features look back this many monthly snapshots."""
+ON_BOOK_DAYS = 92
+"""A customer is on book at ``t`` when a bill was issued in the 92 days up to ``t`` or
+their balance is not nil."""
+ARRANGEMENT_TERM_DAYS = 90
+"""An arrangement is active for 90 days after it is agreed unless a break is recorded."""
+DAYS_CAP = 730
+""""Days since" features of customers with no such event (and longer gaps) read this."""
+DIRECT_DEBIT = "Direct Debit"
+BUCKETS = Buckets()
+
+FEATURES = (
+    "balance",
+    "balance_change_3m",
+    "balance_change_12m",
+    "in_credit",
+    "months_in_arrears_12m",
+    "worst_bucket_12m",
+    "worst_days_late_ever",
+    "max_days_past_due_12m",
+    "days_since_late_bill",
+    "written_off_ever",
+    "billed_12m",
+    "paid_to_billed_3m",
+    "paid_to_billed_12m",
+    "payments_3m",
+    "payments_12m",
+    "direct_debit_share_12m",
+    "days_since_payment",
+    "bills_due_12m",
+    "late_bills_12m",
+    "partial_bills_12m",
+    "mean_days_late_12m",
+    "reminders_12m",
+    "second_reminders_12m",
+    "arrangements_agreed",
+    "arrangements_broken",
+    "actions_ever",
+    "days_since_action",
+    "arrangement_active",
+    "months_on_book",
+    "last_bill",
+)
+"""The behavioural features (money as signed ``log1p`` of pounds), in column order."""
+
+
+# --- the rows of one partition as arrays ---------------------------------------------------
+
+
+@dataclass
+class Events:
+    """The bills, payments, actions and adjustments of customers ``0 .. size - 1`` (local
+    codes) as arrays of day numbers and integer pence."""
+
+    size: int
+    bill_customer: np.ndarray
+    bill_issue: np.ndarray
+    bill_due: np.ndarray
+    bill_pence: np.ndarray
+    payment_customer: np.ndarray
+    payment_day: np.ndarray
+    payment_pence: np.ndarray
+    payment_direct_debit: np.ndarray
+    action_customer: np.ndarray
+    action_day: np.ndarray
+    action_kind: np.ndarray
+    adjustments: Adjustments
+
+    @classmethod
+    def of(cls, tables: dict, codes: dict, low: int, high: int) -> Events:
+        """Customers ``low .. high - 1`` of ``tables`` (typed bills, payments, actions and
+        adjustments sorted by customer); ``codes`` holds each table's customer codes."""
+
+        def rows(name: str) -> tuple[pd.DataFrame, np.ndarray]:
+            start, stop = np.searchsorted(codes[name], [low, high])
+            return tables[name].iloc[start:stop], codes[name][start:stop] - low
+
+        bills, bill_customer = rows("bills")
+        payments, payment_customer = rows("payments")
+        actions, action_customer = rows("actions")
+        adjustments, adjustment_customer = rows("adjustments")
+        action = actions["action"].array
+        kinds = pd.Index(ACTIONS).get_indexer(action.categories)
+        return cls(
+            size=high - low,
+            bill_customer=bill_customer,
+            bill_issue=day_numbers(bills["bill_period_end"]),
+            bill_due=day_numbers(bills["due_date"]),
+            bill_pence=bills["bill_pence"].to_numpy(np.int64),
+            payment_customer=payment_customer,
+            payment_day=day_numbers(payments["payment_date"]),
+            payment_pence=payments["amount_pence"].to_numpy(np.int64),
+            payment_direct_debit=(payments["method"] == DIRECT_DEBIT).to_numpy(bool),
+            action_customer=action_customer,
+            action_day=day_numbers(actions["action_date"]),
+            action_kind=kinds.take(action.codes) if len(kinds) else action.codes.astype(int),
+            adjustments=Adjustments(
+                customer=adjustment_customer,
+                day=day_numbers(adjustments["adjustment_date"]),
+                balance_pence=adjustments["balance_pence"].to_numpy(np.int64),
+                written_off=(adjustments["kind"] == "write_off").to_numpy(bool),
+            ),
+        )
+
+    def ledger(self, snaps: np.ndarray) -> Ledger:
+        """The ledger at ``snaps`` (shape customers x snapshots)."""
+        return month_end_ledger(
+            self.bill_customer,
+            self.bill_due,
+            self.bill_pence,
+            self.payment_customer,
+            self.payment_day,
+            self.payment_pence,
+            self.size,
+            snaps,
+            self.adjustments,
+        )
+
+    def debits(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Bills and balance-raising adjustments (due the day before their date) sorted by
+        customer and due day as the ledger allocates them: customer, due day, pence and
+        the row of each bill (-1 for an adjustment)."""
+        adj = self.adjustments
+        raised = adj.balance_pence > 0
+        customer = np.concatenate([self.bill_customer, adj.customer[raised]]).astype(np.int64)
+        due = np.concatenate([self.bill_due, adj.day[raised] - 1]).astype(np.int64)
+        pence = np.concatenate([self.bill_pence, adj.balance_pence[raised]]).astype(np.int64)
+        row = np.concatenate([np.arange(len(self.bill_due)), np.full(int(raised.sum()), -1)])
+        order = sort_order(customer * (1 << 32) + (due - due.min(initial=0)))
+        return customer[order], due[order], pence[order], row[order]
+
+    def credits(self) -> Credits:
+        """Payments and balance-reducing adjustments (write-offs, credits) to date."""
+        adj = self.adjustments
+        reduced = adj.balance_pence < 0
+        customer = np.concatenate([self.payment_customer, adj.customer[reduced]])
+        day = np.concatenate([self.payment_day, adj.day[reduced]])
+        pence = np.concatenate([self.payment_pence, -adj.balance_pence[reduced]])
+        return Credits(customer, day, pence, self.size)
+
+
+class Credits:
+    """A partition's credits sorted by (customer, day) with running sums: credits to date
+    and the day a running total is reached are one binary search per query."""
+
+    def __init__(self, customer: np.ndarray, day: np.ndarray, pence: np.ndarray, n: int):
+        index = EventIndex.covering(customer, day, pence, day)
+        self.key, self.low, self.span = index.sorted_key, index.low, index.span
+        self.cumulative = index.cumulative
+        self.bounds = np.searchsorted(self.key, np.arange(n + 1, dtype=np.int64) * self.span)
+
+    def to_date(self, customer: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Each customer's credits dated on or before ``day`` (one query per row)."""
+        query = customer * self.span + (np.asarray(day, dtype=np.int64) - self.low)
+        end = np.searchsorted(self.key, query, side="right")
+        return self.cumulative.take(end) - self.cumulative.take(self.bounds.take(customer))
+
+    def day_reaching(self, customer: np.ndarray, total: np.ndarray) -> np.ndarray:
+        """First day each customer's credits to date reach ``total`` (a large day if
+        never; a very early day when ``total`` is nil or less)."""
+        first = self.cumulative.take(self.bounds.take(customer))
+        event = np.searchsorted(self.cumulative[1:], first + total, side="left")
+        found = event < self.bounds.take(customer + 1)
+        if len(self.key):
+            day = self.key.take(np.minimum(event, len(self.key) - 1)) % self.span + self.low
+        else:
+            day = np.zeros(len(customer), dtype=np.int64)
+        day = np.where(found, day, 10**7)
+        return np.where(total <= 0, -(10**6), day)
+
+
+def table_codes(tables: dict) -> dict[str, np.ndarray]:
+    """Each table's customer codes (int64), for :meth:`Events.of`."""
+    return {
+        name: frame["customer_id"].cat.codes.to_numpy(np.int64) for name, frame in tables.items()
+    }
+
+
+# --- snapshot grids ------------------------------------------------------------------------
+
+
+def snapshot_grid(end: pd.Timestamp, first: pd.Timestamp) -> np.ndarray:
+    """Day numbers of ``end`` and the days whole calendar months before it, back to the
+    month of ``first`` (month-ends when ``end`` is a month-end), increasing.
+
+    Parameters
+    ----------
+    end : Timestamp
+        The latest snapshot (a scoring day).
+    first : Timestamp
+        The data's first date: no snapshot before its month.
+    """
+    end = pd.Timestamp(end).normalize()
+    months = max((end.year - first.year) * 12 + end.month - first.month, 0)
+    if end.is_month_end:
+        dates = pd.date_range(end=end, periods=months + 1, freq="ME")
+    else:
+        dates = pd.DatetimeIndex([end - pd.DateOffset(months=k) for k in range(months, -1, -1)])
+    return day_numbers(dates)
+
+
+# --- the label -----------------------------------------------------------------------------
+
+
+def serious_arrears_ahead(
+    events: Events, snaps: np.ndarray, columns: np.ndarray, months: int = MONTHS_AHEAD
+) -> np.ndarray:
+    """Whether each customer is :data:`SERIOUS_DAYS`+ days past due on some day in
+    ``(snaps[j], snaps[j + months]]``, for each column ``j`` of ``columns``.
+
+    Returns
+    -------
+    ndarray of bool, shape (customers, len(columns))
+
+    Notes
+    -----
+    Credits (payments, write-offs, credits) only grow, so a debit not covered when it is
+    31 days past due, on ``due + 31``, is the one to check: a customer Current on
+    ``snaps[j]`` is 31+ days past due on some day of the window exactly when one of their
+    debits is still not covered on its ``due + 31`` and that day falls in the window (a
+    debit 31 days past due earlier was covered on ``snaps[j]``, hence later too). One
+    credits-to-date query per debit, a count of the missed checks per snapshot. Exact for
+    the customers Current on ``snaps[j]`` (the only ones labelled).
+    """
+    customer, due, pence, _ = events.debits()
+    running = _running_within(customer, pence)
+    check = due + SERIOUS_DAYS
+    paid = events.credits().to_date(customer, check)
+    missed = paid < running
+    # a check day in (snaps[j - 1], snaps[j]] falls in bin j: the window is bins j+1..j+3
+    bins = np.searchsorted(snaps, check[missed], side="left")
+    flagged = _to_date(customer[missed], bins, None, events.size, len(snaps) + 1)
+    columns = np.asarray(columns, dtype=np.int64)
+    return flagged[:, columns + months] > flagged[:, columns]
+
+
+def _running_within(customer: np.ndarray, pence: np.ndarray) -> np.ndarray:
+    """Running total of ``pence`` within each customer's run (rows sorted by customer)."""
+    total = np.cumsum(pence)
+    starts = np.flatnonzero(np.r_[True, customer[1:] != customer[:-1]]) if len(customer) else []
+    before = np.zeros(len(pence), dtype=np.int64)
+    if len(customer):
+        run = np.cumsum(np.r_[True, customer[1:] != customer[:-1]]) - 1
+        before = (total - pence)[starts][run]
+    return total - before
+
+
+# --- per-bill payment behaviour ------------------------------------------------------------
+
+
+def bill_lateness(events: Events) -> tuple[np.ndarray, ...]:
+    """Per bill (rows of ``events``): days late (0 when covered by its due date, capped at
+    :data:`DAYS_CAP`), late (not covered on its due date), part-paid on its due date, and
+    the day it was covered.
+
+    Notes
+    -----
+    A bill is covered on the first day the customer's credits to date reach the running
+    total of their debits up to it (oldest first, as the ledger allocates). Days late read
+    credits after the due date, so they are known on a scoring day only for bills covered
+    by then: true of every bill due before it for a customer Current on it (the only
+    customers scored). Late and part-paid read credits up to the due date only.
+    """
+    customer, due, pence, row = events.debits()
+    running = _running_within(customer, pence)
+    credits = events.credits()
+    by_due = credits.to_date(customer, due)
+    covered_day = credits.day_reaching(customer, running)
+    late_days = np.clip(covered_day - due, 0, DAYS_CAP)
+    late = by_due < running
+    partial = late & (by_due > running - pence)
+    bills = row >= 0
+    out = [np.zeros(len(events.bill_due), dtype=np.int64) for _ in range(4)]
+    for target, values in zip(out, (late_days, late, partial, covered_day), strict=True):
+        target[row[bills]] = values[bills]
+    return out[0], out[1].astype(bool), out[2].astype(bool), out[3]
+
+
+# --- features ------------------------------------------------------------------------------
+
+
+def _to_date(customer, snap, weights, n: int, k: int) -> np.ndarray:
+    """Sum of ``weights`` (or a count) per customer over rows with ``snap <= s``, for each
+    snapshot ``s`` (shape n x k, float64)."""
+    key = np.asarray(customer, dtype=np.int64) * (k + 1) + snap
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    sums = np.bincount(key, weights=w, minlength=n * (k + 1)).reshape(n, k + 1)
+    return np.cumsum(sums[:, :k], axis=1)
+
+
+def _running_max(customer, snap, values, n: int, k: int) -> np.ndarray:
+    """Largest ``values`` per customer over rows with ``snap <= s``, for each snapshot
+    ``s`` (shape n x k; -1 when none)."""
+    out = np.full(n * (k + 1), -1, dtype=np.int64)
+    key = np.asarray(customer, dtype=np.int64) * (k + 1) + snap
+    np.maximum.at(out, key, np.asarray(values, dtype=np.int64))
+    return np.maximum.accumulate(out.reshape(n, k + 1)[:, :k], axis=1)
+
+
+def latest_rows(customer: np.ndarray, day: np.ndarray, snaps: np.ndarray, n: int) -> np.ndarray:
+    """Row of each customer's latest event on or before each snapshot day.
+
+    Returns
+    -------
+    ndarray of int64, shape (n, len(snaps))
+        Row in the given arrays (-1 when none yet).
+
+    Notes
+    -----
+    With the rows sorted by (customer, day), as validated tables are, the latest row is
+    the customer's first row plus their count of events to date, minus one; otherwise
+    the rows are sorted first.
+    """
+    customer = np.asarray(customer, dtype=np.int64)
+    day = np.asarray(day, dtype=np.int64)
+    order = sort_order(customer * (1 << 32) + (day - day.min(initial=0)))
+    in_order = np.array_equal(order, np.arange(len(order)))
+    if not in_order:
+        customer, day = customer.take(order), day.take(order)
+    count = _to_date(customer, np.searchsorted(snaps, day, side="left"), None, n, len(snaps))
+    first = np.searchsorted(customer, np.arange(n, dtype=np.int64), side="left")
+    rows = np.where(count > 0, first[:, None] + count.astype(np.int64) - 1, -1)
+    if not in_order and len(order):
+        rows = np.where(rows >= 0, order.take(np.maximum(rows, 0)), -1)
+    return rows
+
+
+def _day_of(row: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """The day of each row (-1 where the row is -1)."""
+    return np.where(row >= 0, day.take(np.maximum(row, 0)) if len(day) else -1, -1)
+
+
+def _signed_log(pence: np.ndarray) -> np.ndarray:
+    pounds = np.asarray(pence, dtype=np.float64) / 100
+    return np.sign(pounds) * np.log1p(np.abs(pounds))
+
+
+def _days_since(latest: np.ndarray, day: int) -> np.ndarray:
+    return np.where(latest >= 0, np.minimum(day - latest, DAYS_CAP), DAYS_CAP)
+
+
+@dataclass
+class History:
+    """A partition's ledger and event running totals on a snapshot grid (what every
+    scoring column reads)."""
+
+    events: Events
+    snaps: np.ndarray
+    ledger: Ledger
+    to_date: dict
+    bucket: np.ndarray
+    worst_late: np.ndarray
+    last_late_cover: np.ndarray
+    timelines: dict
+    balance: np.ndarray
+    first_issue: np.ndarray
+
+    @classmethod
+    def of(cls, events: Events, snaps: np.ndarray) -> History:
+        """Compute the ledger on ``snaps`` and the running totals of the events."""
+        n, k = events.size, len(snaps)
+        ledger = events.ledger(snaps)
+        on_or_before = np.searchsorted(snaps, events.payment_day, side="left")
+        bill_due_snap = np.searchsorted(snaps, events.bill_due, side="right")  # due before
+        action_snap = np.searchsorted(snaps, events.action_day, side="left")
+        late_days, late, partial, covered_day = bill_lateness(events)
+        pc, ac, bc = events.payment_customer, events.action_customer, events.bill_customer
+        to_date = {
+            "payments": _to_date(pc, on_or_before, None, n, k),
+            "direct_debit": _to_date(pc, on_or_before, events.payment_direct_debit, n, k),
+            "bills_due": _to_date(bc, bill_due_snap, None, n, k),
+            "late": _to_date(bc, bill_due_snap, late, n, k),
+            "partial": _to_date(bc, bill_due_snap, partial, n, k),
+            "late_days": _to_date(bc, bill_due_snap, late_days, n, k),
+            "actions": _to_date(ac, action_snap, None, n, k),
+        }
+        for number, name in enumerate(ACTIONS):
+            to_date[name] = _to_date(ac, action_snap, events.action_kind == number, n, k)
+        bucket = BUCKETS.of(ledger.days_past_due)
+        kind = events.action_kind
+        agreed, broken = kind == 2, kind == 3
+        timelines = {
+            "bills": latest_rows(bc, events.bill_issue, snaps, n),
+            "payments": latest_rows(pc, events.payment_day, snaps, n),
+            "actions": latest_rows(ac, events.action_day, snaps, n),
+            "agreed": latest_rows(ac[agreed], events.action_day[agreed], snaps, n),
+            "broken": latest_rows(ac[broken], events.action_day[broken], snaps, n),
+        }
+        first_issue = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first_issue, bc, events.bill_issue)
+        return cls(
+            events,
+            snaps,
+            ledger,
+            to_date,
+            bucket,
+            _running_max(bc, bill_due_snap, late_days, n, k),
+            _running_max(bc[late], bill_due_snap[late], covered_day[late], n, k),
+            timelines,
+            ledger.balance_pence,
+            first_issue,
+        )
+
+    def window(self, name: str, j: int, months: int = HISTORY_MONTHS) -> np.ndarray:
+        """Running total ``name`` over ``(snaps[j - months], snaps[j]]`` (all to date when
+        the grid is shorter)."""
+        total = self.to_date[name][:, j]
+        return total - self.to_date[name][:, j - months] if j >= months else total
+
+    def ledger_window(self, values: np.ndarray, j: int, months: int = HISTORY_MONTHS):
+        """The columns ``j - months .. j`` of a ledger array (fewer at the grid's start)."""
+        return values[:, max(j - months, 0) : j + 1]
+
+    def current(self, j: int) -> np.ndarray:
+        """On book and Current (days past due 0) on ``snaps[j]``."""
+        day = int(self.snaps[j])
+        events = self.events
+        latest_issue = _day_of(self.timelines["bills"][:, j], events.bill_issue)
+        billed_lately = (latest_issue >= 0) & (latest_issue > day - ON_BOOK_DAYS)
+        owing = self.balance[:, j] != 0
+        return (billed_lately | owing) & (self.ledger.days_past_due[:, j] == 0)
+
+    def _latest_day(self, name: str, j: int, rows: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """Day of the latest event ``name`` on or before ``snaps[j]`` of customers ``rows``."""
+        return _day_of(self.timelines[name][rows, j], days)
+
+    def features(self, j: int, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """:data:`FEATURES` of customers ``rows`` on ``snaps[j]`` (float32)."""
+        day = int(self.snaps[j])
+        ledger, events = self.ledger, self.events
+        take = {}
+
+        def col(values: np.ndarray, at: int) -> np.ndarray:
+            return values[rows, at]
+
+        def change(values: np.ndarray, months: int) -> np.ndarray:
+            return col(values, j) - (col(values, j - months) if j >= months else 0)
+
+        balance = self.balance
+        billed, paid = ledger.billed_pence, ledger.paid_pence
+        billed_3, billed_12 = change(billed, 3), change(billed, HISTORY_MONTHS)
+        paid_3, paid_12 = change(paid, 3), change(paid, HISTORY_MONTHS)
+        payments_12 = self.window("payments", j)[rows]
+        bills_due_12 = self.window("bills_due", j)[rows]
+        kind = events.action_kind
+        agreed = self._latest_day("agreed", j, rows, events.action_day[kind == 2])
+        broken = self._latest_day("broken", j, rows, events.action_day[kind == 3])
+        first_bill = self.first_issue[rows]
+        first_bill = np.where(first_bill <= day, first_bill, -1)
+        last_row = self.timelines["bills"][rows, j]
+        last_bill = np.where(last_row >= 0, events.bill_pence.take(np.maximum(last_row, 0)), 0)
+        last_late = self.last_late_cover[rows, j]
+        dpd_12 = self.ledger_window(ledger.days_past_due, j)[rows]
+        take["balance"] = _signed_log(col(balance, j))
+        take["balance_change_3m"] = _signed_log(change(balance, 3))
+        take["balance_change_12m"] = _signed_log(change(balance, HISTORY_MONTHS))
+        take["in_credit"] = col(balance, j) < 0
+        take["months_in_arrears_12m"] = (dpd_12 > 0).sum(axis=1)
+        take["worst_bucket_12m"] = self.ledger_window(self.bucket, j)[rows].max(axis=1)
+        take["worst_days_late_ever"] = np.maximum(self.worst_late[rows, j], 0)
+        take["max_days_past_due_12m"] = np.minimum(dpd_12.max(axis=1), DAYS_CAP)
+        take["days_since_late_bill"] = np.clip(
+            np.where(last_late >= 0, day - last_late, DAYS_CAP), 0, DAYS_CAP
+        )
+        take["written_off_ever"] = col(ledger.written_off_pence, j) > 0
+        take["billed_12m"] = _signed_log(billed_12)
+        take["paid_to_billed_3m"] = np.clip(paid_3 / np.maximum(billed_3, 1), 0, 3)
+        take["paid_to_billed_12m"] = np.clip(paid_12 / np.maximum(billed_12, 1), 0, 3)
+        take["payments_3m"] = self.window("payments", j, 3)[rows]
+        take["payments_12m"] = payments_12
+        dd_12 = self.window("direct_debit", j)[rows]
+        take["direct_debit_share_12m"] = dd_12 / np.maximum(payments_12, 1)
+        last_paid = self._latest_day("payments", j, rows, events.payment_day)
+        take["days_since_payment"] = _days_since(last_paid, day)
+        take["bills_due_12m"] = bills_due_12
+        take["late_bills_12m"] = self.window("late", j)[rows]
+        take["partial_bills_12m"] = self.window("partial", j)[rows]
+        late_days = self.window("late_days", j)[rows]
+        take["mean_days_late_12m"] = late_days / np.maximum(bills_due_12, 1)
+        take["reminders_12m"] = self.window(ACTIONS[0], j)[rows]
+        take["second_reminders_12m"] = self.window(ACTIONS[1], j)[rows]
+        take["arrangements_agreed"] = self.to_date[ACTIONS[2]][rows, j]
+        take["arrangements_broken"] = self.to_date[ACTIONS[3]][rows, j]
+        take["actions_ever"] = self.to_date["actions"][rows, j]
+        last_action = self._latest_day("actions", j, rows, events.action_day)
+        take["days_since_action"] = _days_since(last_action, day)
+        active = (agreed >= 0) & (day - agreed < ARRANGEMENT_TERM_DAYS) & (broken < agreed)
+        take["arrangement_active"] = active
+        on_book_days = np.where(first_bill >= 0, day - first_bill, 0)
+        take["months_on_book"] = np.clip(on_book_days / 30.4375, 0, 240)
+        take["last_bill"] = _signed_log(last_bill)
+        return {name: np.asarray(take[name]).astype(np.float32) for name in FEATURES}
+
+
+def partition_rows(
+    events: Events,
+    snaps: np.ndarray,
+    columns: np.ndarray,
+    labelled: bool,
+    keep_share: float = 1.0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Feature rows of the customers Current on each scoring column of one partition.
+
+    Parameters
+    ----------
+    events : Events
+    snaps : ndarray of int
+        The snapshot grid (day numbers, increasing).
+    columns : ndarray of int
+        Scoring columns (indices into ``snaps``); with ``labelled``, each needs
+        :data:`MONTHS_AHEAD` snapshots after it.
+    labelled : bool
+        Add the ``label`` column (:func:`serious_arrears_ahead`).
+    keep_share : float, optional
+        Keep each row with this probability (a seeded sample bounding memory).
+    seed : int, optional
+
+    Returns
+    -------
+    DataFrame
+        ``customer`` (local code), ``day`` (scoring day number), :data:`FEATURES` and,
+        with ``labelled``, ``label`` (int8).
+    """
+    history = History.of(events, snaps)
+    label = serious_arrears_ahead(events, snaps, columns) if labelled else None
+    rng = np.random.default_rng(seed)
+    frames = []
+    for position, j in enumerate(columns):
+        rows = np.flatnonzero(history.current(j))
+        if keep_share < 1:
+            rows = rows[rng.random(len(rows)) < keep_share]
+        frame = {"customer": rows, "day": np.full(len(rows), snaps[j], dtype=np.int64)}
+        frame.update(history.features(j, rows))
+        if labelled:
+            frame["label"] = label[rows, position].astype(np.int8)
+        frames.append(pd.DataFrame(frame))
+    if not frames:
+        return pd.DataFrame(columns=["customer", "day", *FEATURES])
+    return pd.concat(frames, ignore_index=True)
