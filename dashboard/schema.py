@@ -134,7 +134,9 @@ class Portfolio:
 
 
 @reuses_freed_memory
-def validate(raw: RawTables, today: str | date | pd.Timestamp | None = None) -> Portfolio:
+def validate(
+    raw: RawTables, today: str | date | pd.Timestamp | None = None, whole_book: bool = True
+) -> Portfolio:
     """Check the raw tables and convert them to typed frames.
 
     Parameters
@@ -148,6 +150,9 @@ def validate(raw: RawTables, today: str | date | pd.Timestamp | None = None) -> 
         The date payments and actions may not be after, and bill periods not more than
         :data:`BILL_DAYS_AHEAD` days after; default :func:`current_date` (the machine's
         date).
+    whole_book : bool, optional
+        Whether ``raw`` is a whole book (True: an empty bills or payments table is refused)
+        or the rows of a few customers (False: a customer who never paid has no payments).
 
     Returns
     -------
@@ -168,21 +173,7 @@ def validate(raw: RawTables, today: str | date | pd.Timestamp | None = None) -> 
     _refuse_binary(raw.frames["customers"], raw.origins["customers"])
     customers = _customers(raw.frames["customers"], raw.origins["customers"])
     ids = pd.CategoricalDtype(customers["customer_id"].to_numpy())
-    typers = {"bills": _bills, "payments": _payments, "collections_actions": _actions}
-    typers.update({"adjustments": _adjustments} if "adjustments" in present else {})
-    typed = {}
-    for table, to_typed in typers.items():
-        # Each raw table is released once typed (``raw.frames`` is consumed): at a million
-        # customers, raw and typed copies of every table at once would double peak memory.
-        source = raw.frames.pop(table)
-        _refuse_binary(source, raw.origins[table])
-        frame, dropped = _with_known_customers(source, ids, raw.origins[table])
-        excluded[table] = dropped
-        if dropped:
-            warnings.append(_excluded_warning(source, ids, raw.origins[table], dropped))
-        del source
-        typed[table] = to_typed(frame, raw.origins[table], today)
-        del frame
+    typed = validate_rows(raw, ids, today, warnings, excluded, whole_book)
     bills, payments, actions = (typed[t] for t in TABLES if t != "customers")
     if actions.empty:
         warnings.append(f"{raw.origins['collections_actions']}: no collections actions")
@@ -190,6 +181,116 @@ def validate(raw: RawTables, today: str | date | pd.Timestamp | None = None) -> 
     return Portfolio(
         customers, bills, payments, actions, warnings, excluded, raw.source, adjustments
     )
+
+
+def validate_rows(
+    raw: RawTables,
+    ids: pd.CategoricalDtype,
+    today: pd.Timestamp,
+    warnings: list[str],
+    excluded: dict[str, int],
+    whole_book: bool = True,
+) -> dict[str, pd.DataFrame]:
+    """Type the bills, payments, actions and (when present) adjustments of ``raw``.
+
+    Rows of customers not in ``ids`` are excluded (counted in ``excluded``, one line in
+    ``warnings``). Each raw table is released once typed (``raw.frames`` is consumed): at
+    a million customers, raw and typed copies of every table at once would double peak
+    memory. A streamed build calls this once per customer partition, with that
+    partition's ids (:mod:`dashboard.cube.streamed`).
+
+    Parameters
+    ----------
+    raw : RawTables
+    ids : CategoricalDtype
+        The customers' ids (their order gives the customer codes).
+    today : Timestamp
+    warnings : list of str
+        Appended to.
+    excluded : dict of str to int
+        Rows excluded per table, set here.
+    whole_book : bool, optional
+        As :func:`validate`.
+
+    Returns
+    -------
+    dict of str to DataFrame
+        Typed tables by table name.
+    """
+    typers = {"bills": _bills, "payments": _payments, "collections_actions": _actions}
+    typers.update({"adjustments": _adjustments} if "adjustments" in raw.frames else {})
+    typed = {}
+    for table, to_typed in typers.items():
+        source = raw.frames.pop(table)
+        _refuse_binary(source, raw.origins[table])
+        frame, dropped = _with_known_customers(source, ids, raw.origins[table])
+        excluded[table] = dropped
+        if dropped:
+            warnings.append(_excluded_warning(source, ids, raw.origins[table], dropped))
+        del source
+        if whole_book and table in ("bills", "payments"):
+            _refuse_empty(frame, raw.origins[table])
+        typed[table] = to_typed(frame, raw.origins[table], today)
+        del frame
+    return typed
+
+
+def validate_customers(
+    customers: pd.DataFrame, origin: str, columns: dict[str, list[str]], origins: dict[str, str]
+) -> pd.DataFrame:
+    """Check every table's columns and type the customers table (the global part of
+    :func:`validate`, for a build that validates the other tables partition by partition).
+
+    Parameters
+    ----------
+    customers : DataFrame
+        The raw customers table.
+    origin : str
+        Where it came from (for messages).
+    columns : dict of str to list of str
+        The column names of each table present.
+    origins : dict of str to str
+        Where each table came from.
+
+    Returns
+    -------
+    DataFrame
+        Typed customers.
+
+    Raises
+    ------
+    SourceError
+        As :func:`validate`.
+    """
+    present = {t: c for t, c in OPTIONAL_TABLES.items() if t in columns}
+    for table, needed in {**TABLES, **present}.items():
+        _check_columns(columns[table], needed, origins[table])
+    _refuse_binary(customers, origin)
+    return _customers(customers, origin)
+
+
+def customer_codes(column: pd.Series, ids: pd.CategoricalDtype) -> np.ndarray:
+    """Row number in customers of each raw id (-1 if unknown), found as validation finds
+    it (ids trimmed of spaces, integer ids as their digits).
+
+    Parameters
+    ----------
+    column : Series
+        A raw ``customer_id`` column.
+    ids : CategoricalDtype
+        The typed customers' ids.
+
+    Returns
+    -------
+    ndarray of int64
+    """
+    return _customer_codes(column.reset_index(drop=True), ids)
+
+
+def known_first(values: pd.Series, known: tuple[str, ...]) -> list[str]:
+    """Categories as validation orders them: the known vocabulary in its order (those
+    present), then the rest sorted."""
+    return _known_first(values, known)
 
 
 def current_date() -> pd.Timestamp:
@@ -416,7 +517,6 @@ def _excluded_warning(
 def _bills(frame: pd.DataFrame, origin: str, today: pd.Timestamp) -> pd.DataFrame:
     """Typed bills sorted by (customer, period end). ``frame``'s columns are released
     (popped) as they are typed, so raw and typed copies of a column never pile up."""
-    _refuse_empty(frame, origin)
     ahead = pd.Timedelta(days=BILL_DAYS_AHEAD)
     latest = (today + ahead, f"more than {BILL_DAYS_AHEAD} days after today ({today:%Y-%m-%d})")
     period_end = _dates(frame["bill_period_end"], origin, "bill_period_end", latest)
@@ -529,7 +629,6 @@ def _take(values: pd.Series | pd.api.extensions.ExtensionArray | np.ndarray, ord
 
 
 def _payments(frame: pd.DataFrame, origin: str, today: pd.Timestamp) -> pd.DataFrame:
-    _refuse_empty(frame, origin)
     latest = (today, f"after today ({today:%Y-%m-%d})")
     columns = {
         "customer_id": frame.pop("customer_id"),

@@ -21,6 +21,8 @@ import pandas as pd
 import typer
 
 from dashboard import SourceError
+from dashboard.cli.convert import convert
+from dashboard.cli.score import score_app
 from dashboard.compute.arrays import to_pence
 from dashboard.compute.ledger import Buckets
 from dashboard.compute.outcomes import Window, latest_payment_date
@@ -517,6 +519,7 @@ export_app = typer.Typer(
     help="Export a static HTML dashboard or PNG figures.", no_args_is_help=True
 )
 app.add_typer(export_app, name="export")
+app.add_typer(score_app, name="score")
 
 
 @export_app.command("html")
@@ -601,6 +604,9 @@ def _as_of(text: str | None) -> pd.Timestamp | None:
 
 def _day(value) -> str:
     return pd.Timestamp(value).strftime("%Y-%m-%d")
+
+
+app.command()(data_errors_exit_2(convert))  # dashboard/cli/convert.py
 
 
 def main() -> None:

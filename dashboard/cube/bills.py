@@ -130,6 +130,30 @@ def bill_table(
     """Bill measures per (bill month, segment), and cash received per (payment month,
     segment) when ``payment_key`` (``month * n_segments + segment`` of each payment) and
     ``payment_pence`` are given; rows where neither a bill nor a payment falls."""
+    sums = bill_sums(
+        bills, outcomes, bill_month, bill_segment, months, n_segments, payment_key, payment_pence
+    )
+    return bill_frame(sums, months, n_segments)
+
+
+def bill_sums(
+    bills: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    bill_month: np.ndarray,
+    bill_segment: np.ndarray,
+    months: pd.DatetimeIndex,
+    n_segments: int,
+    payment_key: np.ndarray | None = None,
+    payment_pence: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """The measures of :func:`bill_table` as dense int64 arrays over every (month,
+    segment): additive, so partitions of customers can be summed (:func:`bill_frame`).
+
+    Returns
+    -------
+    dict of str to ndarray
+        One array of ``len(months) * n_segments`` per :data:`BILL_MEASURES` name.
+    """
     size = len(months) * n_segments
     mature = outcomes["is_mature"].to_numpy()
     # Immature bills go to a second block of keys: one bincount gives a measure over the
@@ -156,7 +180,26 @@ def bill_table(
         None if payment_pence is None else payment_pence.astype(np.float64),
         size,
     )
-    sums = {name: sums[name] for name in BILL_MEASURES}
+    return {name: sums[name] for name in BILL_MEASURES}
+
+
+def bill_frame(
+    sums: dict[str, np.ndarray], months: pd.DatetimeIndex, n_segments: int
+) -> pd.DataFrame:
+    """The rows of :func:`bill_sums` where a bill or a payment falls, as the cube's table.
+
+    Parameters
+    ----------
+    sums : dict of str to ndarray
+        From :func:`bill_sums` (or the sum of several partitions').
+    months : DatetimeIndex
+    n_segments : int
+
+    Returns
+    -------
+    DataFrame
+        ``month``, ``segment`` and :data:`BILL_MEASURES`.
+    """
     present = np.flatnonzero((sums["bills"] > 0) | (sums["cash_pence"] != 0))
     table = pd.DataFrame(
         {

@@ -30,6 +30,7 @@ the same data, whatever the output format or progress setting.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -277,7 +278,11 @@ def write_demo(
 
     Memory is bounded by a block of :data:`BLOCK_CUSTOMERS` customers: each block's tables
     are written (in batches of at most :data:`WRITE_BATCH_ROWS` rows cut between customers,
-    one Parquet row group each) before the next block is simulated.
+    one Parquet row group each) before the next block is simulated. Parquet files are cut
+    at the same customers in every table (row group ``i`` of each table holds the rows of
+    the customers of row group ``i`` of ``customers.parquet``, about
+    :data:`WRITE_BATCH_ROWS` rows of the largest table), the layout a streamed build reads
+    partition by partition (:mod:`dashboard.cube.streamed`).
 
     Parameters
     ----------
@@ -310,12 +315,54 @@ def write_demo(
         raise ValueError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
     check_arguments(customers, start, end, seed)
     counts = dict.fromkeys(vocab.ALL_TABLES, 0)
+    tables = simulate(customers, start, end, seed, progress)
     with open_writer(fmt, out) as writer:
-        for table, chunk in simulate(customers, start, end, seed, progress):
-            for batch in customer_batches(chunk):
-                counts[table] += chunk_length(batch)
-                writer.write(table, batch)
+        batches = _layout_batches(tables) if fmt == "parquet" else _table_batches(tables)
+        for table, batch in batches:
+            counts[table] += chunk_length(batch)
+            writer.write(table, batch)
     return counts
+
+
+def _table_batches(tables: Iterator[tuple[str, RawChunk]]) -> Iterator[tuple[str, RawChunk]]:
+    """Each table's chunks in batches of :func:`customer_batches`."""
+    for table, chunk in tables:
+        for batch in customer_batches(chunk):
+            yield table, batch
+
+
+def _layout_batches(tables: Iterator[tuple[str, RawChunk]]) -> Iterator[tuple[str, RawChunk]]:
+    """Each block's tables cut at the same customers, a slice of every table per range (the
+    customer-ordered layout of a streamed build): about :data:`WRITE_BATCH_ROWS` rows of
+    the block's largest table per range."""
+    block: dict[str, RawChunk] = {}
+    for table, chunk in itertools.chain(tables, [("customers", None)]):  # lazily
+        if table == "customers" and block:
+            yield from _cut_block(block)
+            block = {}
+        if chunk is not None:
+            block[table] = chunk
+
+
+def _cut_block(block: dict[str, RawChunk]) -> Iterator[tuple[str, RawChunk]]:
+    """Slices of every table of a block, by equal ranges of customer numbers."""
+    numbers = block["customers"]["customer_id"]
+    n = len(numbers)
+    largest = max(chunk_length(chunk) for chunk in block.values())
+    groups = max(1, min(n, -(-largest // WRITE_BATCH_ROWS)))
+    cuts = numbers[np.arange(0, n, -(-n // groups))][1:] if n else numbers[:0]
+    slices = {}
+    for table, chunk in block.items():
+        bounds = np.concatenate(
+            [[0], np.searchsorted(chunk["customer_id"], cuts), [chunk_length(chunk)]]
+        )
+        slices[table] = [
+            {column: values[a:b] for column, values in chunk.items()}
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+    for group in range(len(cuts) + 1):
+        for table, parts in slices.items():
+            yield table, parts[group]
 
 
 def customer_batches(chunk: RawChunk, rows: int | None = None) -> Iterator[RawChunk]:

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dashboard import vocab
+from dashboard.sources.parquet import with_layout
 
 ID_PREFIX = "C"
 ID_START = 100000
@@ -489,6 +490,11 @@ class SqliteWriter(TableWriter):
 class ParquetFolderWriter(TableWriter):
     """Stream the tables into ``<table>.parquet`` files of a folder, one row group per chunk.
 
+    The files are marked as written in customer-ordered row groups
+    (:data:`dashboard.sources.parquet.LAYOUT_KEY`): the caller writes, for each range of
+    customers in turn, one chunk of every table (empty when it has no rows), as
+    :func:`dashboard.demo.simulation.write_demo` does.
+
     Parameters
     ----------
     folder : str or Path
@@ -508,7 +514,7 @@ class ParquetFolderWriter(TableWriter):
         if table not in self._writers:
             self._writers[table] = pq.ParquetWriter(
                 self.folder / f"{table}.parquet",
-                arrow_schema(table),
+                with_layout(arrow_schema(table)),
                 compression=self.compression,
             )
         return self._writers[table]

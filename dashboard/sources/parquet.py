@@ -24,6 +24,19 @@ from dashboard.sources.files import (
 )
 from dashboard.vocab import OPTIONAL_TABLES, TABLES
 
+LAYOUT_KEY = b"collections.layout"
+"""Parquet key-value metadata of a file written in customer-ordered row groups: row group
+``i`` of every table holds the rows of the customers of row group ``i`` of the customers
+table (what a streamed build reads partition by partition)."""
+LAYOUT = b'{"version": 1, "order": "customer", "unit": "row group"}'
+"""The value of :data:`LAYOUT_KEY`."""
+
+
+def with_layout(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with the metadata that marks a file as written in the layout."""
+    return schema.with_metadata({**(schema.metadata or {}), LAYOUT_KEY: LAYOUT})
+
+
 ID_COLUMN = "customer_id"
 """Read as text whatever its integer Parquet type: with a null it would become floats."""
 
@@ -147,7 +160,21 @@ def _read_parquet_table(file: Path) -> pd.DataFrame:
     """Read a Parquet file or dataset, dates as datetime64 (not Python date objects) and
     integer customer ids as text (an integer column with a null would become floats)."""
     dataset = _dataset(file)
-    table = dataset.to_table() if isinstance(dataset, ds.Dataset) else dataset.read()
+    return arrow_frame(dataset.to_table() if isinstance(dataset, ds.Dataset) else dataset.read())
+
+
+def arrow_frame(table: pa.Table) -> pd.DataFrame:
+    """An Arrow table read from Parquet as the frame validation expects: dates as
+    datetime64 and integer customer ids as text.
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+
+    Returns
+    -------
+    DataFrame
+    """
     for index, column in enumerate(table.schema):
         if pa.types.is_date(column.type):
             table = table.set_column(index, column.name, table[column.name].cast(pa.timestamp("s")))
