@@ -41,6 +41,8 @@ JSON_KEYS = {
     "ageing",
     "movement",
     "uplift",
+    "provision",
+    "forecast",
 }
 AGEING_KEYS = {"month", "bucket", "customers", "arrears"}
 WINDOW_KEYS = {"before", "after", "tolerance"}

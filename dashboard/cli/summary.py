@@ -15,7 +15,7 @@ import pandas as pd
 
 from dashboard import SourceError
 from dashboard.cube.tables import Cube
-from dashboard.query import ledger
+from dashboard.query import forecast, ledger, provision
 from dashboard.query.bills import aggregate_bills, count_actions
 from dashboard.query.selection import segment_selection
 from dashboard.vocab import DIMENSIONS, FLAG_DIMENSIONS
@@ -162,7 +162,96 @@ def portfolio_summary(
             }
             for row in ledger.movement(cube, segments, start, end).to_dict("records")
         ],
+        "provision": provision_summary(cube, segments, start, end),
+        "forecast": forecast_summary(cube, segments, start, end),
     }
+
+
+def provision_summary(cube: Cube, segments: np.ndarray, start=None, end=None) -> dict:
+    """Expected credit loss at the last month-end, with the default settings.
+
+    Parameters
+    ----------
+    cube : Cube
+    segments : ndarray of bool
+    start, end : Timestamp or None
+
+    Returns
+    -------
+    dict
+        ``month``, ``horizon``, ``lookback``, ``overlay``, ``arrears``, ``ecl`` (pounds),
+        ``coverage``; ``matrix`` (per bucket: arrears, loss rate, ECL, method and its
+        denominators, :func:`dashboard.query.provision.provision_matrix`), ``by_month``
+        (ECL and coverage at each month-end with the rates known then) and ``by_segment``
+        (per dimension and value).
+    """
+    matrix = provision.provision_matrix(cube, segments, start, end)
+    monthly = provision.provision_by_month(cube, segments, start, end)
+    arrears, ecl = float(matrix["balance"].sum()), float(matrix["ecl"].sum())
+    return {
+        "month": _month_text(matrix["month"].iloc[0]) if len(matrix) else None,
+        **{key: matrix.attrs.get(key) for key in ("horizon", "lookback", "overlay")},
+        "arrears": round(arrears, 2),
+        "ecl": round(ecl, 2),
+        "coverage": _rate(ecl / arrears) if arrears > 0 else None,
+        "matrix": _records(matrix),
+        "by_month": _records(monthly),
+        "by_segment": {
+            dim: _records(provision.provision_by_segment(cube, segments, start, end, by=dim))
+            for dim in DIMENSIONS
+        },
+    }
+
+
+def forecast_summary(cube: Cube, segments: np.ndarray, start=None, end=None) -> dict:
+    """The arrears forecast from the last month-end and its backtest (default settings).
+
+    Returns
+    -------
+    dict
+        ``origin`` (the last month-end seen), ``lookback``, ``months`` (per forecast month
+        and past-due bucket: customers, arrears and the 10-90% band,
+        :func:`dashboard.query.forecast.forecast`) and ``backtest`` (per horizon: forecasts
+        compared and the mean absolute percentage errors of arrears £ and customers).
+    """
+    frame = forecast.forecast(cube, segments, start, end)
+    actual = frame.loc[frame["kind"] == "actual", "month"]
+    ahead = frame.loc[frame["kind"] == "forecast"]
+    keep = ["month", "horizon", "bucket", "customers", "arrears"]
+    keep += ["customers_low", "customers_high", "arrears_low", "arrears_high"]
+    tested = forecast.backtest_summary(forecast.backtest(cube, segments, start, end))
+    return {
+        "origin": _month_text(actual.iloc[-1]) if len(actual) else None,
+        "lookback": frame.attrs.get("lookback"),
+        "months": _records(ahead[keep]),
+        "backtest": _records(tested),
+    }
+
+
+def _month_text(month) -> str:
+    """The month-end's month as ``YYYY-MM``."""
+    return pd.Timestamp(month).strftime("%Y-%m")
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as JSON values: months as ``YYYY-MM``, money in pounds to the penny, rates
+    rounded, NaN as None."""
+    money = {"balance", "ecl", "arrears", "history_balance", "history_written_off"}
+    money |= {"arrears_low", "arrears_high"}
+    rows = []
+    for row in frame.to_dict("records"):
+        out = {}
+        for key, value in row.items():
+            if key == "month":
+                out[key] = _month_text(value)
+            elif isinstance(value, str) or not hasattr(value, "__float__"):
+                out[key] = _plain(value) if not isinstance(value, str) else value
+            elif key in money:
+                out[key] = None if math.isnan(float(value)) else round(float(value), 2)
+            else:
+                out[key] = _plain_value(value)
+        rows.append(out)
+    return rows
 
 
 def format_summary(summary: dict) -> str:
@@ -218,7 +307,46 @@ def format_summary(summary: dict) -> str:
             "off + other adjustments, net of credit)",
             _table(summary["movement"][-12:]),
         ]
+    lines += _forward_lines(summary)
     return "\n".join(lines)
+
+
+def _forward_lines(summary: dict) -> list[str]:
+    """The provision matrix and the forecast backtest as text (when present)."""
+    lines = []
+    ecl = summary.get("provision") or {}
+    if ecl.get("matrix"):
+        rows = [
+            {
+                "bucket": r["bucket"],
+                "arrears": r["balance"],
+                "loss rate": "—" if r["loss_rate"] is None else f"{r['loss_rate']:.1%}",
+                "ECL": f"£{r['ecl']:,.2f}",
+                "method": r["method"],
+            }
+            for r in ecl["matrix"]
+        ]
+        lines += [
+            "",
+            f"Expected credit loss at the month-end of {ecl['month']}: £{ecl['ecl']:,.2f} "
+            f"(write-off horizon {ecl['horizon']} months, {ecl['lookback']} month-ends pooled)",
+            _table(rows),
+        ]
+    tested = (summary.get("forecast") or {}).get("backtest") or []
+    if tested:
+        rows = [
+            {
+                "months ahead": r["horizon"],
+                "forecasts": r["origins"],
+                "MAPE arrears": "—" if r["arrears_mape"] is None else f"{r['arrears_mape']:.1%}",
+                "MAPE customers": "—"
+                if r["customers_mape"] is None
+                else f"{r['customers_mape']:.1%}",
+            }
+            for r in tested
+        ]
+        lines += ["", "Arrears forecast backtest (made at every past month-end)", _table(rows)]
+    return lines
 
 
 def _figures(row, money: bool) -> dict:

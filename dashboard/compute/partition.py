@@ -76,6 +76,20 @@ the balance). Closing arrears - closing credit = opening arrears - opening credi
 cash - written off + other adjustments, exactly."""
 
 
+WRITE_OFF_HORIZONS = (6, 12, 24)
+"""Month-ends after a month-end over which write-offs of its arrears are counted (the
+provision matrix's write-off horizons)."""
+
+
+WRITE_OFF_MEASURES = tuple(
+    f"written_off_{h}_{what}" for h in WRITE_OFF_HORIZONS for what in ("pence", "customers")
+)
+"""Per month-end, segment and bucket, for each horizon h: the pence of the month-end's
+arrears written off in the next h months (each customer's write-offs after the month-end
+and on or before the h-th month-end after it, capped at their arrears at the month-end)
+and the customers with such a write-off; 0 where the h-th month-end is not complete."""
+
+
 ENTRY_MEASURES = (
     "entered",
     *(f"observed_{h}" for h in CURE_AFTER),
@@ -153,6 +167,7 @@ def partition_tables(chunk: tuple, settings: LedgerSettings) -> tuple[dict, pd.D
         "actions": _action_outcomes(part, segment, settings.months, settings.as_of, shape),
         "movement": _movement(ledger, opening, segment, shape),
         "today": _ageing(now, now_bucket, on_book_now, segment, today_shape),
+        "write_offs": _write_offs(ledger, bucket, segment, shape),
     }
     return sums, part.worklist(now, settings.as_of_day)
 
@@ -362,6 +377,30 @@ def _movement(ledger: Ledger, opening: Ledger, segment, shape: Shapes) -> np.nda
     size = k * shape.segments
     sums = np.stack([integer_sums(key, c.ravel(), size) for c in columns], axis=-1)
     return sums.reshape(k, shape.segments, len(MOVEMENT_MEASURES))
+
+
+def _write_offs(ledger: Ledger, bucket, segment, shape: Shapes) -> np.ndarray:
+    """Per (month-end, segment, bucket) :data:`WRITE_OFF_MEASURES`: the write-offs that
+    follow each customer's arrears at a month-end, linked to the bucket they were in."""
+    k = shape.months
+    out_shape = (k, shape.segments, shape.buckets, len(WRITE_OFF_MEASURES))
+    size = k * shape.segments * shape.buckets
+    arrears, written = ledger.arrears_pence, ledger.written_off_pence
+    columns = []
+    for h in WRITE_OFF_HORIZONS:
+        if h >= k:
+            columns += [np.zeros(size, dtype=np.int64)] * 2
+            continue
+        later = np.maximum(written[:, h:] - written[:, :-h], 0)  # in (month-end, h later]
+        owing = arrears[:, :-h]
+        linked = np.minimum(later, owing)
+        hit = linked > 0
+        month = np.broadcast_to(np.arange(k - h)[None, :], hit.shape)[hit]
+        seg = np.broadcast_to(segment[:, None], hit.shape)[hit]
+        key = (month * shape.segments + seg) * shape.buckets + bucket[:, :-h][hit]
+        columns.append(integer_sums(key, linked[hit].astype(np.float64), size))
+        columns.append(integer_sums(key, None, size))
+    return np.stack(columns, axis=-1).reshape(out_shape)
 
 
 def _transitions(ledger, bucket, on_book, segment, shape: Shapes) -> np.ndarray:

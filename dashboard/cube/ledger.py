@@ -24,6 +24,7 @@ from dashboard.compute.partition import (
     MOVEMENT_MEASURES,
     PARTITION_COLUMNS,
     VINTAGE_MEASURES,
+    WRITE_OFF_MEASURES,
     LedgerSettings,
     Partition,
     Shapes,
@@ -62,6 +63,7 @@ def build_arrears(
     buckets: Buckets = Buckets(),
     chunk: int = CHUNK_CUSTOMERS,
     engine: Engine | None = None,
+    last_bill_month: int | None = None,
 ) -> ArrearsTables:
     """Compute the ledger chunk by chunk of customers and aggregate it.
 
@@ -84,6 +86,8 @@ def build_arrears(
         Customers per chunk (bounds memory).
     engine : Engine, optional
         Where the chunks run (default: :meth:`Engine.from_env`).
+    last_bill_month : int, optional
+        The book's last bill month (default: the last of ``bill_month``).
 
     Returns
     -------
@@ -99,6 +103,7 @@ def build_arrears(
     entries = np.zeros((k, n_segments, len(ENTRY_MEASURES)), dtype=np.int64)
     movement = np.zeros((k, n_segments, len(MOVEMENT_MEASURES)), dtype=np.int64)
     today = np.zeros((1, n_segments, n_b, len(AGEING_MEASURES)), dtype=np.int64)
+    write_offs = np.zeros((k, n_segments, n_b, len(WRITE_OFF_MEASURES)), dtype=np.int64)
     action_sums = np.zeros(action_shape(portfolio.actions, len(months), n_segments), np.int64)
     tables = {  # the columns partitions carry, selected once
         name: getattr(portfolio, name)[list(columns)] for name, columns in PARTITION_COLUMNS.items()
@@ -116,7 +121,8 @@ def build_arrears(
         )
         for low, high in customer_ranges(n_customers, chunk)
     )
-    last_bill_month = int(bill_month.max()) if len(bill_month) else -1
+    if last_bill_month is None:  # a streamed build passes the whole book's
+        last_bill_month = int(bill_month.max()) if len(bill_month) else -1
     settings = LedgerSettings(
         snaps, buckets, shape, quarter_offset, day_of(as_of), months, as_of, last_bill_month
     )
@@ -130,7 +136,9 @@ def build_arrears(
         action_sums += sums["actions"]
         movement += sums["movement"]
         today += sums["today"]
+        write_offs += sums["write_offs"]
         worklists.append(worklist)
+        del sums  # a chunk's tables have the cube's full size: not kept past their addition
     tables = {
         "ageing": ageing,
         "transitions": transitions,
@@ -139,6 +147,7 @@ def build_arrears(
         "actions": action_sums,
         "movement": movement,
         "today": today,
+        "write_offs": write_offs,
     }
     return ArrearsTables.of(
         tables,

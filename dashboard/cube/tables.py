@@ -175,6 +175,10 @@ class ArrearsTables:
         adjustments, closing (:data:`dashboard.compute.partition.MOVEMENT_MEASURES`).
     today : ndarray, shape (1, segments, buckets, len(AGEING_MEASURES))
         As ``ageing``, on the as-of day (the headline figures and the worklist's day).
+    write_offs : ndarray, shape (months, segments, buckets, len(WRITE_OFF_MEASURES))
+        Of each bucket's arrears at a month-end, the pence written off within 6, 12 and
+        24 months and the customers concerned
+        (:data:`dashboard.compute.partition.WRITE_OFF_MEASURES`).
     funnel_bits : ndarray of uint64, shape (action types, customers, words)
         Month bitmasks: which months each customer received each action type.
     worklist : DataFrame
@@ -208,6 +212,7 @@ class ArrearsTables:
     actions = property(lambda self: self._documented("actions"))
     movement = property(lambda self: self._documented("movement"))
     today = property(lambda self: self._documented("today"))
+    write_offs = property(lambda self: self._documented("write_offs"))
 
     @property
     def bucket_labels(self) -> tuple[str, ...]:
@@ -223,5 +228,6 @@ _SEGMENT_AXIS = {
     "actions": 1,
     "movement": 1,
     "today": 1,
+    "write_offs": 1,
 }
 """Where the segment axis sits in the documented layout of each table."""

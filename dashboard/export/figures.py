@@ -36,6 +36,8 @@ FIGURES = (
     *SEGMENT_FIGURES,
     "actions_distribution",
     "actions_monthly",
+    "provision_monthly",
+    "arrears_forecast",
 )
 """Names of the PNG files :func:`export_figures` writes (without ``.png``)."""
 
@@ -56,7 +58,8 @@ def figure_frames(model: CollectionsModel) -> dict[str, pd.DataFrame]:
     -------
     dict of str to DataFrame
         Figure name (see :data:`FIGURES`) -> a copy of ``model.monthly``,
-        ``model.by_segment``, ``model.actions_by_type`` or ``model.actions_monthly``.
+        ``model.by_segment``, ``model.actions_by_type``, ``model.actions_monthly``,
+        ``model.provision_monthly`` or ``model.forecast``.
     """
     frames = {metric.figure: model.monthly.copy() for metric in METRICS if metric.figure}
     for name, (dim, _order) in SEGMENT_FIGURES.items():
@@ -67,6 +70,8 @@ def figure_frames(model: CollectionsModel) -> dict[str, pd.DataFrame]:
         frames[name] = split.by_segment.copy()
     frames["actions_distribution"] = model.actions_by_type.copy()
     frames["actions_monthly"] = model.actions_monthly.copy()
+    frames["provision_monthly"] = model.provision_monthly.copy()
+    frames["arrears_forecast"] = model.forecast.copy()
     return {name: frames[name] for name in FIGURES}
 
 
@@ -85,7 +90,8 @@ def export_figures(source: str | Path, out_dir: str | Path) -> list[Path]:
     list of Path
         The files written, in the order of :data:`FIGURES`: ``monthly_default_rate.png``,
         ``collection_rate_monthly.png``, ``billed_monthly.png``, ``default_by_income.png``,
-        ``default_by_region.png``, ``actions_distribution.png`` and ``actions_monthly.png``.
+        ``default_by_region.png``, ``actions_distribution.png``, ``actions_monthly.png``,
+        ``provision_monthly.png`` (expected credit loss) and ``arrears_forecast.png``.
 
     Notes
     -----
@@ -412,6 +418,49 @@ def _draw_actions_monthly(actions_monthly: pd.DataFrame, context: _FigureContext
     return figure
 
 
+def _draw_provision(monthly: pd.DataFrame, context: _FigureContext):
+    figure, ax = _new_figure()
+    ax.plot(monthly["month"], monthly["balance"], color=_BLUE, lw=1.8, label="arrears £")
+    ax.plot(monthly["month"], monthly["ecl"], color="#d62728", lw=1.8, label="ECL £")
+    _month_axis(ax)
+    _pounds_axis(ax.yaxis)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("£ at the month-end")
+    ax.set_xlabel("month-end (loss rates as known then)")
+    last = monthly.dropna(subset=["ecl"]).tail(1)
+    note = ""
+    if len(last):
+        row = last.iloc[0]
+        note = f" · {row['month']:%b %Y}: ECL £{row['ecl']:,.0f}, coverage {row['coverage']:.1%}"
+    _legend_below(figure, ax)
+    title = f"Expected credit loss (provision matrix) by month-end — {context.as_of}"
+    _titles(figure, ax, title, f"{context.selection}{note}")
+    return figure
+
+
+def _draw_forecast(forecast: pd.DataFrame, context: _FigureContext):
+    columns = ["arrears", "arrears_low", "arrears_high", "baseline_arrears"]
+    totals = forecast.groupby(["month", "kind"], observed=True)[columns].sum(min_count=1)
+    totals = totals.reset_index()
+    actual = totals.loc[totals["kind"] == "actual"]
+    ahead = pd.concat([actual.tail(1), totals.loc[totals["kind"] == "forecast"]])
+    low = ahead["arrears_low"].fillna(ahead["arrears"])
+    high = ahead["arrears_high"].fillna(ahead["arrears"])
+    figure, ax = _new_figure()
+    ax.fill_between(ahead["month"], low, high, color=_BLUE, alpha=0.2, lw=0, label="10–90% band")
+    ax.plot(actual["month"], actual["arrears"], color="#333333", lw=1.8, label="actual")
+    ax.plot(ahead["month"], ahead["arrears"], color=_BLUE, lw=2, marker="o", ms=3, label="forecast")
+    _month_axis(ax)
+    _pounds_axis(ax.yaxis)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("arrears £ (past due)")
+    ax.set_xlabel("month-end")
+    _legend_below(figure, ax)
+    title = f"Arrears forecast: a Markov chain of the ageing buckets — {context.as_of}"
+    _titles(figure, ax, title, context.selection)
+    return figure
+
+
 def _metric_drawer(metric: str) -> Callable:
     if METRIC[metric].is_rate:
         return lambda frame, context: _draw_monthly_rate(frame, context, metric)
@@ -427,4 +476,6 @@ _DRAW: dict[str, Callable] = {
     **{name: _segment_drawer(dim, order) for name, (dim, order) in SEGMENT_FIGURES.items()},
     "actions_distribution": _draw_actions,
     "actions_monthly": _draw_actions_monthly,
+    "provision_monthly": _draw_provision,
+    "arrears_forecast": _draw_forecast,
 }
