@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5006
 SOURCE ?= data/
 
-.PHONY: serve test lint format demo-data figures export benchmark clean
+.PHONY: serve test lint format demo-data figures export notebook benchmark clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ figures: $(VENV)/.installed
 
 export: $(VENV)/.installed
 	$(BIN)/collections-dashboard export html --source $(SOURCE) --out outputs/dashboard.html
+
+# Runs the example notebook and commits it executed (tables and text kept, loaders left out).
+notebook: $(VENV)/.installed-test
+	$(BIN)/python notebooks/execute.py
 
 benchmark: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/run.py --customers 100000

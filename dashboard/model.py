@@ -33,7 +33,7 @@ from dashboard.catalog import KPIS, metric_choices
 from dashboard.compute.arrays import to_pence
 from dashboard.compute.ledger import MAX_BUCKET_DAYS, MAX_BUCKET_EDGES, Buckets
 from dashboard.compute.outcomes import MAX_AFTER_DAYS, MAX_BEFORE_DAYS, MAX_TOLERANCE_PENCE, Window
-from dashboard.query import bills, headline, ledger, selection, worklist
+from dashboard.query import bills, forecast, headline, ledger, provision, selection, worklist
 from dashboard.schema import Portfolio
 from dashboard.sources import DEFAULT_SOURCE, Source
 from dashboard.vocab import DIMENSION_LABELS, DIMENSIONS, FLAG_DIMENSIONS
@@ -155,7 +155,94 @@ def _worklist(model: CollectionsModel) -> pd.DataFrame:
     rows = worklist.worklist(model.cube, model.segment_mask)
     if model.queue != "All":
         rows = rows.loc[rows["queue"] == model.queue].reset_index(drop=True)
-    return rows
+    return worklist.sorted_by(rows, model.worklist_sort)
+
+
+def _data(model: CollectionsModel):
+    """The loaded tables when the model has them, else its source."""
+    return model._portfolio if model._portfolio is not None else model.source
+
+
+def _early_warning(model: CollectionsModel) -> dict:
+    """The score and its evaluation, or (``message``) why it is not computed here: it holds
+    the whole book in memory, so books above :data:`loader.SCORE_MAX_CUSTOMERS` are left to
+    a machine sized for them."""
+    customers = len(model.cube.customer_segment)
+    if model._portfolio is None and customers > loader.SCORE_MAX_CUSTOMERS:
+        return {
+            "message": f"The early-warning score holds the whole book in memory: at "
+            f"{customers:,} customers it is not computed in the dashboard (limit "
+            f"{loader.SCORE_MAX_CUSTOMERS:,}, ${loader.SCORE_MAX_ENV}); run "
+            "`collections-dashboard score` on a machine sized for the book."
+        }
+    return loader.early_warning(_data(model), model.cube.as_of)
+
+
+def _watchlist(model: CollectionsModel) -> pd.DataFrame:
+    if "scores" not in model.early_warning:
+        return pd.DataFrame(columns=["customer_id", "score", *model.cube.segments.columns])
+    scores = model.early_warning["scores"]
+    segment = model.cube.customer_segment[scores["code"].to_numpy()]
+    chosen = model.segment_mask[segment]
+    dims = model.cube.segments.iloc[segment[chosen]].reset_index(drop=True)
+    return pd.concat(
+        [scores.loc[chosen, ["customer_id", "score"]].reset_index(drop=True), dims], axis=1
+    )
+
+
+def _customer_view(model: CollectionsModel) -> dict:
+    """The chosen customer's timeline (``timeline``) or why there is none (``message``)."""
+    if not model.customer.strip():
+        return {"message": "Type a customer id, or click a row of the worklist."}
+    try:
+        found = loader.customer_timeline(
+            _data(model), model.customer, model.cube.as_of, model.buckets
+        )
+    except ValueError as error:
+        return {"message": str(error)}
+    return {"timeline": found}
+
+
+PROVISION_INPUTS = (*SELECTION, "provision_lookback", "provision_overlay", "write_off_horizon")
+"""What the expected credit loss is recomputed from."""
+
+FORECAST_INPUTS = (*SELECTION, "forecast_lookback")
+"""What the arrears forecast and its backtest are recomputed from."""
+
+
+def _provision(query, **options):
+    """``query(cube, segments, start, end, lookback, overlay, horizon, **options)``."""
+
+    def compute(model: CollectionsModel) -> pd.DataFrame:
+        return query(
+            model.cube,
+            model.segment_mask,
+            *model.month_range,
+            lookback=model.provision_lookback,
+            overlay=model.provision_overlay,
+            horizon=model.write_off_horizon,
+            **{name: getattr(model, value) for name, value in options.items()},
+        )
+
+    return compute
+
+
+def _forecast(model: CollectionsModel) -> pd.DataFrame:
+    return forecast.forecast(
+        model.cube,
+        model.segment_mask,
+        *model.month_range,
+        lookback=model.forecast_lookback,
+        cure_shift=model.forecast_cure_shift,
+        inflow_shift=model.forecast_inflow_shift,
+    )
+
+
+def _backtest(model: CollectionsModel) -> pd.DataFrame:
+    tested = forecast.backtest(
+        model.cube, model.segment_mask, *model.month_range, lookback=model.forecast_lookback
+    )
+    return forecast.backtest_summary(tested)
 
 
 OUTPUTS: tuple[Output, ...] = (
@@ -264,6 +351,21 @@ OUTPUTS: tuple[Output, ...] = (
         _worklist,
     ),
     Output(
+        "queue_counts",
+        "Customers of the selection in each worklist queue (and All), for its buttons.",
+        ("cube", *FILTER_PARAMS),
+        lambda model: worklist.queue_counts(model.cube, model.segment_mask),
+        "dict",
+    ),
+    Output(
+        "customer_view",
+        "The chosen customer's timeline (bills, payments, actions, balance and days past "
+        "due by day), or a message saying why there is none.",
+        ("cube", "customer"),
+        _customer_view,
+        "dict",
+    ),
+    Output(
         "tariffs",
         "Arrears and roll figures per tariff.",
         SELECTION,
@@ -276,11 +378,62 @@ OUTPUTS: tuple[Output, ...] = (
         _over_period(headline.headline),
         "dict",
     ),
+    Output(
+        "provision",
+        "Provision matrix (IFRS 9 simplified approach) at the period's last month-end: "
+        "per bucket the arrears, loss rate, its method and denominators, and ECL £.",
+        PROVISION_INPUTS,
+        _provision(provision.provision_matrix),
+    ),
+    Output(
+        "provision_monthly",
+        "ECL £ and coverage at each month-end, with the loss rates known then.",
+        PROVISION_INPUTS,
+        _provision(provision.provision_by_month),
+    ),
+    Output(
+        "provision_by_segment",
+        "ECL £ and coverage per segment value at the period's last month-end.",
+        (*PROVISION_INPUTS, "segment_by"),
+        _provision(provision.provision_by_segment, by="segment_by"),
+    ),
+    Output(
+        "forecast",
+        "Arrears £ and customers per past-due bucket: recent month-ends and the 6 months "
+        "after the period's last one (Markov chain, what-if and interval).",
+        (*FORECAST_INPUTS, "forecast_cure_shift", "forecast_inflow_shift"),
+        _forecast,
+    ),
+    Output(
+        "forecast_backtest",
+        "Mean absolute percentage error per horizon of the forecast made at each month-end.",
+        FORECAST_INPUTS,
+        _backtest,
+    ),
+    Output(
+        "early_warning",
+        "The early-warning score of every customer Current on the as-of date, highest "
+        "first, and its out-of-time evaluation (computed once per source and as-of date).",
+        ("cube",),
+        lambda model: _early_warning(model),
+        "dict",
+    ),
+    Output(
+        "watchlist",
+        "Customers of the selection Current on the as-of date, most likely to fall 31+ "
+        "days behind within three month-ends first, with their score and dimensions.",
+        ("early_warning", *FILTER_PARAMS),
+        lambda model: _watchlist(model),
+    ),
 )
 """Every output a filter change can recompute, in the order they are computed (an output
 computed from another comes after it)."""
 
 OUTPUT_NAMES = tuple(output.name for output in OUTPUTS)
+ON_DEMAND = ("early_warning", "watchlist")
+"""Outputs not live by default (a model for a notebook or a test does not train a model at
+a million customers unasked): listed in ``live_outputs`` (a dashboard's open tab) they are
+computed."""
 OUTPUT = {output.name: output for output in OUTPUTS}
 """Output declaration by name."""
 
@@ -368,6 +521,73 @@ class CollectionsModel(param.Parameterized):
         objects=["All", *worklist.QUEUES],
         doc="Worklist queue shown (vulnerable customers are always in Support).",
     )
+    worklist_sort = param.Selector(
+        default="priority",
+        objects={label: key for key, label in worklist.SORTS.items()},
+        doc="Order of the worklist rows (ties: priority, then arrears).",
+    )
+    worklist_columns = param.ListSelector(
+        default=list(worklist.DEFAULT_COLUMNS),
+        objects=list(worklist.OPTIONAL_COLUMNS),
+        doc="Worklist columns shown besides the customer id (changes no frame; the CSV "
+        "download has every column).",
+    )
+    min_sample = param.Integer(
+        default=30,
+        bounds=(1, 10_000),
+        doc="Rates resting on fewer customers than this are drawn faded and kept out of "
+        "colour scales (changes no frame).",
+    )
+    customer = param.String(
+        default="",
+        doc="Customer id shown in the customer view (empty: none).",
+    )
+    provision_lookback = param.Selector(
+        default=24,
+        objects={f"pool {n} month-ends": n for n in (12, 24, 36)},
+        doc="Expected credit loss: month-end cohorts pooled for the loss rates (the latest "
+        "whose write-off horizon is over) and months of moves for the roll-rate chain.",
+    )
+    provision_overlay = param.Selector(
+        default=0,
+        objects={"no overlay": 0, **{f"overlay +{n}%": n for n in (5, 10, 20, 30)}},
+        doc="Expected credit loss: forward-looking overlay, % added to every historical "
+        "loss rate (capped at 100%).",
+    )
+    write_off_horizon = param.Selector(
+        default=12,
+        objects={f"written off within {h} months": h for h in provision.WRITE_OFF_HORIZONS},
+        doc="Expected credit loss: months after a month-end within which a write-off of "
+        "its arrears counts as lost.",
+    )
+    forecast_lookback = param.Selector(
+        default=12,
+        objects={f"chain of the last {n} months": n for n in (3, 6, 12, 24)},
+        doc="Arrears forecast: months of bucket transitions pooled into the chain.",
+    )
+    forecast_cure_shift = param.Selector(
+        default=0,
+        objects={
+            "cure −5 pts": -5,
+            "cure −2 pts": -2,
+            "cure as seen": 0,
+            "cure +2 pts": 2,
+            "cure +5 pts": 5,
+        },
+        doc="Arrears forecast what-if: points added to the monthly cure rate of every "
+        "past-due bucket (its other moves shrink in proportion).",
+    )
+    forecast_inflow_shift = param.Selector(
+        default=0,
+        objects={
+            "inflow −20%": -20,
+            "inflow −10%": -10,
+            "inflow as seen": 0,
+            "inflow +10%": 10,
+            "inflow +20%": 20,
+        },
+        doc="Arrears forecast what-if: % change of the monthly inflow of new arrears.",
+    )
     as_of = param.CalendarDate(
         default=None,
         allow_None=True,
@@ -384,11 +604,12 @@ class CollectionsModel(param.Parameterized):
         "build (`serve --fixed-window`).",
     )
     live_outputs = param.ListSelector(
-        default=list(OUTPUT_NAMES),
+        default=[name for name in OUTPUT_NAMES if name not in ON_DEMAND],
         objects=list(OUTPUT_NAMES),
         doc="Outputs kept up to date on every change. The others are recomputed when they "
         "are listed again: a dashboard lists those of its open tab, so that a filter change "
-        "computes only what is on screen.",
+        "computes only what is on screen. By default every output but the early-warning "
+        "score's (ON_DEMAND).",
     )
 
     def __init__(self, portfolio: Portfolio | None = None, **params):

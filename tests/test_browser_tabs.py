@@ -262,9 +262,13 @@ def test_roll_and_cure_tab_follows_the_region_filter(fresh):
     assert 0 < moves(after) < moves(before)
 
     def rates(sources):
-        return sorted(
-            (s["rate"][0], s["value"]) for s in sources_with(sources, "month", "rate", "value")
-        )
+        """Each rate's line (its longest source: a rate of few customers also has a source
+        of faded points, fewer rows)."""
+        lines = {}
+        for s in sources_with(sources, "month", "rate", "value"):
+            if len(s["month"]) > len(lines.get(s["rate"][0], {}).get("month", [])):
+                lines[s["rate"][0]] = s
+        return sorted((rate, s["value"]) for rate, s in lines.items())
 
     assert [r for r, _ in rates(before)] == [r for r, _ in rates(after)]
     assert len(rates(after)) == 3
@@ -376,12 +380,20 @@ def test_worklist_tab_follows_the_region_filter_and_keeps_vulnerable_out_of_esca
         (int(r["Priority"]) for r in listed), reverse=True
     )
 
-    page.locator(".bk-btn-group .bk-btn").filter(has_text=re.compile(r"^Escalation$")).click()
+    # queue buttons carry their counts
+    escalation_button = page.locator(".bk-btn-group .bk-btn").filter(
+        has_text=re.compile(r"^Escalation \(")
+    )
+    assert escalation_button.inner_text().strip() == f"Escalation ({len(escalated):,})"
+    all_button = page.locator(".bk-btn-group .bk-btn").filter(has_text=re.compile(r"^All \("))
+    assert all_button.inner_text().strip() == f"All ({total:,})"
+    escalation_button.click()
     rows_escalation = changed_table(page, "Queue", rows)
     assert set(rows_escalation["Queue"]) == {"Escalation"}
     assert set(rows_escalation["Vulnerable"]) == {"No"}
     wait_until(page, lambda p: worklist_total(p) == len(escalated), what="the Escalation count")
-    page.locator(".bk-btn-group .bk-btn").filter(has_text=re.compile(r"^All$")).click()
+    assert "queue=Escalation" in page.url  # the queue is kept in the link
+    all_button.click()
     changed_table(page, "Queue", rows_escalation)
     wait_until(page, lambda p: worklist_total(p) == total, what="the whole worklist again")
 
@@ -389,7 +401,7 @@ def test_worklist_tab_follows_the_region_filter_and_keeps_vulnerable_out_of_esca
     choose_in_sidebar(page, "Region", "Reading")
     reading_rows = changed_table(page, "Queue", all_rows)
     assert set(reading_rows["Region"]) == {"Reading"}
-    assert set(reading_rows["Queue"]) <= {"Support", "Escalation", "Reminder"}
+    assert set(reading_rows["Queue"]) <= {"Support", "Escalation", "Early"}
     wait_until(page, lambda p: worklist_total(p) < total, what="a shorter worklist")
     reading_total = worklist_total(page)
     assert 0 < reading_total < total
@@ -401,6 +413,44 @@ def test_worklist_tab_follows_the_region_filter_and_keeps_vulnerable_out_of_esca
     assert {r["Customer"] for r in reading_listed} < {r["Customer"] for r in listed}
     for row in reading_listed:
         assert not (row["Vulnerable"] == "Yes" and row["Queue"] == "Escalation"), row
+    assert_clean(errors, outside)
+
+
+def test_a_worklist_row_opens_the_customer_view(fresh):
+    page, errors, outside = fresh
+    open_tab(page, "Worklist")
+    wait_until(page, lambda p: table_rows(p, "Queue") is not None, what="the worklist table")
+    early = page.locator(".bk-btn-group .bk-btn").filter(has_text=re.compile(r"^Early \("))
+    count = int(re.search(r"\(([\d,]+)\)", early.inner_text()).group(1).replace(",", ""))
+    rows = table_rows(page, "Queue")
+    early.click()
+    rows = changed_table(page, "Queue", rows)
+    assert set(rows["Queue"]) == {"Early"} and len(rows["Queue"]) == min(count, 25)
+    assert all(1 <= int(d) <= 90 for d in rows["Days past due"])
+    customer = rows["Customer"][0]
+    page.locator(".tabulator-row .tabulator-cell").filter(has_text=customer).first.click()
+    wait_until(page, lambda p: f"customer={customer}" in p.url, what="the customer in the URL")
+    wait_until(
+        page,
+        lambda p: p.get_by_text(f"Customer {customer} on", exact=False).count() >= 1,
+        what="the customer's summary",
+    )
+    wait_until(
+        page,
+        lambda p: any(t.startswith(f"Customer {customer}: balance") for t in titles(p)),
+        what="the customer's balance chart",
+    )
+    events = table_rows(page, "Balance after £")
+    assert events and "Bill" in events["Event"]
+    # the link alone opens the same customer in a new session
+    page.goto(page.url)
+    wait_rendered(page)
+    open_tab(page, "Customer")
+    wait_until(
+        page,
+        lambda p: p.get_by_text(f"Customer {customer} on", exact=False).count() >= 1,
+        what="the linked customer",
+    )
     assert_clean(errors, outside)
 
 

@@ -45,10 +45,12 @@ LIBRARY_SCRIPT = 10_000
 """Inline ``text/javascript`` blocks longer than this are the bundled libraries."""
 SCRIPT = re.compile(r"<script([^>]*)>(.*?)</script>", re.S)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-PLOTS_SHOWN = 20
+PLOTS_SHOWN = 27
 """The debt movement of the last month and of the period, the change in arrears by month,
 trend, 2 segment, 2 actions, ageing, 2 arrears share, transitions, roll, 2 vintage, entry
-cohorts, 3 effectiveness and the funnel chart."""
+cohorts, 3 effectiveness and the funnel chart; ECL £ and coverage by month, the forecast of
+arrears £ and of customers, and the forecast by bucket; the early-warning score's calibration
+and its customers by score band."""
 LEDGER_TITLES = (
     "Arrears £",
     "Share of customers on book",
@@ -61,6 +63,11 @@ LEDGER_TITLES = (
     "Paid ≥",
     "Cleared arrears",
     "Collections funnel",
+    "Expected credit loss",
+    "Coverage:",
+    "Customers in arrears:",
+    "Calibration out of time",
+    "Customers Current today",
 )
 
 
@@ -172,6 +179,14 @@ def test_page_carries_the_ledger_views(model):
         "uplift",
         "funnel",
         "tariffs",
+        "provision",
+        "provision_monthly",
+        "forecast",
+        "forecast_backtest",
+        "forecast_buckets",
+        "forecast_table",
+        "score_calibration",
+        "score_distribution",
     }
 
 

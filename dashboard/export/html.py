@@ -32,7 +32,7 @@ import pandas as pd
 import param
 
 from dashboard.catalog import KPIS, METRIC, metric_choices
-from dashboard.model import OUTPUT, CollectionsModel
+from dashboard.model import OUTPUT, OUTPUT_NAMES, CollectionsModel
 from dashboard.ui.charts import gauges
 from dashboard.ui.style import markdown_text, tabulator_formatters
 from dashboard.ui.tabs import TABS, Chart, Note, Tab, Table
@@ -52,6 +52,8 @@ SECTION_TITLES = {
     "Roll & cure": "Roll and cure",
     "Actions": "Collections actions",
     "Effectiveness": "Action effectiveness",
+    "Provision": "Expected credit loss (provision matrix)",
+    "Forecast": "Arrears forecast",
 }
 """Section headings of the page where they differ from the tab's name."""
 
@@ -144,7 +146,7 @@ class StaticDashboard:
         segment_by = model.segment_by
         if segment_by not in self.segments.values():
             segment_by = next(iter(self.segments.values()))
-        self.model = model.clone(segment_by=segment_by)
+        self.model = model.clone(segment_by=segment_by, live_outputs=list(OUTPUT_NAMES))
         self.presets = export_presets(self.model)
         self.metric = pn.widgets.RadioBoxGroup(
             label="Metric", options=EXPORT_METRICS, value=self.model.metric, inline=False
@@ -230,6 +232,8 @@ class StaticDashboard:
         )
         live, fixed = [], []
         for tab in self.tabs:
+            if tab.served_only:
+                continue
             if tab.name in LIVE_TABS:
                 live += [_section(tab), *self._live_parts(tab)]
             elif parts := self._fixed_parts(tab):
@@ -386,7 +390,7 @@ class StaticDashboard:
 
         drawn = {}
         for tab in self.tabs:
-            if tab.name in LIVE_TABS:
+            if tab.name in LIVE_TABS or tab.served_only:
                 continue
             for part in tab.parts:
                 if isinstance(part, Chart) and not _by_segment(part):

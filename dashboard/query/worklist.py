@@ -59,11 +59,51 @@ QUEUE_RULE = (
     "an active arrangement → Arrangement (on hold: never escalated); otherwise vulnerable "
     "customers → Support (never escalated); otherwise more than "
     f"{ESCALATE_AFTER_DAYS} days past due or a broken arrangement → Escalation; "
-    "otherwise → Reminder"
+    f"otherwise (1–{ESCALATE_AFTER_DAYS} days past due) → Early, where a reminder or a call "
+    "works best"
 )
 """How a customer is routed to a queue, as shown in the page."""
 
-QUEUES = ("Arrangement", "Support", "Escalation", "Reminder")
+QUEUES = ("Early", "Escalation", "Arrangement", "Support")
+"""The worklist's queues, in the order the page offers them."""
+
+SORTS = {
+    "priority": "Priority",
+    "arrears": "Arrears £",
+    "days_past_due": "Days past due",
+    "last_payment_date": "Last payment (oldest first)",
+}
+"""Worklist orders offered (column -> label): highest first, but the oldest last payment
+first (never paid first of all)."""
+
+OPTIONAL_COLUMNS = (
+    "priority",
+    "queue",
+    "arrears",
+    "days_past_due",
+    "bucket",
+    "last_payment_date",
+    "last_payment",
+    "last_action",
+    "last_action_date",
+    "arrangement",
+    "vulnerable",
+    "region",
+    "tariff",
+    "income_band",
+)
+"""Worklist columns a user may show or hide (the customer id is always shown, first)."""
+
+DEFAULT_COLUMNS = (
+    "priority",
+    "queue",
+    "arrears",
+    "days_past_due",
+    "last_payment_date",
+    "last_action",
+    "arrangement",
+)
+"""The columns shown until the user chooses: what a call needs, narrow enough for a laptop."""
 
 _RANKED: WeakKeyDictionary = WeakKeyDictionary()
 _RANKED_LOCK = threading.Lock()
@@ -86,6 +126,51 @@ def worklist(cube, segments: np.ndarray) -> pd.DataFrame:
     return ranked.loc[segments[segment]].reset_index(drop=True)
 
 
+def sorted_by(rows: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Worklist rows in the order ``key`` of :data:`SORTS` (stable: ties keep the priority
+    order).
+
+    Parameters
+    ----------
+    rows : DataFrame
+        Rows of :func:`worklist`, in priority order.
+    key : str
+        A key of :data:`SORTS`.
+
+    Returns
+    -------
+    DataFrame
+    """
+    if key not in SORTS:
+        raise ValueError(f"unknown worklist order {key!r}: one of {', '.join(SORTS)}")
+    if key == "priority":
+        return rows
+    ascending = key == "last_payment_date"
+    return rows.sort_values(
+        key, ascending=ascending, kind="stable", na_position="first"
+    ).reset_index(drop=True)
+
+
+def queue_counts(cube, segments: np.ndarray) -> dict[str, int]:
+    """Customers of the selection in each queue (and ``All``), for the queue buttons.
+
+    Parameters
+    ----------
+    cube : Cube
+    segments : ndarray of bool
+        The selected segments.
+
+    Returns
+    -------
+    dict of str to int
+        ``All`` then every queue of :data:`QUEUES`, in that order (0 when empty).
+    """
+    ranked, segment = _ranked_worklist(cube)
+    queues = ranked["queue"].cat.codes.to_numpy()[segments[segment]]
+    counts = np.bincount(queues, minlength=len(QUEUES))
+    return {"All": int(counts.sum()), **{q: int(n) for q, n in zip(QUEUES, counts, strict=True)}}
+
+
 def _ranked_worklist(cube) -> tuple[pd.DataFrame, np.ndarray]:
     """Every worklist row scored, routed and sorted, with each row's segment; computed once
     per cube (a filter then only selects rows)."""
@@ -104,7 +189,7 @@ def _ranked_worklist(cube) -> tuple[pd.DataFrame, np.ndarray]:
     queue = np.select(
         [arrangement == "Active", vulnerable, escalate],
         ["Arrangement", "Support", "Escalation"],
-        "Reminder",
+        "Early",
     )
     frame = pd.DataFrame(
         {

@@ -28,6 +28,7 @@ from dashboard.sources import open_source
 from dashboard.ui import page
 from dashboard.ui.charts import gauges
 from dashboard.ui.charts import headline as headline_views
+from dashboard.ui.charts.ledger import WORKLIST_COLUMNS as WORKLIST_COLUMN_LABELS
 from dashboard.ui.downloads import csv_file
 from dashboard.ui.live import LiveChart, WhenShown
 from dashboard.ui.style import markdown_text, segment_labels, tabulator_formatters
@@ -53,6 +54,10 @@ URL_PARAMS = (
     "ageing_measure",
     "transition_measure",
     "queue",
+    "worklist_sort",
+    "worklist_columns",
+    "customer",
+    "min_sample",
 )
 """Model parameters kept in the query string, so a view can be shared as a link."""
 
@@ -114,6 +119,7 @@ class Dashboard(pn.viewable.Viewer):
         self.gauges = {kpi.name: gauges.kpi_gauge(kpi.name) for kpi in KPIS}
         self.thresholds = TileThresholds()
         self._note_updates: list[WhenShown] = []
+        self._tabs: pn.Tabs | None = None
         # the tiles' CSS travels in their HTML: a pane with its own stylesheets= re-sends
         # Panel's stylesheets on every update, from the CDN when made in a worker thread
         self.tiles = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 5))
@@ -227,6 +233,11 @@ class Dashboard(pn.viewable.Viewer):
             pn.widgets.Checkbox.from_param(
                 model.param.include_immature, label="Include bills whose window is still open"
             ),
+            pn.widgets.IntInput.from_param(
+                model.param.min_sample,
+                label="Fade rates of fewer customers than",
+                width=200,
+            ),
         ]
         return pn.Card(
             *(self.busy.watching(w) for w in widgets),
@@ -306,6 +317,7 @@ class Dashboard(pn.viewable.Viewer):
         self.active_tab = names[tabs.active]
         self._follow_open_tab()
         tabs.param.watch(lambda event: setattr(self, "active_tab", names[event.new]), "active")
+        self._tabs = tabs
         return tabs
 
     def main(self) -> pn.Column:
@@ -388,12 +400,56 @@ class Dashboard(pn.viewable.Viewer):
         if isinstance(part, Control):
             # no busy callback here: a tab is drawn when first opened, and a callback made
             # then would draw a second busy note with its stylesheets on the CDN
-            return pn.widgets.RadioButtonGroup.from_param(
-                self.model.param[part.param], label=part.label
-            )
+            return self._control(part, shown_while)
         if isinstance(part, Note):
             return self._note(part, shown_while)
         raise TypeError(f"unknown part of a tab: {part!r}")
+
+    def _control(self, control: Control, shown_while) -> pn.viewable.Viewable:
+        """A tab's control: radio buttons (with a count on each when the control has
+        counts), a drop-down, a multiple choice or a text entry."""
+        parameter = self.model.param[control.param]
+        if control.counts:
+            return self._counted_buttons(control, shown_while)
+        if control.widget == "select":
+            return pn.widgets.Select.from_param(parameter, label=control.label, width=260)
+        if control.widget == "choice":
+            # check boxes, not a Choices.js multi-select: its chosen items carry an ARIA
+            # attribute their role does not allow (axe-core, critical)
+            options = {WORKLIST_COLUMN_LABELS.get(v, v): v for v in parameter.objects}
+            boxes = pn.widgets.CheckBoxGroup.from_param(
+                parameter, label=control.label, options=options, inline=False
+            )
+            return pn.Card(boxes, title=control.label, collapsed=True, width=260)
+        if control.widget == "text":
+            return pn.widgets.TextInput.from_param(
+                parameter, label=control.label, placeholder="e.g. C100000", width=260
+            )
+        return pn.widgets.RadioButtonGroup.from_param(parameter, label=control.label)
+
+    def _counted_buttons(self, control: Control, shown_while) -> pn.widgets.RadioButtonGroup:
+        """Radio buttons labelled with a count each ("Early (41)"), kept in step with the
+        model parameter both ways and relabelled when the counts change."""
+        model, name = self.model, control.param
+
+        def options() -> dict[str, str]:
+            counts = getattr(model, control.counts) or {}
+            return {
+                f"{value} ({counts.get(value, 0):,})": value for value in model.param[name].objects
+            }
+
+        buttons = pn.widgets.RadioButtonGroup(
+            label=control.label, options=options(), value=getattr(model, name)
+        )
+        buttons.param.watch(lambda event: setattr(model, name, event.new), "value")
+        model.param.watch(lambda event: setattr(buttons, "value", event.new), name)
+
+        def relabel() -> None:
+            buttons.options = options()
+
+        inputs = [model.param[control.counts]]
+        self._note_updates.append(WhenShown(relabel, inputs, shown_while, stale=False))
+        return buttons
 
     def _note(self, note: Note, shown_while=None) -> pn.pane.Markdown:
         """A note's pane; a note computed from outputs keeps its pane and gets new text
@@ -425,8 +481,33 @@ class Dashboard(pn.viewable.Viewer):
                     width=220,
                 )
             )
-        parts.append(self.tables[table.name])
+        widget = self.tables[table.name]
+        if table.hidden is not None:
+
+            def hide(*_events) -> None:
+                widget.hidden_columns = table.hidden(self.model)
+
+            hide()
+            self.model.param.watch(hide, list(table.hidden_inputs))
+        if table.opens is not None:
+            widget.on_click(lambda event: self._open_row(table, event.row))
+        parts.append(widget)
         return pn.Column(*parts, sizing_mode="stretch_width")
+
+    def _open_row(self, table: Table, row: int) -> None:
+        """A clicked row's ``table.opens``: set the parameter from the row, open the tab."""
+        column, name, tab = table.opens
+        frame = self.tables[table.name].value
+        if frame is None or not 0 <= row < len(frame):
+            return
+        setattr(self.model, name, str(frame[column].iloc[row]))
+        self.open_tab(tab)
+
+    def open_tab(self, name: str) -> None:
+        """Open the tab ``name`` (as if its header were clicked)."""
+        names = [tab.name for tab in self.tabs_shown]
+        if name in names and self._tabs is not None:
+            self._tabs.active = names.index(name)
 
     def _refresh_table(self, table: Table) -> None:
         frame = table.frame(self.model)
@@ -436,9 +517,15 @@ class Dashboard(pn.viewable.Viewer):
 
     def _follow_open_tab(self, *_events) -> None:
         """Keep live only the model outputs the open tab shows (and the KPIs), if the model
-        is the dashboard's own."""
+        is the dashboard's own; a model handed in gets the open tab's on-demand outputs
+        added (the early-warning score, computed when its tab is first opened)."""
+        shown = self.outputs_by_tab()[self.active_tab]
         if self._owns_model:
-            self.model.live_outputs = self.outputs_by_tab()[self.active_tab]
+            self.model.live_outputs = shown
+            return
+        wanted = [name for name in shown if name not in self.model.live_outputs]
+        if wanted:
+            self.model.live_outputs = [*self.model.live_outputs, *wanted]
 
     def _header_text(self, kpis: dict) -> str:
         model = self.model

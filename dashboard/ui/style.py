@@ -84,6 +84,17 @@ SIZE = {"responsive": True, "height": HEIGHT}
 NO_DATA = "No data for this selection"
 
 
+MIN_SAMPLE = 30
+"""Rates of fewer customers than this are drawn faded and kept out of colour scales (the
+model's ``min_sample``)."""
+
+SMALL_SAMPLE_COLOR = "#eeeeee"
+"""The fill of a heatmap cell whose rate rests on too few customers (out of the colour scale)."""
+
+SMALL_SAMPLE_TEXT = "#8a8a8a"
+"""The label colour of such a cell."""
+
+
 def segment_labels(dim: str, values) -> list[str]:
     """Human labels of a dimension's values (flags read No/Yes)."""
     if dim in FLAG_DIMENSIONS:
@@ -168,8 +179,9 @@ MARKDOWN_SPECIALS = set("\\`*_{}[]()#+-!|~")
 
 
 def no_data(message: str = NO_DATA) -> pn.pane.Alert:
-    """The pane shown instead of an empty chart."""
-    return pn.pane.Alert(f"**{message}.** Widen the filters or the period.", alert_type="warning")
+    """The pane shown instead of an empty chart (grey: Bootstrap's warning yellow fails
+    WCAG contrast)."""
+    return pn.pane.Alert(f"**{message}.** Widen the filters or the period.", alert_type="secondary")
 
 
 def with_labels(frame: pd.DataFrame, dim: str) -> pd.DataFrame:

@@ -20,8 +20,11 @@ import panel as pn
 
 from dashboard.model import CollectionsModel
 from dashboard.ui.charts import bills as bill_views
+from dashboard.ui.charts import customer as customer_views
+from dashboard.ui.charts import forward as forward_views
 from dashboard.ui.charts import headline as headline_views
 from dashboard.ui.charts import ledger as ledger_views
+from dashboard.ui.charts import warning as warning_views
 from dashboard.ui.live import framewise
 from dashboard.ui.style import NO_DATA, markdown_text
 
@@ -70,6 +73,13 @@ class Table:
         asked).
     options : dict
         Further Tabulator options (pagination, height).
+    hidden : callable or None
+        ``hidden(model)`` -> the columns to hide (a column chooser); None: all shown.
+    hidden_inputs : tuple of str
+        Model inputs ``hidden`` reads (the table's columns change when they do).
+    opens : tuple of (str, str, str) or None
+        ``(column, param, tab)``: clicking a row sets the model parameter ``param`` to the
+        row's ``column`` and opens the tab ``tab`` (a worklist row opens the customer).
     """
 
     name: str
@@ -80,14 +90,31 @@ class Table:
     download_label: str = "Download CSV"
     customer_level: bool = False
     options: dict = field(default_factory=dict)
+    hidden: Callable[[CollectionsModel], list[str]] | None = None
+    hidden_inputs: tuple[str, ...] = ()
+    opens: tuple[str, str, str] | None = None
 
 
 @dataclass(frozen=True)
 class Control:
-    """A model parameter switched from inside a tab (radio buttons)."""
+    """A model parameter switched from inside a tab.
+
+    Attributes
+    ----------
+    param : str
+        The model parameter.
+    label : str
+    widget : {"radio", "select", "choice", "text"}
+        Radio buttons, a drop-down, a multiple choice or a text entry.
+    counts : str
+        A dict output giving a count per option, shown on the buttons ("Early (41)");
+        "" for none.
+    """
 
     param: str
     label: str = ""
+    widget: str = "radio"
+    counts: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,10 +130,20 @@ Part = Chart | Table | Control | Note
 
 @dataclass(frozen=True)
 class Tab:
-    """A tab of the dashboard: a name and its parts, top to bottom."""
+    """A tab of the dashboard: a name and its parts, top to bottom.
+
+    Attributes
+    ----------
+    name : str
+    parts : tuple of Part
+    served_only : bool
+        Whether the tab needs a live session (the customer view reads one customer's rows
+        on demand): a static export leaves it out.
+    """
 
     name: str
     parts: tuple[Part, ...]
+    served_only: bool = False
 
     @property
     def outputs(self) -> set[str]:
@@ -207,13 +244,15 @@ def _arrears_by_segment(model: CollectionsModel):
 
 def _roll(model: CollectionsModel):
     labels = model.cube.arrears.bucket_labels
-    return ledger_views.roll_rate_chart(model.roll, labels, model.describe_selection())
+    return ledger_views.roll_rate_chart(
+        model.roll, labels, model.describe_selection(), model.min_sample
+    )
 
 
 def _vintage(measure: str):
     def draw(model: CollectionsModel):
         selection = f"all months · {model.describe_filters()}"
-        return ledger_views.vintage_chart(model.vintage, measure, selection)
+        return ledger_views.vintage_chart(model.vintage, measure, selection, model.min_sample)
 
     return draw
 
@@ -264,17 +303,57 @@ TABS: tuple[Tab, ...] = (
         ),
     ),
     Tab(
-        "Segments",
+        "Worklist",
         (
-            Chart("segment_bars", ("by_segment",), _segment_bars, watches=("metric",)),
+            Note(ledger_views.worklist_note()),
+            Control("queue", label="Queue", counts="queue_counts"),
+            Control("worklist_sort", label="Order", widget="select"),
+            Control("worklist_columns", label="Columns shown", widget="choice"),
+            Note(_worklist_summary, outputs=("worklist",)),
             Table(
-                "figures",
-                ("by_segment",),
-                lambda model: bill_views.figures_table(model.by_segment, model.segment_by),
-                download="collections_figures.csv",
-                options={"pagination": "local", "page_size": 20, "height": 330},
+                "worklist",
+                ("worklist",),
+                lambda model: ledger_views.worklist_table(model.worklist),
+                download="collections_worklist.csv",
+                download_label="Download worklist CSV",
+                customer_level=True,
+                options={
+                    "pagination": "remote",
+                    "page_size": 25,
+                    "height": 720,
+                    "frozen_columns": ["Customer"],
+                },
+                hidden=lambda model: ledger_views.hidden_worklist_columns(model.worklist_columns),
+                hidden_inputs=("worklist_columns",),
+                opens=("Customer", "customer", "Customer"),
             ),
         ),
+    ),
+    Tab(
+        "Customer",
+        (
+            Control("customer", label="Customer id", widget="text"),
+            Note(
+                lambda model: customer_views.customer_summary(model.customer_view),
+                outputs=("customer_view",),
+            ),
+            Chart(
+                "customer_balance",
+                ("customer_view",),
+                lambda model: customer_views.balance_chart(model.customer_view),
+            ),
+            Table(
+                "customer_events",
+                ("customer_view",),
+                lambda model: customer_views.events_table(model.customer_view),
+                title="**Every bill, payment, adjustment and action**, newest first",
+                download="customer_events.csv",
+                download_label="Download this customer's events CSV",
+                customer_level=True,
+                options={"pagination": "local", "page_size": 20},
+            ),
+        ),
+        served_only=True,
     ),
     Tab(
         "Arrears",
@@ -299,24 +378,165 @@ TABS: tuple[Tab, ...] = (
                 "transitions",
                 ("transitions",),
                 lambda model: ledger_views.transition_heatmap(
-                    model.transitions, model.transition_measure, model.describe_selection()
+                    model.transitions,
+                    model.transition_measure,
+                    model.describe_selection(),
+                    model.min_sample,
                 ),
-                watches=("transition_measure",),
+                watches=("transition_measure", "min_sample"),
             ),
-            Chart("roll", ("roll",), _roll),
+            Chart("roll", ("roll",), _roll, watches=("min_sample",)),
+        ),
+    ),
+    Tab(
+        "Forecast",
+        (
+            Note(forward_views.FORECAST_NOTE),
+            Control("forecast_lookback", label="Lookback"),
+            Control("forecast_cure_shift", label="What-if: cure rate"),
+            Control("forecast_inflow_shift", label="What-if: new arrears inflow"),
+            Chart(
+                "forecast",
+                ("forecast",),
+                lambda model: forward_views.forecast_chart(
+                    model.forecast, model.describe_selection()
+                ),
+            ),
+            Table(
+                "forecast_backtest",
+                ("forecast_backtest",),
+                lambda model: forward_views.backtest_table(model.forecast_backtest),
+                title="**Backtest**: the forecast made at every past month-end with a full "
+                "lookback against what happened — mean absolute percentage error per horizon",
+                options={"layout": "fit_data_stretch"},
+            ),
+            Chart(
+                "forecast_buckets",
+                ("forecast",),
+                lambda model: forward_views.forecast_bucket_chart(
+                    model.forecast, model.describe_selection()
+                ),
+            ),
+            Table(
+                "forecast_table",
+                ("forecast",),
+                lambda model: forward_views.forecast_table(model.forecast),
+                title="**Forecast by bucket** (the band: 10th–90th percentile)",
+                download="arrears_forecast.csv",
+                download_label="Download forecast CSV",
+                options={"pagination": "local", "page_size": 12},
+            ),
+        ),
+    ),
+    Tab(
+        "Early warning",
+        (
+            Note(
+                lambda model: warning_views.evaluation_note(model.early_warning),
+                outputs=("early_warning",),
+            ),
+            Chart(
+                "score_calibration",
+                ("early_warning",),
+                lambda model: warning_views.calibration_chart(model.early_warning),
+            ),
+            Chart(
+                "score_distribution",
+                ("watchlist",),
+                lambda model: warning_views.score_distribution_chart(model.watchlist),
+            ),
+            Note(warning_views.WATCH_NOTE),
+            Table(
+                "watchlist",
+                ("watchlist",),
+                lambda model: warning_views.watchlist_table(model.watchlist),
+                download="early_warning_watchlist.csv",
+                download_label="Download watch list CSV",
+                customer_level=True,
+                options={
+                    "pagination": "remote",
+                    "page_size": 25,
+                    "frozen_columns": ["Customer"],
+                },
+                opens=("Customer", "customer", "Customer"),
+            ),
+        ),
+    ),
+    Tab(
+        "Provision",
+        (
+            Note(forward_views.PROVISION_NOTE),
+            Control("write_off_horizon", label="Write-off horizon"),
+            Control("provision_lookback", label="Lookback"),
+            Control("provision_overlay", label="Forward-looking overlay"),
+            Note(
+                lambda model: forward_views.provision_title(
+                    model.provision, markdown_text(model.describe_filters())
+                ),
+                outputs=("provision",),
+            ),
+            Table(
+                "provision",
+                ("provision",),
+                lambda model: forward_views.provision_table(model.provision),
+                download="provision_matrix.csv",
+                download_label="Download provision matrix CSV",
+                options={"layout": "fit_data_stretch"},
+            ),
+            Chart(
+                "provision_monthly",
+                ("provision_monthly",),
+                lambda model: forward_views.provision_month_chart(
+                    model.provision_monthly, model.describe_selection()
+                ),
+            ),
+            Chart(
+                "provision_by_segment",
+                ("provision_by_segment",),
+                lambda model: forward_views.provision_segment_chart(
+                    model.provision_by_segment,
+                    model.segment_by,
+                    _categories(model),
+                    model.describe_selection(),
+                ),
+            ),
+        ),
+    ),
+    Tab(
+        "Segments",
+        (
+            Chart("segment_bars", ("by_segment",), _segment_bars, watches=("metric",)),
+            Table(
+                "figures",
+                ("by_segment",),
+                lambda model: bill_views.figures_table(model.by_segment, model.segment_by),
+                download="collections_figures.csv",
+                options={"pagination": "local", "page_size": 20, "height": 330},
+            ),
         ),
     ),
     Tab(
         "Cohorts",
         (
-            Chart("vintage_default", ("vintage",), _vintage("default_rate")),
-            Chart("vintage_arrears", ("vintage",), _vintage("arrears_share")),
+            Chart(
+                "vintage_default",
+                ("vintage",),
+                _vintage("default_rate"),
+                watches=("min_sample",),
+            ),
+            Chart(
+                "vintage_arrears",
+                ("vintage",),
+                _vintage("arrears_share"),
+                watches=("min_sample",),
+            ),
             Chart(
                 "entries",
                 ("entries",),
                 lambda model: ledger_views.entry_cohort_heatmap(
-                    model.entries, model.describe_selection()
+                    model.entries, model.describe_selection(), model.min_sample
                 ),
+                watches=("min_sample",),
             ),
         ),
     ),
@@ -366,23 +586,6 @@ TABS: tuple[Tab, ...] = (
                 ),
                 title="**Outcomes by action and segment** (the *Segment by* choice)",
                 options={"pagination": "local", "page_size": 16},
-            ),
-        ),
-    ),
-    Tab(
-        "Worklist",
-        (
-            Note(ledger_views.worklist_note()),
-            Control("queue", label="Queue"),
-            Note(_worklist_summary, outputs=("worklist",)),
-            Table(
-                "worklist",
-                ("worklist",),
-                lambda model: ledger_views.worklist_table(model.worklist),
-                download="collections_worklist.csv",
-                download_label="Download worklist CSV",
-                customer_level=True,
-                options={"pagination": "remote", "page_size": 25, "height": 720},
             ),
         ),
     ),

@@ -18,8 +18,11 @@ from dashboard.compute.partition import CURE_AFTER
 from dashboard.query.worklist import PRIORITY_FORMULA, QUEUE_RULE
 from dashboard.ui.style import (
     ACTION_COLORS,
+    MIN_SAMPLE,
     PALETTE,
     SIZE,
+    SMALL_SAMPLE_COLOR,
+    SMALL_SAMPLE_TEXT,
     no_data,
     pounds_formatter,
     segment_colors,
@@ -191,7 +194,9 @@ def arrears_by_segment_chart(by_segment: pd.DataFrame, dim: str, categories, sel
     )
 
 
-def transition_heatmap(transitions: pd.DataFrame, measure: str, selection: str):
+def transition_heatmap(
+    transitions: pd.DataFrame, measure: str, selection: str, min_sample: int = MIN_SAMPLE
+):
     """The month-on-month bucket transition matrix; each row sums to 100%.
 
     Parameters
@@ -200,6 +205,8 @@ def transition_heatmap(transitions: pd.DataFrame, measure: str, selection: str):
         ``CollectionsModel.transitions``.
     measure : str
         ``"customers"`` or ``"arrears"`` (shares of customers or of £ owed).
+    min_sample : int, optional
+        A row of fewer customer-months than this is drawn faded, out of the colour scale.
 
     Returns
     -------
@@ -214,33 +221,43 @@ def transition_heatmap(transitions: pd.DataFrame, measure: str, selection: str):
         percent=transitions[share].fillna(0) * 100,
     )
     frame["label"] = np.where(frame[measure] > 0, frame["percent"].map("{:.0f}%".format), "")
+    frame["row_customers"] = frame.groupby("from_bucket")["customers"].transform("sum")
+    small = frame["row_customers"] < min_sample
+    frame["percent"] = frame["percent"].where(~small)  # out of the colour scale
     order = list(transitions["from_bucket"].cat.categories)
     heat = hv.HeatMap(
-        frame, kdims=["to_bucket", "from_bucket"], vdims=["percent", measure]
+        frame, kdims=["to_bucket", "from_bucket"], vdims=["percent", measure, "row_customers"]
     ).redim.values(to_bucket=order, from_bucket=order[::-1])
     dark = frame["percent"] > 50  # white text on dark cells, black on light ones
-    labels = hv.Labels(frame.loc[~dark], kdims=["to_bucket", "from_bucket"], vdims=["label"]).opts(
+    keys = ["to_bucket", "from_bucket"]
+    labels = hv.Labels(frame.loc[~dark & ~small], kdims=keys, vdims=["label"]).opts(
         text_color="black"
     )
-    light = hv.Labels(frame.loc[dark], kdims=["to_bucket", "from_bucket"], vdims=["label"])
+    faded = hv.Labels(frame.loc[small], kdims=keys, vdims=["label"]).opts(
+        text_color=SMALL_SAMPLE_TEXT
+    )
+    light = hv.Labels(frame.loc[dark], kdims=keys, vdims=["label"])
     what = "customers" if measure == "customers" else "£ owed"
     money = "{£0,0}" if measure == "arrears" else "{0,0}"
-    return (heat * labels * light.opts(text_color="white")).opts(
+    return (heat * labels * faded * light.opts(text_color="white")).opts(
         hv.opts.HeatMap(
             cmap="Blues",
             clim=(0, 100),
+            clipping_colors={"NaN": SMALL_SAMPLE_COLOR},
             colorbar=True,
             responsive=True,
             height=360,
             xlabel="bucket at month-end",
             ylabel="bucket at previous month-end",
-            title=f"Roll and cure: where {what} move in a month (rows = 100%) · {selection}",
+            title=f"Roll and cure: where {what} move in a month (rows = 100%)"
+            f"{_faded_note(small.any(), min_sample)} · {selection}",
             tools=["hover"],
             hover_tooltips=[
                 ("From", "@from_bucket"),
                 ("To", "@to_bucket"),
                 ("Share of row", "@percent{0.0}%"),
                 (what.capitalize(), f"@{measure}{money}"),
+                ("Customer-months in the row", "@row_customers{0,0}"),
             ],
             shared_axes=False,
         ),
@@ -248,7 +265,12 @@ def transition_heatmap(transitions: pd.DataFrame, measure: str, selection: str):
     )
 
 
-def roll_rate_chart(roll: pd.DataFrame, labels, selection: str):
+def _faded_note(any_small: bool, min_sample: int) -> str:
+    """The title's note on faded cells, when there are any."""
+    return f" · grey: n < {min_sample}" if any_small else ""
+
+
+def roll_rate_chart(roll: pd.DataFrame, labels, selection: str, min_sample: int = MIN_SAMPLE):
     """Trends of the cure rate and the forward roll rates.
 
     Parameters
@@ -257,6 +279,9 @@ def roll_rate_chart(roll: pd.DataFrame, labels, selection: str):
         ``CollectionsModel.roll``.
     labels : sequence of str
         Bucket labels (Current first), to name the roll rates.
+    min_sample : int, optional
+        A month's rate of fewer customers than this (its bucket a month before) is not
+        joined into the line: it is a faded point.
 
     Returns
     -------
@@ -269,23 +294,52 @@ def roll_rate_chart(roll: pd.DataFrame, labels, selection: str):
         "roll_current": f"Roll: {labels[0]} → {labels[1]}",
         "roll_first": f"Roll: {labels[1]} → {labels[2]}" if len(labels) > 2 else "Roll",
     }
-    long = roll.melt(
-        id_vars=["month"], value_vars=list(names), var_name="rate", value_name="value"
-    ).assign(rate=lambda f: f["rate"].map(names))
-    plot = long.hvplot.line(
+    denominators = {
+        "cure_rate": "in_arrears_before",
+        "roll_current": "current_before",
+        "roll_first": "first_before",
+    }
+    parts = [
+        pd.DataFrame(
+            {
+                "month": roll["month"],
+                "rate": label,
+                "value": roll[key],
+                "customers": roll[denominators[key]],
+            }
+        )
+        for key, label in names.items()
+    ]
+    long = pd.concat(parts, ignore_index=True)
+    small = long["customers"] < min_sample
+    colors = dict(zip(names.values(), [PALETTE[2], PALETTE[1], PALETTE[3]], strict=True))
+    hover = [
+        ("Rate", "@rate"),
+        ("Month", "@month{%b %Y}"),
+        ("", "@value{0.0%}"),
+        ("Of customers", "@customers{0,0}"),
+    ]
+    plot = long.assign(value=long["value"].where(~small)).hvplot.line(
         **SIZE,
         x="month",
         y="value",
         by="rate",
-        color=[PALETTE[2], PALETTE[1], PALETTE[3]],
+        color=list(colors.values()),
         line_width=2,
+        hover_cols=["customers"],
     )
-    plot = plot.opts(
-        hv.opts.Curve(
-            hover_tooltips=[("Rate", "@rate"), ("Month", "@month{%b %Y}"), ("", "@value{0.0%}")],
-            hover_formatters={"@month": "datetime"},
-        )
-    )
+    plot = plot.opts(hv.opts.Curve(hover_tooltips=hover, hover_formatters={"@month": "datetime"}))
+    few = long.loc[small & long["value"].notna()]
+    for rate, points in few.groupby("rate", sort=False):
+        plot = plot * points.hvplot.scatter(
+            x="month",
+            y="value",
+            color=colors[rate],
+            alpha=0.35,
+            size=40,
+            hover_cols=["rate", "customers"],
+            label=f"{rate} (n < {min_sample})",
+        ).opts(hover_tooltips=hover, hover_formatters={"@month": "datetime"})
     return plot.opts(
         title=f"Cure and forward roll rates by month · {selection}",
         yformatter=NumeralTickFormatter(format="0%"),
@@ -297,7 +351,9 @@ def roll_rate_chart(roll: pd.DataFrame, labels, selection: str):
     )
 
 
-def vintage_chart(vintage: pd.DataFrame, measure: str, selection: str):
+def vintage_chart(
+    vintage: pd.DataFrame, measure: str, selection: str, min_sample: int = MIN_SAMPLE
+):
     """Vintage heatmap: one row per first-bill quarter, one column per month on book.
 
     Parameters
@@ -306,6 +362,8 @@ def vintage_chart(vintage: pd.DataFrame, measure: str, selection: str):
         ``CollectionsModel.vintage``.
     measure : str
         ``"default_rate"`` (cumulative) or ``"arrears_share"``.
+    min_sample : int, optional
+        A cohort of fewer customers than this is drawn grey, out of the colour scale.
 
     Returns
     -------
@@ -316,7 +374,8 @@ def vintage_chart(vintage: pd.DataFrame, measure: str, selection: str):
         return no_data()
     sizes = frame.groupby("cohort")["customers"].max()
     frame = frame.assign(
-        percent=frame[measure] * 100,
+        percent=(frame[measure] * 100).where(frame["customers"] >= min_sample),
+        share=frame[measure] * 100,
         row=frame["cohort"].map(lambda c: f"{c} ({sizes[c]:,})"),
     )
     title = (
@@ -325,20 +384,25 @@ def vintage_chart(vintage: pd.DataFrame, measure: str, selection: str):
         else "Share in arrears by months on book"
     )
     rows = [f"{c} ({sizes[c]:,})" for c in sorted(sizes.index)]
-    heat = hv.HeatMap(frame, kdims=["months_on_book", "row"], vdims=["percent", "customers"])
+    heat = hv.HeatMap(
+        frame, kdims=["months_on_book", "row"], vdims=["percent", "customers", "share"]
+    )
+    small = bool((frame["customers"] < min_sample).any())
     return heat.redim.values(row=rows).opts(
         cmap="Reds",
+        clipping_colors={"NaN": SMALL_SAMPLE_COLOR},
         colorbar=True,
         responsive=True,
         height=max(260, 40 + 22 * len(rows)),
         xlabel="months on book",
         ylabel="first bill (customers)",
-        title=f"{title}, cohorts by quarter of first bill · {selection}",
+        title=f"{title}, cohorts by quarter of first bill"
+        f"{_faded_note(small, min_sample)} · {selection}",
         tools=["hover"],
         hover_tooltips=[
             ("Cohort", "@row"),
             ("Months on book", "@months_on_book"),
-            ("Share", "@percent{0.0}%"),
+            ("Share", "@share{0.0}%"),
             ("Customers", "@customers{0,0}"),
         ],
         invert_yaxis=True,
@@ -346,8 +410,9 @@ def vintage_chart(vintage: pd.DataFrame, measure: str, selection: str):
     )
 
 
-def entry_cohort_heatmap(entries: pd.DataFrame, selection: str):
-    """Cure rates of arrears-entry cohorts: entry month x months after entry.
+def entry_cohort_heatmap(entries: pd.DataFrame, selection: str, min_sample: int = MIN_SAMPLE):
+    """Cure rates of arrears-entry cohorts: entry month x months after entry; a cell of
+    fewer customers observed than ``min_sample`` is grey, out of the colour scale.
 
     Returns
     -------
@@ -365,24 +430,30 @@ def entry_cohort_heatmap(entries: pd.DataFrame, selection: str):
     long = pd.concat(rows, ignore_index=True).dropna(subset=["cured"])
     if long.empty:
         return no_data("Entry cohorts too recent to see cures")
-    long["percent"] = long["cured"] * 100
+    long["share"] = long["cured"] * 100
+    small = long["observed"] < min_sample
+    long["percent"] = long["share"].where(~small)
     long["entry"] = long["month"].dt.strftime("%Y-%m")
     order = [f"{h} month" + ("s" if h > 1 else "") for h in CURE_AFTER]
-    heat = hv.HeatMap(long, kdims=["after", "entry"], vdims=["percent", "entered", "observed"])
+    heat = hv.HeatMap(
+        long, kdims=["after", "entry"], vdims=["percent", "entered", "observed", "share"]
+    )
     return heat.redim.values(after=order).opts(
         cmap="Greens",
         clim=(0, 100),
+        clipping_colors={"NaN": SMALL_SAMPLE_COLOR},
         colorbar=True,
         responsive=True,
         height=max(360, 14 * long["entry"].nunique()),
         xlabel="time after first reaching serious arrears",
         ylabel="month of entry",
-        title=f"Arrears-entry cohorts: share Current again · {selection}",
+        title=f"Arrears-entry cohorts: share Current again"
+        f"{_faded_note(small.any(), min_sample)} · {selection}",
         tools=["hover"],
         hover_tooltips=[
             ("Entered", "@entry"),
             ("After", "@after"),
-            ("Cured", "@percent{0.0}%"),
+            ("Cured", "@share{0.0}%"),
             ("Customers entering", "@entered{0,0}"),
             ("Observed that long", "@observed{0,0}"),
         ],
@@ -541,9 +612,9 @@ def funnel_chart(funnel: pd.DataFrame, selection: str):
 
 
 WORKLIST_COLUMNS = {
+    "customer_id": "Customer",
     "priority": "Priority",
     "queue": "Queue",
-    "customer_id": "Customer",
     "arrears": "Arrears £",
     "days_past_due": "Days past due",
     "bucket": "Bucket",
@@ -565,11 +636,24 @@ def worklist_table(worklist: pd.DataFrame) -> pd.DataFrame:
     for column in ("Last payment", "Last action date"):
         frame[column] = pd.to_datetime(frame[column]).dt.strftime("%Y-%m-%d").fillna("")
     frame["Last payment"] = frame["Last payment"].replace("", "never")
+    paid = frame["Last payment £"]
+    frame["Last payment £"] = paid.astype(object).where(paid.notna(), None)  # blank, not NaN
     for column in ("Queue", "Bucket", "Last action", "Arrangement", "Region", "Tariff"):
         frame[column] = frame[column].astype(str).replace("nan", "")
     frame["Income band"] = frame["Income band"].astype(str)
     frame["Vulnerable"] = np.where(worklist["vulnerable"], "Yes", "No")
     return frame
+
+
+def hidden_worklist_columns(shown: list[str]) -> list[str]:
+    """The worklist table's columns to hide when ``shown`` (keys of
+    :data:`dashboard.query.worklist.OPTIONAL_COLUMNS`) are chosen; the customer id always
+    shows."""
+    return [
+        label
+        for key, label in WORKLIST_COLUMNS.items()
+        if key != "customer_id" and key not in set(shown)
+    ]
 
 
 def worklist_note() -> str:
