@@ -1,9 +1,9 @@
 """Take the README's screenshots of the served dashboard in Debian's Chromium.
 
 Usage: ``.venv/bin/python docs/screenshots.py [--source data/] [--first-screen]`` (needs the
-test extras). Writes docs/images/dashboard_<tab>.png, one per tab, after the charts have
-rendered; with ``--first-screen``, the README's two: first_screen.png (1280×800) and
-phone.png (390×844).
+test extras). Writes outputs/screenshots/dashboard_<tab>.png, one per tab, after the charts
+have rendered (to look at, not to commit); with ``--first-screen``, the README's two in
+docs/images: first_screen.png (1280×800) and phone.png (390×844).
 """
 
 from __future__ import annotations
@@ -25,10 +25,16 @@ def main() -> None:
     """Serve the dashboard, open it, and save one screenshot per tab."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=HERE.parent / "data")
-    parser.add_argument("--out", type=Path, default=HERE / "images")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="default: docs/images with --first-screen, else outputs/screenshots",
+    )
     parser.add_argument("--query", default="", help="query string, e.g. segment_by=region")
     parser.add_argument("--first-screen", action="store_true", help="the README's two views")
     args = parser.parse_args()
+    if args.out is None:
+        args.out = HERE / "images" if args.first_screen else HERE.parent / "outputs" / "screenshots"
     args.out.mkdir(parents=True, exist_ok=True)
     if args.first_screen:
         first_screens(args.source, args.out)
