@@ -77,6 +77,15 @@ def open_tab(page, name: str) -> None:
     tab.click()
     wait_until(page, lambda p: "bk-active" in (tab.get_attribute("class") or ""), what=name)
     page.wait_for_timeout(2500)
+    # a tab whose figures take a while (the early-warning score is computed when its tab is
+    # first opened) is checked once its tables have their columns, not while they are empty
+    wait_until(page, tables_filled, timeout_s=90, what=f"the tables of {name}")
+
+
+def tables_filled(page) -> bool:
+    """Whether every table on the page has its column headers."""
+    tables = page.locator(".tabulator")
+    return all(tables.nth(i).locator(".tabulator-col").count() > 0 for i in range(tables.count()))
 
 
 def test_axe_finds_no_serious_or_critical_violation_on_any_tab(browser, server):
