@@ -100,6 +100,29 @@ class Adjustments:
     written_off: np.ndarray
 
     @classmethod
+    def of(cls, rows: pd.DataFrame, customer: np.ndarray) -> Adjustments:
+        """The arrays of typed adjustment rows (``adjustment_date``, ``balance_pence``,
+        ``kind``) whose customer numbers are ``customer``.
+
+        Parameters
+        ----------
+        rows : DataFrame
+            Typed adjustments (:func:`dashboard.schema.validate`).
+        customer : ndarray of int
+            Each row's customer number (a partition's local code).
+
+        Returns
+        -------
+        Adjustments
+        """
+        return cls(
+            customer=np.asarray(customer, dtype=np.int64),
+            day=day_numbers(rows["adjustment_date"]),
+            balance_pence=rows["balance_pence"].to_numpy(np.int64),
+            written_off=(rows["kind"] == "write_off").to_numpy(bool),
+        )
+
+    @classmethod
     def none(cls) -> Adjustments:
         """No adjustments."""
         empty = np.zeros(0, dtype=np.int64)

@@ -228,11 +228,8 @@ class Partition:
             payment_customer=codes["payments"][p0:p1].astype(np.int64) - low,
             payment_day=day_numbers(payments["payment_date"]),
             payment_pence=payments["amount_pence"].to_numpy(np.int64),
-            adjustments=Adjustments(
-                customer=codes["adjustments"][j0:j1].astype(np.int64) - low,
-                day=day_numbers(adjustments["adjustment_date"]),
-                balance_pence=adjustments["balance_pence"].to_numpy(np.int64),
-                written_off=(adjustments["kind"] == "write_off").to_numpy(bool),
+            adjustments=Adjustments.of(
+                adjustments, codes["adjustments"][j0:j1].astype(np.int64) - low
             ),
             adjustment_rows=adjustments,
             bills=bills,

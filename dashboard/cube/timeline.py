@@ -179,12 +179,7 @@ def _ledger(portfolio: Portfolio, days: np.ndarray):
         payments["amount_pence"].to_numpy(np.int64),
         1,
         days,
-        Adjustments(
-            customer=np.zeros(len(adjustments), dtype=np.int64),
-            day=day_numbers(adjustments["adjustment_date"]),
-            balance_pence=adjustments["balance_pence"].to_numpy(np.int64),
-            written_off=(adjustments["kind"] == "write_off").to_numpy(bool),
-        ),
+        Adjustments.of(adjustments, np.zeros(len(adjustments), dtype=np.int64)),
     )
 
 

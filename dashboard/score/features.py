@@ -129,12 +129,7 @@ class Events:
             action_customer=action_customer,
             action_day=day_numbers(actions["action_date"]),
             action_kind=kinds.take(action.codes) if len(kinds) else action.codes.astype(int),
-            adjustments=Adjustments(
-                customer=adjustment_customer,
-                day=day_numbers(adjustments["adjustment_date"]),
-                balance_pence=adjustments["balance_pence"].to_numpy(np.int64),
-                written_off=(adjustments["kind"] == "write_off").to_numpy(bool),
-            ),
+            adjustments=Adjustments.of(adjustments, adjustment_customer),
         )
 
     def ledger(self, snaps: np.ndarray) -> Ledger:

@@ -18,10 +18,9 @@ import pyarrow.dataset as ds
 from dashboard import SourceError
 from dashboard.sources.base import RawTables, Source
 from dashboard.sources.files import first_line, parquet_table_path
+from dashboard.sources.parquet import ID_COLUMN, _dataset, arrow_frame
+from dashboard.sources.sqlite import BUSY_SECONDS, _select, _sqlite_problem, _table_names
 from dashboard.vocab import OPTIONAL_TABLES, TABLES
-
-ID_COLUMN = "customer_id"
-"""The column that names the customer in every table."""
 
 MAX_ID_LENGTH = 64
 """The longest customer id the customer view looks up (a longer text is refused)."""
@@ -111,53 +110,42 @@ def _parquet_rows(folder: Path, customer_id: str, described: str) -> RawTables:
 
 
 def _parquet_customer(file: Path, customer_id: str) -> pd.DataFrame:
-    """One customer's rows of a Parquet file or dataset folder (dates as datetimes, ids as
-    text, like the whole-table reader)."""
-    dataset = ds.dataset(str(file), format="parquet")
+    """One customer's rows of a Parquet file or dataset folder, typed like the whole-table
+    reader's (:func:`dashboard.sources.parquet.arrow_frame`)."""
+    dataset = _dataset(file) if file.is_dir() else ds.dataset(str(file), format="parquet")
     id_type = dataset.schema.field(ID_COLUMN).type
     if pa.types.is_integer(id_type):
         wanted = int(customer_id) if customer_id.isdigit() else None
     else:
         wanted = customer_id
     if wanted is None:
-        table = dataset.schema.empty_table()
-    else:
-        table = dataset.to_table(filter=ds.field(ID_COLUMN) == wanted)
-    for index, column in enumerate(table.schema):
-        if pa.types.is_date(column.type):
-            table = table.set_column(index, column.name, table[column.name].cast(pa.timestamp("s")))
-        elif column.name == ID_COLUMN and pa.types.is_integer(column.type):
-            table = table.set_column(index, column.name, table[column.name].cast(pa.string()))
-    return table.to_pandas()
+        return arrow_frame(dataset.schema.empty_table())
+    return arrow_frame(dataset.to_table(filter=ds.field(ID_COLUMN) == wanted))
 
 
 def _sqlite_rows(file: Path, customer_id: str, described: str) -> RawTables:
+    """One customer's rows of every table, in one read transaction, selected like the
+    whole-table reader's (:func:`dashboard.sources.sqlite._select`) plus a ``WHERE``."""
     uri = f"{file.resolve().as_uri()}?mode=ro"
     frames, origins = {}, {}
     try:
-        connection = sqlite3.connect(uri, uri=True, timeout=5, isolation_level=None)
+        connection = sqlite3.connect(uri, uri=True, timeout=BUSY_SECONDS, isolation_level=None)
     except sqlite3.Error as exc:
-        raise SourceError(f"{file}: {first_line(exc)}") from None
+        raise SourceError(_sqlite_problem(file, exc, wal_mode=False)) from None
     try:
         connection.execute("BEGIN")  # one snapshot for every table
-        names = {
-            row[0].lower(): row[0]
-            for row in connection.execute(
-                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
-            )
-        }
+        names = _table_names(connection)
         for table in (*TABLES, *OPTIONAL_TABLES):
             if table not in names:
                 if table in OPTIONAL_TABLES:
                     continue
                 raise SourceError(f"{file}: table '{table}' missing")
-            name = '"' + names[table].replace('"', '""') + '"'
-            query = f"SELECT * FROM {name} WHERE CAST({ID_COLUMN} AS TEXT) = ?"
+            query = f"{_select(connection, names[table])} WHERE CAST({ID_COLUMN} AS TEXT) = ?"
             frames[table] = pd.read_sql_query(query, connection, params=(customer_id,))
-            frames[table][ID_COLUMN] = frames[table][ID_COLUMN].astype(str)
             origins[table] = f"{file}:{table}"
     except (sqlite3.Error, pd.errors.DatabaseError) as exc:
-        raise SourceError(f"{file}: {first_line(exc)}") from None
+        cause = exc.__cause__ if isinstance(exc.__cause__, sqlite3.Error) else exc
+        raise SourceError(_sqlite_problem(file, cause, wal_mode=False)) from None
     finally:
         connection.close()
     return RawTables(frames, origins, described, "sqlite")

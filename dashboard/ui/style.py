@@ -194,6 +194,13 @@ def with_labels(frame: pd.DataFrame, dim: str) -> pd.DataFrame:
     return frame.assign(segment=segment)
 
 
+def blank_missing(column: pd.Series) -> pd.Series:
+    """A number column whose missing values a table shows blank: None (sent as null, which
+    Tabulator's money formatter leaves empty) instead of NaN (shown as "NaN"); a CSV
+    download still reads the column back as numbers."""
+    return column.astype(object).where(column.notna(), None)
+
+
 def tabulator_formatters(frame: pd.DataFrame) -> dict:
     """Tabulator formatters for columns named with £ or %."""
     formatters = {}

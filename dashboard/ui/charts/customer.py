@@ -14,7 +14,7 @@ import panel as pn
 
 from dashboard.cube.timeline import Timeline
 from dashboard.ui.charts.ledger import bucket_colors, pounds_axis
-from dashboard.ui.style import ACTION_COLORS, markdown_text
+from dashboard.ui.style import ACTION_COLORS, blank_missing, markdown_text
 from dashboard.vocab import DIMENSION_LABELS
 
 PAYMENT_COLOR = "#2166ac"
@@ -180,6 +180,5 @@ def events_table(view: dict) -> pd.DataFrame:
         return pd.DataFrame(columns=list(EVENT_COLUMNS.values()))
     frame = timeline.events[list(EVENT_COLUMNS)].iloc[::-1].rename(columns=EVENT_COLUMNS)
     frame["Date"] = frame["Date"].dt.strftime("%Y-%m-%d")
-    amount = frame["Amount £"]
-    frame["Amount £"] = amount.astype(object).where(amount.notna(), None)  # blank, not NaN
+    frame["Amount £"] = blank_missing(frame["Amount £"])  # an action moves no money
     return frame.reset_index(drop=True)

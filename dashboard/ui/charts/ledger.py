@@ -23,6 +23,7 @@ from dashboard.ui.style import (
     SIZE,
     SMALL_SAMPLE_COLOR,
     SMALL_SAMPLE_TEXT,
+    blank_missing,
     no_data,
     pounds_formatter,
     segment_colors,
@@ -636,8 +637,7 @@ def worklist_table(worklist: pd.DataFrame) -> pd.DataFrame:
     for column in ("Last payment", "Last action date"):
         frame[column] = pd.to_datetime(frame[column]).dt.strftime("%Y-%m-%d").fillna("")
     frame["Last payment"] = frame["Last payment"].replace("", "never")
-    paid = frame["Last payment £"]
-    frame["Last payment £"] = paid.astype(object).where(paid.notna(), None)  # blank, not NaN
+    frame["Last payment £"] = blank_missing(frame["Last payment £"])  # never paid
     for column in ("Queue", "Bucket", "Last action", "Arrangement", "Region", "Tariff"):
         frame[column] = frame[column].astype(str).replace("nan", "")
     frame["Income band"] = frame["Income band"].astype(str)
