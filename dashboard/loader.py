@@ -112,6 +112,34 @@ def load_cube(
     return _cached(key, lambda: _stored_or_built(source, window, as_of, buckets)[0])
 
 
+def cube_in_memory(
+    path: str | Path | Source,
+    window: Window = Window(),
+    as_of: pd.Timestamp | None = None,
+    buckets: Buckets = Buckets(),
+) -> bool:
+    """Whether this process holds the cube of a source for these settings in memory, so
+    that :func:`load_cube` returns it at once (no read from disk, no build).
+
+    A served page asks before it takes a link's build settings: a cube that is not in
+    memory is built (or read) in a thread, never while the page is made.
+
+    Parameters
+    ----------
+    path : str, Path or Source
+    window : Window, optional
+    as_of : Timestamp, optional
+    buckets : Buckets, optional
+
+    Returns
+    -------
+    bool
+    """
+    key = _cube_key(open_source(path), window, as_of, buckets)
+    with _LOCK:
+        return key in _CACHE
+
+
 def build_and_store(
     path: str | Path | Source,
     window: Window = Window(),

@@ -62,25 +62,40 @@ def test_the_largest_settings_are_accepted():
     assert result.exit_code == 0, result.output
 
 
-@pytest.mark.parametrize(
-    ("name", "value"),
-    [
-        ("before", MAX_BEFORE_DAYS + 1),
-        ("after", MAX_AFTER_DAYS + 1),
-        ("tolerance", MAX_TOLERANCE_PENCE / 100 + 1),
-        ("tolerance", float("inf")),
-        ("bucket_edges", ",".join(["1"] * 3)),
-        ("bucket_edges", ",".join(str(d) for d in range(1, 10))),
-        ("bucket_edges", f"{MAX_BUCKET_DAYS + 1}"),
-        ("bucket_edges", "1," * 500 + "2"),
-    ],
-)
+REFUSED = [
+    ("before", MAX_BEFORE_DAYS + 1),
+    ("after", MAX_AFTER_DAYS + 1),
+    ("tolerance", MAX_TOLERANCE_PENCE / 100 + 1),
+    ("tolerance", float("inf")),
+    ("bucket_edges", ",".join(["1"] * 3)),
+    ("bucket_edges", ",".join(str(d) for d in range(1, 10))),
+    ("bucket_edges", f"{MAX_BUCKET_DAYS + 1}"),
+    ("bucket_edges", "1," * 500 + "2"),
+]
+"""Build settings out of bounds, as a URL could give them."""
+
+
+@pytest.mark.parametrize(("name", "value"), REFUSED)
 def test_the_model_refuses_what_a_url_could_ask(name, value):
     model = CollectionsModel(live_outputs=["kpis"])
     cube = model.cube
     with pytest.raises(ValueError):
         setattr(model, name, value)
     assert model.cube is cube  # nothing was built
+
+
+def test_a_link_asks_for_no_build_the_model_would_refuse():
+    """A link's build settings are checked before its page asks for a build (in a thread,
+    :meth:`dashboard.ui.app.Dashboard.sync_url`): a refused value asks for nothing."""
+    from dashboard.ui.app import link_settings
+
+    model = CollectionsModel(live_outputs=["kpis"])
+    for name, value in [*REFUSED, ("after", "soon"), ("as_of", "31/12/2025"), ("as_of", 20251231)]:
+        assert link_settings(model, {name: value}) == {}, (name, value)
+    asked = link_settings(model, {"after": 45, "tolerance": 1, "as_of": "2025-06-30"})
+    assert asked == {"after": 45, "as_of": dt.date(2025, 6, 30)}  # £1 is the model's already
+    fixed = CollectionsModel(live_outputs=["kpis"], fixed_window=True)
+    assert link_settings(fixed, {"after": 45}) == {}
 
 
 def test_window_and_buckets_refuse_out_of_range_values_themselves():

@@ -9,19 +9,28 @@ Tabulator refreshed while its tab is open.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import html
 import io
 import json
+import logging
 import os
+import threading
+import urllib.parse
+from functools import partial
 
+import pandas as pd
 import panel as pn
 import param
+from panel.io.state import set_curdoc
 from panel.theme.fast import Fast
 
-from dashboard import SourceError
+from dashboard import SourceError, loader
 from dashboard.catalog import HEADLINES, KPIS
+from dashboard.compute.arrays import to_pence
 from dashboard.compute.ledger import Buckets
+from dashboard.compute.outcomes import Window
 from dashboard.loader import SOURCE_ENV
 from dashboard.model import BUILD_SETTINGS, OUTPUT_NAMES, CollectionsModel
 from dashboard.sources import open_source
@@ -61,6 +70,8 @@ URL_PARAMS = (
 )
 """Model parameters kept in the query string, so a view can be shared as a link."""
 
+log = logging.getLogger(__name__)
+
 # FastListTemplate asks Google for a font: the one request that leaves the machine.
 # Dropping it keeps the served page fully offline (see PANEL_NOTES.md).
 Fast._resources = {k: v for k, v in Fast._resources.items() if k != "font"}
@@ -80,6 +91,76 @@ for _headline in HEADLINES:
             doc=_headline.threshold_doc(),
         ),
     )
+
+
+class LinkSettings(param.Parameterized):
+    """The build settings a link asks for, checked by copies of the model's own parameters
+    (same bounds, same refusals) before anything is built (see :func:`link_settings`)."""
+
+
+for _name in BUILD_SETTINGS:
+    LinkSettings.param.add_parameter(_name, copy.copy(CollectionsModel.param[_name]))
+
+
+def link_settings(model: CollectionsModel, query: dict) -> dict:
+    """The build settings a page's query parameters ask for that differ from the model's.
+
+    Each value is read as :class:`panel.io.location.Location` reads it and checked as the
+    model checks it: a value the model would refuse is left out (the model keeps its own, as
+    it does when a link gives it a value it refuses). A fixed window asks for nothing.
+
+    Parameters
+    ----------
+    model : CollectionsModel
+    query : dict
+        Query parameters (``pn.state.location.query_params``).
+
+    Returns
+    -------
+    dict
+        Setting name -> checked value, only those that differ from the model's.
+    """
+    if model.fixed_window:
+        return {}
+    checked = LinkSettings(**{name: getattr(model, name) for name in BUILD_SETTINGS})
+    asked = {}
+    for name in BUILD_SETTINGS:
+        if name not in query:
+            continue
+        value = query[name]
+        try:
+            value = checked.param[name].deserialize(value)
+        except Exception:  # as Location does: the value is then checked as given
+            pass
+        try:
+            setattr(checked, name, value)
+        except (TypeError, ValueError):
+            continue
+        value = getattr(checked, name)
+        if value != getattr(model, name):
+            asked[name] = value
+    return asked
+
+
+def cube_arguments(model: CollectionsModel, settings: dict) -> tuple:
+    """``(window, as_of, buckets)`` of the model's build settings with ``settings`` over them:
+    what :meth:`CollectionsModel._update_cube` asks the loader for."""
+    values = {name: getattr(model, name) for name in BUILD_SETTINGS} | settings
+    window = Window(values["before"], values["after"], to_pence(values["tolerance"]))
+    as_of = None if values["as_of"] is None else pd.Timestamp(values["as_of"])
+    return window, as_of, Buckets.parse(values["bucket_edges"])
+
+
+def describe_settings(settings: dict) -> str:
+    """Build settings in words (``"payments up to 45 days after due"``)."""
+    words = {
+        "before": lambda v: f"payments from {v} days before due",
+        "after": lambda v: f"payments up to {v} days after due",
+        "tolerance": lambda v: f"a tolerance of £{v:,.2f}",
+        "as_of": lambda v: f"as of {v:%d %b %Y}",
+        "bucket_edges": lambda v: f"bucket edges {v}",
+    }
+    return ", ".join(words[name](settings[name]) for name in BUILD_SETTINGS if name in settings)
 
 
 class Dashboard(pn.viewable.Viewer):
@@ -127,6 +208,11 @@ class Dashboard(pn.viewable.Viewer):
         self.busy = page.BusyIndicator()
         """This session's "updating" note: on from the browser as soon as a control changes,
         off once this session's change is computed and drawn."""
+        self.link_note = pn.pane.Alert(
+            "", alert_type="info", visible=False, sizing_mode="stretch_width"
+        )
+        """What a link's build settings wait for: shown while its tables are being built in
+        a thread (:meth:`sync_url`), or why they could not be."""
         self.tables = {
             table.name: _tabulator(table) for tab in self.tabs_shown for table in tab.tables()
         }
@@ -324,6 +410,7 @@ class Dashboard(pn.viewable.Viewer):
         """Header, headline tiles, tabs, and the bill-level gauges below them."""
         return pn.Column(
             self.header(),
+            self.link_note,
             self.quality_note(),
             self.tiles,
             self.tabs(),
@@ -365,12 +452,101 @@ class Dashboard(pn.viewable.Viewer):
 
     def sync_url(self) -> None:
         """Keep filters, metric, segmentation and period in the page's query string (not the
-        build settings when they are fixed: a link then cannot ask for a build)."""
-        if pn.state.location is None:
+        build settings when they are fixed: a link then cannot ask for a build).
+
+        A link whose build settings need a cube this process does not hold in memory never
+        builds while its page is made (on the server's event loop, which would stall every
+        other session): the page is made with the settings the model has, says that the
+        link's tables are being built, and once the page is open they are built in a thread
+        of their own; the model then takes the link's settings (the same change as a user's
+        who moved them by hand) and the page shows them.
+        """
+        location = pn.state.location
+        if location is None:
             return
-        fixed = BUILD_SETTINGS if self.model.fixed_window else ()
-        names = [name for name in URL_PARAMS if name not in fixed]
-        pn.state.location.sync(self.model, {name: name for name in names})
+        model = self.model
+        names = [name for name in URL_PARAMS if name not in BUILD_SETTINGS]
+        if model.fixed_window:
+            location.sync(model, {name: name for name in names})
+            return
+        asked = link_settings(model, location.query_params)
+        if not asked or self._cube_in_memory(asked):
+            location.sync(model, {name: name for name in URL_PARAMS})  # no build: at once
+            return
+        location.sync(model, {name: name for name in names})  # the link's keep its values
+        self._build_for_link(asked)
+
+    def _cube_in_memory(self, settings: dict) -> bool:
+        try:
+            return loader.cube_in_memory(self.model.source, *cube_arguments(self.model, settings))
+        except (SourceError, ValueError):
+            return False
+
+    def _build_settings(self) -> dict:
+        return {name: getattr(self.model, name) for name in BUILD_SETTINGS}
+
+    def _build_for_link(self, asked: dict) -> None:
+        """Build the cube of a link's settings in a thread once the page is open, then let
+        the model take them (see :meth:`sync_url`)."""
+        document = pn.state.curdoc
+        started = self._build_settings()
+        self.link_note.object = (
+            "**Building the tables this link asks for** "
+            f"({markdown_text(describe_settings(asked))}) … The figures below are for the "
+            "server's settings until they are ready; the page updates itself."
+        )
+        self.link_note.visible = True
+        closed = threading.Event()
+        if document is not None and document.session_context is not None:
+            document.on_session_destroyed(lambda _context: closed.set())
+        window, as_of, buckets = cube_arguments(self.model, asked)
+        source = self.model.source
+
+        def build() -> None:  # a thread of its own: the server's pool keeps serving events
+            error = None
+            try:
+                loader.load_cube(source, window, as_of, buckets=buckets)
+            except Exception as exc:  # said on the page; the model keeps its settings
+                error = exc
+            if closed.is_set():
+                return
+            take = partial(self._take_link_settings, asked, started, error)
+            with set_curdoc(document):
+                pn.state.execute(take, schedule="thread" if pn.config.nthreads else True)
+
+        def start() -> None:
+            threading.Thread(target=build, name="link build", daemon=True).start()
+
+        pn.state.onload(start)
+
+    def _take_link_settings(self, asked: dict, started: dict, error: Exception | None) -> None:
+        """The link's cube is in memory (or could not be built): the model takes the link's
+        settings, unless the user chose others meanwhile; from now on the query string
+        follows the build settings too."""
+        if error is not None:
+            log.warning("the build settings of a link could not be built: %s", error)
+            self.link_note.param.update(
+                object=f"**The tables this link asks for could not be built** "
+                f"({markdown_text(describe_settings(asked))}): {markdown_text(str(error))}. "
+                "The figures are for the server's settings.",
+                alert_type="warning",
+            )
+        else:
+            if self._build_settings() == started:  # else the user chose others meanwhile
+                self.model.param.update(**asked)  # the cube is in memory: a filter's cost
+            self.link_note.visible = False
+        location = pn.state.location
+        if location is None:
+            return
+        query = location.query_params
+        for name, value in self._build_settings().items():
+            if value is None:
+                query.pop(name, None)
+                continue
+            value = self.model.param[name].serialize(value)
+            query[name] = value if isinstance(value, str) else json.dumps(value)
+        location.search = "?" + urllib.parse.urlencode(query) if query else ""
+        location.sync(self.model, {name: name for name in BUILD_SETTINGS})
 
     def outputs_by_tab(self) -> dict[str, list[str]]:
         """The model outputs each tab shows (with the header's and gauges'), in model order.
