@@ -33,7 +33,16 @@ from dashboard.catalog import KPIS, metric_choices
 from dashboard.compute.arrays import to_pence
 from dashboard.compute.ledger import MAX_BUCKET_DAYS, MAX_BUCKET_EDGES, Buckets
 from dashboard.compute.outcomes import MAX_AFTER_DAYS, MAX_BEFORE_DAYS, MAX_TOLERANCE_PENCE, Window
-from dashboard.query import bills, forecast, headline, ledger, provision, selection, worklist
+from dashboard.query import (
+    bills,
+    forecast,
+    headline,
+    ledger,
+    provision,
+    selection,
+    severe,
+    worklist,
+)
 from dashboard.schema import Portfolio
 from dashboard.sources import DEFAULT_SOURCE, Source
 from dashboard.vocab import DIMENSION_LABELS, DIMENSIONS, FLAG_DIMENSIONS
@@ -306,6 +315,20 @@ OUTPUTS: tuple[Output, ...] = (
     ),
     Output(
         "roll", "Monthly cure and forward roll rates.", SELECTION, _over_period(ledger.roll_rates)
+    ),
+    Output(
+        "severe_monthly",
+        "Per month-end: customers reaching 91+ days past due in the month (of those at "
+        "risk a month before) and ever (of those on book).",
+        SELECTION,
+        _over_period(severe.severe_monthly),
+    ),
+    Output(
+        "severe_by_segment",
+        "Per segment value over the period: reaching 91+ days past due (of those at risk "
+        "at its start) and ever (of those on book at its end).",
+        (*SELECTION, "segment_by"),
+        _by_segment_by(severe.severe_period),
     ),
     Output(
         "vintage",

@@ -36,6 +36,7 @@ JSON_KEYS = {
     "overall",
     "monthly",
     "segments",
+    "severe_arrears",
     "actions",
     "bucket_edges",
     "ageing",

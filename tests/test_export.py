@@ -45,9 +45,10 @@ LIBRARY_SCRIPT = 10_000
 """Inline ``text/javascript`` blocks longer than this are the bundled libraries."""
 SCRIPT = re.compile(r"<script([^>]*)>(.*?)</script>", re.S)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-PLOTS_SHOWN = 27
+PLOTS_SHOWN = 29
 """The debt movement of the last month and of the period, the change in arrears by month,
-trend, 2 segment, 2 actions, ageing, 2 arrears share, transitions, roll, 2 vintage, entry
+trend, 2 segment, 2 actions, ageing, 2 arrears share, transitions, roll, reaching 90+ days
+(monthly and ever), 2 vintage, entry
 cohorts, 3 effectiveness and the funnel chart; ECL £ and coverage by month, the forecast of
 arrears £ and of customers, and the forecast by bucket; the early-warning score's calibration
 and its customers by score band."""
@@ -57,6 +58,8 @@ LEDGER_TITLES = (
     "Average arrears",
     "Roll and cure",
     "Cure and forward",
+    "Reaching 90+",
+    "Customers on book ever",
     "Cumulative default",
     "Share in arrears",
     "Arrears-entry",
@@ -172,6 +175,7 @@ def test_page_carries_the_ledger_views(model):
         "arrears_share",
         "transitions",
         "roll",
+        "severe",
         "vintage_default",
         "vintage_arrears",
         "entries",

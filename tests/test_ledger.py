@@ -520,17 +520,25 @@ def test_vintage_matches_brute_force(case):
     assert got == expected
 
 
-def test_vintage_cohort_is_the_quarter_of_the_first_bill():
-    """A portfolio whose first bill month is April: April's customers are cohort 0 (Q2)."""
+def test_vintage_back_book_is_one_row_and_joiners_are_by_quarter():
+    """First bill month April 2023: April's customers are the back book (cohort 0), May's
+    and July's are new customers of 2023 Q2 and Q3."""
     frames = minimal_frames(
-        bills=[("C100000", "2023-04-30", 10.0, "2023-05-14")],
-        payments=[("C100000", "2023-07-01", 10.0)],
+        bills=[
+            ("C100000", "2023-04-30", 10.0, "2023-05-14"),
+            ("C100001", "2023-05-31", 10.0, "2023-06-14"),
+            ("C100002", "2023-07-31", 10.0, "2023-08-14"),
+        ],
+        payments=[("C100000", "2023-07-01", 10.0), ("C100002", "2023-09-01", 10.0)],
+        n_customers=3,
     )
     cube = build_cube(validate(tables_from_frames(frames)))
     cohorts = np.nonzero(cube.arrears.vintage[..., 0].sum(axis=(1, 2)))[0]
-    assert cohorts.tolist() == [0]
+    assert cohorts.tolist() == [0, 1, 2]
     curves = ledger.vintage(cube, np.ones(len(cube.segments), dtype=bool))
-    assert set(curves["cohort"]) == {"2023 Q2"}
+    assert list(pd.unique(curves["cohort"])) == [ledger.BACK_BOOK, "2023 Q2", "2023 Q3"]
+    first_row = curves.loc[curves["months_on_book"] == 0].set_index("cohort")["customers"]
+    assert first_row.to_dict() == {ledger.BACK_BOOK: 1, "2023 Q2": 1, "2023 Q3": 1}
 
 
 def build_in_chunks(portfolio: Portfolio, cube: Cube, chunk: int) -> ArrearsTables:
@@ -556,6 +564,7 @@ def build_in_chunks(portfolio: Portfolio, cube: Cube, chunk: int) -> ArrearsTabl
 def assert_same_tables(got: ArrearsTables, expected: ArrearsTables) -> None:
     """Every table of two :class:`ArrearsTables` is equal."""
     names = ("ageing", "transitions", "vintage", "entries", "actions", "movement", "today")
+    names += ("write_offs", "reach_after", "ever_severe")
     names += ("funnel_bits",)
     for name in names:
         np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), name)

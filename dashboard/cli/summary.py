@@ -15,7 +15,7 @@ import pandas as pd
 
 from dashboard import SourceError
 from dashboard.cube.tables import Cube
-from dashboard.query import forecast, ledger, provision
+from dashboard.query import forecast, ledger, provision, severe
 from dashboard.query.bills import aggregate_bills, count_actions
 from dashboard.query.selection import segment_selection
 from dashboard.vocab import DIMENSIONS, FLAG_DIMENSIONS
@@ -162,8 +162,31 @@ def portfolio_summary(
             }
             for row in ledger.movement(cube, segments, start, end).to_dict("records")
         ],
+        "severe_arrears": severe_summary(cube, segments, start, end),
         "provision": provision_summary(cube, segments, start, end),
         "forecast": forecast_summary(cube, segments, start, end),
+    }
+
+
+def severe_summary(cube: Cube, segments: np.ndarray, start=None, end=None) -> dict:
+    """Customers reaching 91+ days past due (:mod:`dashboard.query.severe`).
+
+    Returns
+    -------
+    dict
+        ``period`` (``from_month``, ``to_month``, ``at_risk``, ``reached``,
+        ``period_rate``, ``on_book``, ``ever``, ``ever_share``), ``monthly`` (per
+        month-end: ``at_risk``, ``reached``, ``reach_rate``, ``on_book``, ``ever``,
+        ``ever_share``) and ``by_segment`` (per dimension and value, as ``period``).
+    """
+    period = _records(severe.severe_period(cube, segments, start, end))
+    return {
+        "period": period[0] if period else None,
+        "monthly": _records(severe.severe_monthly(cube, segments, start, end)),
+        "by_segment": {
+            dim: _records(severe.severe_period(cube, segments, start, end, by=dim))
+            for dim in DIMENSIONS
+        },
     }
 
 
@@ -242,7 +265,7 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     for row in frame.to_dict("records"):
         out = {}
         for key, value in row.items():
-            if key == "month":
+            if key in ("month", "from_month", "to_month"):
                 out[key] = _month_text(value)
             elif isinstance(value, str) or not hasattr(value, "__float__"):
                 out[key] = _plain(value) if not isinstance(value, str) else value
@@ -306,6 +329,16 @@ def format_summary(summary: dict) -> str:
             "How arrears moved (last 12 months; closing = opening + fell due - cash - written "
             "off + other adjustments, net of credit)",
             _table(summary["movement"][-12:]),
+        ]
+    period = (summary.get("severe_arrears") or {}).get("period")
+    if period and period["period_rate"] is not None:
+        ever = "—" if period["ever_share"] is None else f"{period['ever_share']:.1%}"
+        lines += [
+            "",
+            f"Reaching 90+ days past due: {period['reached']:,} of the {period['at_risk']:,} "
+            f"customers under 91 days at the end of {period['from_month']} "
+            f"({period['period_rate']:.1%}) by the end of {period['to_month']}; ever 90+: "
+            f"{period['ever']:,} of {period['on_book']:,} on book ({ever})",
         ]
     lines += _forward_lines(summary)
     return "\n".join(lines)

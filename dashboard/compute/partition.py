@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard.compute.arrays import day_numbers, integer_sums, months_since, sort_order
+from dashboard.compute.crossings import Credits, debits, missed_checks
 from dashboard.compute.ledger import (
     Adjustments,
     Buckets,
@@ -88,6 +89,16 @@ WRITE_OFF_MEASURES = tuple(
 arrears written off in the next h months (each customer's write-offs after the month-end
 and on or before the h-th month-end after it, capped at their arrears at the month-end)
 and the customers with such a write-off; 0 where the h-th month-end is not complete."""
+
+
+SEVERE_DAYS = 91
+"""More than 90 days past due: the credit-style default (the 90 days past due of Basel
+and IFRS 9), whatever the ageing buckets."""
+
+
+EVER_SEVERE_MEASURES = ("on_book", "ever")
+"""Per (month-end, segment): customers on book, and those of them :data:`SEVERE_DAYS`+
+days past due on some day since the data began, up to the month-end."""
 
 
 ENTRY_MEASURES = (
@@ -168,6 +179,7 @@ def partition_tables(chunk: tuple, settings: LedgerSettings) -> tuple[dict, pd.D
         "movement": _movement(ledger, opening, segment, shape),
         "today": _ageing(now, now_bucket, on_book_now, segment, today_shape),
         "write_offs": _write_offs(ledger, bucket, segment, shape),
+        **_severe(part, ledger, on_book, segment, settings.snaps, shape),
     }
     return sums, part.worklist(now, settings.as_of_day)
 
@@ -248,6 +260,16 @@ class Partition:
             self.size,
             snaps,
             self.adjustments,
+        )
+
+    def debits(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`dashboard.compute.crossings.debits` of the partition."""
+        return debits(self.bill_customer, self.bill_due, self.bill_pence, self.adjustments)
+
+    def credits(self) -> Credits:
+        """Payments and balance-reducing adjustments of the partition."""
+        return Credits.of(
+            self.payment_customer, self.payment_day, self.payment_pence, self.adjustments, self.size
         )
 
     @cached_property
@@ -400,6 +422,56 @@ def _write_offs(ledger: Ledger, bucket, segment, shape: Shapes) -> np.ndarray:
     return np.stack(columns, axis=-1).reshape(out_shape)
 
 
+def _severe(part: Partition, ledger: Ledger, on_book, segment, snaps, shape: Shapes) -> dict:
+    """Customers reaching :data:`SEVERE_DAYS`+ days past due, exact to the day.
+
+    Returns
+    -------
+    dict
+        ``reach_after``, shape (months, months, segments): at ``[s, 0]`` the customers *at
+        risk* at month-end ``s`` (on book and under 91 days past due), at ``[s, d]`` those
+        of them whose first day 91+ days past due after month-end ``s`` falls in month
+        ``s + d`` (``d >= 1``); ``ever_severe``, shape (months, segments, 2): customers on
+        book at each month-end, and those 91+ days past due on some day up to it
+        (:data:`EVER_SEVERE_MEASURES`).
+
+    Notes
+    -----
+    A customer reaches 91+ days past due on the check day of a debit missed on it
+    (:func:`dashboard.compute.crossings.missed_checks`). At risk at ``s``, every debit
+    due 91 days before ``s`` is covered, so the first missed check after ``s`` is the first
+    day they are 91+ days past due after it.
+    """
+    k, n, n_s = shape.months, part.size, shape.segments
+    customer, check = missed_checks(part.debits(), part.credits(), SEVERE_DAYS)
+    month = np.searchsorted(snaps, check, side="left")  # (snaps[m-1], snaps[m]] -> m
+    reached = np.zeros((n, k + 1), dtype=bool)  # column k: after the last month-end
+    reached[customer, month] = True
+    column = np.arange(k + 1, dtype=np.int32)
+    next_month = np.where(reached, column, k + 1).astype(np.int32)
+    next_month = np.minimum.accumulate(next_month[:, ::-1], axis=1)[:, ::-1]
+    # at risk at s: on book and under 91 days; their next reach is in month next_month[s+1]
+    at_risk = on_book & (ledger.days_past_due < SEVERE_DAYS)
+    after = next_month[:, 1:]  # first month with a reach after month-end s, per s
+    start = np.broadcast_to(np.arange(k)[None, :], at_risk.shape)
+    seg = np.broadcast_to(segment[:, None], at_risk.shape)
+    reach = at_risk & (after < k)
+    keys = np.concatenate(
+        [
+            (start[at_risk] * k) * n_s + seg[at_risk],
+            (start[reach] * k + (after[reach] - start[reach])) * n_s + seg[reach],
+        ]
+    )
+    reach_after = integer_sums(keys, None, k * k * n_s).reshape(k, k, n_s)
+    ever = on_book & (next_month[:, :1] <= column[None, :k])  # first reach by month-end m
+    key = np.arange(k)[None, :] * n_s + segment[:, None]
+    size = k * n_s
+    ever_severe = np.stack(
+        [integer_sums(key[on_book], None, size), integer_sums(key[ever], None, size)], axis=-1
+    ).reshape(k, n_s, len(EVER_SEVERE_MEASURES))
+    return {"reach_after": reach_after, "ever_severe": ever_severe}
+
+
 def _transitions(ledger, bucket, on_book, segment, shape: Shapes) -> np.ndarray:
     size = shape.months * shape.segments * shape.buckets * shape.buckets
     out = np.zeros((shape.months, shape.segments, shape.buckets, shape.buckets, 2), np.int64)
@@ -419,11 +491,14 @@ def _transitions(ledger, bucket, on_book, segment, shape: Shapes) -> np.ndarray:
 
 
 def _vintage(bucket, first_month, defaulted_month, segment, quarter_offset, shape) -> np.ndarray:
-    """Per (cohort quarter, months on book, segment): customers, defaulted so far, in arrears."""
+    """Per (cohort, months on book, segment): customers, defaulted so far, in arrears.
+
+    Cohort 0 is the back book (first bill in the first cube month: on book when the data
+    begins); cohort ``q + 1`` holds customers first billed in quarter ``q`` after it."""
     k = shape.months
     month = np.arange(k)[None, :]
     started = (first_month < k)[:, None] & (month >= first_month[:, None])
-    cohort = (first_month[:, None] + quarter_offset) // 3
+    cohort = np.where(first_month == 0, 0, (first_month + quarter_offset) // 3 + 1)[:, None]
     on_book_months = month - first_month[:, None]
     cohort = np.broadcast_to(cohort, bucket.shape)[started]
     mob = np.broadcast_to(on_book_months, bucket.shape)[started]

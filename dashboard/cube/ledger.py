@@ -21,6 +21,7 @@ from dashboard.compute.partition import (
     AGEING_MEASURES,
     CHUNK_CUSTOMERS,
     ENTRY_MEASURES,
+    EVER_SEVERE_MEASURES,
     MOVEMENT_MEASURES,
     PARTITION_COLUMNS,
     VINTAGE_MEASURES,
@@ -96,15 +97,21 @@ def build_arrears(
     snaps = snapshot_days(months, as_of)
     k, n_b = len(snaps), len(buckets.labels)
     quarter_offset = (months[0].month - 1) % 3  # months since the first month's quarter began
-    shape = Shapes(k, n_segments, n_b, cohorts=(len(months) - 1 + quarter_offset) // 3 + 1)
-    ageing = np.zeros((k, n_segments, n_b, len(AGEING_MEASURES)), dtype=np.int64)
-    transitions = np.zeros((k, n_segments, n_b, n_b, 2), dtype=np.int64)
-    vintage = np.zeros((shape.cohorts, k, n_segments, len(VINTAGE_MEASURES)), dtype=np.int64)
-    entries = np.zeros((k, n_segments, len(ENTRY_MEASURES)), dtype=np.int64)
-    movement = np.zeros((k, n_segments, len(MOVEMENT_MEASURES)), dtype=np.int64)
-    today = np.zeros((1, n_segments, n_b, len(AGEING_MEASURES)), dtype=np.int64)
-    write_offs = np.zeros((k, n_segments, n_b, len(WRITE_OFF_MEASURES)), dtype=np.int64)
-    action_sums = np.zeros(action_shape(portfolio.actions, len(months), n_segments), np.int64)
+    cohorts = 1 + (len(months) - 1 + quarter_offset) // 3 + 1  # the back book, then quarters
+    shape = Shapes(k, n_segments, n_b, cohorts=cohorts)
+    totals = {  # every partition's sums are added into these
+        "ageing": (k, n_segments, n_b, len(AGEING_MEASURES)),
+        "transitions": (k, n_segments, n_b, n_b, 2),
+        "vintage": (shape.cohorts, k, n_segments, len(VINTAGE_MEASURES)),
+        "entries": (k, n_segments, len(ENTRY_MEASURES)),
+        "actions": action_shape(portfolio.actions, len(months), n_segments),
+        "movement": (k, n_segments, len(MOVEMENT_MEASURES)),
+        "today": (1, n_segments, n_b, len(AGEING_MEASURES)),
+        "write_offs": (k, n_segments, n_b, len(WRITE_OFF_MEASURES)),
+        "reach_after": (k, k, n_segments),
+        "ever_severe": (k, n_segments, len(EVER_SEVERE_MEASURES)),
+    }
+    totals = {name: np.zeros(size, dtype=np.int64) for name, size in totals.items()}
     tables = {  # the columns partitions carry, selected once
         name: getattr(portfolio, name)[list(columns)] for name, columns in PARTITION_COLUMNS.items()
     }
@@ -129,28 +136,12 @@ def build_arrears(
     engine = Engine.from_env() if engine is None else engine
     worklists = []
     for sums, worklist in engine.imap(partition_tables, chunks, settings):  # summed as they come
-        ageing += sums["ageing"]
-        transitions += sums["transitions"]
-        vintage += sums["vintage"]
-        entries += sums["entries"]
-        action_sums += sums["actions"]
-        movement += sums["movement"]
-        today += sums["today"]
-        write_offs += sums["write_offs"]
+        for name, table in sums.items():
+            totals[name] += table
         worklists.append(worklist)
         del sums  # a chunk's tables have the cube's full size: not kept past their addition
-    tables = {
-        "ageing": ageing,
-        "transitions": transitions,
-        "vintage": vintage,
-        "entries": entries,
-        "actions": action_sums,
-        "movement": movement,
-        "today": today,
-        "write_offs": write_offs,
-    }
     return ArrearsTables.of(
-        tables,
+        totals,
         buckets=buckets,
         snapshot_days=snaps,
         funnel_bits=_funnel_bits(portfolio.actions, months, n_customers),

@@ -165,7 +165,9 @@ class ArrearsTables:
         Customers (and their arrears the month before) moving from bucket i at month m-1
         to bucket j at month m; month 0 is empty.
     vintage : ndarray, shape (cohorts, months on book, segments, len(VINTAGE_MEASURES))
-        Cohort = quarter of the first bill (index from the first cube month's quarter).
+        Cohort 0 = the back book (first bill in the first cube month: on book when the
+        data begins, months on book counted from then); cohort ``q + 1`` = customers first
+        billed in quarter ``q`` after it (from the first cube month's quarter).
     entries : ndarray, shape (months, segments, len(ENTRY_MEASURES))
         Customers first reaching serious arrears in a month, and their cures.
     actions : ndarray, shape (months, segments, action types, len(ACTION_MEASURES))
@@ -179,6 +181,13 @@ class ArrearsTables:
         Of each bucket's arrears at a month-end, the pence written off within 6, 12 and
         24 months and the customers concerned
         (:data:`dashboard.compute.partition.WRITE_OFF_MEASURES`).
+    reach_after : ndarray, shape (months, months, segments)
+        Customers at risk at month-end s (on book, under 91 days past due) at ``[s, 0]``;
+        at ``[s, d]`` those first 91+ days past due after it in month ``s + d``
+        (:func:`dashboard.compute.partition._severe`).
+    ever_severe : ndarray, shape (months, segments, 2)
+        Customers on book at each month-end, and those of them 91+ days past due on some
+        day up to it.
     funnel_bits : ndarray of uint64, shape (action types, customers, words)
         Month bitmasks: which months each customer received each action type.
     worklist : DataFrame
@@ -213,6 +222,8 @@ class ArrearsTables:
     movement = property(lambda self: self._documented("movement"))
     today = property(lambda self: self._documented("today"))
     write_offs = property(lambda self: self._documented("write_offs"))
+    reach_after = property(lambda self: self._documented("reach_after"))
+    ever_severe = property(lambda self: self._documented("ever_severe"))
 
     @property
     def bucket_labels(self) -> tuple[str, ...]:
@@ -229,5 +240,7 @@ _SEGMENT_AXIS = {
     "movement": 1,
     "today": 1,
     "write_offs": 1,
+    "reach_after": 2,
+    "ever_severe": 1,
 }
 """Where the segment axis sits in the documented layout of each table."""

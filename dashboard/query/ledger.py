@@ -271,13 +271,20 @@ def ratio(numerator, denominator) -> np.ndarray:
         return np.where(positive, numerator / np.where(positive, denominator, 1), np.nan)
 
 
+BACK_BOOK = "Back book"
+"""The vintage row of customers already on book when the data begins (first bill in its
+first month): their months on book count from then, not from when they joined."""
+
+
 def vintage(cube, segments: np.ndarray) -> pd.DataFrame:
-    """Vintage curves: cohorts by quarter of first bill, by months on book.
+    """Vintage curves: the back book, then new customers by quarter of first bill, by
+    months on book.
 
     Returns
     -------
     DataFrame
-        ``cohort`` (e.g. ``"2022 Q1"``), ``months_on_book``, ``customers``,
+        ``cohort`` (:data:`BACK_BOOK`, then e.g. ``"2022 Q1"``: customers first billed in
+        that quarter after the data's first month), ``months_on_book``, ``customers``,
         ``default_rate`` (share with a mature default so far; NaN where the cohort's
         bills of that age may still be immature) and ``arrears_share`` (share in arrears
         at that month-end). Only cells with customers.
@@ -286,10 +293,15 @@ def vintage(cube, segments: np.ndarray) -> pd.DataFrame:
     sums = _select(tables.sums["vintage"], segments)
     cohort, mob = np.nonzero(sums[..., 0])
     first = cube.months[0]
-    quarter_start = (first.year * 12 + first.month - 1) // 3 * 3
-    start_month = quarter_start + cohort * 3
-    labels = [f"{m // 12} Q{m % 12 // 3 + 1}" for m in start_month]
-    latest_month = (start_month + 2) + mob - (first.year * 12 + first.month - 1)
+    first_month = first.year * 12 + first.month - 1
+    quarter_start = first_month // 3 * 3
+    start_month = np.where(cohort == 0, first_month, quarter_start + (cohort - 1) * 3)
+    labels = [
+        BACK_BOOK if c == 0 else f"{m // 12} Q{m % 12 // 3 + 1}"
+        for c, m in zip(cohort, start_month, strict=True)
+    ]
+    latest_start = np.where(cohort == 0, start_month, start_month + 2)  # its latest joiner
+    latest_month = latest_start + mob - first_month
     mature = latest_month <= _last_mature_month(cube)
     values = sums[cohort, mob]
     return pd.DataFrame(

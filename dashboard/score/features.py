@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dashboard.compute.arrays import EventIndex, day_numbers, sort_order
+from dashboard.compute.arrays import day_numbers, sort_order
+from dashboard.compute.crossings import Credits, debits, missed_checks, running_within
 from dashboard.compute.ledger import Adjustments, Buckets, Ledger, month_end_ledger
 from dashboard.vocab import ACTIONS
 
@@ -147,56 +148,18 @@ class Events:
         )
 
     def debits(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Bills and balance-raising adjustments (due the day before their date) sorted by
-        customer and due day as the ledger allocates them: customer, due day, pence and
-        the row of each bill (-1 for an adjustment)."""
-        adj = self.adjustments
-        raised = adj.balance_pence > 0
-        customer = np.concatenate([self.bill_customer, adj.customer[raised]]).astype(np.int64)
-        due = np.concatenate([self.bill_due, adj.day[raised] - 1]).astype(np.int64)
-        pence = np.concatenate([self.bill_pence, adj.balance_pence[raised]]).astype(np.int64)
-        row = np.concatenate([np.arange(len(self.bill_due)), np.full(int(raised.sum()), -1)])
-        order = sort_order(customer * (1 << 32) + (due - due.min(initial=0)))
-        return customer[order], due[order], pence[order], row[order]
+        """:func:`dashboard.compute.crossings.debits` of the partition."""
+        return debits(self.bill_customer, self.bill_due, self.bill_pence, self.adjustments)
 
     def credits(self) -> Credits:
         """Payments and balance-reducing adjustments (write-offs, credits) to date."""
-        adj = self.adjustments
-        reduced = adj.balance_pence < 0
-        customer = np.concatenate([self.payment_customer, adj.customer[reduced]])
-        day = np.concatenate([self.payment_day, adj.day[reduced]])
-        pence = np.concatenate([self.payment_pence, -adj.balance_pence[reduced]])
-        return Credits(customer, day, pence, self.size)
-
-
-class Credits:
-    """A partition's credits sorted by (customer, day) with running sums: credits to date
-    and the day a running total is reached are one binary search per query."""
-
-    def __init__(self, customer: np.ndarray, day: np.ndarray, pence: np.ndarray, n: int):
-        index = EventIndex.covering(customer, day, pence, day)
-        self.key, self.low, self.span = index.sorted_key, index.low, index.span
-        self.cumulative = index.cumulative
-        self.bounds = np.searchsorted(self.key, np.arange(n + 1, dtype=np.int64) * self.span)
-
-    def to_date(self, customer: np.ndarray, day: np.ndarray) -> np.ndarray:
-        """Each customer's credits dated on or before ``day`` (one query per row)."""
-        query = customer * self.span + (np.asarray(day, dtype=np.int64) - self.low)
-        end = np.searchsorted(self.key, query, side="right")
-        return self.cumulative.take(end) - self.cumulative.take(self.bounds.take(customer))
-
-    def day_reaching(self, customer: np.ndarray, total: np.ndarray) -> np.ndarray:
-        """First day each customer's credits to date reach ``total`` (a large day if
-        never; a very early day when ``total`` is nil or less)."""
-        first = self.cumulative.take(self.bounds.take(customer))
-        event = np.searchsorted(self.cumulative[1:], first + total, side="left")
-        found = event < self.bounds.take(customer + 1)
-        if len(self.key):
-            day = self.key.take(np.minimum(event, len(self.key) - 1)) % self.span + self.low
-        else:
-            day = np.zeros(len(customer), dtype=np.int64)
-        day = np.where(found, day, 10**7)
-        return np.where(total <= 0, -(10**6), day)
+        return Credits.of(
+            self.payment_customer,
+            self.payment_day,
+            self.payment_pence,
+            self.adjustments,
+            self.size,
+        )
 
 
 def table_codes(tables: dict) -> dict[str, np.ndarray]:
@@ -252,27 +215,12 @@ def serious_arrears_ahead(
     credits-to-date query per debit, a count of the missed checks per snapshot. Exact for
     the customers Current on ``snaps[j]`` (the only ones labelled).
     """
-    customer, due, pence, _ = events.debits()
-    running = _running_within(customer, pence)
-    check = due + SERIOUS_DAYS
-    paid = events.credits().to_date(customer, check)
-    missed = paid < running
+    customer, check = missed_checks(events.debits(), events.credits(), SERIOUS_DAYS)
     # a check day in (snaps[j - 1], snaps[j]] falls in bin j: the window is bins j+1..j+3
-    bins = np.searchsorted(snaps, check[missed], side="left")
-    flagged = _to_date(customer[missed], bins, None, events.size, len(snaps) + 1)
+    bins = np.searchsorted(snaps, check, side="left")
+    flagged = _to_date(customer, bins, None, events.size, len(snaps) + 1)
     columns = np.asarray(columns, dtype=np.int64)
     return flagged[:, columns + months] > flagged[:, columns]
-
-
-def _running_within(customer: np.ndarray, pence: np.ndarray) -> np.ndarray:
-    """Running total of ``pence`` within each customer's run (rows sorted by customer)."""
-    total = np.cumsum(pence)
-    starts = np.flatnonzero(np.r_[True, customer[1:] != customer[:-1]]) if len(customer) else []
-    before = np.zeros(len(pence), dtype=np.int64)
-    if len(customer):
-        run = np.cumsum(np.r_[True, customer[1:] != customer[:-1]]) - 1
-        before = (total - pence)[starts][run]
-    return total - before
 
 
 # --- per-bill payment behaviour ------------------------------------------------------------
@@ -292,7 +240,7 @@ def bill_lateness(events: Events) -> tuple[np.ndarray, ...]:
     customers scored). Late and part-paid read credits up to the due date only.
     """
     customer, due, pence, row = events.debits()
-    running = _running_within(customer, pence)
+    running = running_within(customer, pence)
     credits = events.credits()
     by_due = credits.to_date(customer, due)
     covered_day = credits.day_reaching(customer, running)

@@ -24,6 +24,7 @@ from dashboard.ui.charts import customer as customer_views
 from dashboard.ui.charts import forward as forward_views
 from dashboard.ui.charts import headline as headline_views
 from dashboard.ui.charts import ledger as ledger_views
+from dashboard.ui.charts import severe as severe_views
 from dashboard.ui.charts import warning as warning_views
 from dashboard.ui.live import framewise
 from dashboard.ui.style import NO_DATA, markdown_text
@@ -386,6 +387,23 @@ TABS: tuple[Tab, ...] = (
                 watches=("transition_measure", "min_sample"),
             ),
             Chart("roll", ("roll",), _roll, watches=("min_sample",)),
+            Note(severe_views.SEVERE_NOTE),
+            Chart(
+                "severe",
+                ("severe_monthly",),
+                lambda model: severe_views.severe_chart(
+                    model.severe_monthly, model.describe_selection(), model.min_sample
+                ),
+                watches=("min_sample",),
+            ),
+            Table(
+                "severe_by_segment",
+                ("severe_by_segment",),
+                lambda model: severe_views.severe_table(model.severe_by_segment, model.segment_by),
+                title="**Reaching 90+ days past due by segment** over the period",
+                download="reaching_90_days.csv",
+                options={"layout": "fit_data_stretch"},
+            ),
         ),
     ),
     Tab(

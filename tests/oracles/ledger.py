@@ -567,7 +567,8 @@ def expected_entries(book: Book, segment: np.ndarray, n_segments: int, entry: in
 def expected_vintage(book: Book, segment: np.ndarray, default_month: list):
     """{(cohort, months on book, segment): [customers, defaulted, in arrears]}.
 
-    Cohort = quarter of the first bill minus the quarter of cube month 0.
+    Cohort 0 = the back book (first bill in cube month 0); otherwise 1 + the quarter of the
+    first bill minus the quarter of cube month 0.
     """
     out = defaultdict(lambda: [0, 0, 0])
     first_quarter = book.first_month // 3
@@ -575,7 +576,7 @@ def expected_vintage(book: Book, segment: np.ndarray, default_month: list):
         first = book.first_bill[c]
         if first is None:
             continue
-        cohort = (book.first_month + first) // 3 - first_quarter
+        cohort = 0 if first == 0 else 1 + (book.first_month + first) // 3 - first_quarter
         for j in range(first, len(book.snaps)):
             cell = out[(cohort, j - first, int(segment[c]))]
             cell[0] += 1

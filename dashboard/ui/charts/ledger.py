@@ -355,7 +355,8 @@ def roll_rate_chart(roll: pd.DataFrame, labels, selection: str, min_sample: int 
 def vintage_chart(
     vintage: pd.DataFrame, measure: str, selection: str, min_sample: int = MIN_SAMPLE
 ):
-    """Vintage heatmap: one row per first-bill quarter, one column per month on book.
+    """Vintage heatmap: the back book's row, then one per quarter of new customers' first
+    bill; one column per month on book.
 
     Parameters
     ----------
@@ -373,7 +374,7 @@ def vintage_chart(
     frame = vintage.dropna(subset=[measure])
     if frame.empty:
         return no_data()
-    sizes = frame.groupby("cohort")["customers"].max()
+    sizes = frame.groupby("cohort", sort=False)["customers"].max()  # back book first
     frame = frame.assign(
         percent=(frame[measure] * 100).where(frame["customers"] >= min_sample),
         share=frame[measure] * 100,
@@ -384,7 +385,7 @@ def vintage_chart(
         if measure == "default_rate"
         else "Share in arrears by months on book"
     )
-    rows = [f"{c} ({sizes[c]:,})" for c in sorted(sizes.index)]
+    rows = [f"{c} ({sizes[c]:,})" for c in sizes.index]
     heat = hv.HeatMap(
         frame, kdims=["months_on_book", "row"], vdims=["percent", "customers", "share"]
     )
@@ -396,8 +397,8 @@ def vintage_chart(
         responsive=True,
         height=max(260, 40 + 22 * len(rows)),
         xlabel="months on book",
-        ylabel="first bill (customers)",
-        title=f"{title}, cohorts by quarter of first bill"
+        ylabel="cohort (customers)",
+        title=f"{title}: back book, then new customers by quarter of first bill"
         f"{_faded_note(small, min_sample)} · {selection}",
         tools=["hover"],
         hover_tooltips=[

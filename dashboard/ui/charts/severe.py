@@ -1,0 +1,117 @@
+"""Views of customers reaching more than 90 days past due (:mod:`dashboard.query.severe`):
+the monthly rate and the share ever there, and a table per segment value for the period."""
+
+from __future__ import annotations
+
+import pandas as pd
+import panel as pn
+from bokeh.models import NumeralTickFormatter
+
+from dashboard.ui.style import MIN_SAMPLE, PALETTE, SIZE, no_data, segment_labels
+from dashboard.vocab import DIMENSION_LABELS
+
+SEVERE_NOTE = (
+    "**Reaching 90+ days past due** — the credit-style default, counted to the day "
+    "whatever the ageing buckets: a customer reaches it on the first day an unpaid bill is "
+    "91 days past due. *Monthly*: of the customers on book and under 91 days at the "
+    "previous month-end, the share who reached it during the month. *Ever*: of the "
+    "customers on book at a month-end, the share who have been there since the data began. "
+    "Not the bill-level *default rate* (a missed payment within 60 days of a bill)."
+)
+
+
+def _rate_line(frame: pd.DataFrame, y: str, denominator: str, color: str, min_sample: int):
+    """A monthly rate as a line, with months of fewer customers than ``min_sample`` left
+    out of the line and drawn as faded points."""
+    small = frame[denominator] < min_sample
+    hover = [
+        ("Month", "@month{%b %Y}"),
+        ("Rate", f"@{y}{{0.00%}}"),
+        ("Customers", f"@{denominator}{{0,0}}"),
+    ]
+    cols = [denominator, *(c for c in ("reached", "ever") if c in frame)]
+    line = frame.assign(**{y: frame[y].where(~small)}).hvplot.line(
+        **SIZE, x="month", y=y, color=color, line_width=2, hover_cols=cols
+    )
+    line = line.opts(hover_tooltips=hover, hover_formatters={"@month": "datetime"})
+    few = frame.loc[small & frame[y].notna()]
+    if few.empty:
+        return line
+    return line * few.hvplot.scatter(
+        x="month", y=y, color=color, alpha=0.35, size=40, hover_cols=cols
+    ).opts(hover_tooltips=hover, hover_formatters={"@month": "datetime"})
+
+
+def severe_chart(monthly: pd.DataFrame, selection: str, min_sample: int = MIN_SAMPLE):
+    """The monthly rate of reaching 91+ days past due, and the share of the book ever there.
+
+    Parameters
+    ----------
+    monthly : DataFrame
+        ``CollectionsModel.severe_monthly``.
+    selection : str
+        The selection's description (chart titles).
+    min_sample : int, optional
+        A month of fewer customers (at risk, or on book) is a faded point off the line.
+
+    Returns
+    -------
+    panel.Column or panel.pane.Alert
+    """
+    if monthly.empty or monthly["on_book"].sum() == 0:
+        return no_data()
+    faded = f" (faded: fewer than {min_sample} customers)"
+    small = (monthly["at_risk"] < min_sample) & monthly["reach_rate"].notna()
+    rate = _rate_line(monthly, "reach_rate", "at_risk", PALETTE[3], min_sample).opts(
+        title="Reaching 90+ days past due in the month, of those under 91 days a month "
+        f"before{faded if small.any() else ''} · {selection}",
+        yformatter=NumeralTickFormatter(format="0.0%"),
+        ylim=(0, None),
+        ylabel="reached / at risk",
+        xlabel="month-end",
+        shared_axes=False,
+    )
+    small = (monthly["on_book"] < min_sample) & monthly["ever_share"].notna()
+    ever = _rate_line(monthly, "ever_share", "on_book", PALETTE[4], min_sample).opts(
+        title=f"Customers on book ever 90+ days past due{faded if small.any() else ''} "
+        f"· {selection}",
+        yformatter=NumeralTickFormatter(format="0%"),
+        ylim=(0, None),
+        ylabel="ever 90+ / on book",
+        xlabel="month-end",
+        shared_axes=False,
+    )
+    return pn.Column(rate, ever, sizing_mode="stretch_width")
+
+
+def severe_table(by_segment: pd.DataFrame, dim: str) -> pd.DataFrame:
+    """Per segment value over the period: customers at risk at its start, those who reached
+    91+ days past due within it and the rate; on book at its end, ever 91+ and the share.
+
+    Parameters
+    ----------
+    by_segment : DataFrame
+        ``CollectionsModel.severe_by_segment``.
+    dim : str
+        Its segment dimension.
+
+    Returns
+    -------
+    DataFrame
+        Readable columns, rates in %.
+    """
+    if by_segment.empty:
+        return pd.DataFrame(columns=[DIMENSION_LABELS[dim], "At risk at start"])
+    start = by_segment["from_month"].iloc[0].strftime("%b %Y")
+    end = by_segment["to_month"].iloc[0].strftime("%b %Y")
+    return pd.DataFrame(
+        {
+            DIMENSION_LABELS[dim]: segment_labels(dim, by_segment[dim]),
+            f"At risk, end {start}": by_segment["at_risk"].to_numpy(),
+            "Reached 90+ in the period": by_segment["reached"].to_numpy(),
+            "Period rate %": (by_segment["period_rate"] * 100).round(2).to_numpy(),
+            f"On book, end {end}": by_segment["on_book"].to_numpy(),
+            "Ever 90+": by_segment["ever"].to_numpy(),
+            "Ever 90+ %": (by_segment["ever_share"] * 100).round(2).to_numpy(),
+        }
+    )
