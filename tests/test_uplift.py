@@ -10,7 +10,14 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 from hypothesis import given
-from oracles.ledger import Rows, brute_action_outcome, cases, day_number, month_number
+from oracles.ledger import (
+    Rows,
+    brute_action_outcome,
+    cases,
+    day_number,
+    minimal_frames,
+    month_number,
+)
 from test_ledger import CUBE_SETTINGS
 
 from dashboard.cube.pipeline import build_cube
@@ -80,12 +87,21 @@ def test_uplift_matches_a_per_action_brute_force(case):
     counts = brute_counts(portfolio, cube)
     assert HELD_OUT not in got.index  # the holdout is a comparison group, not an action
     z = NormalDist().inv_cdf(0.975)
+    matched = ledger._matched_strata(cube, np.ones(len(cube.segments), dtype=bool))
+    types = list(ledger._action_type_labels(cube))
     for action, row in got.iterrows():
         n1, k1 = counts.get(action, [0, 0])
-        assert row["customers"] == n1, action
         if action != "Reminder Sent" or HELD_OUT not in counts:
-            assert row["comparison"] == "none" and math.isnan(row["uplift"]), action
+            # no holdout: the matched comparison (its counts: tests/test_matched.py)
+            expected = ledger._matched_uplift(matched, types.index(action))
+            assert row["comparison"] == expected["comparison"], action
+            assert row["customers"] == expected["customers"], action
+            if expected["comparison"] == "none":
+                assert math.isnan(row["uplift"]), action
+            else:
+                assert row["uplift"] == _close(expected["uplift"]), action
             continue
+        assert row["customers"] == n1, action
         n0, k0 = counts[HELD_OUT]
         assert row["comparison"] == "randomised holdout"
         assert row["comparison_customers"] == n0
@@ -105,13 +121,30 @@ def _close(value: float):
     return pytest.approx(value, abs=1e-12)
 
 
-def test_no_holdout_means_no_fair_comparison(small_tables):
+def test_no_holdout_means_a_matched_comparison_or_none(small_tables):
     cube = build_cube(validate(tables_from_frames(small_tables)))
     uplift = ledger.action_uplift(cube, np.ones(len(cube.segments), dtype=bool))
-    assert (uplift["comparison"] == "none").all()
-    assert uplift["uplift"].isna().all()
+    assert set(uplift["comparison"]) <= {"matched", "none"}
+    none = uplift["comparison"] == "none"
+    assert uplift.loc[none, "uplift"].isna().all()
     shown = uplift_table(uplift)
-    assert (shown["95% interval (points)"] == "no fair comparison").all()
+    assert (shown.loc[none.to_numpy(), "95% interval (points)"] == "no fair comparison").all()
+    assert shown["Comparison group"].str.startswith(("matched", "none")).all()
+
+
+def test_a_type_with_no_comparison_customer_says_no_fair_comparison():
+    """Every customer in arrears got a reminder each month: nobody to compare with."""
+    frames = minimal_frames(
+        bills=[("C100000", "2023-01-31", 50.0, "2023-02-14")],
+        payments=[("C100000", "2023-06-01", 50.0)],
+        actions=[(("C100000", f"2023-0{m}-05", "Reminder Sent")) for m in (3, 4, 5)],
+    )
+    cube = build_cube(validate(tables_from_frames(frames)))
+    uplift = ledger.action_uplift(cube, np.ones(len(cube.segments), dtype=bool))
+    row = uplift.set_index("action").loc["Reminder Sent"]
+    assert row["comparison"] == "none" and row["unmatched"] > 0
+    shown = uplift_table(uplift)
+    assert shown["95% interval (points)"].iloc[0] == "no fair comparison"
 
 
 def test_summary_and_model_carry_the_uplift(small_tables):

@@ -23,8 +23,9 @@ from dashboard.compute.ledger import (
     action_outcomes,
     month_end_ledger,
 )
+from dashboard.compute.matched import ARREARS_BANDS_PENCE, MATCHED_MEASURES, matched_counts
 from dashboard.compute.outcomes import ARRANGEMENT_STATES  # noqa: F401 (re-exported)
-from dashboard.vocab import ACTIONS
+from dashboard.vocab import ACTIONS, HELD_OUT
 
 NEVER = np.iinfo(np.int32).max
 """A month index after every month: "no such month" (no bill yet, no end of billing)."""
@@ -180,6 +181,7 @@ def partition_tables(chunk: tuple, settings: LedgerSettings) -> tuple[dict, pd.D
         "today": _ageing(now, now_bucket, on_book_now, segment, today_shape),
         "write_offs": _write_offs(ledger, bucket, segment, shape),
         **_severe(part, ledger, on_book, segment, settings.snaps, shape),
+        "matched": _matched(part, ledger, bucket, segment, settings),
     }
     return sums, part.worklist(now, settings.as_of_day)
 
@@ -470,6 +472,36 @@ def _severe(part: Partition, ledger: Ledger, on_book, segment, snaps, shape: Sha
         [integer_sums(key[on_book], None, size), integer_sums(key[ever], None, size)], axis=-1
     ).reshape(k, n_s, len(EVER_SEVERE_MEASURES))
     return {"reach_after": reach_after, "ever_severe": ever_severe}
+
+
+def matched_shape(actions: pd.DataFrame, shape: Shapes) -> tuple[int, ...]:
+    """Shape of the matched-comparison table (:func:`dashboard.compute.matched.matched_counts`):
+    (months, segments, strata, action types + no action, measures)."""
+    strata = (shape.buckets - 1) * (len(ARREARS_BANDS_PENCE) + 1)
+    groups = len(action_types(actions)) + 1
+    return (shape.months, shape.segments, strata, groups, len(MATCHED_MEASURES))
+
+
+def _matched(part: Partition, ledger: Ledger, bucket, segment, settings) -> np.ndarray:
+    """The partition's matched-comparison counts (holdouts count as no action)."""
+    shape, actions = settings.shape, part.actions
+    types = action_types(actions)
+    kind = action_kinds(actions, types)
+    kind = np.where(types.take(np.maximum(kind, 0)) == HELD_OUT, -1, kind) if len(kind) else kind
+    month = months_since(actions["action_date"], settings.months[0]) if len(actions) else kind
+    customer = actions["customer_id"].cat.codes.to_numpy(np.int64) - part.low
+    payments = (part.payment_customer, part.payment_day, part.payment_pence)
+    return matched_counts(
+        ledger.arrears_pence,
+        bucket,
+        segment,
+        settings.snaps,
+        settings.as_of_day,
+        payments,
+        (customer, np.asarray(month, dtype=np.int64), kind),
+        (shape.months, shape.segments, shape.buckets, len(types)),
+        MIN_PAYMENT_PENCE,
+    )
 
 
 def _transitions(ledger, bucket, on_book, segment, shape: Shapes) -> np.ndarray:

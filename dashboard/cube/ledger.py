@@ -37,6 +37,7 @@ from dashboard.compute.partition import (
     first_default_month,
     last_day_of,
     last_of,
+    matched_shape,
     partition_tables,
 )
 from dashboard.cube.tables import ArrearsTables
@@ -110,6 +111,7 @@ def build_arrears(
         "write_offs": (k, n_segments, n_b, len(WRITE_OFF_MEASURES)),
         "reach_after": (k, k, n_segments),
         "ever_severe": (k, n_segments, len(EVER_SEVERE_MEASURES)),
+        "matched": matched_shape(portfolio.actions, shape),
     }
     totals = {name: np.zeros(size, dtype=np.int64) for name, size in totals.items()}
     tables = {  # the columns partitions carry, selected once

@@ -188,6 +188,10 @@ class ArrearsTables:
     ever_severe : ndarray, shape (months, segments, 2)
         Customers on book at each month-end, and those of them 91+ days past due on some
         day up to it.
+    matched : ndarray, shape (months, segments, strata, action types + 1, 2)
+        Customers in arrears at the month-end before each month, by stratum (bucket and
+        arrears band then), acted on with each type in the month or given no action (last
+        group), and those who paid (:func:`dashboard.compute.matched.matched_counts`).
     funnel_bits : ndarray of uint64, shape (action types, customers, words)
         Month bitmasks: which months each customer received each action type.
     worklist : DataFrame
@@ -224,6 +228,7 @@ class ArrearsTables:
     write_offs = property(lambda self: self._documented("write_offs"))
     reach_after = property(lambda self: self._documented("reach_after"))
     ever_severe = property(lambda self: self._documented("ever_severe"))
+    matched = property(lambda self: self._documented("matched"))
 
     @property
     def bucket_labels(self) -> tuple[str, ...]:
@@ -242,5 +247,6 @@ _SEGMENT_AXIS = {
     "write_offs": 1,
     "reach_after": 2,
     "ever_severe": 1,
+    "matched": 1,
 }
 """Where the segment axis sits in the documented layout of each table."""

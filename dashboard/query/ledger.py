@@ -393,12 +393,17 @@ HOLDOUT_OF = {HELD_OUT: ACTIONS[0]}
 def action_uplift(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
     """What each action type *does*: its customers' outcome beside a fair comparison group.
 
-    The outcome is "paid at least min(£10, arrears) within 30 days" of customers in arrears
-    on the action day whose 30 days are over. The comparison group is a randomised holdout
-    where the data records one (``Reminder Held Out`` actions: customers a reminder was due
-    to and deliberately not sent); for the other types there is no fair comparison, and the
-    frame says so rather than set the acted-on customers against everyone else (who differ
-    in who gets reminded, not in what a reminder does).
+    Where the data records a randomised holdout (``Reminder Held Out`` actions: customers a
+    reminder was due to and deliberately not sent) the type is compared with it: paid at
+    least min(£10, arrears) within 30 days of the action day, for customers in arrears on
+    it whose 30 days are over. Other types get a **matched comparison**
+    (:mod:`dashboard.compute.matched`): customers in arrears at a month-end who got the
+    action in the next month beside customers in the same bucket and arrears band at the
+    same month-end who got no action that month; outcome, for both, paid at least
+    min(£10, arrears) by 30 days after that month. The difference is standardised over the
+    acted-on customers' strata (each stratum weighted by its acted-on customers; strata
+    without a no-action customer are left out and counted in ``unmatched``). When neither
+    group exists the frame says there is no fair comparison.
 
     Parameters
     ----------
@@ -410,12 +415,12 @@ def action_uplift(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFr
     Returns
     -------
     DataFrame
-        Per action type (holdout types left out): ``action``, ``customers`` (decided, in
-        arrears), ``paid_30_rate``, ``comparison`` (``"randomised holdout"`` or
-        ``"none"``), ``comparison_customers``, ``comparison_rate``, ``uplift`` (rate -
-        comparison rate) and its 95% interval ``uplift_low``, ``uplift_high`` (normal
-        approximation of a difference of two proportions); NaN where there is no
-        comparison or a group is empty.
+        Per action type (holdout types left out): ``action``, ``comparison``
+        (``"randomised holdout"``, ``"matched"`` or ``"none"``), ``customers`` (acted on
+        and compared), ``paid_30_rate``, ``comparison_customers``, ``comparison_rate``
+        (standardised to the acted-on strata when matched), ``uplift`` and its 95% interval
+        ``uplift_low``, ``uplift_high`` (normal approximation), ``unmatched`` (acted-on
+        customer-months with no comparison in their stratum); NaN where a group is empty.
     """
     effect = action_effectiveness(cube, segments, start, end).set_index("action")
     decided = effect["decided_30"].astype(np.int64)
@@ -425,26 +430,78 @@ def action_uplift(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFr
         for holdout, acted in HOLDOUT_OF.items()
         if holdout in effect.index and effect.loc[holdout, "actions"] > 0
     }
+    matched = _matched_strata(cube, segments, start, end)  # (strata, groups, measures)
+    types = list(_action_type_labels(cube))
     rows = []
     for action in effect.index:
         if action in HOLDOUT_OF:
             continue
-        n1, k1 = int(decided[action]), int(paid[action])
         holdout = control_of.get(action)
-        n0, k0 = (int(decided[holdout]), int(paid[holdout])) if holdout else (0, 0)
-        rows.append(
-            {
-                "action": str(action),
+        if holdout:
+            n1, k1 = int(decided[action]), int(paid[action])
+            n0, k0 = int(decided[holdout]), int(paid[holdout])
+            figures = {
+                "comparison": "randomised holdout",
                 "customers": n1,
                 "paid_30_rate": k1 / n1 if n1 else np.nan,
-                "comparison": "randomised holdout" if holdout else "none",
                 "comparison_customers": n0,
                 **_difference_interval(k1, n1, k0, n0),
+                "unmatched": 0,
             }
-        )
+        else:
+            group = types.index(action) if action in types else None
+            figures = _matched_uplift(matched, group)
+        rows.append({"action": str(action), **figures})
     columns = ["action", "customers", "paid_30_rate", "comparison", "comparison_customers"]
-    columns += ["comparison_rate", "uplift", "uplift_low", "uplift_high"]
+    columns += ["comparison_rate", "uplift", "uplift_low", "uplift_high", "unmatched"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _matched_strata(cube, segments: np.ndarray, start=None, end=None) -> np.ndarray:
+    """The matched-comparison counts of the selection and action months, summed over
+    months: (strata, groups, measures)."""
+    table = cube.arrears.sums["matched"]  # (months, strata, groups, measures, segments)
+    months = _months(cube, start, end, table.shape[0])
+    return _select(table[_span(months)], segments).sum(axis=0)
+
+
+def _matched_uplift(matched: np.ndarray, group: int | None) -> dict:
+    """Acted-on (``group``) against no action (the last group), standardised over the
+    acted-on customers' strata."""
+    none = {
+        "comparison": "none",
+        "customers": 0,
+        "paid_30_rate": np.nan,
+        "comparison_customers": 0,
+        "comparison_rate": np.nan,
+        "uplift": np.nan,
+        "uplift_low": np.nan,
+        "uplift_high": np.nan,
+        "unmatched": 0,
+    }
+    if group is None:
+        return none
+    n1, k1 = matched[:, group, 0], matched[:, group, 1]
+    n0, k0 = matched[:, -1, 0], matched[:, -1, 1]
+    both = (n1 > 0) & (n0 > 0)
+    if not both.any():
+        return none | {"unmatched": int(n1.sum())}
+    n1, k1, n0, k0 = n1[both], k1[both], n0[both], k0[both]
+    weight = n1 / n1.sum()
+    p1, p0 = k1 / n1, k0 / n0
+    half = Z_95 * np.sqrt(np.sum(weight**2 * (p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)))
+    rate, comparison = float(weight @ p1), float(weight @ p0)
+    return {
+        "comparison": "matched",
+        "customers": int(n1.sum()),
+        "paid_30_rate": rate,
+        "comparison_customers": int(n0.sum()),
+        "comparison_rate": comparison,
+        "uplift": rate - comparison,
+        "uplift_low": rate - comparison - half,
+        "uplift_high": rate - comparison + half,
+        "unmatched": int(matched[:, group, 0].sum() - n1.sum()),
+    }
 
 
 def _difference_interval(k1: int, n1: int, k0: int, n0: int) -> dict[str, float]:

@@ -591,9 +591,13 @@ TABS: tuple[Tab, ...] = (
                 ("uplift",),
                 lambda model: ledger_views.uplift_table(model.uplift),
                 title=(
-                    "**What actions do: paid within 30 days, acted on vs a randomised "
-                    "holdout** (a customer a reminder was due to and deliberately not sent); "
-                    "with no holdout in the data there is no fair comparison"
+                    "**What actions do: acted on vs a comparison group.** A *randomised "
+                    "holdout* (a customer a reminder was due to and deliberately not sent) "
+                    "is a fair comparison. Without one, customers in the same bucket and "
+                    "arrears band at the month-end before who got no action that month "
+                    "(*matched*, weighted to the acted-on customers): not randomised, so "
+                    "indicative only — those not acted on can differ in ways bucket and band "
+                    "do not capture, and an arrangement records the customer's own choice"
                 ),
             ),
             Table(

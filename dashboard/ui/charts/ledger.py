@@ -540,10 +540,25 @@ def effectiveness_table(effect: pd.DataFrame, dim: str) -> pd.DataFrame:
     )
 
 
+COMPARISONS = {
+    "randomised holdout": "randomised holdout",
+    "matched": "matched: same bucket and arrears band, no action that month",
+    "none": "none",
+}
+"""How the uplift table names each comparison group."""
+
+OUTCOMES = {
+    "randomised holdout": "paid within 30 days of the action",
+    "matched": "paid by 30 days after the action's month",
+    "none": "",
+}
+"""The outcome each comparison measures (paid at least min(£10, arrears))."""
+
+
 def uplift_table(uplift: pd.DataFrame) -> pd.DataFrame:
-    """Readable uplift table: each action type's 30-day payment rate beside its comparison
-    group, the difference in points and its 95% interval ("no fair comparison" when the
-    data holds none)."""
+    """Readable uplift table: each action type's payment rate beside its comparison group
+    (randomised holdout, or matched), the difference in points and its 95% interval ("no
+    fair comparison" when the data holds none)."""
 
     def points(column: str) -> np.ndarray:
         return (uplift[column] * 100).round(1).to_numpy()
@@ -556,11 +571,12 @@ def uplift_table(uplift: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "Action": uplift["action"].astype(str).to_numpy(),
+            "Comparison group": uplift["comparison"].map(COMPARISONS).to_numpy(),
+            "Outcome": uplift["comparison"].map(OUTCOMES).to_numpy(),
             "Customers": uplift["customers"].to_numpy(),
-            "Paid ≤30 d %": points("paid_30_rate"),
-            "Comparison group": uplift["comparison"].to_numpy(),
+            "Paid %": points("paid_30_rate"),
             "Comparison customers": uplift["comparison_customers"].to_numpy(),
-            "Comparison paid ≤30 d %": points("comparison_rate"),
+            "Comparison paid %": points("comparison_rate"),
             "Uplift (points)": points("uplift"),
             "95% interval (points)": interval,
         }
