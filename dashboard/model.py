@@ -294,6 +294,14 @@ OUTPUTS: tuple[Output, ...] = (
         _over_period(ledger.ageing),
     ),
     Output(
+        "aged_arrears",
+        "Arrears £ per bucket at each month-end, aged at the chosen level (bill or account).",
+        (*SELECTION, "ageing_level"),
+        lambda model: ledger.ageing(
+            model.cube, model.segment_mask, *model.month_range, level=model.ageing_level
+        ),
+    ),
+    Output(
         "arrears_monthly",
         "Per month-end: customers on book, in arrears, share, arrears £, average.",
         ("ageing",),
@@ -397,8 +405,10 @@ OUTPUTS: tuple[Output, ...] = (
     Output(
         "headline",
         "First screen: headline figures per month-end, aged debt and the debt movement.",
-        SELECTION,
-        _over_period(headline.headline),
+        (*SELECTION, "ageing_level"),
+        lambda model: headline.headline(
+            model.cube, model.segment_mask, *model.month_range, level=model.ageing_level
+        ),
         "dict",
     ),
     Output(
@@ -536,8 +546,16 @@ class CollectionsModel(param.Parameterized):
     )
     transition_measure = param.Selector(
         default="customers",
-        objects={"Customers": "customers", "Arrears £": "arrears"},
-        doc="Whether the roll/cure matrix shows shares of customers or of £ owed.",
+        objects={"Customers": "customers", "£ owed": "owed"},
+        doc="Whether the roll/cure matrix shows shares of customers or of £ owed (including "
+        "bills issued and not yet due, so Current -> 1–30 exists in £).",
+    )
+    ageing_level = param.Selector(
+        default="bill",
+        objects={"Bill level": "bill", "Account level": "account"},
+        doc="How arrears £ are aged in the aged-debt chart, table and 91+ tile: each unpaid "
+        "bill in the bucket of its own days past due (finance's view), or each customer's "
+        "whole arrears in their oldest bucket (what roll rates use).",
     )
     queue = param.Selector(
         default="All",

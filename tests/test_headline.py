@@ -36,10 +36,15 @@ def month_index(cube, month) -> int:
     return int(np.flatnonzero(cube.months == pd.Timestamp(month))[0])
 
 
-def ageing_sum(cube, segments, month, buckets, measure) -> float:
-    """Σ over selected segments and ``buckets`` of an ageing measure at a month-end."""
-    table = cube.arrears.ageing  # (months, segments, buckets, measures)
-    column = AGEING_MEASURES.index(measure)
+def ageing_sum(cube, segments, month, buckets, measure, level="account") -> float:
+    """Σ over selected segments and ``buckets`` of an ageing measure at a month-end (at bill
+    level: the unpaid bills' arrears and the customers with an amount in the bucket)."""
+    if level == "bill":
+        table = cube.arrears.bill_ageing  # (months, segments, buckets, [pence, customers])
+        column = 0 if measure == "arrears_pence" else 1
+    else:
+        table = cube.arrears.ageing  # (months, segments, buckets, measures)
+        column = AGEING_MEASURES.index(measure)
     total = 0
     for bucket in buckets:
         total += table[month, segments, bucket, column].sum()
@@ -57,18 +62,19 @@ def moved(cube, segments, month, source, target) -> int:
     return int(table[month, segments, source, target, 0].sum())
 
 
-def test_position_is_the_sum_of_the_ageing_table(selection):
+@pytest.mark.parametrize("level", ["bill", "account"])
+def test_position_is_the_sum_of_the_ageing_table(selection, level):
     cube, segments = selection
     n_buckets = len(cube.arrears.bucket_labels)
     past_due = range(1, n_buckets)
-    frame = headline.position(cube, segments)
+    frame = headline.position(cube, segments, level=level)
     assert len(frame) == len(cube.arrears.snapshot_days)
     for row in frame.itertuples():
         m = month_index(cube, row.month)
         customers = ageing_sum(cube, segments, m, range(n_buckets), "customers")
         in_arrears = ageing_sum(cube, segments, m, past_due, "customers")
         arrears = ageing_sum(cube, segments, m, past_due, "arrears_pence") / 100
-        oldest = ageing_sum(cube, segments, m, [n_buckets - 1], "arrears_pence") / 100
+        oldest = ageing_sum(cube, segments, m, [n_buckets - 1], "arrears_pence", level) / 100
         assert row.customers == customers and row.in_arrears == in_arrears
         assert row.arrears == pytest.approx(arrears, abs=0.005)
         assert row.oldest_arrears == pytest.approx(oldest, abs=0.005)
@@ -130,20 +136,24 @@ def test_headline_trend_is_twelve_month_ends_up_to_the_period_end(selection):
     assert trend["month"].is_monotonic_increasing
 
 
-def test_aged_debt_per_bucket_and_change_since_last_month(selection):
+@pytest.mark.parametrize("level", ["bill", "account"])
+def test_aged_debt_per_bucket_and_change_since_last_month(selection, level):
     cube, segments = selection
     last = len(cube.arrears.snapshot_days) - 1
-    table = headline.aged_debt(cube, segments)
+    table = headline.aged_debt(cube, segments, level=level)
     labels = list(cube.arrears.bucket_labels)
     assert list(table["bucket"]) == [*labels[1:], "Total"]
     for b, row in enumerate(table.iloc[:-1].itertuples(), start=1):
-        now = ageing_sum(cube, segments, last, [b], "arrears_pence") / 100
-        before = ageing_sum(cube, segments, last - 1, [b], "arrears_pence") / 100
-        customers = ageing_sum(cube, segments, last, [b], "customers")
+        now = ageing_sum(cube, segments, last, [b], "arrears_pence", level) / 100
+        before = ageing_sum(cube, segments, last - 1, [b], "arrears_pence", level) / 100
+        customers = ageing_sum(cube, segments, last, [b], "customers", level)
         assert row.arrears == pytest.approx(now, abs=0.005)
         assert row.customers == customers
         assert row.arrears_change == pytest.approx(now - before, abs=0.01)
     total = table.iloc[-1]
+    past_due = range(1, len(labels))
+    owing = ageing_sum(cube, segments, last, past_due, "customers")  # each customer once
+    assert total["customers"] == owing
     assert total["arrears"] == pytest.approx(table["arrears"].iloc[:-1].sum())
     assert total["share"] == pytest.approx(1.0) or total["arrears"] == 0
     assert table["share"].iloc[:-1].sum() == pytest.approx(1.0) or total["arrears"] == 0

@@ -43,6 +43,7 @@ from oracles.ledger import (
     check_worklist,
     day_number,
     expected_ageing,
+    expected_bill_ageing,
     expected_entries,
     expected_movement,
     expected_transitions,
@@ -806,3 +807,19 @@ def test_payment_before_the_first_bill_month_is_on_book():
     # Feb and Mar: C100001 owes nothing yet / £10; C100000 holds a £5 credit; the months
     # run to the as-of month (June 2023, not complete): May-end adds C100000's £10 bill
     assert net.tolist() == [-500, 500, 500, 1500]
+
+
+@CUBE_SETTINGS
+@given(cases())
+def test_bill_level_ageing_matches_brute_force_and_sums_to_the_arrears(case):
+    """Each unpaid bill in its own bucket; over the buckets, the account-level arrears."""
+    cube = case.cube()
+    book = case_book(case, cube)
+    rows = Rows.of(case.portfolio, brute_as_of(case.portfolio, case.as_of))
+    expected = expected_bill_ageing(
+        rows, book, cube.customer_segment, len(cube.segments), case.buckets.edges
+    )
+    np.testing.assert_array_equal(cube.arrears.bill_ageing, expected)
+    np.testing.assert_array_equal(
+        cube.arrears.bill_ageing[..., 0].sum(axis=-1), cube.arrears.ageing[..., 1].sum(axis=-1)
+    )

@@ -267,7 +267,7 @@ def test_bucket_edges_rebuild_the_ledger_tables(model):
 
 def test_transition_rows_sum_to_one_and_rates_are_shares(model):
     matrix = model.transitions
-    for share in ("customer_share", "arrears_share"):
+    for share in ("customer_share", "arrears_share", "owed_share"):
         sums = matrix.groupby("from_bucket", observed=True)[share].sum(min_count=1).dropna()
         np.testing.assert_allclose(sums.to_numpy(), 1.0)
     rates = model.roll[["cure_rate", "roll_current", "roll_first"]].stack().dropna()
@@ -289,7 +289,7 @@ def test_ledger_outputs_recompute_only_when_their_inputs_change(model):
     ]
     model.param.watch(lambda e: updated.append(e.name), outputs)
     model.ageing_measure = "customers"
-    model.transition_measure = "arrears"
+    model.transition_measure = "owed"
     assert updated == []
     model.queue = "Support"
     assert updated == ["worklist"]

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard.compute.arrays import day_numbers, integer_sums, months_since, sort_order
-from dashboard.compute.crossings import Credits, debits, missed_checks
+from dashboard.compute.crossings import Credits, debits, missed_checks, running_within
 from dashboard.compute.ledger import (
     Adjustments,
     Buckets,
@@ -56,7 +56,15 @@ customers x months int64 (50,000 x 48 x 8 bytes = 19 MB each)."""
 AGEING_MEASURES = ("customers", "arrears_pence", "credit_pence", "billed_pence", "paid_pence")
 
 
-TRANSITION_MEASURES = ("customers", "arrears_pence")
+TRANSITION_MEASURES = ("customers", "arrears_pence", "owed_pence")
+"""Per (month, segment, bucket before, bucket now): customers, their arrears at the month-end
+before, and what they owed then including bills issued and not yet due (the £ roll rates'
+weight: a Current customer owes an issued bill, so Current -> 1–30 exists in £)."""
+
+
+BILL_AGEING_MEASURES = ("arrears_pence", "customers")
+"""Per (month-end, segment, bucket): the unpaid part of every debit past due, in the bucket
+of its own days past due (bill-level ageing), and the customers with such an amount."""
 
 
 VINTAGE_MEASURES = ("customers", "defaulted", "in_arrears")
@@ -171,7 +179,10 @@ def partition_tables(chunk: tuple, settings: LedgerSettings) -> tuple[dict, pd.D
     today_shape = Shapes(1, shape.segments, shape.buckets, shape.cohorts)
     sums = {
         "ageing": _ageing(ledger, bucket, on_book, segment, shape),
-        "transitions": _transitions(ledger, bucket, on_book, segment, shape),
+        "transitions": _transitions(
+            ledger, bucket, on_book, segment, shape, _owed(part, ledger, settings.snaps)
+        ),
+        "bill_ageing": _bill_ageing(part, segment, settings),
         "vintage": _vintage(
             bucket, part.first_month, defaulted, segment, settings.quarter_offset, shape
         ),
@@ -504,9 +515,65 @@ def _matched(part: Partition, ledger: Ledger, bucket, segment, settings) -> np.n
     )
 
 
-def _transitions(ledger, bucket, on_book, segment, shape: Shapes) -> np.ndarray:
+def _owed(part: Partition, ledger: Ledger, snaps: np.ndarray) -> np.ndarray:
+    """What each customer owes at each month-end including bills issued (their period
+    ended) and not yet due, floored at nil: (customers, months)."""
+    k = len(snaps)
+    due_at = np.searchsorted(snaps, part.bill_due, side="right")  # first month-end past due
+    issued = np.clip(np.asarray(part.bill_month, dtype=np.int64), 0, k)
+    pending = issued < due_at  # issued at a month-end before it falls due
+    customer = part.bill_customer[pending].astype(np.int64) * (k + 1)
+    pence = part.bill_pence[pending].astype(np.float64)
+    key = np.concatenate([customer + issued[pending], customer + np.minimum(due_at[pending], k)])
+    change = integer_sums(key, np.concatenate([pence, -pence]), part.size * (k + 1))
+    not_yet_due = np.cumsum(change.reshape(part.size, k + 1)[:, :k], axis=1)
+    return np.maximum(ledger.balance_pence + not_yet_due, 0)
+
+
+def _bill_ageing(part: Partition, segment, settings) -> np.ndarray:
+    """Bill-level ageing (:data:`BILL_AGEING_MEASURES`): each debit's unpaid part in the
+    bucket of its own days past due, at every month-end it is past due and not covered.
+
+    Debits are covered oldest first (as the ledger allocates), so a debit is unpaid from
+    the first month-end after its due day until the first month-end on or after the day
+    the customer's credits reach the running total through it; only those (debit,
+    month-end) pairs are expanded.
+    """
+    shape, snaps = settings.shape, settings.snaps
+    k, n_s, n_b = shape.months, shape.segments, shape.buckets
+    out_shape = (k, n_s, n_b, len(BILL_AGEING_MEASURES))
+    customer, due, pence, _ = part.debits()
+    if not k or not len(due):
+        return np.zeros(out_shape, dtype=np.int64)
+    running = running_within(customer, pence)
+    credits = part.credits()
+    first = np.searchsorted(snaps, due, side="right")
+    last = np.searchsorted(snaps, credits.day_reaching(customer, running), side="left")
+    length = np.maximum(np.minimum(last, k) - first, 0)
+    debit = np.repeat(np.arange(len(due)), length)
+    step = np.arange(len(debit)) - np.repeat(np.cumsum(length) - length, length)
+    snap = first[debit] + step
+    who = customer[debit]
+    unpaid = np.minimum(running[debit] - credits.to_date(who, snaps[snap]), pence[debit])
+    owing = unpaid > 0  # a nil bill behind an unpaid one owes nothing
+    snap, who, unpaid, debit = snap[owing], who[owing], unpaid[owing], debit[owing]
+    bucket = settings.buckets.of(snaps[snap] - due[debit]).astype(np.int64)
+    key = (snap * n_s + segment[who]) * n_b + bucket
+    size = k * n_s * n_b
+    cell = np.unique(who * size + key)  # one count per customer and cell
+    return np.stack(
+        [
+            integer_sums(key, unpaid.astype(np.float64), size),
+            integer_sums(cell % size, None, size),
+        ],
+        axis=-1,
+    ).reshape(out_shape)
+
+
+def _transitions(ledger, bucket, on_book, segment, shape: Shapes, owed: np.ndarray) -> np.ndarray:
     size = shape.months * shape.segments * shape.buckets * shape.buckets
-    out = np.zeros((shape.months, shape.segments, shape.buckets, shape.buckets, 2), np.int64)
+    out_shape = (shape.months, shape.segments, shape.buckets, shape.buckets)
+    out = np.zeros((*out_shape, len(TRANSITION_MEASURES)), np.int64)
     if shape.months < 2:
         return out
     # on book at the first month-end: a customer who pays off and leaves (off book at the
@@ -517,8 +584,9 @@ def _transitions(ledger, bucket, on_book, segment, shape: Shapes) -> np.ndarray:
     key = ((month * shape.segments + seg) * shape.buckets + bucket[:, :-1][both]) * shape.buckets
     key += bucket[:, 1:][both]
     arrears = ledger.arrears_pence[:, :-1][both]
+    before = owed[:, :-1][both].astype(np.float64)
     counts = integer_sums(key, None, size)
-    sums = np.stack([counts, integer_sums(key, arrears, size)], axis=-1)
+    sums = np.stack([counts, integer_sums(key, arrears, size), integer_sums(key, before, size)], -1)
     return sums.reshape(out.shape)
 
 

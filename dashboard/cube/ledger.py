@@ -19,11 +19,13 @@ from dashboard.compute.outcomes import (
 )
 from dashboard.compute.partition import (
     AGEING_MEASURES,
+    BILL_AGEING_MEASURES,
     CHUNK_CUSTOMERS,
     ENTRY_MEASURES,
     EVER_SEVERE_MEASURES,
     MOVEMENT_MEASURES,
     PARTITION_COLUMNS,
+    TRANSITION_MEASURES,
     VINTAGE_MEASURES,
     WRITE_OFF_MEASURES,
     LedgerSettings,
@@ -102,7 +104,8 @@ def build_arrears(
     shape = Shapes(k, n_segments, n_b, cohorts=cohorts)
     totals = {  # every partition's sums are added into these
         "ageing": (k, n_segments, n_b, len(AGEING_MEASURES)),
-        "transitions": (k, n_segments, n_b, n_b, 2),
+        "transitions": (k, n_segments, n_b, n_b, len(TRANSITION_MEASURES)),
+        "bill_ageing": (k, n_segments, n_b, len(BILL_AGEING_MEASURES)),
         "vintage": (shape.cohorts, k, n_segments, len(VINTAGE_MEASURES)),
         "entries": (k, n_segments, len(ENTRY_MEASURES)),
         "actions": action_shape(portfolio.actions, len(months), n_segments),

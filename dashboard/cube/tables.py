@@ -161,9 +161,13 @@ class ArrearsTables:
         The month-end of each complete cube month (ending on or before as-of).
     ageing : ndarray, shape (months, segments, buckets, len(AGEING_MEASURES))
         Customers on book and their money per bucket at each month-end.
-    transitions : ndarray, shape (months, segments, buckets, buckets, 2)
-        Customers (and their arrears the month before) moving from bucket i at month m-1
-        to bucket j at month m; month 0 is empty.
+    transitions : ndarray, shape (months, segments, buckets, buckets, 3)
+        Customers (and their arrears the month before, and what they owed then including
+        bills not yet due) moving from bucket i at month m-1 to bucket j at month m; month
+        0 is empty.
+    bill_ageing : ndarray, shape (months, segments, buckets, 2)
+        Bill-level ageing: each debit's unpaid part in the bucket of its own days past due,
+        and the customers with an amount in the bucket.
     vintage : ndarray, shape (cohorts, months on book, segments, len(VINTAGE_MEASURES))
         Cohort 0 = the back book (first bill in the first cube month: on book when the
         data begins, months on book counted from then); cohort ``q + 1`` = customers first
@@ -229,6 +233,7 @@ class ArrearsTables:
     reach_after = property(lambda self: self._documented("reach_after"))
     ever_severe = property(lambda self: self._documented("ever_severe"))
     matched = property(lambda self: self._documented("matched"))
+    bill_ageing = property(lambda self: self._documented("bill_ageing"))
 
     @property
     def bucket_labels(self) -> tuple[str, ...]:
@@ -248,5 +253,6 @@ _SEGMENT_AXIS = {
     "reach_after": 2,
     "ever_severe": 1,
     "matched": 1,
+    "bill_ageing": 1,
 }
 """Where the segment axis sits in the documented layout of each table."""

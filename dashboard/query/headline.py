@@ -66,7 +66,7 @@ def history_range(cube, end=None, months: int = HISTORY_MONTHS) -> tuple:
     return last - pd.DateOffset(months=months), last
 
 
-def position(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
+def position(cube, segments: np.ndarray, start=None, end=None, level: str = "bill") -> pd.DataFrame:
     """Where the book stands at each month-end: customers and arrears, by age.
 
     Parameters
@@ -83,17 +83,20 @@ def position(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
         ``month``, ``customers`` (on book), ``in_arrears``, ``share_in_arrears``,
         ``arrears`` (£ past due), ``current_arrears`` (£ in the Current bucket),
         ``first_bucket_arrears`` (£ in the first past-due bucket), ``oldest_arrears`` (£ in
-        the last bucket) and ``oldest_share`` (of the arrears £).
+        the last bucket) and ``oldest_share`` (of the arrears £). The £ per bucket are
+        aged at ``level`` (bill level by default: each unpaid bill in its own bucket);
+        customer counts are the account level's (each customer once).
     """
     frame = ledger.ageing(cube, segments, start, end)
+    aged = frame if level == "account" else ledger.ageing(cube, segments, start, end, level=level)
     code = frame["bucket"].cat.codes.to_numpy()
     last = len(frame["bucket"].cat.categories) - 1
     frame = frame.assign(
         in_arrears=np.where(code > 0, frame["customers"], 0),
         past_due=np.where(code > 0, frame["arrears"], 0.0),
         current_arrears=np.where(code == 0, frame["arrears"], 0.0),
-        first_bucket_arrears=np.where(code == 1, frame["arrears"], 0.0),
-        oldest_arrears=np.where((code == last) & (last > 0), frame["arrears"], 0.0),
+        first_bucket_arrears=np.where(code == 1, aged["arrears"], 0.0),
+        oldest_arrears=np.where((code == last) & (last > 0), aged["arrears"], 0.0),
     )
     columns = ["customers", "in_arrears", "past_due", "current_arrears"]
     columns += ["first_bucket_arrears", "oldest_arrears"]
@@ -158,7 +161,9 @@ def cures(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
     )
 
 
-def headline_trend(cube, segments: np.ndarray, end=None, months: int = HISTORY_MONTHS):
+def headline_trend(
+    cube, segments: np.ndarray, end=None, months: int = HISTORY_MONTHS, level: str = "bill"
+):
     """Every headline figure at each month-end of a sparkline's range.
 
     Parameters
@@ -169,6 +174,8 @@ def headline_trend(cube, segments: np.ndarray, end=None, months: int = HISTORY_M
         The month shown as "this month" (the period's last month).
     months : int
         Month-ends of the sparkline (one more is computed for the first change).
+    level : {"bill", "account"}, optional
+        How the £ per bucket are aged (:func:`position`).
 
     Returns
     -------
@@ -177,14 +184,14 @@ def headline_trend(cube, segments: np.ndarray, end=None, months: int = HISTORY_M
         :func:`flows` and :func:`cures`.
     """
     start, last = history_range(cube, end, months)
-    frame = position(cube, segments, start, last)
+    frame = position(cube, segments, start, last, level)
     money = flows(cube, segments, start, last).drop(columns=["closing_arrears"])
     frame = frame.merge(money, on="month", how="left")
     frame = frame.merge(cures(cube, segments, start, last), on="month", how="left")
     return frame.sort_values("month").reset_index(drop=True)
 
 
-def aged_debt(cube, segments: np.ndarray, end=None) -> pd.DataFrame:
+def aged_debt(cube, segments: np.ndarray, end=None, level: str = "bill") -> pd.DataFrame:
     """The aged-debt table at a month-end, with the change since the month-end before.
 
     Parameters
@@ -193,17 +200,23 @@ def aged_debt(cube, segments: np.ndarray, end=None) -> pd.DataFrame:
     segments : ndarray of bool
     end : Timestamp or None
         The month-end (a month start; None: the cube's last).
+    level : {"bill", "account"}, optional
+        Each unpaid bill aged on its own (finance's view, the default) or each customer's
+        whole arrears in their oldest bucket (:func:`dashboard.query.ledger.ageing`).
 
     Returns
     -------
     DataFrame
         One row per past-due bucket, then ``Total``: ``bucket``, ``arrears`` (£),
-        ``customers``, ``share`` (of the arrears £), ``arrears_change`` and
-        ``customers_change`` (since the month-end before; NaN without one).
+        ``customers`` (at bill level, those with an amount in the bucket; the total counts
+        each customer in arrears once), ``share`` (of the arrears £), ``arrears_change``
+        and ``customers_change`` (since the month-end before; NaN without one).
     """
     start, last = history_range(cube, end, 1)
-    frame = ledger.ageing(cube, segments, start, last)
+    frame = ledger.ageing(cube, segments, start, last, level=level)
     frame = frame.loc[frame["bucket"].cat.codes > 0]
+    account = ledger.ageing(cube, segments, start, last) if level != "account" else frame
+    owing = account.loc[account["bucket"].cat.codes > 0].groupby("month")["customers"].sum()
     now = frame.loc[frame["month"] == last].set_index("bucket")
     before = frame.loc[frame["month"] == start].set_index("bucket")
     table = pd.DataFrame(
@@ -216,7 +229,7 @@ def aged_debt(cube, segments: np.ndarray, end=None) -> pd.DataFrame:
     previous = before.reindex(now.index) if len(before) else None
     total = pd.DataFrame(
         {"bucket": ["Total"], "arrears": [table["arrears"].sum()],
-         "customers": [table["customers"].sum()]}
+         "customers": [owing.get(last, 0)]}
     )  # fmt: skip
     table = pd.concat([table, total], ignore_index=True)
     table["share"] = ratio(table["arrears"], table["arrears"].iloc[-1])
@@ -225,7 +238,8 @@ def aged_debt(cube, segments: np.ndarray, end=None) -> pd.DataFrame:
             table[f"{column}_change"] = np.nan
             continue
         old = previous[column].to_numpy(dtype=np.float64)
-        table[f"{column}_change"] = table[column].to_numpy() - np.r_[old, old.sum()]
+        old_total = old.sum() if column == "arrears" else owing.get(start, 0)
+        table[f"{column}_change"] = table[column].to_numpy() - np.r_[old, old_total]
     return table
 
 
@@ -267,7 +281,7 @@ def bridge(movement: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def headline(cube, segments: np.ndarray, start=None, end=None) -> dict:
+def headline(cube, segments: np.ndarray, start=None, end=None, level: str = "bill") -> dict:
     """Everything the first screen shows: headline trend, aged debt and the movement.
 
     Parameters
@@ -276,6 +290,8 @@ def headline(cube, segments: np.ndarray, start=None, end=None) -> dict:
     segments : ndarray of bool
     start, end : Timestamp or None
         The selected period (its last month is "this month").
+    level : {"bill", "account"}, optional
+        How debt is aged in the tiles and the aged-debt table (bill level by default).
 
     Returns
     -------
@@ -286,8 +302,8 @@ def headline(cube, segments: np.ndarray, start=None, end=None) -> dict:
     """
     movement = flows(cube, segments, start, end)
     return {
-        "trend": headline_trend(cube, segments, end),
-        "aged": aged_debt(cube, segments, end),
+        "trend": headline_trend(cube, segments, end, level=level),
+        "aged": aged_debt(cube, segments, end, level),
         "movement": movement,
         "bridge": bridge(movement),
         "month_bridge": bridge(movement.tail(1)),

@@ -65,7 +65,20 @@ def _select(table: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.rint(table @ weights.astype(np.float64)).astype(np.int64)
 
 
-def ageing(cube, segments: np.ndarray, start=None, end=None, by: str | None = None) -> pd.DataFrame:
+AGEING_LEVELS = ("bill", "account")
+"""Bill level: each unpaid bill's amount in the bucket of its own days past due (how
+finance ages debt); account level: a customer's whole arrears in their oldest bucket (what
+roll rates need)."""
+
+
+def ageing(
+    cube,
+    segments: np.ndarray,
+    start=None,
+    end=None,
+    by: str | None = None,
+    level: str = "account",
+) -> pd.DataFrame:
     """Customers on book and money per days-past-due bucket at each month-end.
 
     Parameters
@@ -76,6 +89,11 @@ def ageing(cube, segments: np.ndarray, start=None, end=None, by: str | None = No
         Month range (inclusive; None = open).
     by : str, optional
         A dimension to split by.
+    level : {"account", "bill"}, optional
+        :data:`AGEING_LEVELS`: at bill level the past-due buckets' ``arrears`` are the
+        unpaid bills' amounts in their own buckets and ``customers`` those with an amount
+        in the bucket (a customer can count in several); Current, ``credit`` and
+        ``billed`` are the account level's.
 
     Returns
     -------
@@ -84,10 +102,16 @@ def ageing(cube, segments: np.ndarray, start=None, end=None, by: str | None = No
         ``arrears``, ``credit`` and ``billed`` (pounds due to date); one row per month x
         group x bucket.
     """
+    if level not in AGEING_LEVELS:
+        raise ValueError(f"ageing level {level!r}: one of {AGEING_LEVELS}")
     tables = cube.arrears
     months = _months(cube, start, end, len(tables.snapshot_days))
     matrix, labels = segment_groups(cube, segments, by)
     sums = np.moveaxis(_select(tables.sums["ageing"][_span(months)], matrix), -1, 1)
+    if level == "bill":  # past-due buckets: arrears and customers of the unpaid bills
+        bills = np.moveaxis(_select(tables.sums["bill_ageing"][_span(months)], matrix), -1, 1)
+        sums[:, :, 1:, 1] = bills[:, :, 1:, 0]
+        sums[:, :, 1:, 0] = bills[:, :, 1:, 1]
     m, g, b = np.meshgrid(
         months, np.arange(matrix.shape[1]), np.arange(sums.shape[2]), indexing="ij"
     )
@@ -187,9 +211,11 @@ def transition_matrix(cube, segments: np.ndarray, start=None, end=None) -> pd.Da
     Returns
     -------
     DataFrame
-        ``from_bucket``, ``to_bucket``, ``customers``, ``arrears`` (£ owed the month
-        before), and ``customer_share`` / ``arrears_share``: each row's share of its
-        ``from_bucket`` (rows sum to 1; NaN for a bucket nobody was in).
+        ``from_bucket``, ``to_bucket``, ``customers``, ``arrears`` (£ past due the month
+        before), ``owed`` (£ owed the month before including bills issued and not yet due:
+        the £ roll rates' weight, so Current -> 1–30 exists in £), and ``customer_share`` /
+        ``arrears_share`` / ``owed_share``: each row's share of its ``from_bucket`` (rows
+        sum to 1; NaN for a bucket nobody was in).
     """
     tables = cube.arrears
     months = _months(cube, start, end, len(tables.snapshot_days))
@@ -198,19 +224,21 @@ def transition_matrix(cube, segments: np.ndarray, start=None, end=None) -> pd.Da
     n = sums.shape[0]
     labels = list(tables.bucket_labels)
     i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    customers = sums[..., 0]
-    arrears = sums[..., 1]
+    customers, arrears, owed = sums[..., 0], sums[..., 1], sums[..., 2]
     with np.errstate(divide="ignore", invalid="ignore"):
         customer_share = customers / customers.sum(axis=1, keepdims=True)
         arrears_share = arrears / arrears.sum(axis=1, keepdims=True)
+        owed_share = owed / owed.sum(axis=1, keepdims=True)
     return pd.DataFrame(
         {
             "from_bucket": pd.Categorical.from_codes(i.ravel(), categories=labels, ordered=True),
             "to_bucket": pd.Categorical.from_codes(j.ravel(), categories=labels, ordered=True),
             "customers": customers.ravel(),
             "arrears": arrears.ravel() / 100,
+            "owed": owed.ravel() / 100,
             "customer_share": customer_share.ravel(),
             "arrears_share": arrears_share.ravel(),
+            "owed_share": owed_share.ravel(),
         }
     )
 

@@ -232,8 +232,13 @@ def _segment_bars(model: CollectionsModel):
 
 
 def _ageing(model: CollectionsModel):
+    money = model.ageing_measure == "arrears"  # customers: each once, at account level
     return ledger_views.ageing_chart(
-        model.ageing, model.ageing_measure, model.as_of_date, model.describe_selection()
+        model.aged_arrears if money else model.ageing,
+        model.ageing_measure,
+        model.as_of_date,
+        model.describe_selection(),
+        level=model.ageing_level if money else "account",
     )
 
 
@@ -360,7 +365,13 @@ TABS: tuple[Tab, ...] = (
         "Arrears",
         (
             Control("ageing_measure"),
-            Chart("ageing", ("ageing",), _ageing, watches=("ageing_measure",)),
+            Control("ageing_level", label="Ageing"),
+            Chart(
+                "ageing",
+                ("ageing", "aged_arrears"),
+                _ageing,
+                watches=("ageing_measure", "ageing_level"),
+            ),
             Chart(
                 "arrears_share",
                 ("arrears_monthly",),

@@ -226,6 +226,9 @@ class Book:
         Adjustments to date: effect on the balance, and the write-offs among them.
     opening : ndarray, shape (customers, 5)
         billed, paid, adjusted, written off and balance the day before month 0 starts.
+    owed : ndarray, shape (customers, months)
+        The balance plus the bills issued (period ended in the month or before) and not yet
+        due, floored at nil.
     on_book : ndarray of bool, shape (customers, months)
     first_bill, last_bill : list of (int or None)
         Month index (0 = cube month 0) of each customer's first and last bill.
@@ -243,6 +246,7 @@ class Book:
     adjusted: np.ndarray
     written_off: np.ndarray
     opening: np.ndarray
+    owed: np.ndarray
 
     @property
     def arrears(self) -> np.ndarray:
@@ -275,6 +279,7 @@ def brute_book(rows: Rows, as_of: pd.Timestamp, edges: tuple[int, ...]) -> Book:
     y, m = divmod(first, 12)
     opening_day = (dt.date(y, m + 1, 1) - EPOCH).days - 1
     on_book = np.zeros((n, k), dtype=bool)
+    owed = np.zeros((n, k), dtype=np.int64)
     bucket = np.zeros((n, k), dtype=np.int64)
     first_bill, last_bill = [], []
     for customer in range(n):
@@ -296,6 +301,12 @@ def brute_book(rows: Rows, as_of: pd.Timestamp, edges: tuple[int, ...]) -> Book:
             started = months and j >= min(months)
             in_bill_range = bool(started and (j <= max(months) or max(months) == book_last))
             on_book[customer, j] = in_bill_range or billed - paid + adjusted != 0
+            pending = sum(
+                pence
+                for due, pence, month in rows.bills[customer]
+                if month - first <= j and due >= snap
+            )
+            owed[customer, j] = max(billed - paid + adjusted + pending, 0)
     return Book(
         first_month=first,
         snaps=snaps,
@@ -309,6 +320,7 @@ def brute_book(rows: Rows, as_of: pd.Timestamp, edges: tuple[int, ...]) -> Book:
         adjusted=state[..., 3],
         written_off=state[..., 4],
         opening=opening,
+        owed=owed,
     )
 
 
@@ -533,16 +545,17 @@ def expected_movement(book: Book, segment: np.ndarray, n_segments: int) -> np.nd
 
 
 def expected_transitions(book: Book, segment: np.ndarray, n_segments: int, n_buckets: int):
-    """(months, segments, from, to, 2): customers on book at the first month-end (off book
-    at the second means owing nothing: Current) and their arrears at the first one."""
+    """(months, segments, from, to, 3): customers on book at the first month-end (off book
+    at the second means owing nothing: Current), their arrears at the first one and what
+    they owed then including bills not yet due."""
     k = len(book.snaps)
-    out = np.zeros((k, n_segments, n_buckets, n_buckets, 2), dtype=np.int64)
-    owed = book.arrears
+    out = np.zeros((k, n_segments, n_buckets, n_buckets, 3), dtype=np.int64)
+    arrears = book.arrears
     for c in range(len(segment)):
         for j in range(1, k):
             if book.on_book[c, j - 1]:
                 cell = out[j, segment[c], book.bucket[c, j - 1], book.bucket[c, j]]
-                cell += [1, owed[c, j - 1]]
+                cell += [1, arrears[c, j - 1], book.owed[c, j - 1]]
     return out
 
 
@@ -678,3 +691,30 @@ def check_worklist(portfolio: Portfolio, cube, rows: Rows | None = None) -> None
             assert day_number(row.last_action_date) == max(known), row.customer_id
         else:
             assert pd.isna(row.last_action_date)
+
+
+def expected_bill_ageing(rows: Rows, book: Book, segment, n_segments: int, edges) -> np.ndarray:
+    """(months, segments, buckets, [arrears pence, customers]): at each month-end, the debits
+    due before it covered oldest first by the credits to date; each debit's unpaid part in
+    the bucket of its own days past due; a customer counted once per bucket."""
+    k = len(book.snaps)
+    out = np.zeros((k, n_segments, len(edges) + 2, 2), dtype=np.int64)
+    for c, g in enumerate(segment):
+        adjustments = rows.adjustments[c]
+        for j, snap in enumerate(book.snaps):
+            due = [(d, p) for d, p, _ in rows.bills[c] if d < snap]
+            due += [(d - 1, p) for d, p, _ in adjustments if d <= snap and p > 0]
+            due.sort()
+            left = sum(p for d, p in rows.payments[c] if d <= snap)
+            left += sum(-p for d, p, _ in adjustments if d <= snap and p < 0)
+            seen = set()
+            for due_day, pence in due:
+                covered = min(left, pence)
+                left -= covered
+                if pence - covered > 0:
+                    bucket = brute_bucket(snap - due_day, edges)
+                    out[j, g, bucket, 0] += pence - covered
+                    seen.add(bucket)
+            for bucket in seen:
+                out[j, g, bucket, 1] += 1
+    return out

@@ -48,7 +48,15 @@ def bucket_colors(buckets) -> list[str]:
     return [BUCKET_COLORS[min(i, len(BUCKET_COLORS) - 1)] for i in range(len(buckets))]
 
 
-def ageing_chart(ageing: pd.DataFrame, measure: str, as_of: pd.Timestamp, selection: str):
+AGEING_LEVEL_WORDS = {
+    "bill": "each unpaid bill in its own bucket",
+    "account": "each customer's whole arrears in their oldest bucket",
+}
+
+
+def ageing_chart(
+    ageing: pd.DataFrame, measure: str, as_of: pd.Timestamp, selection: str, level="account"
+):
     """Arrears £ (or customers) by days-past-due bucket at each month-end, stacked.
 
     Parameters
@@ -61,6 +69,8 @@ def ageing_chart(ageing: pd.DataFrame, measure: str, as_of: pd.Timestamp, select
         Date of knowledge (the last month-end is seen on this date).
     selection : str
         The filters in words.
+    level : {"account", "bill"}, optional
+        How ``ageing`` was aged (said in the title).
 
     Returns
     -------
@@ -87,7 +97,8 @@ def ageing_chart(ageing: pd.DataFrame, measure: str, as_of: pd.Timestamp, select
     )
     what = "Arrears £" if money else "Customers"
     return areas.opts(
-        title=f"{what} by days past due at each month-end · {selection}",
+        title=f"{what} by days past due at each month-end ({AGEING_LEVEL_WORDS[level]}) "
+        f"· {selection}",
         xlabel=f"month-end (the last one seen as of {as_of:%d %b %Y})",
         ylabel="arrears £" if money else "customers on book",
         yformatter=pounds_axis() if money else NumeralTickFormatter(format="0,0"),
@@ -205,7 +216,8 @@ def transition_heatmap(
     transitions : DataFrame
         ``CollectionsModel.transitions``.
     measure : str
-        ``"customers"`` or ``"arrears"`` (shares of customers or of £ owed).
+        ``"customers"``, ``"owed"`` (£ owed the month before, bills not yet due included)
+        or ``"arrears"`` (£ past due then).
     min_sample : int, optional
         A row of fewer customer-months than this is drawn faded, out of the colour scale.
 
@@ -213,7 +225,7 @@ def transition_heatmap(
     -------
     holoviews.Overlay or panel.pane.Alert
     """
-    share = "customer_share" if measure == "customers" else "arrears_share"
+    share = f"{'customer' if measure == 'customers' else measure}_share"
     if transitions[measure].sum() == 0:
         return no_data("No month-on-month moves for this selection")
     frame = transitions.assign(
@@ -238,8 +250,8 @@ def transition_heatmap(
         text_color=SMALL_SAMPLE_TEXT
     )
     light = hv.Labels(frame.loc[dark], kdims=keys, vdims=["label"])
-    what = "customers" if measure == "customers" else "£ owed"
-    money = "{£0,0}" if measure == "arrears" else "{0,0}"
+    what = {"customers": "customers", "owed": "£ owed", "arrears": "£ past due"}[measure]
+    money = "{0,0}" if measure == "customers" else "{£0,0}"
     return (heat * labels * faded * light.opts(text_color="white")).opts(
         hv.opts.HeatMap(
             cmap="Blues",
