@@ -6,6 +6,8 @@ Money is integer pence throughout; nothing here knows about bills or ledgers.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -193,3 +195,33 @@ class EventIndex:
 
 def customer_codes(customer_id: pd.Series) -> np.ndarray:
     return customer_id.cat.codes.to_numpy(np.int64)
+
+
+@dataclass(frozen=True)
+class SparseSums:
+    """Integer sums of a large, mostly empty table: the cells that hold something.
+
+    A partition hands these back instead of a dense table the size of the cube's (most of
+    whose cells it never touches), so the chunks in flight stay small.
+
+    Attributes
+    ----------
+    cells : ndarray of int64
+        Distinct flat indexes over the table's shape without its last (measure) axis.
+    values : ndarray of int64, shape (cells, measures)
+    """
+
+    cells: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, key: np.ndarray, weights: list) -> SparseSums:
+        """Per distinct ``key``, the count (weight None) or the sum of each weight array."""
+        cells, inverse = np.unique(np.asarray(key, dtype=np.int64), return_inverse=True)
+        values = [integer_sums(inverse, w, len(cells)) for w in weights]
+        return cls(cells, np.stack(values, axis=-1) if values else np.zeros((len(cells), 0)))
+
+    def add_to(self, total: np.ndarray) -> None:
+        """Add into the dense ``total`` (its last axis the measures), in place."""
+        flat = total.reshape(-1, self.values.shape[1])
+        flat[self.cells] += self.values

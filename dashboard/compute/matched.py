@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dashboard.compute.arrays import EventIndex, integer_sums
+from dashboard.compute.arrays import EventIndex, SparseSums
 
 MATCH_PAY_DAYS = 30
 """The outcome window ends this many days after the month in which the action came."""
@@ -64,17 +64,17 @@ def matched_counts(
 
     Returns
     -------
-    ndarray of int64, shape (months, segments, strata, types + 1, 2)
-        Stratum ``(bucket - 1) * bands + band``; group ``t`` = acted on with type ``t``, the
+    SparseSums
+        Of the table (months, segments, strata, types + 1, 2) (mostly empty: handed back
+        sparse). Stratum ``(bucket - 1) * bands + band``; group ``t`` = acted on with type ``t``, the
         last group = no action; :data:`MATCHED_MEASURES`. Month ``m`` holds the customers
         in arrears at month-end ``m - 1`` (month 0 is empty).
     """
     k, n_segments, n_buckets, n_types = shape
     n_bands = len(ARREARS_BANDS_PENCE) + 1
     strata, groups = (n_buckets - 1) * n_bands, n_types + 1
-    out_shape = (k, n_segments, strata, groups, len(MATCHED_MEASURES))
     if k < 2:
-        return np.zeros(out_shape, dtype=np.int64)
+        return SparseSums.of(np.zeros(0, dtype=np.int64), [None, np.zeros(0)])
     n = len(segment)
     decided = snaps[1:] + MATCH_PAY_DAYS <= as_of_day  # month m = 1 .. k - 1
     owing = arrears[:, :-1]
@@ -98,9 +98,4 @@ def matched_counts(
     group = np.concatenate([kind, np.full(len(none), n_types)])
     key = ((month[rows] * n_segments + segment[customer[rows]]) * strata + stratum[rows]) * groups
     key += group
-    size = int(np.prod(out_shape[:-1]))
-    counts = np.stack(
-        [integer_sums(key, None, size), integer_sums(key, paid[rows].astype(np.float64), size)],
-        axis=-1,
-    )
-    return counts.reshape(out_shape)
+    return SparseSums.of(key, [None, paid[rows].astype(np.float64)])

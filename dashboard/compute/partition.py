@@ -14,7 +14,13 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from dashboard.compute.arrays import day_numbers, integer_sums, months_since, sort_order
+from dashboard.compute.arrays import (
+    SparseSums,
+    day_numbers,
+    integer_sums,
+    months_since,
+    sort_order,
+)
 from dashboard.compute.crossings import Credits, debits, missed_checks, running_within
 from dashboard.compute.ledger import (
     Adjustments,
@@ -153,6 +159,9 @@ class LedgerSettings:
 
 def partition_tables(chunk: tuple, settings: LedgerSettings) -> tuple[dict, pd.DataFrame]:
     """The ledger tables of one chunk of customers (to be added up) and its worklist rows.
+
+    The large, mostly empty tables (``reach_after``, ``matched``) come as
+    :class:`~dashboard.compute.arrays.SparseSums`, the others dense.
 
     Parameters
     ----------
@@ -441,7 +450,7 @@ def _severe(part: Partition, ledger: Ledger, on_book, segment, snaps, shape: Sha
     Returns
     -------
     dict
-        ``reach_after``, shape (months, months, segments): at ``[s, 0]`` the customers *at
+        ``reach_after`` (sparse), shape (months, months, segments): at ``[s, 0]`` the customers *at
         risk* at month-end ``s`` (on book and under 91 days past due), at ``[s, d]`` those
         of them whose first day 91+ days past due after month-end ``s`` falls in month
         ``s + d`` (``d >= 1``); ``ever_severe``, shape (months, segments, 2): customers on
@@ -475,7 +484,7 @@ def _severe(part: Partition, ledger: Ledger, on_book, segment, snaps, shape: Sha
             (start[reach] * k + (after[reach] - start[reach])) * n_s + seg[reach],
         ]
     )
-    reach_after = integer_sums(keys, None, k * k * n_s).reshape(k, k, n_s)
+    reach_after = SparseSums.of(keys, [None])  # (months, months, segments): mostly empty
     ever = on_book & (next_month[:, :1] <= column[None, :k])  # first reach by month-end m
     key = np.arange(k)[None, :] * n_s + segment[:, None]
     size = k * n_s
@@ -493,7 +502,7 @@ def matched_shape(actions: pd.DataFrame, shape: Shapes) -> tuple[int, ...]:
     return (shape.months, shape.segments, strata, groups, len(MATCHED_MEASURES))
 
 
-def _matched(part: Partition, ledger: Ledger, bucket, segment, settings) -> np.ndarray:
+def _matched(part: Partition, ledger: Ledger, bucket, segment, settings) -> SparseSums:
     """The partition's matched-comparison counts (holdouts count as no action)."""
     shape, actions = settings.shape, part.actions
     types = action_types(actions)

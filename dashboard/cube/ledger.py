@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dashboard.compute.arrays import day_numbers, months_since
+from dashboard.compute.arrays import SparseSums, day_numbers, months_since
 from dashboard.compute.engine import Engine, customer_ranges
 from dashboard.compute.ledger import Buckets
 from dashboard.compute.outcomes import (
@@ -142,7 +142,10 @@ def build_arrears(
     worklists = []
     for sums, worklist in engine.imap(partition_tables, chunks, settings):  # summed as they come
         for name, table in sums.items():
-            totals[name] += table
+            if isinstance(table, SparseSums):
+                table.add_to(totals[name])
+            else:
+                totals[name] += table
         worklists.append(worklist)
         del sums  # a chunk's tables have the cube's full size: not kept past their addition
     return ArrearsTables.of(
