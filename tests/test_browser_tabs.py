@@ -277,8 +277,9 @@ def test_roll_and_cure_tab_follows_the_region_filter(fresh):
 
 
 COHORTS = (
-    "Cumulative default rate by months on book, cohorts by quarter of first bill",
-    "Share in arrears by months on book, cohorts by quarter of first bill",
+    "Cumulative default rate by months on book: back book, then new customers by quarter of "
+    "first bill",
+    "Share in arrears by months on book: back book, then new customers by quarter of first bill",
     "Arrears-entry cohorts: share Current again",
 )
 

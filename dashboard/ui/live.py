@@ -317,7 +317,7 @@ SR_ONLY_STYLE = (
 )
 """Text for screen readers only (the chart's text alternative)."""
 
-SKIPPED_COLUMNS = {"color", "x0", "x1", "low", "high", "text", "label_y"}
+SKIPPED_COLUMNS = {"color", "x0", "x1", "y0", "y1", "low", "high", "text", "label_y"}
 """Drawing helpers, not figures: left out of a chart's table."""
 
 

@@ -7,8 +7,10 @@
 * :func:`checked_entry` — a text entry of the *Advanced* card checked before it reaches the
   model: a value it would refuse gets an inline message (and no traceback in the log).
 * :func:`helper` — a script that names inputs and slider handles, gives the tabs their roles
-  and arrow keys, shows the keyboard focus inside every component and folds the sidebar
-  away on a narrow screen; :data:`PAGE_CSS` the responsive rules.
+  and arrow keys (the tab bar first in the keyboard order), shows the keyboard focus inside
+  every component, keeps Tab from leaving the focus nowhere (a table and a multi-select are
+  one tab stop each) and folds the sidebar away on a narrow screen; :data:`PAGE_CSS` the
+  responsive rules.
 """
 
 from __future__ import annotations
@@ -237,11 +239,16 @@ FOCUS_CSS = """
 .bk-header { overflow-x: auto; overflow-y: hidden; flex-wrap: nowrap; scrollbar-width: thin;
   max-width: 100%; min-width: 0; }
 .bk-header .bk-tab { white-space: nowrap; flex: 0 0 auto; }
+@media (min-width: 801px) {
+  .bk-header, .bk-header .bk-headers-wrapper { overflow: visible; flex-wrap: wrap; }
+  .bk-header .bk-headers-wrapper { flex: 1 1 100%; min-width: 0; row-gap: 2px; }
+}
 """
 """Added to every shadow root of the page: visible keyboard focus, and a tab bar that
-scrolls sideways when the tabs do not fit (a phone). (Not as ``stylesheets=`` of the
-components: those are sent again with each update, from the CDN when made in a worker
-thread.)"""
+wraps onto a second row on a wider screen (every tab in sight) and scrolls sideways on a
+phone (one row; a wrapped bar would push the charts a screen down). (Not as
+``stylesheets=`` of the components: those are sent again with each update, from the CDN
+when made in a worker thread.)"""
 
 HELPER_JS = """
 const FOCUS_CSS = __FOCUS_CSS__;
@@ -267,11 +274,41 @@ function nameInputs(root) {
     handle.setAttribute('aria-label', many ? `${base}: ${upper ? 'to' : 'from'}` : base);
   }
 }
+let openedTab = null;
+function keepTabFocus() {
+  // opening a tab draws the tab bar again: the tab that had the focus is gone, and the
+  // focus with it. The new tab of that name takes it back (for a few seconds after).
+  if (!openedTab || Date.now() > openedTab.until) { openedTab = null; return; }
+  const lost = !document.activeElement || document.activeElement === document.body;
+  if (!lost || !document.hasFocus()) return;  // focused elsewhere, or out of the page
+  for (const root of roots()) {
+    for (const tab of root.querySelectorAll('.bk-tab')) {
+      if (tab.isConnected && tab.textContent.trim() === openedTab.name) { tab.focus(); return; }
+    }
+  }
+}
+function tabOpened(tab) {
+  openedTab = { name: tab.textContent.trim(), until: Date.now() + 5000 };
+}
 function tabRoles(root) {
   for (const header of root.querySelectorAll('.bk-header')) {
     const tabs = [...header.querySelectorAll('.bk-tab')];
     if (!tabs.length) continue;
     header.setAttribute('role', 'tablist');
+    if (!root.__tabsWatched) {
+      // a tab bar drawn again: in order, named and focused again at once
+      root.__tabsWatched = true;
+      new MutationObserver(() => { tabRoles(root); keepTabFocus(); }).observe(
+        root, { childList: true, subtree: true }
+      );
+    }
+    // Bokeh puts the tab bar after the open tab's content (a grid area draws it above):
+    // first in the document too, so that Tab reaches the tabs before what they show
+    const first = [...header.parentNode.children].find((c) => c.tagName === 'DIV');
+    const active = header.getRootNode().activeElement;
+    if (first !== header && !(active && header.contains(active))) {
+      header.parentNode.insertBefore(header, first);
+    }
     tabs.forEach((tab, i) => {
       const active = tab.classList.contains('bk-active');
       tab.setAttribute('role', 'tab');
@@ -287,19 +324,31 @@ function tabRoles(root) {
         else if (event.key === 'Home') next = all[0];
         else if (event.key === 'End') next = all[all.length - 1];
         else if (event.key === 'Enter' || event.key === ' ') {
-          tab.click(); event.preventDefault();
+          tabOpened(tab); tab.click(); event.preventDefault();
         }
-        if (next) { next.click(); next.focus(); event.preventDefault(); }
+        if (next) { tabOpened(next); next.click(); next.focus(); event.preventDefault(); }
       });
+      tab.addEventListener('click', () => tabOpened(tab));
     });
   }
 }
 function focusStyle(root) {
-  if (!(root instanceof ShadowRoot) || root.__focusStyled) return;
-  root.__focusStyled = true;
+  // a component drawn again empties its shadow root: the rule is added back then
+  if (!(root instanceof ShadowRoot) || root.__focusStyle?.parentNode === root) return;
   const style = document.createElement('style');
   style.textContent = FOCUS_CSS;
   root.appendChild(style);
+  root.__focusStyle = style;
+}
+function styleFocused() {
+  // the focused element's shadow roots get the focus rule at once: a component drawn
+  // since the last round of fix() (every 0.7 s) shows its keyboard focus too
+  let node = document.activeElement;
+  while (node && node.shadowRoot) {
+    focusStyle(node.shadowRoot);
+    untabbable(node.shadowRoot);
+    node = node.shadowRoot.activeElement;
+  }
 }
 function sidebarButton() {
   const button = document.getElementById('sidebar-button');
@@ -334,6 +383,28 @@ function charts(root) {
     layer.setAttribute('tabindex', '-1');
   }
 }
+function untabbable(root) {
+  // Tables (all read-only here: disabled=True): Tabulator makes every cell a tab stop
+  // (tabindex 0, for its editors) and blurs it as soon as it takes the focus, which left
+  // the focus nowhere once per cell; the table's scrolling body stays the table's one tab
+  // stop (and its page buttons). Choices.js option
+  // lists scroll, and Chromium makes a scrolling box a tab stop: the list closes when the
+  // input loses the focus, taking the focus with it. Both go out of the tab order.
+  for (const node of root.querySelectorAll(
+    '.tabulator-cell[tabindex]:not([tabindex="-1"]), .choices__list[role="listbox"]:not([tabindex])'
+  )) {
+    node.setAttribute('tabindex', '-1');
+  }
+}
+function watch(root) {
+  // cells are drawn again on each page, sort and update: fixed at once, not on the next
+  // round of fix() (a Tab press in between would land on them)
+  if (root.__watched || !root.querySelector('.tabulator, .choices')) return;
+  root.__watched = true;
+  new MutationObserver(() => untabbable(root)).observe(
+    root, { subtree: true, childList: true, attributes: true, attributeFilter: ['tabindex'] }
+  );
+}
 function tables(root) {
   // Tabulator's grid holds its focusable scrolling body and its page buttons directly:
   // give ARIA a row group and a row with a cell, as a grid must own
@@ -366,7 +437,9 @@ function fix() {
   landmarks();
   for (const root of roots()) {
     focusStyle(root); nameInputs(root); tabRoles(root); tables(root); charts(root);
+    untabbable(root); watch(root);
   }
+  keepTabFocus();
 }
 export function render({ model, el }) {
   if (window.__collectionsHelper) return;
@@ -377,6 +450,15 @@ export function render({ model, el }) {
   }
   fix();
   setInterval(fix, 700);
+  window.addEventListener('focusin', styleFocused, true);
+  window.addEventListener('keyup', styleFocused, true);
+  // the user moved on from the tab opened: its focus is not brought back any more
+  window.addEventListener('pointerdown', (event) => {
+    if (!event.composedPath().some((n) => n.classList?.contains('bk-tab'))) openedTab = null;
+  }, true);
+  window.addEventListener('keydown', (event) => {
+    if (event.key === 'Tab') openedTab = null;
+  }, true);
 }
 """.replace("__FOCUS_CSS__", json.dumps(FOCUS_CSS))
 

@@ -262,6 +262,10 @@ def compact_pounds(value: float) -> str:
 def bridge_chart(bridge: pd.DataFrame, months: str, selection: str):
     """Waterfall of the period: opening + fell due − cash − written off ± other = closing.
 
+    The steps run down the chart, one row each, their bars across it, each amount just
+    right of its bar: the amounts never meet however narrow the screen (upright bars put
+    six amounts and six step names side by side, which overlapped on a phone).
+
     Parameters
     ----------
     bridge : DataFrame
@@ -277,9 +281,10 @@ def bridge_chart(bridge: pd.DataFrame, months: str, selection: str):
     """
     if bridge.empty or not np.isfinite(bridge["end"]).all():
         return no_data()
+    rows = np.arange(len(bridge))
     frame = bridge.assign(
-        x0=np.arange(len(bridge)) - 0.38,
-        x1=np.arange(len(bridge)) + 0.38,
+        y0=rows - 0.36,
+        y1=rows + 0.36,
         low=bridge[["start", "end"]].min(axis=1),
         high=bridge[["start", "end"]].max(axis=1),
         label=bridge["step"].map(STEP_LABELS),
@@ -287,31 +292,33 @@ def bridge_chart(bridge: pd.DataFrame, months: str, selection: str):
         text=bridge["amount"].map(compact_pounds),
     )
     rects = hv.Rectangles(
-        frame, kdims=["x0", "low", "x1", "high"], vdims=["label", "amount", "color", "text"]
+        frame, kdims=["low", "y0", "high", "y1"], vdims=["label", "amount", "color", "text"]
     ).opts(
         color="color",
         line_color=None,
         hover_tooltips=[("Step", "@label"), ("Amount", "@amount{£0,0}")],
         tools=["hover"],
     )
-    top = frame["high"].max()
-    # every other amount a line higher: neighbours never overlap, even on a phone
-    lift = top * (0.02 + 0.07 * (np.arange(len(frame)) % 2))
+    top = max(frame["high"].max(), 0.0)
+    bottom = min(frame["low"].min(), 0.0)
+    span = (top - bottom) or 1.0
     labels = hv.Labels(
-        pd.DataFrame({"x": np.arange(len(frame)), "y": frame["high"] + lift,
-                      "text": frame["text"]}),
+        pd.DataFrame({"x": frame["high"] + span * 0.01, "y": rows, "text": frame["text"]}),
         kdims=["x", "y"], vdims=["text"],
-    ).opts(text_font_size="9pt", text_baseline="bottom", text_color="#1f2328")  # fmt: skip
+    ).opts(
+        text_font_size="9pt", text_align="left", text_baseline="middle", text_color="#1f2328"
+    )  # fmt: skip
     return (rects * labels).opts(
         **chart_options(
             title=f"Debt movement, {months}",
-            ylabel="arrears net of credit £",
-            xlabel=selection,
-            yformatter=pounds_formatter(),
-            # two-line step names ("Fell\ndue") fit six steps in a phone's width
-            xticks=list(enumerate(frame["label"].str.replace(" ", "\n", n=1))),
-            ylim=(0, top * 1.2),
-            xlim=(-0.6, len(frame) - 0.4),
+            xlabel=f"arrears net of credit £\n{selection}",  # two lines: a phone's width
+            ylabel="",
+            xformatter=pounds_formatter(),
+            yticks=list(enumerate(frame["label"])),
+            invert_yaxis=True,  # opening at the top, closing at the bottom
+            # room right of the longest bar for its amount (about 7 characters), on a phone
+            xlim=(bottom, top + span * 0.3),
+            ylim=(-0.6, len(frame) - 0.4),
         ),
         **SIZE,
     )
