@@ -65,9 +65,9 @@ def matched_counts(
     Returns
     -------
     SparseSums
-        Of the table (months, segments, strata, types + 1, 2) (mostly empty: handed back
-        sparse). Stratum ``(bucket - 1) * bands + band``; group ``t`` = acted on with type ``t``, the
-        last group = no action; :data:`MATCHED_MEASURES`. Month ``m`` holds the customers
+        Of the table (months, segments, strata, types + 1, 2), mostly empty. Stratum
+        ``(bucket - 1) * bands + band``; group ``t`` = acted on with type ``t``, the last
+        group = no action; :data:`MATCHED_MEASURES`. Month ``m`` holds the customers
         in arrears at month-end ``m - 1`` (month 0 is empty).
     """
     k, n_segments, n_buckets, n_types = shape
