@@ -225,3 +225,26 @@ def test_the_monthly_trend_rescales_to_a_region(dashboard):
         assert plot.y_range.start <= shown.min() and shown.max() <= plot.y_range.end
     finally:
         model.region = []
+
+
+def test_every_chart_of_the_first_tab_is_updated_in_place_by_a_filter_change(dashboard):
+    """A figure drawn anew costs the server several times an update in place (the load
+    test's CPU per change): the first tab's charts keep their figures when the filters or
+    the period change. (A metric change names other series: the trend charts are drawn
+    anew then, their legend and hover must not keep the old metric's name.)"""
+    from dashboard.ui.tabs import TABS, Chart
+
+    model = dashboard.model
+    (trends,) = [tab for tab in TABS if tab.name == "Trends"]
+    charts = {part.name: dashboard.chart(part) for part in trends.parts if isinstance(part, Chart)}
+    assert {"month_bridge", "bridge", "trend", "segment_trend"} <= set(charts)
+    for chart in charts.values():
+        drawn(chart)
+    months = model.period
+    try:
+        model.region = [model.param.region.objects[1]]
+        model.period = (model.cube.months[3].to_pydatetime(), months[1])
+    finally:
+        model.param.update(region=[], period=months)
+    for name, chart in charts.items():
+        assert (chart.redraws, chart.updates) == (1, 3), name

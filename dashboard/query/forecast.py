@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dashboard.query.provision import month_end_indexes, selected_table, window_sums
+from dashboard.query.provision import selected_table, window_sums
+from dashboard.query.selection import month_indexes
 
 HORIZONS = 6
 """Months projected ahead."""
@@ -175,7 +176,7 @@ def forecast(
         without the what-if ``baseline_customers``, ``baseline_arrears``, and the interval
         ``customers_low`` .. ``arrears_high`` (NaN for actuals).
     """
-    months = month_end_indexes(cube, start, end)
+    months = month_indexes(cube, start, end)
     labels = list(cube.arrears.bucket_labels)
     if not len(months):
         empty = pd.DataFrame(columns=_FORECAST_COLUMNS)
@@ -259,7 +260,7 @@ def backtest(
         10-90% band of the total (the single-month projections' percentiles of the sum
         over past-due buckets) ``customers_in_band``, ``arrears_in_band``.
     """
-    months = month_end_indexes(cube, start, end)
+    months = month_indexes(cube, start, end)
     origins = months[(months >= lookback) & (months < months[-1])] if len(months) else months
     columns = ["origin", "month", "horizon", "customers", "arrears"]
     columns += ["actual_customers", "actual_arrears", "customers_ape", "arrears_ape"]

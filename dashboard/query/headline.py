@@ -32,6 +32,8 @@ new arrears
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -66,6 +68,38 @@ def history_range(cube, end=None, months: int = HISTORY_MONTHS) -> tuple:
     return last - pd.DateOffset(months=months), last
 
 
+@dataclass(frozen=True)
+class Aged:
+    """The ageing of a month range at account level and at the chosen level, selected once
+    and shared by every headline figure of a change (the bill-level frame is the account
+    one when the level is "account")."""
+
+    account: pd.DataFrame
+    level: pd.DataFrame
+
+    @classmethod
+    def of(cls, cube, segments: np.ndarray, start=None, end=None, level: str = "bill") -> Aged:
+        """:func:`dashboard.query.ledger.ageing` of ``[start, end]`` at both levels."""
+        account = ledger.ageing(cube, segments, start, end)
+        if level == "account":
+            return cls(account, account)
+        return cls(account, ledger.ageing(cube, segments, start, end, level=level))
+
+    def within(self, start=None, end=None) -> Aged:
+        """The month-ends of ``[start, end]`` only (inclusive; None = open)."""
+        return Aged(*(_months_within(frame, start, end) for frame in (self.account, self.level)))
+
+
+def _months_within(frame: pd.DataFrame, start, end) -> pd.DataFrame:
+    month = frame["month"]
+    keep = np.ones(len(frame), dtype=bool)
+    if start is not None:
+        keep &= (month >= pd.Timestamp(start)).to_numpy()
+    if end is not None:
+        keep &= (month <= pd.Timestamp(end)).to_numpy()
+    return frame.loc[keep].reset_index(drop=True)
+
+
 def position(cube, segments: np.ndarray, start=None, end=None, level: str = "bill") -> pd.DataFrame:
     """Where the book stands at each month-end: customers and arrears, by age.
 
@@ -76,6 +110,8 @@ def position(cube, segments: np.ndarray, start=None, end=None, level: str = "bil
         Selected segments.
     start, end : Timestamp or None
         Month range (inclusive; None = open).
+    level : {"bill", "account"}, optional
+        How the £ per bucket are aged.
 
     Returns
     -------
@@ -87,16 +123,19 @@ def position(cube, segments: np.ndarray, start=None, end=None, level: str = "bil
         aged at ``level`` (bill level by default: each unpaid bill in its own bucket);
         customer counts are the account level's (each customer once).
     """
-    frame = ledger.ageing(cube, segments, start, end)
-    aged = frame if level == "account" else ledger.ageing(cube, segments, start, end, level=level)
+    return _position(Aged.of(cube, segments, start, end, level))
+
+
+def _position(aged: Aged) -> pd.DataFrame:
+    frame = aged.account
     code = frame["bucket"].cat.codes.to_numpy()
     last = len(frame["bucket"].cat.categories) - 1
     frame = frame.assign(
         in_arrears=np.where(code > 0, frame["customers"], 0),
         past_due=np.where(code > 0, frame["arrears"], 0.0),
         current_arrears=np.where(code == 0, frame["arrears"], 0.0),
-        first_bucket_arrears=np.where(code == 1, aged["arrears"], 0.0),
-        oldest_arrears=np.where((code == last) & (last > 0), aged["arrears"], 0.0),
+        first_bucket_arrears=np.where(code == 1, aged.level["arrears"], 0.0),
+        oldest_arrears=np.where((code == last) & (last > 0), aged.level["arrears"], 0.0),
     )
     columns = ["customers", "in_arrears", "past_due", "current_arrears"]
     columns += ["first_bucket_arrears", "oldest_arrears"]
@@ -125,8 +164,14 @@ def flows(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
         ``collectable`` (opening + fell due − closing current receivables) and ``cei``
         (collected / collectable), NaN where a denominator is 0.
     """
-    frame = ledger.movement(cube, segments, start, end)
-    current = position(cube, segments, start, end).set_index("month")["current_arrears"]
+    movement = ledger.movement(cube, segments, start, end)
+    return _flows(movement, position(cube, segments, start, end, level="account"))
+
+
+def _flows(movement: pd.DataFrame, position: pd.DataFrame) -> pd.DataFrame:
+    """:func:`flows` of a movement frame, with the Current arrears of :func:`position`."""
+    frame = movement.copy()
+    current = position.set_index("month")["current_arrears"]
     closing_current = current.reindex(frame["month"]).fillna(0.0).to_numpy()
     due = frame["opening_arrears"] + frame["fell_due"]
     frame["cash_to_billed"] = ratio(frame["cash"], frame["fell_due"])
@@ -184,8 +229,16 @@ def headline_trend(
         :func:`flows` and :func:`cures`.
     """
     start, last = history_range(cube, end, months)
-    frame = position(cube, segments, start, last, level)
-    money = flows(cube, segments, start, last).drop(columns=["closing_arrears"])
+    return _headline_trend(cube, segments, Aged.of(cube, segments, start, last, level))
+
+
+def _headline_trend(cube, segments: np.ndarray, aged: Aged) -> pd.DataFrame:
+    """:func:`headline_trend` over the month-ends of ``aged``."""
+    months = aged.account["month"]
+    start, last = (months.min(), months.max()) if len(months) else (None, None)
+    frame = _position(aged)
+    movement = ledger.movement(cube, segments, start, last)
+    money = _flows(movement, frame).drop(columns=["closing_arrears"])
     frame = frame.merge(money, on="month", how="left")
     frame = frame.merge(cures(cube, segments, start, last), on="month", how="left")
     return frame.sort_values("month").reset_index(drop=True)
@@ -213,9 +266,14 @@ def aged_debt(cube, segments: np.ndarray, end=None, level: str = "bill") -> pd.D
         and ``customers_change`` (since the month-end before; NaN without one).
     """
     start, last = history_range(cube, end, 1)
-    frame = ledger.ageing(cube, segments, start, last, level=level)
-    frame = frame.loc[frame["bucket"].cat.codes > 0]
-    account = ledger.ageing(cube, segments, start, last) if level != "account" else frame
+    return _aged_debt(Aged.of(cube, segments, start, last, level), start, last)
+
+
+def _aged_debt(aged: Aged, start, last) -> pd.DataFrame:
+    """:func:`aged_debt` at month-end ``last`` against ``start`` (the month-end before)."""
+    aged = aged.within(start, last)
+    frame = aged.level.loc[aged.level["bucket"].cat.codes > 0]
+    account = aged.account
     owing = account.loc[account["bucket"].cat.codes > 0].groupby("month")["customers"].sum()
     now = frame.loc[frame["month"] == last].set_index("bucket")
     before = frame.loc[frame["month"] == start].set_index("bucket")
@@ -300,10 +358,13 @@ def headline(cube, segments: np.ndarray, start=None, end=None, level: str = "bil
         ``end``), ``movement`` (:func:`flows` over the period), ``bridge`` (:func:`bridge`
         of that movement) and ``month_bridge`` (of its last month).
     """
-    movement = flows(cube, segments, start, end)
+    history_start, last = history_range(cube, end)
+    first = history_start if start is None else min(pd.Timestamp(start), history_start)
+    aged = Aged.of(cube, segments, first, last, level)  # once, for every figure below
+    movement = _flows(ledger.movement(cube, segments, start, end), _position(aged))
     return {
-        "trend": headline_trend(cube, segments, end, level=level),
-        "aged": aged_debt(cube, segments, end, level),
+        "trend": _headline_trend(cube, segments, aged.within(history_start, last)),
+        "aged": _aged_debt(aged, *history_range(cube, end, 1)),
         "movement": movement,
         "bridge": bridge(movement),
         "month_bridge": bridge(movement.tail(1)),

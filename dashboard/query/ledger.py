@@ -15,7 +15,7 @@ from dashboard.compute.partition import (
     MOVEMENT_MEASURES,
     PAY_DAYS,
 )
-from dashboard.query.selection import month_bounds, month_selection
+from dashboard.query.selection import month_indexes, month_selection, segment_sums
 from dashboard.vocab import ACTIONS, HELD_OUT
 
 
@@ -47,22 +47,9 @@ def segment_groups(
     return matrix, labels
 
 
-def _months(cube, start, end, count: int) -> np.ndarray:
-    """Indexes ``0 .. count - 1`` of the cube months within ``[start, end]``."""
-
-    low, high = month_bounds(cube, start, end)
-    return np.arange(max(low, 0), min(high, count - 1) + 1)
-
-
 def _span(months: np.ndarray) -> slice:
     """The consecutive month indexes as a slice (a view, no copy)."""
     return slice(int(months[0]), int(months[-1]) + 1) if len(months) else slice(0, 0)
-
-
-def _select(table: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Sum a segment-last table over segments with 0/1 ``weights`` (segments,) or
-    (segments, groups), as int64: one BLAS product."""
-    return np.rint(table @ weights.astype(np.float64)).astype(np.int64)
 
 
 AGEING_LEVELS = ("bill", "account")
@@ -105,11 +92,11 @@ def ageing(
     if level not in AGEING_LEVELS:
         raise ValueError(f"ageing level {level!r}: one of {AGEING_LEVELS}")
     tables = cube.arrears
-    months = _months(cube, start, end, len(tables.snapshot_days))
+    months = month_indexes(cube, start, end)
     matrix, labels = segment_groups(cube, segments, by)
-    sums = np.moveaxis(_select(tables.sums["ageing"][_span(months)], matrix), -1, 1)
+    sums = np.moveaxis(segment_sums(tables.sums["ageing"][_span(months)], matrix), -1, 1)
     if level == "bill":  # past-due buckets: arrears and customers of the unpaid bills
-        bills = np.moveaxis(_select(tables.sums["bill_ageing"][_span(months)], matrix), -1, 1)
+        bills = np.moveaxis(segment_sums(tables.sums["bill_ageing"][_span(months)], matrix), -1, 1)
         sums[:, :, 1:, 1] = bills[:, :, 1:, 0]
         sums[:, :, 1:, 0] = bills[:, :, 1:, 1]
     m, g, b = np.meshgrid(
@@ -162,8 +149,8 @@ def movement(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
         balance), ``closing_arrears`` and ``closing_credit``.
     """
     tables = cube.arrears
-    months = _months(cube, start, end, len(tables.snapshot_days))
-    sums = _select(tables.sums["movement"][_span(months)], segments)
+    months = month_indexes(cube, start, end)
+    sums = segment_sums(tables.sums["movement"][_span(months)], segments)
     frame = {"month": cube.months[months]}
     for index, name in enumerate(MOVEMENT_MEASURES):
         frame[MOVEMENT_COLUMNS[name]] = sums[:, index] / 100
@@ -218,9 +205,9 @@ def transition_matrix(cube, segments: np.ndarray, start=None, end=None) -> pd.Da
         sum to 1; NaN for a bucket nobody was in).
     """
     tables = cube.arrears
-    months = _months(cube, start, end, len(tables.snapshot_days))
+    months = month_indexes(cube, start, end)
     months = months[months >= 1]
-    sums = _select(tables.sums["transitions"][_span(months)], segments).sum(axis=0)
+    sums = segment_sums(tables.sums["transitions"][_span(months)], segments).sum(axis=0)
     n = sums.shape[0]
     labels = list(tables.bucket_labels)
     i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
@@ -257,9 +244,9 @@ def roll_rates(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame
         past-due bucket). NaN where a denominator is 0.
     """
     tables = cube.arrears
-    months = _months(cube, start, end, len(tables.snapshot_days))
+    months = month_indexes(cube, start, end)
     months = months[months >= 1]
-    counts = _select(tables.sums["transitions"][_span(months), :, :, 0], segments)
+    counts = segment_sums(tables.sums["transitions"][_span(months), :, :, 0], segments)
     in_arrears = counts[:, 1:, :].sum(axis=(1, 2))
     cured = counts[:, 1:, 0].sum(axis=1)
     current = counts[:, 0, :].sum(axis=1)
@@ -318,7 +305,7 @@ def vintage(cube, segments: np.ndarray) -> pd.DataFrame:
         at that month-end). Only cells with customers.
     """
     tables = cube.arrears
-    sums = _select(tables.sums["vintage"], segments)
+    sums = segment_sums(tables.sums["vintage"], segments)
     cohort, mob = np.nonzero(sums[..., 0])
     first = cube.months[0]
     first_month = first.year * 12 + first.month - 1
@@ -364,8 +351,8 @@ def entry_cohorts(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFr
         long; NaN when none is) and ``observed_h``.
     """
     tables = cube.arrears
-    months = _months(cube, start, end, len(tables.snapshot_days))
-    sums = _select(tables.sums["entries"][_span(months)], segments)
+    months = month_indexes(cube, start, end)
+    sums = segment_sums(tables.sums["entries"][_span(months)], segments)
     frame = {"month": cube.months[months], "entered": sums[:, 0]}
     for position, h in enumerate(CURE_AFTER):
         observed = sums[:, 1 + position]
@@ -389,9 +376,11 @@ def action_effectiveness(
         denominators ``decided_14`` ...
     """
     tables = cube.arrears
-    months = _months(cube, start, end, tables.actions.shape[0])
+    months = month_indexes(cube, start, end, tables.actions.shape[0])
     matrix, labels = segment_groups(cube, segments, by)
-    sums = np.moveaxis(_select(tables.sums["actions"][_span(months)].sum(axis=0), matrix), -1, 1)
+    sums = np.moveaxis(
+        segment_sums(tables.sums["actions"][_span(months)].sum(axis=0), matrix), -1, 1
+    )
     a, g = np.meshgrid(np.arange(sums.shape[0]), np.arange(sums.shape[1]), indexing="ij")
     flat = sums.reshape(-1, sums.shape[-1])
     types = _action_type_labels(cube)
@@ -489,8 +478,8 @@ def _matched_strata(cube, segments: np.ndarray, start=None, end=None) -> np.ndar
     """The matched-comparison counts of the selection and action months, summed over
     months: (strata, groups, measures)."""
     table = cube.arrears.sums["matched"]  # (months, strata, groups, measures, segments)
-    months = _months(cube, start, end, table.shape[0])
-    return _select(table[_span(months)], segments).sum(axis=0)
+    months = month_indexes(cube, start, end, table.shape[0])
+    return segment_sums(table[_span(months)], segments).sum(axis=0)
 
 
 def _matched_uplift(matched: np.ndarray, group: int | None) -> dict:
@@ -669,16 +658,16 @@ def segment_summary(
         followed by a payment within 30 days). Values with no customer are left out.
     """
     tables = cube.arrears
-    months = _months(cube, start, end, len(tables.snapshot_days))
+    months = month_indexes(cube, start, end)
     matrix, labels = segment_groups(cube, segments, by)
     last = tables.sums["ageing"][months[-1] if len(months) else 0] * (len(months) > 0)
-    at_end = np.moveaxis(_select(last, matrix), -1, 0)
+    at_end = np.moveaxis(segment_sums(last, matrix), -1, 0)
     customers = at_end[:, :, 0].sum(axis=1)
     in_arrears = at_end[:, 1:, 0].sum(axis=1)
     serious = at_end[:, tables.buckets.entry :, 0].sum(axis=1)
     arrears = at_end[:, :, 1].sum(axis=1) / 100
     moving = months[months >= 1]
-    moved = _select(tables.sums["transitions"][_span(moving), :, :, 0], matrix).sum(axis=0)
+    moved = segment_sums(tables.sums["transitions"][_span(moving), :, :, 0], matrix).sum(axis=0)
     counts = np.moveaxis(moved, -1, 0)
     effect = action_effectiveness(cube, segments, start, end, by)
     reminders = effect.loc[effect["action"] == ACTIONS[0]].set_index(by)

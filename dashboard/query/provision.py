@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard.compute.partition import WRITE_OFF_HORIZONS, WRITE_OFF_MEASURES
-from dashboard.query.selection import month_bounds
+from dashboard.query.selection import month_indexes, segment_sums
 
 MIN_WRITE_OFFS = 30
 """A bucket's write-off rate is used when at least this many customer write-offs (customer
@@ -28,36 +28,15 @@ WRITE_OFFS, ROLL_CHAIN, NO_HISTORY = "write-offs", "roll-rate chain", "no histor
 """How a bucket's loss rate was found."""
 
 
-def month_end_indexes(cube, start=None, end=None) -> np.ndarray:
-    """Indexes of the complete month-ends within ``[start, end]`` (month starts; None = open).
-
-    Parameters
-    ----------
-    cube : Cube
-    start, end : Timestamp or None
-
-    Returns
-    -------
-    ndarray of int
-    """
-    low, high = month_bounds(cube, start, end)
-    count = len(cube.arrears.snapshot_days)
-    return np.arange(max(low, 0), min(high, count - 1) + 1)
-
-
-def selected(table: np.ndarray, segments: np.ndarray) -> np.ndarray:
-    """Sum a segment-last built table over the selected segments, as int64."""
-    return np.rint(table @ segments.astype(np.float64)).astype(np.int64)
-
-
 _SELECTED: WeakKeyDictionary = WeakKeyDictionary()
 """Per ledger tables: the last few selections' sums (read-only), shared by the provision
 and forecast outputs of one filter change."""
 
 
 def selected_table(cube, name: str, segments: np.ndarray) -> np.ndarray:
-    """:func:`selected` of the built table ``name`` (``ageing``, ``transitions``,
-    ``write_offs``), remembered per cube for the last few selections.
+    """:func:`~dashboard.query.selection.segment_sums` of the built table ``name``
+    (``ageing``, ``transitions``, ``write_offs``), remembered per cube for the last few
+    selections.
 
     Parameters
     ----------
@@ -73,7 +52,7 @@ def selected_table(cube, name: str, segments: np.ndarray) -> np.ndarray:
     memo = _SELECTED.setdefault(cube.arrears, {})  # per cube: no stale answers
     key = (name, np.asarray(segments, dtype=bool).tobytes())
     if key not in memo:
-        table = selected(cube.arrears.sums[name], segments)
+        table = segment_sums(cube.arrears.sums[name], segments)
         table.setflags(write=False)
         memo[key] = table
         while len(memo) > 12:
@@ -251,7 +230,7 @@ def provision_matrix(
         (£), ``write_offs`` (customer write-offs) and ``cohorts``. Empty when the range
         holds no month-end.
     """
-    months = month_end_indexes(cube, start, end)[-1:]
+    months = month_indexes(cube, start, end)[-1:]
     labels = list(cube.arrears.bucket_labels)
     columns = ["month", "bucket", "customers", "balance", "loss_rate", "adjusted_rate", "ecl"]
     columns += ["coverage", "method", "roll_rate", "history_balance", "history_written_off"]
@@ -305,7 +284,7 @@ def provision_by_month(
         has no history to give it a rate), ``coverage`` (ECL / arrears; NaN with no arrears)
         and ``method``: the method behind most of the month's arrears.
     """
-    months = month_end_indexes(cube, start, end)
+    months = month_indexes(cube, start, end)
     if not len(months):
         return pd.DataFrame(columns=["month", "balance", "ecl", "coverage", "method"])
     rates = loss_rates(cube, segments, months, lookback, horizon)
@@ -349,7 +328,7 @@ def provision_by_segment(
         ``by``, ``customers`` in arrears, ``balance`` (arrears £), ``ecl`` (£) and
         ``coverage``; values with no customer on book are left out.
     """
-    months = month_end_indexes(cube, start, end)[-1:]
+    months = month_indexes(cube, start, end)[-1:]
     values = cube.segments[by]
     if not len(months):
         return pd.DataFrame(columns=[by, "customers", "balance", "ecl", "coverage"])

@@ -55,6 +55,46 @@ def month_bounds(
     return low, high
 
 
+def month_indexes(cube: Cube, start=None, end=None, count: int | None = None) -> np.ndarray:
+    """Indexes ``0 .. count - 1`` of the cube's months within ``[start, end]``.
+
+    Parameters
+    ----------
+    cube : Cube
+    start, end : Timestamp or None
+        Month starts (inclusive; None = open).
+    count : int, optional
+        Months the table indexed has (default: the complete month-ends, one per
+        ``cube.arrears.snapshot_days``).
+
+    Returns
+    -------
+    ndarray of int
+        Consecutive indexes, possibly empty.
+    """
+    count = len(cube.arrears.snapshot_days) if count is None else count
+    low, high = month_bounds(cube, start, end)
+    return np.arange(max(low, 0), min(high, count - 1) + 1)
+
+
+def segment_sums(table: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Sum a segment-last built table over segments with 0/1 ``weights``, as int64.
+
+    Parameters
+    ----------
+    table : ndarray
+        Any shape whose last axis is the cube's segments.
+    weights : ndarray
+        ``(segments,)`` (one selection) or ``(segments, groups)`` (one column per group).
+
+    Returns
+    -------
+    ndarray of int64
+        One BLAS product, rounded back to the exact integer sums.
+    """
+    return np.rint(table @ weights.astype(np.float64)).astype(np.int64)
+
+
 def _month_number(when: pd.Timestamp) -> int:
     when = pd.Timestamp(when)
     return when.year * 12 + when.month

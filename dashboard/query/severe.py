@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard.query.ledger import ratio, segment_groups
-from dashboard.query.provision import month_end_indexes, selected
+from dashboard.query.selection import month_indexes, segment_sums
 
 
 def severe_monthly(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
@@ -43,9 +43,9 @@ def severe_monthly(cube, segments: np.ndarray, start=None, end=None) -> pd.DataF
         some day of the month), ``reach_rate``; ``on_book``, ``ever`` (91+ days on some day
         up to the month-end), ``ever_share``. Rates are NaN without a denominator.
     """
-    months = month_end_indexes(cube, start, end)
-    reach = selected(cube.arrears.sums["reach_after"], segments)  # (start, d)
-    ever = selected(cube.arrears.sums["ever_severe"], segments)  # (month, measure)
+    months = month_indexes(cube, start, end)
+    reach = segment_sums(cube.arrears.sums["reach_after"], segments)  # (start, d)
+    ever = segment_sums(cube.arrears.sums["ever_severe"], segments)  # (month, measure)
     at_risk = np.zeros(len(months), dtype=np.int64)  # none before the first month-end
     reached = np.zeros(len(months), dtype=np.int64)
     later = months[months >= 1]
@@ -88,7 +88,7 @@ def severe_period(
         ``to_month``, ``at_risk``, ``reached``, ``period_rate``, ``on_book`` (at the
         period's last month-end), ``ever``, ``ever_share``; empty without a month-end.
     """
-    months = month_end_indexes(cube, start, end)
+    months = month_indexes(cube, start, end)
     matrix, labels = segment_groups(cube, segments, by)
     groups = matrix.shape[1]
     columns = ["at_risk", "reached", "period_rate", "on_book", "ever", "ever_share"]
@@ -96,8 +96,8 @@ def severe_period(
         return pd.DataFrame(columns=[*([by] if by else []), "from_month", "to_month", *columns])
     origin = max(int(months[0]) - 1, 0)  # the month-end before the period, or its first
     last = int(months[-1])
-    reach = selected(cube.arrears.sums["reach_after"][origin], matrix)  # (d, groups)
-    ever = selected(cube.arrears.sums["ever_severe"][last], matrix)  # (measure, groups)
+    reach = segment_sums(cube.arrears.sums["reach_after"][origin], matrix)  # (d, groups)
+    ever = segment_sums(cube.arrears.sums["ever_severe"][last], matrix)  # (measure, groups)
     at_risk = reach[0]
     reached = reach[1 : last - origin + 1].sum(axis=0)
     frame = {} if by is None else {by: labels}

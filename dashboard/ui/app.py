@@ -576,7 +576,10 @@ class Dashboard(pn.viewable.Viewer):
         if isinstance(part, Control):
             # no busy callback here: a tab is drawn when first opened, and a callback made
             # then would draw a second busy note with its stylesheets on the CDN
-            return self._control(part, shown_while)
+            widget = self._control(part, shown_while)
+            if part.widget == "radio" and part.label:  # buttons show no title of their own
+                return pn.Column(control_label(part.label), widget, margin=0)
+            return widget
         if isinstance(part, Note):
             return self._note(part, shown_while)
         raise TypeError(f"unknown part of a tab: {part!r}")
@@ -830,3 +833,11 @@ def create_app() -> pn.viewable.Viewable:
         return error_page(error)
     dashboard.sync_url()
     return dashboard.template()
+
+
+def control_label(text: str) -> pn.pane.HTML:
+    """A visible title above a group of radio buttons, styled like a drop-down's title."""
+    return pn.pane.HTML(
+        f'<div style="font-size:0.9em;font-weight:600">{html.escape(text)}</div>',
+        margin=(8, 10, 0, 10),
+    )

@@ -14,9 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import holoviews as hv
 import pandas as pd
-import panel as pn
 
 from dashboard.model import CollectionsModel
 from dashboard.ui.charts import bills as bill_views
@@ -26,7 +24,6 @@ from dashboard.ui.charts import headline as headline_views
 from dashboard.ui.charts import ledger as ledger_views
 from dashboard.ui.charts import severe as severe_views
 from dashboard.ui.charts import warning as warning_views
-from dashboard.ui.live import framewise
 from dashboard.ui.style import NO_DATA, markdown_text
 
 
@@ -184,27 +181,21 @@ def _segment_trend(model: CollectionsModel):
     )
 
 
-def _bridge(model: CollectionsModel):
-    """This month's bridge, then the period's."""
-    movement, filters = model.headline["movement"], model.describe_filters()
-    if movement.empty:
-        return headline_views.bridge_chart(movement.iloc[:0], "", filters)
-    first, last = movement["month"].iloc[0], movement["month"].iloc[-1]
-    charts = [
-        headline_views.bridge_chart(model.headline["month_bridge"], f"{last:%b %Y}", filters),
-        headline_views.bridge_chart(
-            model.headline["bridge"], f"{first:%b %Y} – {last:%b %Y}", filters
-        ),
-    ]
-    panes = [
-        pn.pane.HoloViews(
-            framewise(chart) if isinstance(chart, hv.core.Dimensioned) else chart,
-            sizing_mode="stretch_width",
-            linked_axes=False,
-        )
-        for chart in charts
-    ]
-    return pn.Column(*panes, sizing_mode="stretch_width")
+def _bridge(months: str):
+    """The debt-movement bridge of the period's last month (``months="last"``) or of the
+    whole period (``"period"``): one chart each, so that a filter change updates each
+    figure in place instead of drawing a new layout of two."""
+    key = "month_bridge" if months == "last" else "bridge"
+
+    def draw(model: CollectionsModel):
+        movement, filters = model.headline["movement"], model.describe_filters()
+        if movement.empty:
+            return headline_views.bridge_chart(movement.iloc[:0], "", filters)
+        first, last = movement["month"].iloc[0], movement["month"].iloc[-1]
+        covered = f"{last:%b %Y}" if months == "last" else f"{first:%b %Y} – {last:%b %Y}"
+        return headline_views.bridge_chart(model.headline[key], covered, filters)
+
+    return draw
 
 
 def _movement_by_month(model: CollectionsModel):
@@ -293,7 +284,8 @@ TABS: tuple[Tab, ...] = (
     Tab(
         "Trends",
         (
-            Chart("bridge", ("headline",), _bridge),
+            Chart("month_bridge", ("headline",), _bridge("last")),
+            Chart("bridge", ("headline",), _bridge("period")),
             Note(_aged_debt_title, outputs=("headline",)),
             Table(
                 "aged_debt",
