@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from dashboard.compute.arrays import EventIndex, sort_order
-from dashboard.compute.ledger import Adjustments
+from dashboard.compute.ledger import Adjustments, Ledger, month_end_ledger
 
 NEVER_DAY = 10**7
 """A day after every real day: "never reached"."""
@@ -145,3 +145,39 @@ def missed_checks(
     check = due + days
     missed = credits.to_date(customer, check) < running_within(customer, pence)
     return customer[missed], check[missed]
+
+
+class LedgerEvents:
+    """The ledger, debits and credits of a set of customers' arrays: shared by the build's
+    partitions (:class:`dashboard.compute.partition.Partition`) and the score's events
+    (:class:`dashboard.score.features.Events`).
+
+    A subclass has, for customers ``0 .. size - 1`` (local codes): ``bill_customer``,
+    ``bill_due``, ``bill_pence``, ``payment_customer``, ``payment_day``, ``payment_pence``
+    (int arrays), ``size`` and ``adjustments`` (:class:`Adjustments`).
+    """
+
+    def ledger(self, snaps: np.ndarray) -> Ledger:
+        """:func:`dashboard.compute.ledger.month_end_ledger` at ``snaps`` (customers x
+        snapshot days)."""
+        return month_end_ledger(
+            self.bill_customer,
+            self.bill_due,
+            self.bill_pence,
+            self.payment_customer,
+            self.payment_day,
+            self.payment_pence,
+            self.size,
+            snaps,
+            self.adjustments,
+        )
+
+    def debits(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`debits` of these customers."""
+        return debits(self.bill_customer, self.bill_due, self.bill_pence, self.adjustments)
+
+    def credits(self) -> Credits:
+        """Payments and balance-reducing adjustments (write-offs, credits) to date."""
+        return Credits.of(
+            self.payment_customer, self.payment_day, self.payment_pence, self.adjustments, self.size
+        )

@@ -21,13 +21,12 @@ from dashboard.compute.arrays import (
     months_since,
     sort_order,
 )
-from dashboard.compute.crossings import Credits, debits, missed_checks, running_within
+from dashboard.compute.crossings import LedgerEvents, missed_checks, running_within
 from dashboard.compute.ledger import (
     Adjustments,
     Buckets,
     Ledger,
     action_outcomes,
-    month_end_ledger,
 )
 from dashboard.compute.matched import ARREARS_BANDS_PENCE, MATCHED_MEASURES, matched_counts
 from dashboard.compute.outcomes import ARRANGEMENT_STATES  # noqa: F401 (re-exported)
@@ -224,7 +223,7 @@ PARTITION_COLUMNS = {
 
 
 @dataclass
-class Partition:
+class Partition(LedgerEvents):
     """The bills and payments of customers ``low .. high - 1`` as arrays (local codes)."""
 
     low: int
@@ -269,29 +268,6 @@ class Partition:
             bills=bills,
             payments=payments,
             actions=tables["actions"].iloc[a0:a1],
-        )
-
-    def ledger(self, snaps: np.ndarray) -> Ledger:
-        return month_end_ledger(
-            self.bill_customer,
-            self.bill_due,
-            self.bill_pence,
-            self.payment_customer,
-            self.payment_day,
-            self.payment_pence,
-            self.size,
-            snaps,
-            self.adjustments,
-        )
-
-    def debits(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """:func:`dashboard.compute.crossings.debits` of the partition."""
-        return debits(self.bill_customer, self.bill_due, self.bill_pence, self.adjustments)
-
-    def credits(self) -> Credits:
-        """Payments and balance-reducing adjustments of the partition."""
-        return Credits.of(
-            self.payment_customer, self.payment_day, self.payment_pence, self.adjustments, self.size
         )
 
     @cached_property

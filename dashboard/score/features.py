@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from dashboard.compute.arrays import day_numbers, sort_order
-from dashboard.compute.crossings import Credits, debits, missed_checks, running_within
-from dashboard.compute.ledger import Adjustments, Buckets, Ledger, month_end_ledger
+from dashboard.compute.crossings import LedgerEvents, missed_checks, running_within
+from dashboard.compute.ledger import Adjustments, Buckets, Ledger
 from dashboard.vocab import ACTIONS
 
 MONTHS_AHEAD = 3
@@ -84,7 +84,7 @@ FEATURES = (
 
 
 @dataclass
-class Events:
+class Events(LedgerEvents):
     """The bills, payments, actions and adjustments of customers ``0 .. size - 1`` (local
     codes) as arrays of day numbers and integer pence."""
 
@@ -131,34 +131,6 @@ class Events:
             action_day=day_numbers(actions["action_date"]),
             action_kind=kinds.take(action.codes) if len(kinds) else action.codes.astype(int),
             adjustments=Adjustments.of(adjustments, adjustment_customer),
-        )
-
-    def ledger(self, snaps: np.ndarray) -> Ledger:
-        """The ledger at ``snaps`` (shape customers x snapshots)."""
-        return month_end_ledger(
-            self.bill_customer,
-            self.bill_due,
-            self.bill_pence,
-            self.payment_customer,
-            self.payment_day,
-            self.payment_pence,
-            self.size,
-            snaps,
-            self.adjustments,
-        )
-
-    def debits(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """:func:`dashboard.compute.crossings.debits` of the partition."""
-        return debits(self.bill_customer, self.bill_due, self.bill_pence, self.adjustments)
-
-    def credits(self) -> Credits:
-        """Payments and balance-reducing adjustments (write-offs, credits) to date."""
-        return Credits.of(
-            self.payment_customer,
-            self.payment_day,
-            self.payment_pence,
-            self.adjustments,
-            self.size,
         )
 
 
