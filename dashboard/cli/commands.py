@@ -564,7 +564,8 @@ def export_figures(
     schema: SchemaOption = None,
     mapping: MappingOption = None,
 ) -> None:
-    """PNG figures: monthly default rate, default by income and region, actions."""
+    """PNG figures, a board pack: bill rates, segments, actions, provision, forecast, aged
+    debt, share in arrears, debt movement, roll and cure, reaching 91+ days."""
     from dashboard.export import export_figures as run
 
     source = with_options(source, schema, mapping)

@@ -3,7 +3,11 @@
 :func:`figure_frames` returns the exact model outputs each figure is drawn from; neither it
 nor :func:`draw_figure` computes a metric. The monthly figures are those of the catalogue's
 metrics that name a ``figure`` (:data:`dashboard.catalog.METRICS`); the segment and action
-figures follow. A figure of another segmentation is drawn from a copy of the model
+figures, the expected credit loss and the arrears forecast follow, then the ledger figures of
+the board pack (:data:`LEDGER_FIGURES`): aged debt, share in arrears, the debt movement, roll
+and cure, and reaching 91+ days past due. Months without data (nobody on book, no
+denominator) are gaps, never drawn as 0; a selection with no data at all draws a note saying
+so instead of empty axes. A figure of another segmentation is drawn from a copy of the model
 (:meth:`CollectionsModel.clone`): the model handed in never changes.
 
 Text is drawn as typed: titles, tick labels, bar labels and legends hold data text (region
@@ -21,7 +25,11 @@ import numpy as np
 import pandas as pd
 
 from dashboard.catalog import METRIC, METRICS
+from dashboard.compute.partition import SEVERE_DAYS
 from dashboard.model import CollectionsModel
+from dashboard.ui.charts.headline import STEP_LABELS
+from dashboard.ui.charts.ledger import AGEING_LEVEL_WORDS, bucket_colors
+from dashboard.ui.style import FLOW_COLORS
 from dashboard.vocab import ACTIONS, DIMENSION_LABELS, FLAG_DIMENSIONS
 
 SEGMENT_FIGURES = {
@@ -31,6 +39,16 @@ SEGMENT_FIGURES = {
 """Segment figure -> (dimension, bar order: natural category order or by value)."""
 
 
+LEDGER_FIGURES = {
+    "aged_debt": "aged_arrears",
+    "share_in_arrears": "arrears_monthly",
+    "debt_movement": "headline",
+    "roll_and_cure": "roll",
+    "severe_arrears": "severe_monthly",
+}
+"""Board-pack ledger figure -> the model output it is drawn from (``debt_movement``: the
+``bridge`` of ``model.headline``)."""
+
 FIGURES = (
     *(metric.figure for metric in METRICS if metric.figure),
     *SEGMENT_FIGURES,
@@ -38,6 +56,7 @@ FIGURES = (
     "actions_monthly",
     "provision_monthly",
     "arrears_forecast",
+    *LEDGER_FIGURES,
 )
 """Names of the PNG files :func:`export_figures` writes (without ``.png``)."""
 
@@ -59,7 +78,9 @@ def figure_frames(model: CollectionsModel) -> dict[str, pd.DataFrame]:
     dict of str to DataFrame
         Figure name (see :data:`FIGURES`) -> a copy of ``model.monthly``,
         ``model.by_segment``, ``model.actions_by_type``, ``model.actions_monthly``,
-        ``model.provision_monthly`` or ``model.forecast``.
+        ``model.provision_monthly``, ``model.forecast``, ``model.aged_arrears``,
+        ``model.arrears_monthly``, ``model.headline["bridge"]``, ``model.roll`` or
+        ``model.severe_monthly``.
     """
     frames = {metric.figure: model.monthly.copy() for metric in METRICS if metric.figure}
     for name, (dim, _order) in SEGMENT_FIGURES.items():
@@ -72,6 +93,11 @@ def figure_frames(model: CollectionsModel) -> dict[str, pd.DataFrame]:
     frames["actions_monthly"] = model.actions_monthly.copy()
     frames["provision_monthly"] = model.provision_monthly.copy()
     frames["arrears_forecast"] = model.forecast.copy()
+    frames["aged_debt"] = model.aged_arrears.copy()
+    frames["share_in_arrears"] = model.arrears_monthly.copy()
+    frames["debt_movement"] = model.headline["bridge"].copy()
+    frames["roll_and_cure"] = model.roll.copy()
+    frames["severe_arrears"] = model.severe_monthly.copy()
     return {name: frames[name] for name in FIGURES}
 
 
@@ -91,13 +117,19 @@ def export_figures(source: str | Path, out_dir: str | Path) -> list[Path]:
         The files written, in the order of :data:`FIGURES`: ``monthly_default_rate.png``,
         ``collection_rate_monthly.png``, ``billed_monthly.png``, ``default_by_income.png``,
         ``default_by_region.png``, ``actions_distribution.png``, ``actions_monthly.png``,
-        ``provision_monthly.png`` (expected credit loss) and ``arrears_forecast.png``.
+        ``provision_monthly.png`` (expected credit loss), ``arrears_forecast.png``, and the
+        ledger figures of the board pack: ``aged_debt.png`` (arrears £ per past-due bucket
+        at each month-end, bill level), ``share_in_arrears.png`` (customers on book in
+        arrears), ``debt_movement.png`` (the bridge from opening to closing balance over
+        the period), ``roll_and_cure.png`` (monthly cure and forward roll rates) and
+        ``severe_arrears.png`` (the monthly share reaching 91+ days past due).
 
     Notes
     -----
     Rates count mature bills only (the model's default) and every title says so with the
     as-of date; months whose payment window is still open are shaded and never drawn as
-    a rate.
+    a rate. The ledger figures end at the last complete month-end on or before the as-of
+    date.
     """
     model = CollectionsModel(source=str(source))
     return write_figures(model, out_dir)
@@ -192,6 +224,17 @@ class _FigureContext:
         self.window = (
             f"payment window {model.before} days before to {model.after} days after due, "
             f"tolerance £{model.tolerance:.2f}"
+        )
+        self.ageing_level = model.ageing_level
+        self.min_sample = model.min_sample
+        self.bucket_labels = list(model.cube.arrears.bucket_labels)
+        self.first_day = model.cube.months[0]
+        months = model.headline["movement"]["month"] if model.headline else pd.Series()
+        self.movement_span = (
+            f"opening balance at the start of {months.min():%b %Y}, closing at the end of "
+            f"{months.max():%b %Y} (complete months)"
+            if len(months)
+            else "no complete month in the period"
         )
 
     def rate_title(self, title: str) -> str:
@@ -461,6 +504,288 @@ def _draw_forecast(forecast: pd.DataFrame, context: _FigureContext):
     return figure
 
 
+def _no_data(ax, message: str = "No data for this selection") -> None:
+    """Say there is nothing to draw, in place of empty axes."""
+    ax.text(
+        0.5,
+        0.5,
+        f"{message}: widen the filters or the period.",
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        fontsize=11,
+        color="#444444",
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.spines[["left", "bottom"]].set_visible(False)
+
+
+def _rate_lines(ax, frame: pd.DataFrame, rates: dict, min_sample: int) -> None:
+    """One line per rate column; a month resting on fewer than ``min_sample`` customers
+    (its denominator column) is left out of the line and drawn as a faded point, as in the
+    dashboard. Months without a rate (NaN) are gaps.
+
+    ``rates`` maps a rate column to (label, denominator column, colour).
+    """
+    for column, (label, denominator, color) in rates.items():
+        small = frame[denominator] < min_sample
+        ax.plot(
+            frame["month"],
+            frame[column].where(~small),
+            color=color,
+            lw=1.8,
+            marker="o",
+            ms=2.5,
+            label=label,
+        )
+        few = frame.loc[small & frame[column].notna()]
+        if len(few):
+            ax.scatter(
+                few["month"],
+                few[column],
+                color=color,
+                alpha=0.35,
+                s=18,
+                lw=0,
+                label=f"{label} (faded: fewer than {min_sample} customers)",
+            )
+
+
+def _rate_limits(ax, values: pd.Series) -> None:
+    """A % axis from 0 to a little above the highest rate drawn."""
+    high = float(values.max()) if values.notna().any() else 0.0
+    ax.set_ylim(0, max(high * 1.1, 0.01))
+
+
+def _draw_aged_debt(aged: pd.DataFrame, context: _FigureContext):
+    figure, ax = _new_figure()
+    level = context.ageing_level
+    buckets = list(aged["bucket"].cat.categories)
+    past_due = buckets[1:]  # the Current bucket is not arrears
+    wide = aged.pivot_table(
+        index="month", columns="bucket", values="arrears", aggfunc="sum", observed=False
+    ).reindex(columns=buckets)
+    on_book = aged.groupby("month", observed=True)["customers"].sum().reindex(wide.index)
+    wide = wide[past_due].where(on_book.gt(0), axis=0)  # nobody on book: a gap, not £0
+    if wide.empty or wide.isna().all().all():
+        _no_data(ax)
+    else:
+        left, widths = _month_bars(pd.Series(wide.index))
+        bottom = np.zeros(len(wide))
+        colors = bucket_colors(buckets)[1:]
+        for bucket, color in zip(past_due, colors, strict=True):
+            values = wide[bucket].to_numpy(dtype=float)
+            ax.bar(
+                left,
+                values,
+                width=widths,
+                align="edge",
+                bottom=bottom,
+                color=color,
+                label=f"{bucket} days past due" if bucket[0].isdigit() else str(bucket),
+            )
+            bottom = bottom + values
+        shaded = _shade_run_in(ax, pd.Series(wide.index), context).any()
+        _month_axis(ax)
+        _month_limits(ax, pd.Series(wide.index))
+        _pounds_axis(ax.yaxis)
+        ax.set_ylabel("arrears £ at the month-end")
+        ax.set_xlabel("month-end")
+        entries = len(past_due) + int(shaded)
+        _legend_below(figure, ax, ncols=entries if entries <= 4 else -(-entries // 2))
+    level_words = f"{level} level: {AGEING_LEVEL_WORDS[level]}"
+    title = f"Aged debt: arrears £ by days past due at each month-end — {context.as_of}"
+    _titles(figure, ax, title, f"{context.selection} · {level_words}")
+    return figure
+
+
+def _draw_share_in_arrears(monthly: pd.DataFrame, context: _FigureContext):
+    figure, ax = _new_figure()
+    if monthly.empty or monthly["share_in_arrears"].isna().all():
+        _no_data(ax)
+    else:
+        rates = {"share_in_arrears": ("in arrears / on book", "customers", _BLUE)}
+        _rate_lines(ax, monthly, rates, context.min_sample)
+        _month_axis(ax)
+        _month_limits(ax, monthly["month"])
+        _percent_axis(ax.yaxis)
+        _rate_limits(ax, monthly["share_in_arrears"])
+        ax.set_ylabel("customers in arrears / on book")
+        ax.set_xlabel("month-end")
+        _legend_below(figure, ax)
+    last = monthly.dropna(subset=["share_in_arrears"]).tail(1)
+    note = ""
+    if len(last):
+        row = last.iloc[0]
+        note = (
+            f" · {row['month']:%b %Y}: {row['share_in_arrears']:.1%} "
+            f"({row['in_arrears']:,} of {row['customers']:,} customers)"
+        )
+    title = f"Share of customers on book in arrears at each month-end — {context.as_of}"
+    _titles(figure, ax, title, f"{context.selection}{note}")
+    return figure
+
+
+def _signed_pounds(step: str, amount: float) -> str:
+    if step in ("opening", "closing"):
+        return f"£{amount:,.0f}" if amount >= 0 else f"−£{-amount:,.0f}"
+    return f"+£{amount:,.0f}" if amount >= 0 else f"−£{-amount:,.0f}"
+
+
+def _draw_debt_movement(bridge: pd.DataFrame, context: _FigureContext):
+    figure, ax = _new_figure(10, 4.6)
+    moved = bridge[["amount", "start", "end"]].to_numpy(dtype=float)
+    if bridge.empty or not np.abs(moved).sum():
+        _no_data(ax, "No debt movement for this selection")
+    else:
+        low = bridge[["start", "end"]].min(axis=1).to_numpy(dtype=float)
+        high = bridge[["start", "end"]].max(axis=1).to_numpy(dtype=float)
+        labels = [STEP_LABELS.get(step, str(step)) for step in bridge["step"]]
+        bars = ax.barh(
+            labels,
+            high - low,
+            left=low,
+            color=[FLOW_COLORS.get(step, _GREY) for step in bridge["step"]],
+            height=0.6,
+        )
+        span = max(float(high.max()), 0.0) - min(float(low.min()), 0.0) or 1.0
+        for bar, step, amount, right in zip(
+            bars, bridge["step"], bridge["amount"], high, strict=True
+        ):
+            ax.text(
+                right + span * 0.01,
+                bar.get_y() + bar.get_height() / 2,
+                _signed_pounds(step, float(amount)),
+                va="center",
+                ha="left",
+                fontsize=9,
+            )
+        for y in range(len(bridge) - 1):  # connectors: each step starts where the last ended
+            level = float(bridge["end"].iloc[y])
+            ax.plot([level, level], [y + 0.3, y + 0.7], color="#777777", lw=0.8)
+        ax.invert_yaxis()  # opening at the top
+        ax.set_xlim(
+            min(float(low.min()), 0.0) - span * 0.02, max(float(high.max()), 0.0) + span * 0.22
+        )
+        ax.axvline(0, color="#333333", lw=0.8)
+        _pounds_axis(ax.xaxis)
+        ax.set_xlabel("£ (arrears net of credit on account)")
+        ax.grid(axis="x", alpha=0.3)
+    title = f"Debt movement over the period: opening to closing balance — {context.as_of}"
+    subtitle = f"{context.selection} · {context.movement_span}"
+    _titles(figure, ax, title, subtitle)
+    return figure
+
+
+def _draw_roll_and_cure(roll: pd.DataFrame, context: _FigureContext):
+    figure, ax = _new_figure()
+    labels = context.bucket_labels
+    rates = {
+        "cure_rate": ("Cure: in arrears → Current", "in_arrears_before", "#2ca02c"),
+        "roll_current": (f"Roll: {labels[0]} → {labels[1]}", "current_before", "#ff7f0e"),
+    }
+    if len(labels) > 2:
+        rates["roll_first"] = (f"Roll: {labels[1]} → {labels[2]}", "first_before", "#d62728")
+    columns = list(rates)
+    if roll.empty or roll[columns].isna().all().all():
+        _no_data(ax)
+    else:
+        _rate_lines(ax, roll, rates, context.min_sample)
+        _month_axis(ax)
+        _month_limits(ax, roll["month"])
+        _percent_axis(ax.yaxis)
+        _rate_limits(ax, roll[columns].max(axis=1))
+        ax.set_ylabel("share of the bucket a month before")
+        ax.set_xlabel("month-end")
+        _legend_below(figure, ax, ncols=2)
+    title = f"Cure and forward roll rates by month-end — {context.as_of}"
+    subtitle = f"{context.selection} · account level: each customer in their oldest bucket"
+    _titles(figure, ax, title, subtitle)
+    return figure
+
+
+def _draw_severe(monthly: pd.DataFrame, context: _FigureContext):
+    figure, ax = _new_figure()
+    if monthly.empty or monthly["reach_rate"].isna().all():
+        _no_data(ax)
+    else:
+        rates = {"reach_rate": (f"reached {SEVERE_DAYS}+ days / at risk", "at_risk", "#d62728")}
+        _rate_lines(ax, monthly, rates, context.min_sample)
+        run_in = _shade_run_in(ax, monthly["month"], context)
+        _month_axis(ax)
+        _month_limits(ax, monthly["month"])
+        _percent_axis(ax.yaxis)
+        _rate_limits(ax, monthly["reach_rate"])
+        _off_scale_run_in(ax, monthly, "reach_rate", run_in)
+        ax.set_ylabel("reached / at risk")
+        ax.set_xlabel("month-end")
+        _legend_below(figure, ax, ncols=2)
+    title = f"Customers reaching {SEVERE_DAYS}+ days past due in the month — {context.as_of}"
+    subtitle = (
+        f"{context.selection} · of those on book and under {SEVERE_DAYS} days past due at "
+        "the previous month-end"
+    )
+    _titles(figure, ax, title, subtitle)
+    return figure
+
+
+def _shade_run_in(ax, months: pd.Series, context: _FigureContext) -> pd.Series:
+    """Shade the data's first month-ends, up to the month in which its first day is
+    :data:`SEVERE_DAYS` days old: no debt dated within the data can be that old before
+    then, and balances carried in from before the data age together from its first day.
+
+    Returns
+    -------
+    Series of bool
+        Whether each of ``months`` is shaded.
+    """
+    reached_by = context.first_day + pd.Timedelta(days=SEVERE_DAYS)
+    run_in = months <= reached_by
+    if run_in.any():
+        ax.axvspan(
+            months[run_in].min() - pd.Timedelta(days=14),
+            months[run_in].max() + pd.Timedelta(days=31),
+            color=_GREY,
+            alpha=0.2,
+            lw=0,
+            zorder=0,
+            label=f"first {SEVERE_DAYS} days of the data: carried-in debt still ageing",
+        )
+    return run_in
+
+
+def _off_scale_run_in(ax, frame: pd.DataFrame, column: str, run_in: pd.Series) -> None:
+    """Scale the axis to the months after the run-in when a run-in month would flatten
+    them (over 1.5 times their highest), and write the value of each month off the scale
+    at the top of the axis. The line keeps every value: only the view is cut."""
+    after = frame.loc[~run_in, column]
+    if after.isna().all():
+        return
+    top = float(after.max()) * 1.25 or 0.01
+    above = frame.loc[run_in & frame[column].gt(top)]
+    if above.empty or float(above[column].max()) <= 1.5 * float(after.max()):
+        return
+    ax.set_ylim(0, top)
+    for month, value in zip(above["month"], above[column], strict=True):
+        ax.annotate(
+            f"{month:%b %Y}: {value:.1%} (off the scale)",
+            xy=(month, top),
+            xytext=(14, -10),
+            textcoords="offset points",
+            ha="left",
+            va="center",
+            fontsize=8.5,
+            color="#444444",
+            arrowprops={"arrowstyle": "-|>", "color": "#444444", "lw": 0.8},
+        )
+
+
+def _month_limits(ax, months: pd.Series) -> None:
+    """The x axis spans the months drawn (each month-end sits at its month's start)."""
+    ax.set_xlim(months.min() - pd.Timedelta(days=20), months.max() + pd.Timedelta(days=28))
+
+
 def _metric_drawer(metric: str) -> Callable:
     if METRIC[metric].is_rate:
         return lambda frame, context: _draw_monthly_rate(frame, context, metric)
@@ -478,4 +803,9 @@ _DRAW: dict[str, Callable] = {
     "actions_monthly": _draw_actions_monthly,
     "provision_monthly": _draw_provision,
     "arrears_forecast": _draw_forecast,
+    "aged_debt": _draw_aged_debt,
+    "share_in_arrears": _draw_share_in_arrears,
+    "debt_movement": _draw_debt_movement,
+    "roll_and_cure": _draw_roll_and_cure,
+    "severe_arrears": _draw_severe,
 }
