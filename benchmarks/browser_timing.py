@@ -57,12 +57,14 @@ CHANGE_JS = """([kind, pick]) => {
       && m.constructor.name === 'RadioGroup'));
     radio.active = (radio.active + 1 + pick % (radio.labels.length - 1)) % radio.labels.length;
   } else if (kind === 'period') {
-    const slider = models.find(m => m.type === 'DateRangeSlider' ||
-      m.constructor.name === 'DateRangeSlider');
-    const month = 30.44 * 24 * 3600 * 1000;
-    const span = Math.floor((slider.end - slider.start) / month);
-    const first = pick % Math.max(span - 6, 1);
-    slider.value = [slider.start + first * month, slider.start + (first + 6 + pick % 6) * month];
+    // the bill-month slider counts months (0 = the first); it acts on release
+    // (value_throttled), which a drag sets and a script must set itself
+    const slider = titled('Bill months');
+    const span = slider.end - slider.start;
+    const first = slider.start + pick % Math.max(span - 6, 1);
+    const range = [first, Math.min(first + 6 + pick % 6, slider.end)];
+    slider.value = range;
+    slider.value_throttled = range;
   } else {
     const select = titled('Segment by');
     const values = select.options.map(o => Array.isArray(o) ? o[0] : o)

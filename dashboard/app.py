@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import panel as pn
 
-from dashboard.ui.app import TITLE, create_app
+from dashboard.ui.app import serve_app
 from dashboard.ui.hosts import install_host_guard, session_refusal
 
 if __name__.startswith("bokeh"):
@@ -20,4 +20,4 @@ if __name__.startswith("bokeh"):
     if refused is not None:
         pn.pane.Str(refused).servable(title="Refused")
     else:
-        create_app().servable(title=TITLE)
+        serve_app()

@@ -31,11 +31,12 @@ LOCAL_PREFIXES = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "file:
 
 RENDERED_JS = """() => window.Bokeh && Bokeh.documents.length > 0 &&
     [...Bokeh.documents[0].all_models].some(m => typeof m.text === 'string' &&
-        m.text.includes(' by month'))"""
+        m.text.replace(/\\n/g, ' ').includes(' by month'))"""
 
 TITLES_JS = """() => [...Bokeh.documents[0].all_models]
     .filter(m => m.type === 'Title' || (m.constructor && m.constructor.name === 'Title'))
-    .map(m => m.text).filter(t => t).sort()"""
+    .map(m => m.text && m.text.replace(/\\n/g, ' ')).filter(t => t).sort()"""
+"""Titles on one line: a long title is drawn on several (``wrap_title``), each break a space."""
 
 SOURCES_JS = """() => {
   const out = [], seen = new Set();

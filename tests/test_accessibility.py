@@ -202,7 +202,8 @@ def test_busy_note_shows_and_clears_and_axis_follows_the_metric(browser, server)
         drawn = page.evaluate(
             """() => { const out = []; for (const root of Object.values(Bokeh.index)) {
               const walk = v => { const m = v.model; if (m.type === 'Figure' || m.left) {
-                const title = m.title && m.title.text; const axis = (m.left || [])[0];
+                const title = m.title && (m.title.text ?? '').replace(/\\n/g, ' ');
+                const axis = (m.left || [])[0];
                 if (title && axis) out.push([title, axis.formatter.type,
                   axis.formatter.format || axis.formatter.code || '']); }
                 for (const c of v.child_views ?? []) walk(c); }; walk(root); } return out; }"""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import panel as pn
 import pytest
 from oracles.ledger import Rows, day_number
 
@@ -193,7 +194,10 @@ def test_dashboard_queue_buttons_columns_and_row_click():
     dashboard.tabs()
     tab = next(t for t in dashboard.tabs_shown if t.name == "Worklist")
     built = dashboard.tab(tab)
-    buttons = next(w for w in built.objects if getattr(w, "label", "") == "Queue")
+    buttons = next(  # under its visible title
+        w for w in built.select(pn.widgets.RadioButtonGroup) if w.label == "Queue"
+    )
+    assert any("Queue" in getattr(p, "object", "") for p in built.select(pn.pane.HTML))
     counts = dashboard.model.queue_counts
     assert list(buttons.options) == [
         f"{q} ({counts[q]:,})" for q in ("All", *worklist_query.QUEUES)

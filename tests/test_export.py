@@ -274,7 +274,8 @@ VISIBLE_PLOTS = """() => {
     const visible = shown && model.visible !== false;
     if (visible && model.title != null && model.renderers !== undefined) {
       const data = model.renderers.filter(r => r.data_source).map(r => r.data_source.data);
-      out.push({title: model.title.text, data: JSON.stringify(data, plain)});
+      const title = (model.title.text ?? '').replace(/\\n/g, ' ');  // wrapped: one line
+      out.push({title, data: JSON.stringify(data, plain)});
     }
     for (const child of view.child_views ?? []) walk(child, visible);
   };

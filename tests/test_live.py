@@ -248,3 +248,25 @@ def test_every_chart_of_the_first_tab_is_updated_in_place_by_a_filter_change(das
         model.param.update(region=[], period=months)
     for name, chart in charts.items():
         assert (chart.redraws, chart.updates) == (1, 3), name
+
+
+def test_a_failing_chart_does_not_keep_the_others_of_its_change_from_being_drawn():
+    from dashboard.ui import live
+
+    inputs = Inputs(frame=frame({"a": 1, "b": 2}))
+
+    def broken(data):
+        if data["value"].sum() > 10:
+            raise RuntimeError("a view that fails on this selection")
+        return bars(data)
+
+    failing = LiveChart(broken, [inputs.param.frame])
+    working = LiveChart(lambda data: bars(data, "shown"), [inputs.param.frame])
+    _root, document = drawn(pn.Column(failing, working))
+    with param.parameterized.discard_events(inputs):  # a served change: drawn on the next tick
+        inputs.frame = frame({"a": 30, "b": 50})
+    live._PENDING[document] = [failing, working]
+    with pytest.raises(RuntimeError, match="fails on this selection"):
+        live._draw_pending(document)  # the error comes once every chart has been drawn
+    assert document not in live._PENDING
+    assert working.updates == 1 and [30, 50] in bar_values(document)

@@ -114,3 +114,26 @@ def test_no_month_end_gives_empty_readings():
     assert len(cube.arrears.snapshot_days) == 0
     assert severe.severe_monthly(cube, everyone(cube)).empty
     assert severe.severe_period(cube, everyone(cube)).empty
+
+
+def test_the_monthly_chart_shades_the_run_in_of_carried_in_debt():
+    """Balances older than the data all age from its first day and reach 91 days together:
+    the months up to then are shaded and the x label says why (no shading without the
+    day)."""
+    import holoviews as hv
+
+    from dashboard.model import CollectionsModel
+    from dashboard.ui.charts.severe import RUN_IN_NOTE, severe_chart
+
+    model = CollectionsModel(live_outputs=["severe_monthly"])
+    first = model.cube.months[0]
+    rate, _ever = severe_chart(model.severe_monthly, "all", first_day=first).objects
+    spans = list(rate.object.traverse(lambda x: x, [hv.VSpan]))
+    assert len(spans) == 1
+    low, high = spans[0].data
+    shaded = model.severe_monthly["month"].between(low, high)
+    assert shaded.sum() == 4  # Jan-Apr 2022: day 91 of the data is 1 April
+    assert model.severe_monthly.loc[shaded, "month"].max() == first + pd.DateOffset(months=3)
+    assert RUN_IN_NOTE in hv.Store.lookup_options("bokeh", rate.object, "plot").kwargs["xlabel"]
+    plain, _ = severe_chart(model.severe_monthly, "all").objects
+    assert not list(plain.object.traverse(lambda x: x, [hv.VSpan]))

@@ -835,6 +835,21 @@ def create_app() -> pn.viewable.Viewable:
     return dashboard.template()
 
 
+def serve_app(title: str = TITLE) -> None:
+    """Add :func:`create_app` to this session's document (``panel serve``).
+
+    The document's model graph is frozen while the page is added: each of the page's
+    JavaScript links (the busy note on every control) would otherwise walk the whole graph
+    again (2.1 s of a 1,000,000-customer page's 2.9 s server time, 0.8 s frozen).
+    """
+    document = pn.state.curdoc
+    if document is None:
+        create_app().servable(title=title)
+        return
+    with document.models.freeze():
+        create_app().servable(title=title)
+
+
 def control_label(text: str) -> pn.pane.HTML:
     """A visible title above a group of radio buttons, styled like a drop-down's title."""
     return pn.pane.HTML(

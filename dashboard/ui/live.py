@@ -13,6 +13,7 @@ alert) is drawn anew.
 from __future__ import annotations
 
 import html
+import threading
 from collections.abc import Callable, Sequence
 from functools import partial
 from weakref import WeakKeyDictionary
@@ -110,6 +111,10 @@ sets HoloViews' own sizes (13px, 11px), which would shrink the text of an update
 _PENDING: WeakKeyDictionary[Document, list[LiveChart]] = WeakKeyDictionary()
 """Charts of a served page waiting to be redrawn at the end of the current change."""
 
+_PENDING_LOCK = threading.Lock()
+"""Guards :data:`_PENDING`: a change is processed in one of the server's threads while the
+event loop draws the charts of the change before (``panel serve --num-threads``)."""
+
 
 def _draw_later(document: Document, chart: LiveChart) -> None:
     """Redraw ``chart`` once the change being processed is over, with the page's other
@@ -120,19 +125,30 @@ def _draw_later(document: Document, chart: LiveChart) -> None:
     change's charts inside one frozen hold walks it once; a chart that several outputs of
     the change touch is drawn once too.
     """
-    pending = _PENDING.setdefault(document, [])
-    if chart in pending:
-        return
-    pending.append(chart)
-    if len(pending) == 1:
+    with _PENDING_LOCK:
+        pending = _PENDING.setdefault(document, [])
+        if chart in pending:
+            return
+        pending.append(chart)
+        first = len(pending) == 1
+    if first:
         document.add_next_tick_callback(partial(_draw_pending, document))
 
 
 def _draw_pending(document: Document) -> None:
-    charts = _PENDING.pop(document, [])
+    """Draw the charts waiting for ``document``: all of them, even if one fails (its error
+    is raised once the others are drawn, so the server logs it)."""
+    with _PENDING_LOCK:
+        charts = _PENDING.pop(document, [])
+    failed = None
     with hold(document, freeze=True):
         for chart in charts:
-            chart._redraw()
+            try:
+                chart._redraw()
+            except Exception as error:  # re-raised below, once the others are drawn
+                failed = failed or error
+    if failed is not None:
+        raise failed
 
 
 class WhenShown:
@@ -333,7 +349,9 @@ def _holoviews_parts(obj) -> list:
 
 
 def chart_title(obj) -> str:
-    """The title of a view's result ("" when it has none).
+    """The title of a view's result ("" when it has none), on one line: the line breaks
+    :func:`dashboard.ui.style.wrap_title` put in for a phone become spaces again, which gives
+    back the title as written.
 
     Parameters
     ----------
@@ -352,7 +370,7 @@ def chart_title(obj) -> str:
                 if title:
                     break
         if title:
-            titles.append(str(title))
+            titles.append(str(title).replace("\n", " "))
     return "; ".join(titles)
 
 

@@ -161,8 +161,85 @@ def rate_formatter() -> NumeralTickFormatter:
 
 def chart_options(**options) -> dict:
     """Options every chart shares (independent axes, no toolbar: hover only), plus
-    ``options``."""
+    ``options``; a ``title`` is wrapped to fit a phone (:func:`wrap_title`)."""
+    if options.get("title"):
+        options["title"] = wrap_title(options["title"])
     return {"shared_axes": False, "toolbar": None, "default_tools": [], **options}
+
+
+TITLE_WIDTH = 56
+"""Characters per line of a chart title (:func:`wrap_title`): two lines for the longest
+titles on a laptop, where the chart keeps its height. Bokeh starts a title at the left edge
+of the plot frame, right of the y axis: on a phone (390 px wide) that leaves about 250 px,
+some 31 characters of the 12pt bold title font, so a long line is still cut there (30
+characters fit a phone but stacked four or five lines on a laptop, squeezing the plot to a
+third of its height); the full title is the chart's text alternative."""
+
+
+def wrap_title(text: str, width: int = TITLE_WIDTH) -> str:
+    """A chart title on lines of at most ``width`` characters, so that it fits a phone
+    (Bokeh draws each line of a title; one long line runs off the chart's right edge).
+
+    A line ends preferably after a `` · `` separator (the ``·`` stays at the end of the
+    line), when that keeps the line at least :data:`SEPARATOR_FILL` of ``width`` long; else
+    at the last space that fits. A line never starts with a word without letters (a lone
+    ``·``, ``–``, ``±`` or a number such as a year). A word longer than ``width`` (or words
+    held together that way) gets a line of its own, longer than ``width``.
+
+    Each break replaces one space by ``"\\n"``, so ``wrapped.replace("\\n", " ")`` gives
+    back ``text`` exactly. A text that already holds a line break, or fits, is returned as
+    it is.
+
+    Parameters
+    ----------
+    text : str
+        The title on one line.
+    width : int
+        Longest line wanted, in characters.
+
+    Returns
+    -------
+    str
+    """
+    text = str(text)
+    if "\n" in text or len(text) <= width:
+        return text
+    spaces = [i for i, c in enumerate(text) if c == " " and _may_break(text, i)]
+    breaks, start = [], 0
+    while len(text) - start > width:
+        fitting = [i for i in spaces if start < i <= start + width]
+        after_separator = [
+            i for i in fitting if text[i - 1] == "·" and i - start >= SEPARATOR_FILL * width
+        ]
+        if after_separator:
+            cut = after_separator[-1]
+        elif fitting:
+            cut = fitting[-1]
+        else:  # one word longer than the width: break after it
+            cut = next((i for i in spaces if i > start), None)
+            if cut is None:
+                break
+        breaks.append(cut)
+        start = cut + 1
+    chars = list(text)
+    for i in breaks:
+        chars[i] = "\n"
+    return "".join(chars)
+
+
+SEPARATOR_FILL = 0.4
+"""A line may end at a `` · `` separator when at least this share of the width is used
+(shorter lines would waste the width; longer titles, more lines)."""
+
+
+def _may_break(text: str, i: int) -> bool:
+    """Whether the space at ``i`` may become a line break: text on both sides, and the next
+    line would not start with a word without letters (a lone ``·``, ``–`` or ``±``, or a
+    number: "Jan 2026" and "12 month-ends" stay on one line)."""
+    if i == 0 or i == len(text) - 1 or text[i - 1] == " " or text[i + 1] == " ":
+        return False
+    word = text[i + 1 :].split(" ", 1)[0]
+    return any(c.isalpha() for c in word)
 
 
 def markdown_text(text: str) -> str:

@@ -395,7 +395,10 @@ TABS: tuple[Tab, ...] = (
                 "severe",
                 ("severe_monthly",),
                 lambda model: severe_views.severe_chart(
-                    model.severe_monthly, model.describe_selection(), model.min_sample
+                    model.severe_monthly,
+                    model.describe_selection(),
+                    model.min_sample,
+                    first_day=model.cube.months[0],
                 ),
                 watches=("min_sample",),
             ),

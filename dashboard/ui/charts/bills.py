@@ -29,6 +29,7 @@ from dashboard.ui.style import (
     rate_formatter,
     segment_colors,
     with_labels,
+    wrap_title,
 )
 from dashboard.vocab import ACTIONS, DIMENSION_LABELS
 
@@ -410,7 +411,7 @@ def actions_distribution(actions_by_type: pd.DataFrame, selection: str):
         legend=False,
     )
     return bars.opts(
-        title=f"Collections actions by type · {selection}",
+        title=wrap_title(f"Collections actions by type · {selection}"),
         xlabel="",
         ylabel="actions",
         xformatter=NumeralTickFormatter(format="0,0"),
@@ -447,7 +448,7 @@ def actions_volume(actions_monthly: pd.DataFrame, selection: str):
         hover="vline",
     )
     return areas.opts(
-        title=f"Collections actions per month · {selection}",
+        title=wrap_title(f"Collections actions per month · {selection}"),
         xlabel="month of action",
         ylabel="actions",
         yformatter=NumeralTickFormatter(format="0,0"),

@@ -14,7 +14,7 @@ import panel as pn
 
 from dashboard.cube.timeline import Timeline
 from dashboard.ui.charts.ledger import bucket_colors, pounds_axis
-from dashboard.ui.style import ACTION_COLORS, blank_missing, markdown_text
+from dashboard.ui.style import ACTION_COLORS, blank_missing, markdown_text, wrap_title
 from dashboard.vocab import DIMENSION_LABELS
 
 PAYMENT_COLOR = "#2166ac"
@@ -97,7 +97,7 @@ def balance_chart(view: dict):
         height=290,
         xlabel="",
         ylabel="Balance £",
-        title=title,
+        title=wrap_title(title),
         hover_cols=["arrears", "days_past_due"],
         **WIDTH,
     ).opts(yformatter=pounds_axis(), show_grid=True)
@@ -148,7 +148,7 @@ def _days_chart(daily: pd.DataFrame):
         height=190,
         xlabel="",
         ylabel="Days past due",
-        title="Days past due (the oldest unpaid bill's age), by bucket",
+        title=wrap_title("Days past due (the oldest unpaid bill's age), by bucket"),
         **WIDTH,
     ).opts(show_grid=True, ylim=(0, None), legend_position="top", legend_cols=6)
 

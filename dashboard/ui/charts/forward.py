@@ -15,7 +15,7 @@ import panel as pn
 from bokeh.models import NumeralTickFormatter
 
 from dashboard.ui.charts.ledger import bucket_colors, pounds_axis
-from dashboard.ui.style import PALETTE, SIZE, no_data, segment_labels
+from dashboard.ui.style import PALETTE, SIZE, no_data, segment_labels, wrap_title
 from dashboard.vocab import DIMENSION_LABELS
 
 PROVISION_NOTE = (
@@ -98,7 +98,9 @@ def provision_month_chart(monthly: pd.DataFrame, selection: str):
             hover_formatters={"@month": "datetime"},
         ),
         hv.opts.Overlay(
-            title=f"Expected credit loss £ and arrears £ at each month-end · {selection}",
+            title=wrap_title(
+                f"Expected credit loss £ and arrears £ at each month-end · {selection}"
+            ),
             yformatter=pounds_axis(),
             ylabel="£",
             xlabel="month-end (loss rates as known then)",
@@ -112,7 +114,7 @@ def provision_month_chart(monthly: pd.DataFrame, selection: str):
     coverage = monthly.hvplot.line(
         **SIZE, x="month", y="coverage", color=PALETTE[3], line_width=2, hover_cols=["method"]
     ).opts(
-        title=f"Coverage: ECL / arrears at each month-end · {selection}",
+        title=wrap_title(f"Coverage: ECL / arrears at each month-end · {selection}"),
         yformatter=NumeralTickFormatter(format="0%"),
         ylim=(0, None),
         ylabel="ECL / arrears",
@@ -151,7 +153,9 @@ def provision_segment_chart(by_segment: pd.DataFrame, dim: str, categories, sele
         hover_cols=["balance", "coverage", "customers"],
     )
     return bars.opts(
-        title=f"Expected credit loss £ by {label.lower()} at the last month-end · {selection}",
+        title=wrap_title(
+            f"Expected credit loss £ by {label.lower()} at the last month-end · {selection}"
+        ),
         yformatter=pounds_axis(),
         ylabel="ECL £",
         xlabel=f"{label} (the selection's loss rates on each one's ageing)",
@@ -216,7 +220,7 @@ def _forecast_measure(totals: pd.DataFrame, measure: str, what: str, selection: 
             tools=["hover"], hover_tooltips=tooltips, hover_formatters={"@month": "datetime"}
         ),
         hv.opts.Overlay(
-            title=f"{what}: the last 12 month-ends and the next 6 · {selection}",
+            title=wrap_title(f"{what}: the last 12 month-ends and the next 6 · {selection}"),
             ylabel=what.lower(),
             xlabel="month-end",
             yformatter=pounds_axis() if money else NumeralTickFormatter(format="0,0"),
@@ -255,8 +259,10 @@ def forecast_bucket_chart(forecast: pd.DataFrame, selection: str):
     )
     marker = hv.VLine(origin).opts(color="#333333", line_dash="dotted", line_width=1.5)
     return (areas * marker).opts(
-        title=f"Arrears £ by days past due: actual, then forecast after "
-        f"{pd.Timestamp(origin):%b %Y} · {selection}",
+        title=wrap_title(
+            f"Arrears £ by days past due: actual, then forecast after "
+            f"{pd.Timestamp(origin):%b %Y} · {selection}"
+        ),
         xlabel="month-end (dotted: the last one seen)",
         ylabel="arrears £",
         yformatter=pounds_axis(),

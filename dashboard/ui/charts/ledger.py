@@ -28,6 +28,7 @@ from dashboard.ui.style import (
     pounds_formatter,
     segment_colors,
     segment_labels,
+    wrap_title,
 )
 from dashboard.vocab import DIMENSION_LABELS
 
@@ -97,8 +98,9 @@ def ageing_chart(
     )
     what = "Arrears £" if money else "Customers"
     return areas.opts(
-        title=f"{what} by days past due at each month-end ({AGEING_LEVEL_WORDS[level]}) "
-        f"· {selection}",
+        title=wrap_title(
+            f"{what} by days past due at each month-end ({AGEING_LEVEL_WORDS[level]}) · {selection}"
+        ),
         xlabel=f"month-end (the last one seen as of {as_of:%d %b %Y})",
         ylabel="arrears £" if money else "customers on book",
         yformatter=pounds_axis() if money else NumeralTickFormatter(format="0,0"),
@@ -124,7 +126,7 @@ def arrears_share_chart(monthly: pd.DataFrame, selection: str):
         line_width=2,
         hover_cols=hover,
     ).opts(
-        title=f"Share of customers on book who are in arrears · {selection}",
+        title=wrap_title(f"Share of customers on book who are in arrears · {selection}"),
         yformatter=NumeralTickFormatter(format="0.0%"),
         ylim=(0, None),
         ylabel="in arrears / on book",
@@ -146,7 +148,7 @@ def arrears_share_chart(monthly: pd.DataFrame, selection: str):
         line_width=2,
         hover_cols=hover,
     ).opts(
-        title=f"Average arrears per customer in arrears · {selection}",
+        title=wrap_title(f"Average arrears per customer in arrears · {selection}"),
         yformatter=pounds_axis(),
         ylim=(0, None),
         ylabel="£ per customer in arrears",
@@ -197,7 +199,7 @@ def arrears_by_segment_chart(by_segment: pd.DataFrame, dim: str, categories, sel
         hv.opts.Curve(hover_tooltips=tooltips, hover_formatters={"@month": "datetime"})
     )
     return plot.opts(
-        title=f"Arrears £ by {label.lower()} · {selection}",
+        title=wrap_title(f"Arrears £ by {label.lower()} · {selection}"),
         yformatter=pounds_axis(),
         ylabel="arrears £",
         xlabel="month-end",
@@ -262,8 +264,10 @@ def transition_heatmap(
             height=360,
             xlabel="bucket at month-end",
             ylabel="bucket at previous month-end",
-            title=f"Roll and cure: where {what} move in a month (rows = 100%)"
-            f"{_faded_note(small.any(), min_sample)} · {selection}",
+            title=wrap_title(
+                f"Roll and cure: where {what} move in a month (rows = 100%)"
+                f"{_faded_note(small.any(), min_sample)} · {selection}"
+            ),
             tools=["hover"],
             hover_tooltips=[
                 ("From", "@from_bucket"),
@@ -354,7 +358,7 @@ def roll_rate_chart(roll: pd.DataFrame, labels, selection: str, min_sample: int 
             label=f"{rate} (n < {min_sample})",
         ).opts(hover_tooltips=hover, hover_formatters={"@month": "datetime"})
     return plot.opts(
-        title=f"Cure and forward roll rates by month · {selection}",
+        title=wrap_title(f"Cure and forward roll rates by month · {selection}"),
         yformatter=NumeralTickFormatter(format="0%"),
         ylim=(0, None),
         ylabel="share of the bucket a month before",
@@ -410,8 +414,10 @@ def vintage_chart(
         height=max(260, 40 + 22 * len(rows)),
         xlabel="months on book",
         ylabel="cohort (customers)",
-        title=f"{title}: back book, then new customers by quarter of first bill"
-        f"{_faded_note(small, min_sample)} · {selection}",
+        title=wrap_title(
+            f"{title}: back book, then new customers by quarter of first bill"
+            f"{_faded_note(small, min_sample)} · {selection}"
+        ),
         tools=["hover"],
         hover_tooltips=[
             ("Cohort", "@row"),
@@ -461,8 +467,10 @@ def entry_cohort_heatmap(entries: pd.DataFrame, selection: str, min_sample: int 
         height=max(360, 14 * long["entry"].nunique()),
         xlabel="time after first reaching serious arrears",
         ylabel="month of entry",
-        title=f"Arrears-entry cohorts: share Current again"
-        f"{_faded_note(small.any(), min_sample)} · {selection}",
+        title=wrap_title(
+            f"Arrears-entry cohorts: share Current again"
+            f"{_faded_note(small.any(), min_sample)} · {selection}"
+        ),
         tools=["hover"],
         hover_tooltips=[
             ("Entered", "@entry"),
@@ -514,7 +522,7 @@ def effectiveness_chart(effect: pd.DataFrame, dim: str, categories, selection: s
         )
         charts.append(
             bars.opts(
-                title=f"{title} · {selection}",
+                title=wrap_title(f"{title} · {selection}"),
                 yformatter=NumeralTickFormatter(format="0%"),
                 ylabel="share of actions",
                 xlabel=f"action · {label.lower()}",
@@ -627,7 +635,9 @@ def funnel_chart(funnel: pd.DataFrame, selection: str):
         hover_cols=["stage", "share_of_previous", "share_of_first"],
     )
     return bars.opts(
-        title=f"Collections funnel: customers reaching each stage in the period · {selection}",
+        title=wrap_title(
+            f"Collections funnel: customers reaching each stage in the period · {selection}"
+        ),
         xlabel="",
         ylabel="customers",
         xformatter=NumeralTickFormatter(format="0,0"),

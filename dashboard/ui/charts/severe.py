@@ -3,11 +3,20 @@ the monthly rate and the share ever there, and a table per segment value for the
 
 from __future__ import annotations
 
+import holoviews as hv
 import pandas as pd
 import panel as pn
 from bokeh.models import NumeralTickFormatter
 
-from dashboard.ui.style import MIN_SAMPLE, PALETTE, SIZE, no_data, segment_labels
+from dashboard.ui.style import (
+    IMMATURE_COLOR,
+    MIN_SAMPLE,
+    PALETTE,
+    SIZE,
+    no_data,
+    segment_labels,
+    wrap_title,
+)
 from dashboard.vocab import DIMENSION_LABELS
 
 SEVERE_NOTE = (
@@ -42,7 +51,16 @@ def _rate_line(frame: pd.DataFrame, y: str, denominator: str, color: str, min_sa
     ).opts(hover_tooltips=hover, hover_formatters={"@month": "datetime"})
 
 
-def severe_chart(monthly: pd.DataFrame, selection: str, min_sample: int = MIN_SAMPLE):
+RUN_IN_NOTE = "shaded: the data's first 91 days, carried-in debt still ageing"
+"""Said under the monthly rate when its first months are shaded (:func:`severe_chart`)."""
+
+
+def severe_chart(
+    monthly: pd.DataFrame,
+    selection: str,
+    min_sample: int = MIN_SAMPLE,
+    first_day: pd.Timestamp | None = None,
+):
     """The monthly rate of reaching 91+ days past due, and the share of the book ever there.
 
     Parameters
@@ -53,6 +71,10 @@ def severe_chart(monthly: pd.DataFrame, selection: str, min_sample: int = MIN_SA
         The selection's description (chart titles).
     min_sample : int, optional
         A month of fewer customers (at risk, or on book) is a faded point off the line.
+    first_day : Timestamp, optional
+        The data's first day: the months up to the one in which it is 91 days old are
+        shaded on the monthly rate (balances carried in from before the data all age from
+        that day, so they reach 91 days together: a run-in, not a spike of the book).
 
     Returns
     -------
@@ -60,28 +82,46 @@ def severe_chart(monthly: pd.DataFrame, selection: str, min_sample: int = MIN_SA
     """
     if monthly.empty or monthly["on_book"].sum() == 0:
         return no_data()
-    faded = f" (faded: fewer than {min_sample} customers)"
-    small = (monthly["at_risk"] < min_sample) & monthly["reach_rate"].notna()
-    rate = _rate_line(monthly, "reach_rate", "at_risk", PALETTE[3], min_sample).opts(
-        title="Reaching 90+ days past due in the month, of those under 91 days a month "
-        f"before{faded if small.any() else ''} · {selection}",
-        yformatter=NumeralTickFormatter(format="0.0%"),
-        ylim=(0, None),
-        ylabel="reached / at risk",
-        xlabel="month-end",
-        shared_axes=False,
-    )
-    small = (monthly["on_book"] < min_sample) & monthly["ever_share"].notna()
-    ever = _rate_line(monthly, "ever_share", "on_book", PALETTE[4], min_sample).opts(
-        title=f"Customers on book ever 90+ days past due{faded if small.any() else ''} "
-        f"· {selection}",
-        yformatter=NumeralTickFormatter(format="0%"),
-        ylim=(0, None),
-        ylabel="ever 90+ / on book",
-        xlabel="month-end",
-        shared_axes=False,
-    )
+    rate = _rate_chart(
+        monthly, ("reach_rate", "at_risk"), PALETTE[3], min_sample,
+        "Reaching 90+ days past due in the month, of those under 91 days a month before",
+        selection, ("0.0%", "reached / at risk"),
+    )  # fmt: skip
+    if first_day is not None:
+        rate = _shade_run_in(rate, monthly["month"], pd.Timestamp(first_day))
+    ever = _rate_chart(
+        monthly, ("ever_share", "on_book"), PALETTE[4], min_sample,
+        "Customers on book ever 90+ days past due", selection, ("0%", "ever 90+ / on book"),
+    )  # fmt: skip
     return pn.Column(rate, ever, sizing_mode="stretch_width")
+
+
+def _rate_chart(monthly, columns, color, min_sample, what, selection, axis):
+    """One rate line titled ``what · selection``; ``columns`` = (rate, its denominator),
+    ``axis`` = (tick format, y label)."""
+    y, denominator = columns
+    small = (monthly[denominator] < min_sample) & monthly[y].notna()
+    faded = f" (faded: fewer than {min_sample} customers)" if small.any() else ""
+    return _rate_line(monthly, y, denominator, color, min_sample).opts(
+        title=wrap_title(f"{what}{faded} · {selection}"),
+        yformatter=NumeralTickFormatter(format=axis[0]),
+        ylim=(0, None),
+        ylabel=axis[1],
+        xlabel="month-end",
+        shared_axes=False,
+    )
+
+
+def _shade_run_in(chart, months: pd.Series, first_day: pd.Timestamp):
+    """``chart`` with the months up to the one in which ``first_day`` is 91 days old shaded
+    (``months`` are month starts), and the x label saying why."""
+    run_in = months.loc[months <= first_day + pd.Timedelta(days=91)]
+    if run_in.empty:
+        return chart
+    span = hv.VSpan(run_in.min() - pd.Timedelta(days=15), run_in.max() + pd.Timedelta(days=15))
+    return (chart * span.opts(color=IMMATURE_COLOR, alpha=0.15)).opts(
+        xlabel=f"month-end ({RUN_IN_NOTE})"
+    )
 
 
 def severe_table(by_segment: pd.DataFrame, dim: str) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import pandas as pd
 from bokeh.models import NumeralTickFormatter
 
 from dashboard.score import TARGET
-from dashboard.ui.style import SIZE, markdown_text, no_data
+from dashboard.ui.style import SIZE, markdown_text, no_data, wrap_title
 from dashboard.vocab import DIMENSION_LABELS
 
 SCORE_COLOR = "#7b3294"
@@ -83,8 +83,10 @@ def calibration_chart(warning: dict | None):
         x="mean_score", y="observed_rate", color=SCORE_COLOR, size=60, hover_cols=["bin", "rows"]
     )
     return (diagonal * points).opts(
-        title="Calibration out of time: predicted (mean score per decile) against observed "
-        "(dashed: perfect)",
+        title=wrap_title(
+            "Calibration out of time: predicted (mean score per decile) against observed "
+            "(dashed: perfect)"
+        ),
         xlabel="mean score of the decile",
         ylabel="share who fell 31+ days behind",
         xformatter=NumeralTickFormatter(format="0%"),
@@ -118,7 +120,7 @@ def score_distribution_chart(watchlist: pd.DataFrame | None):
         color=SCORE_COLOR,
         responsive=True,
         height=260,
-        title=f"Customers Current today, by early-warning score ({len(watchlist):,})",
+        title=wrap_title(f"Customers Current today, by early-warning score ({len(watchlist):,})"),
         xlabel="score (chance of falling 31+ days behind within three month-ends)",
         ylabel="customers",
         tools=["hover"],
