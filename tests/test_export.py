@@ -176,6 +176,7 @@ def test_page_carries_the_ledger_views(model):
         "transitions",
         "roll",
         "severe",
+        "severe_ever",
         "vintage_default",
         "vintage_arrears",
         "entries",

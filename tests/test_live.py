@@ -270,3 +270,23 @@ def test_a_failing_chart_does_not_keep_the_others_of_its_change_from_being_drawn
         live._draw_pending(document)  # the error comes once every chart has been drawn
     assert document not in live._PENDING
     assert working.updates == 1 and [30, 50] in bar_values(document)
+
+
+def test_the_90_plus_charts_are_two_charts_updated_in_place(dashboard):
+    """Like the bridges: one chart per figure, so a filter change updates each in place."""
+    from dashboard.ui.tabs import TABS
+
+    model = dashboard.model
+    (tab,) = [tab for tab in TABS if tab.name == "Roll & cure"]
+    charts = {c.name: dashboard.chart(c) for c in tab.charts() if c.name.startswith("severe")}
+    assert set(charts) == {"severe", "severe_ever"}
+    dashboard.active_tab = "Roll & cure"
+    try:
+        for chart in charts.values():
+            drawn(chart)
+        model.region = [model.param.region.objects[1]]
+    finally:
+        model.region = []
+        dashboard.active_tab = "Trends"
+    for name, chart in charts.items():
+        assert chart.redraws == 1 and chart.updates >= 2, name  # region, then back

@@ -123,17 +123,19 @@ def test_the_monthly_chart_shades_the_run_in_of_carried_in_debt():
     import holoviews as hv
 
     from dashboard.model import CollectionsModel
-    from dashboard.ui.charts.severe import RUN_IN_NOTE, severe_chart
+    from dashboard.ui.charts.severe import RUN_IN_NOTE, severe_ever_chart, severe_rate_chart
 
     model = CollectionsModel(live_outputs=["severe_monthly"])
     first = model.cube.months[0]
-    rate, _ever = severe_chart(model.severe_monthly, "all", first_day=first).objects
-    spans = list(rate.object.traverse(lambda x: x, [hv.VSpan]))
+    rate = severe_rate_chart(model.severe_monthly, "all", first_day=first)
+    spans = list(rate.traverse(lambda x: x, [hv.VSpan]))
     assert len(spans) == 1
     low, high = spans[0].data
     shaded = model.severe_monthly["month"].between(low, high)
     assert shaded.sum() == 4  # Jan-Apr 2022: day 91 of the data is 1 April
     assert model.severe_monthly.loc[shaded, "month"].max() == first + pd.DateOffset(months=3)
-    assert RUN_IN_NOTE in hv.Store.lookup_options("bokeh", rate.object, "plot").kwargs["xlabel"]
-    plain, _ = severe_chart(model.severe_monthly, "all").objects
-    assert not list(plain.object.traverse(lambda x: x, [hv.VSpan]))
+    assert RUN_IN_NOTE in hv.Store.lookup_options("bokeh", rate, "plot").kwargs["xlabel"]
+    plain = severe_rate_chart(model.severe_monthly, "all")
+    assert not list(plain.traverse(lambda x: x, [hv.VSpan]))
+    ever = severe_ever_chart(model.severe_monthly, "all")
+    assert not list(ever.traverse(lambda x: x, [hv.VSpan]))

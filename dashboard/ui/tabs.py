@@ -394,11 +394,19 @@ TABS: tuple[Tab, ...] = (
             Chart(
                 "severe",
                 ("severe_monthly",),
-                lambda model: severe_views.severe_chart(
+                lambda model: severe_views.severe_rate_chart(
                     model.severe_monthly,
                     model.describe_selection(),
                     model.min_sample,
                     first_day=model.cube.months[0],
+                ),
+                watches=("min_sample",),
+            ),
+            Chart(
+                "severe_ever",
+                ("severe_monthly",),
+                lambda model: severe_views.severe_ever_chart(
+                    model.severe_monthly, model.describe_selection(), model.min_sample
                 ),
                 watches=("min_sample",),
             ),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import holoviews as hv
 import pandas as pd
-import panel as pn
 from bokeh.models import NumeralTickFormatter
 
 from dashboard.ui.style import (
@@ -52,33 +51,33 @@ def _rate_line(frame: pd.DataFrame, y: str, denominator: str, color: str, min_sa
 
 
 RUN_IN_NOTE = "shaded: the data's first 91 days, carried-in debt still ageing"
-"""Said under the monthly rate when its first months are shaded (:func:`severe_chart`)."""
+"""Said under the monthly rate when its first months are shaded (:func:`severe_rate_chart`)."""
 
 
-def severe_chart(
+def severe_rate_chart(
     monthly: pd.DataFrame,
     selection: str,
     min_sample: int = MIN_SAMPLE,
     first_day: pd.Timestamp | None = None,
 ):
-    """The monthly rate of reaching 91+ days past due, and the share of the book ever there.
+    """The monthly rate of reaching 91+ days past due.
 
     Parameters
     ----------
     monthly : DataFrame
         ``CollectionsModel.severe_monthly``.
     selection : str
-        The selection's description (chart titles).
+        The selection's description (chart title).
     min_sample : int, optional
-        A month of fewer customers (at risk, or on book) is a faded point off the line.
+        A month of fewer customers at risk is a faded point off the line.
     first_day : Timestamp, optional
         The data's first day: the months up to the one in which it is 91 days old are
-        shaded on the monthly rate (balances carried in from before the data all age from
-        that day, so they reach 91 days together: a run-in, not a spike of the book).
+        shaded (balances carried in from before the data all age from that day, so they
+        reach 91 days together: a run-in, not a spike of the book).
 
     Returns
     -------
-    panel.Column or panel.pane.Alert
+    holoviews.Overlay or panel.pane.Alert
     """
     if monthly.empty or monthly["on_book"].sum() == 0:
         return no_data()
@@ -87,13 +86,31 @@ def severe_chart(
         "Reaching 90+ days past due in the month, of those under 91 days a month before",
         selection, ("0.0%", "reached / at risk"),
     )  # fmt: skip
-    if first_day is not None:
-        rate = _shade_run_in(rate, monthly["month"], pd.Timestamp(first_day))
-    ever = _rate_chart(
+    return rate if first_day is None else _shade_run_in(rate, monthly["month"], first_day)
+
+
+def severe_ever_chart(monthly: pd.DataFrame, selection: str, min_sample: int = MIN_SAMPLE):
+    """The share of the customers on book at each month-end ever 91+ days past due.
+
+    Parameters
+    ----------
+    monthly : DataFrame
+        ``CollectionsModel.severe_monthly``.
+    selection : str
+        The selection's description (chart title).
+    min_sample : int, optional
+        A month of fewer customers on book is a faded point off the line.
+
+    Returns
+    -------
+    holoviews.Overlay or panel.pane.Alert
+    """
+    if monthly.empty or monthly["on_book"].sum() == 0:
+        return no_data()
+    return _rate_chart(
         monthly, ("ever_share", "on_book"), PALETTE[4], min_sample,
         "Customers on book ever 90+ days past due", selection, ("0%", "ever 90+ / on book"),
     )  # fmt: skip
-    return pn.Column(rate, ever, sizing_mode="stretch_width")
 
 
 def _rate_chart(monthly, columns, color, min_sample, what, selection, axis):
@@ -112,10 +129,10 @@ def _rate_chart(monthly, columns, color, min_sample, what, selection, axis):
     )
 
 
-def _shade_run_in(chart, months: pd.Series, first_day: pd.Timestamp):
+def _shade_run_in(chart, months: pd.Series, first_day):
     """``chart`` with the months up to the one in which ``first_day`` is 91 days old shaded
     (``months`` are month starts), and the x label saying why."""
-    run_in = months.loc[months <= first_day + pd.Timedelta(days=91)]
+    run_in = months.loc[months <= pd.Timestamp(first_day) + pd.Timedelta(days=91)]
     if run_in.empty:
         return chart
     span = hv.VSpan(run_in.min() - pd.Timedelta(days=15), run_in.max() + pd.Timedelta(days=15))
