@@ -91,6 +91,15 @@ def tables_filled(page) -> bool:
     return all(tables.nth(i).locator(".tabulator-col").count() > 0 for i in range(tables.count()))
 
 
+def serious_violations(axe, page) -> list[str]:
+    """axe-core's serious and critical violations on the page now, one line each."""
+    return [
+        f"{v['id']} ({v['impact']}, {len(v['nodes'])}): {v['help']}"
+        for v in axe.run(page).response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
 def test_axe_finds_no_serious_or_critical_violation_on_any_tab(browser, server):
     from axe_playwright_python.sync_playwright import Axe
 
@@ -99,12 +108,13 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_tab(browser, server):
     try:
         for tab in TABS:
             open_tab(page, tab.name)
-            violations = axe.run(page).response["violations"]
-            bad = [
-                f"{v['id']} ({v['impact']}, {len(v['nodes'])}): {v['help']}"
-                for v in violations
-                if v["impact"] in ("serious", "critical")
-            ]
+            bad = serious_violations(axe, page)
+            if bad:
+                # once more when settled: a tab caught mid-draw passes then (seen once in CI
+                # on Early warning, whose tables fill late: aria-required-children), while a
+                # real violation stays
+                page.wait_for_timeout(5000)
+                bad = serious_violations(axe, page)
             if bad:
                 found[tab.name] = bad
     finally:
