@@ -27,6 +27,7 @@ import pandas as pd
 from dashboard.catalog import METRIC, METRICS
 from dashboard.compute.partition import SEVERE_DAYS
 from dashboard.model import CollectionsModel
+from dashboard.query import severe
 from dashboard.ui.charts.headline import STEP_LABELS
 from dashboard.ui.charts.ledger import AGEING_LEVEL_WORDS, bucket_colors
 from dashboard.ui.style import FLOW_COLORS
@@ -552,6 +553,17 @@ def _rate_lines(ax, frame: pd.DataFrame, rates: dict, min_sample: int) -> None:
             )
 
 
+def _rate_axes(ax, months: pd.Series, rates: pd.Series, ylabel: str) -> None:
+    """The axes of a monthly rate figure: months across (the data's range), a % axis from 0
+    to a little above the highest of ``rates``, and the labels."""
+    _month_axis(ax)
+    _month_limits(ax, months)
+    _percent_axis(ax.yaxis)
+    _rate_limits(ax, rates)
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel("month-end")
+
+
 def _rate_limits(ax, values: pd.Series) -> None:
     """A % axis from 0 to a little above the highest rate drawn."""
     high = float(values.max()) if values.notna().any() else 0.0
@@ -607,12 +619,9 @@ def _draw_share_in_arrears(monthly: pd.DataFrame, context: _FigureContext):
     else:
         rates = {"share_in_arrears": ("in arrears / on book", "customers", _BLUE)}
         _rate_lines(ax, monthly, rates, context.min_sample)
-        _month_axis(ax)
-        _month_limits(ax, monthly["month"])
-        _percent_axis(ax.yaxis)
-        _rate_limits(ax, monthly["share_in_arrears"])
-        ax.set_ylabel("customers in arrears / on book")
-        ax.set_xlabel("month-end")
+        _rate_axes(
+            ax, monthly["month"], monthly["share_in_arrears"], "customers in arrears / on book"
+        )
         _legend_below(figure, ax)
     last = monthly.dropna(subset=["share_in_arrears"]).tail(1)
     note = ""
@@ -692,12 +701,9 @@ def _draw_roll_and_cure(roll: pd.DataFrame, context: _FigureContext):
         _no_data(ax)
     else:
         _rate_lines(ax, roll, rates, context.min_sample)
-        _month_axis(ax)
-        _month_limits(ax, roll["month"])
-        _percent_axis(ax.yaxis)
-        _rate_limits(ax, roll[columns].max(axis=1))
-        ax.set_ylabel("share of the bucket a month before")
-        ax.set_xlabel("month-end")
+        _rate_axes(
+            ax, roll["month"], roll[columns].max(axis=1), "share of the bucket a month before"
+        )
         _legend_below(figure, ax, ncols=2)
     title = f"Cure and forward roll rates by month-end — {context.as_of}"
     subtitle = f"{context.selection} · account level: each customer in their oldest bucket"
@@ -713,13 +719,8 @@ def _draw_severe(monthly: pd.DataFrame, context: _FigureContext):
         rates = {"reach_rate": (f"reached {SEVERE_DAYS}+ days / at risk", "at_risk", "#d62728")}
         _rate_lines(ax, monthly, rates, context.min_sample)
         run_in = _shade_run_in(ax, monthly["month"], context)
-        _month_axis(ax)
-        _month_limits(ax, monthly["month"])
-        _percent_axis(ax.yaxis)
-        _rate_limits(ax, monthly["reach_rate"])
+        _rate_axes(ax, monthly["month"], monthly["reach_rate"], "reached / at risk")
         _off_scale_run_in(ax, monthly, "reach_rate", run_in)
-        ax.set_ylabel("reached / at risk")
-        ax.set_xlabel("month-end")
         _legend_below(figure, ax, ncols=2)
     title = f"Customers reaching {SEVERE_DAYS}+ days past due in the month — {context.as_of}"
     subtitle = (
@@ -740,8 +741,7 @@ def _shade_run_in(ax, months: pd.Series, context: _FigureContext) -> pd.Series:
     Series of bool
         Whether each of ``months`` is shaded.
     """
-    reached_by = context.first_day + pd.Timedelta(days=SEVERE_DAYS)
-    run_in = months <= reached_by
+    run_in = severe.run_in(months, context.first_day)
     if run_in.any():
         ax.axvspan(
             months[run_in].min() - pd.Timedelta(days=14),

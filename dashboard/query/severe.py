@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from dashboard.compute.partition import SEVERE_DAYS
 from dashboard.query.ledger import ratio, segment_groups
 from dashboard.query.selection import month_indexes, segment_sums
 
@@ -112,3 +113,23 @@ def severe_period(
         "ever_share": ratio(ever[1], ever[0]),
     }
     return pd.DataFrame(frame)
+
+
+def run_in(months: pd.Series, first_day) -> pd.Series:
+    """Whether each month (a month start) is in the data's run-in: up to the month in which
+    the data's first day is :data:`SEVERE_DAYS` days old. Balances carried in from before
+    the data all age from its first day and reach 91 days together then, so the months
+    until then are not comparable with later ones.
+
+    Parameters
+    ----------
+    months : Series of Timestamp
+        Month starts.
+    first_day : Timestamp
+        The data's first day.
+
+    Returns
+    -------
+    Series of bool
+    """
+    return months <= pd.Timestamp(first_day) + pd.Timedelta(days=SEVERE_DAYS)

@@ -7,6 +7,7 @@ import holoviews as hv
 import pandas as pd
 from bokeh.models import NumeralTickFormatter
 
+from dashboard.query import severe
 from dashboard.ui.style import (
     IMMATURE_COLOR,
     MIN_SAMPLE,
@@ -132,7 +133,7 @@ def _rate_chart(monthly, columns, color, min_sample, what, selection, axis):
 def _shade_run_in(chart, months: pd.Series, first_day):
     """``chart`` with the months up to the one in which ``first_day`` is 91 days old shaded
     (``months`` are month starts), and the x label saying why."""
-    run_in = months.loc[months <= pd.Timestamp(first_day) + pd.Timedelta(days=91)]
+    run_in = months.loc[severe.run_in(months, first_day)]
     if run_in.empty:
         return chart
     span = hv.VSpan(run_in.min() - pd.Timedelta(days=15), run_in.max() + pd.Timedelta(days=15))
