@@ -322,14 +322,20 @@ SCORE_MAX_CUSTOMERS = int(os.environ.get(SCORE_MAX_ENV) or 2_000_000)
 validated book (about 6 GB at a million customers on this machine's 24 GB)."""
 
 
-def early_warning(data: str | Path | Source | Portfolio, as_of: pd.Timestamp) -> dict:
-    """The early-warning score of every customer Current on ``as_of`` and its out-of-time
-    evaluation (logistic regression), computed once per source and as-of date.
+def early_warning(
+    data: str | Path | Source | Portfolio, as_of: pd.Timestamp, target: str = "early-warning"
+) -> dict:
+    """A score of every customer of its population on ``as_of`` and its out-of-time
+    evaluation (the target's model kind), computed once per source, as-of date and target.
 
     Parameters
     ----------
     data : str, Path, Source or Portfolio
     as_of : Timestamp
+    target : str, optional
+        A key of :data:`dashboard.score.TARGETS`: ``early-warning`` (customers Current on
+        ``as_of``, 31+ days past due within three month-ends) or ``roll-risk`` (1–90 days
+        past due, 91+ within three month-ends).
 
     Returns
     -------
@@ -340,17 +346,19 @@ def early_warning(data: str | Path | Source | Portfolio, as_of: pd.Timestamp) ->
     """
     from dashboard import score
 
+    chosen = score.TARGETS[target]
     as_of = pd.Timestamp(as_of).normalize()
     if isinstance(data, Portfolio):
-        key = ("early_warning", "frames", id(data), str(as_of))
+        key = ("early_warning", target, "frames", id(data), str(as_of))
     else:
-        key = ("early_warning", *source_key(data), str(as_of))
+        key = ("early_warning", target, *source_key(data), str(as_of))
 
     def compute() -> dict:
         portfolio = data if isinstance(data, Portfolio) else load_portfolio(data)
+        kind = chosen.model
         with _BUILDS:  # one heavy job at a time, like a build
-            evaluated = score.evaluation(portfolio, as_of, kinds=(score.DEFAULT_KIND,))
-            scorer = score.train(portfolio, as_of)
+            evaluated = score.evaluation(portfolio, as_of, kinds=(kind,), target=chosen)
+            scorer = score.train(portfolio, as_of, kind, target=chosen)
             scores = score.scores_at(portfolio, as_of, scorer)
         ids = portfolio.customers["customer_id"]
         codes = pd.Index(ids).get_indexer(scores.index)

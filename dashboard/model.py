@@ -164,6 +164,7 @@ def _worklist(model: CollectionsModel) -> pd.DataFrame:
     rows = worklist.worklist(model.cube, model.segment_mask)
     if model.queue != "All":
         rows = rows.loc[rows["queue"] == model.queue].reset_index(drop=True)
+    rows = worklist.with_roll_risk(rows, model.roll_risk.get("scores"))
     return worklist.sorted_by(rows, model.worklist_sort)
 
 
@@ -172,19 +173,30 @@ def _data(model: CollectionsModel):
     return model._portfolio if model._portfolio is not None else model.source
 
 
-def _early_warning(model: CollectionsModel) -> dict:
-    """The score and its evaluation, or (``message``) why it is not computed here: it holds
-    the whole book in memory, so books above :data:`loader.SCORE_MAX_CUSTOMERS` are left to
-    a machine sized for them."""
+def _scores(model: CollectionsModel, target: str) -> dict:
+    """A score (``target``: a key of :data:`dashboard.score.TARGETS`) and its evaluation,
+    or (``message``) why it is not computed here: it holds the whole book in memory, so
+    books above :data:`loader.SCORE_MAX_CUSTOMERS` are left to a machine sized for them."""
     customers = len(model.cube.customer_segment)
     if model._portfolio is None and customers > loader.SCORE_MAX_CUSTOMERS:
         return {
-            "message": f"The early-warning score holds the whole book in memory: at "
+            "message": f"The {target.replace('-', ' ')} score holds the whole book in memory: at "
             f"{customers:,} customers it is not computed in the dashboard (limit "
             f"{loader.SCORE_MAX_CUSTOMERS:,}, ${loader.SCORE_MAX_ENV}); run "
-            "`collections-dashboard score` on a machine sized for the book."
+            f"`collections-dashboard score --target {target}` on a machine sized for the book."
         }
-    return loader.early_warning(_data(model), model.cube.as_of)
+    return loader.early_warning(_data(model), model.cube.as_of, target)
+
+
+def _early_warning(model: CollectionsModel) -> dict:
+    return _scores(model, "early-warning")
+
+
+def _roll_risk(model: CollectionsModel) -> dict:
+    """The roll risk when the worklist is ranked by it or shows it; else empty (nothing is
+    trained unasked)."""
+    asked = model.worklist_sort == "roll_risk" or "roll_risk" in model.worklist_columns
+    return _scores(model, "roll-risk") if asked else {}
 
 
 def _watchlist(model: CollectionsModel) -> pd.DataFrame:
@@ -376,9 +388,20 @@ OUTPUTS: tuple[Output, ...] = (
         _over_period(ledger.funnel),
     ),
     Output(
+        "roll_risk",
+        "The roll risk of every customer 1–90 days past due on the as-of date (the "
+        "probability of being 91+ days past due within three month-ends) and its out-of-time "
+        "evaluation: computed once per source and as-of date when the worklist is ranked by "
+        "it or shows it, else empty.",
+        ("cube", "worklist_sort", "worklist_columns"),
+        _roll_risk,
+        "dict",
+    ),
+    Output(
         "worklist",
-        "Customers in arrears now, most urgent first (the period does not apply).",
-        ("cube", *FILTER_PARAMS, "queue"),
+        "Customers in arrears now, in the chosen order (the period does not apply), with "
+        "their roll risk when it is computed.",
+        ("cube", *FILTER_PARAMS, "queue", "worklist_sort", "roll_risk"),
         _worklist,
     ),
     Output(

@@ -181,6 +181,11 @@ def test_worklist_orders(demo_cube, key):
         known = values.dropna()
         assert known.is_monotonic_increasing
         assert values.isna().sum() == 0 or values.iloc[: values.isna().sum()].isna().all()
+    elif key == "roll_risk":  # scored customers first, highest first; the unscored last
+        scored = int(values.notna().sum())
+        assert 0 < scored < len(values)
+        assert values.iloc[:scored].is_monotonic_decreasing
+        assert values.iloc[scored:].isna().all()
     else:
         assert values.is_monotonic_decreasing
     with pytest.raises(ValueError):

@@ -178,7 +178,7 @@ def test_the_open_tab_decides_what_a_filter_change_computes(dashboard):
 
         computed.clear()
         dashboard.active_tab = "Worklist"
-        assert set(model.live_outputs) == {"worklist", "kpis", "headline"}
+        assert set(model.live_outputs) == {"worklist", "roll_risk", "kpis", "headline"}
         assert computed == ["worklist"]
         shown = dashboard.tables["worklist"].value
         assert len(shown) == len(model.worklist) > 0

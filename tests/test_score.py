@@ -17,7 +17,10 @@ from dashboard.score import FEATURES, evaluation, features_at, scores_at
 from dashboard.score.anchor import BILL_FEATURES, anchor_evaluation, bill_rows
 from dashboard.score.book import feature_rows, month_end_grid
 from dashboard.score.features import (
+    EARLY_WARNING,
     ON_BOOK_DAYS,
+    ROLL_RISK,
+    TARGETS,
     Events,
     History,
     serious_arrears_ahead,
@@ -68,38 +71,57 @@ def history_of(portfolio, snaps):
     return events, History.of(events, snaps)
 
 
-def brute_current(rows: Rows, portfolio, customer: int, day: int) -> bool:
-    """On book (a bill issued in the 92 days up to ``day``, or a balance) and 0 days past
-    due, read literally."""
+def brute_population(rows: Rows, portfolio, customer: int, day: int, target) -> bool:
+    """On book (a bill issued in the 92 days up to ``day``, or a balance) and within the
+    target's days past due, read literally."""
     bills = portfolio.bills
     own = bills.loc[bills["customer_id"].cat.codes == customer, "bill_period_end"]
     issued = [day_number(d) for d in own if day - ON_BOOK_DAYS < day_number(d) <= day]
     days_past_due, _, _ = rows.balance(customer, day)
-    return days_past_due == 0 and (bool(issued) or rows.owed(customer, day) != 0)
+    within = target.lowest_days <= days_past_due <= target.highest_days
+    return within and (bool(issued) or rows.owed(customer, day) != 0)
 
 
+@pytest.mark.parametrize("target", [EARLY_WARNING, ROLL_RISK], ids=lambda t: t.key)
 @pytest.mark.parametrize("seed", range(8))
-def test_label_and_population_match_a_brute_force_ledger(seed):
+def test_label_and_population_match_a_brute_force_ledger(seed, target):
     rng = np.random.default_rng(seed)
-    portfolio = portfolio_of(paying_frames(rng, 8, 12))
+    frames = paying_frames(rng, 8, 12) if target is EARLY_WARNING else owing_frames(rng, 8, 14)
+    portfolio = portfolio_of(frames)
     as_of = portfolio.payments["payment_date"].max()
     snaps = month_end_grid(portfolio, as_of)
     columns = np.arange(max(len(snaps) - 3, 0))
     events, history = history_of(portfolio, snaps)
-    label = serious_arrears_ahead(events, snaps, columns)
+    label = serious_arrears_ahead(events, snaps, columns, days=target.event_days)
     rows = Rows.of(portfolio)
-    checked = 0
+    checked = positives = 0
     for position, j in enumerate(columns):
-        current = history.current(j)
+        chosen = history.population(j, target)
         for customer in range(len(portfolio.customers)):
-            assert current[customer] == brute_current(rows, portfolio, customer, snaps[j])
-            if not current[customer]:
+            expected_in = brute_population(rows, portfolio, customer, snaps[j], target)
+            assert chosen[customer] == expected_in, (seed, customer, j)
+            if not chosen[customer]:
                 continue
             window = range(int(snaps[j]) + 1, int(snaps[j + 3]) + 1)
-            expected = any(rows.balance(customer, day)[0] >= 31 for day in window)
+            expected = any(rows.balance(customer, day)[0] >= target.event_days for day in window)
             assert label[customer, position] == expected, (seed, customer, j)
             checked += 1
+            positives += expected
     assert checked
+    # the owing book rolls to 91+ in every seed: the positive branch is exercised
+    assert positives or target is EARLY_WARNING
+
+
+def owing_frames(rng: np.random.Generator, n_customers: int, n_months: int) -> dict:
+    """Like :func:`paying_frames`, but many bills are paid months late or not at all, so
+    customers sit 1–90 days past due and some roll to 91+."""
+    frames = paying_frames(rng, n_customers, n_months)
+    payments = frames["payments"]
+    late = rng.choice([0, 0, 40, 75, 100, 130], len(payments))
+    when = pd.to_datetime(payments["payment_date"]) + pd.to_timedelta(late, "D")
+    payments["payment_date"] = when.dt.strftime("%Y-%m-%d")
+    frames["payments"] = payments.loc[rng.random(len(payments)) > 0.15]
+    return frames
 
 
 def later_rows_changed(frames: dict, cut: pd.Timestamp, rng: np.random.Generator) -> dict:
@@ -160,28 +182,42 @@ def later_rows_changed(frames: dict, cut: pd.Timestamp, rng: np.random.Generator
     return out
 
 
+@pytest.mark.parametrize("target", [EARLY_WARNING, ROLL_RISK], ids=lambda t: t.key)
 @pytest.mark.parametrize("seed", range(6))
-def test_features_ignore_rows_dated_after_the_scoring_day(seed):
+def test_features_ignore_rows_dated_after_the_scoring_day(seed, target):
     """Property: rows after the scoring day (dropped, or new ones added) change neither the
-    population nor any feature, on the month-end grid (training) nor on an as-of grid."""
+    population nor any feature, on the month-end grid (training) nor on an as-of grid —
+    for customers in arrears too, whose open bills are covered only later."""
     rng = np.random.default_rng(100 + seed)
-    frames = paying_frames(rng, 10, 14)
+    frames = paying_frames(rng, 10, 14) if target is EARLY_WARNING else owing_frames(rng, 10, 14)
     original = portfolio_of(frames)
     as_of = original.payments["payment_date"].max()
     snaps = month_end_grid(original, as_of)
     j = int(rng.integers(2, len(snaps) - 1))
     cut = pd.Timestamp(np.datetime64(int(snaps[j]), "D"))
     changed = portfolio_of(later_rows_changed(frames, cut, rng))
-    before = feature_rows(original, snaps, np.array([j]), False)
-    after = feature_rows(changed, snaps, np.array([j]), False)
+    before = feature_rows(original, snaps, np.array([j]), False, target=target)
+    after = feature_rows(changed, snaps, np.array([j]), False, target=target)
     pd.testing.assert_frame_equal(before, after)
     mid_month = cut - pd.Timedelta(days=int(rng.integers(1, 20)))
     grid = snapshot_grid(mid_month, pd.Timestamp("2021-11-01"))
     last = np.array([len(grid) - 1])
     pd.testing.assert_frame_equal(
-        feature_rows(original, grid, last, False), feature_rows(changed, grid, last, False)
+        feature_rows(original, grid, last, False, target=target),
+        feature_rows(changed, grid, last, False, target=target),
     )
     assert set(FEATURES) <= set(before.columns)
+
+
+def test_roll_risk_population_is_the_early_queue_range():
+    from dashboard.query.worklist import ESCALATE_AFTER_DAYS
+
+    assert ROLL_RISK.lowest_days == 1
+    assert ROLL_RISK.highest_days == ESCALATE_AFTER_DAYS
+    assert ROLL_RISK.event_days == ESCALATE_AFTER_DAYS + 1
+    assert set(TARGETS) == {"early-warning", "roll-risk"}
+    with pytest.raises(ValueError, match="lowest"):
+        type(ROLL_RISK)("bad", 0, 40, 31)
 
 
 def test_scores_ignore_rows_dated_after_the_scoring_day():
@@ -211,13 +247,15 @@ def test_bill_features_are_known_at_issue():
     pd.testing.assert_frame_equal(keep_before[columns], keep_after[columns])
 
 
-def test_cli_writes_one_row_per_current_customer(tmp_path):
+@pytest.mark.parametrize("target", [EARLY_WARNING, ROLL_RISK], ids=lambda t: t.key)
+def test_cli_writes_one_row_per_customer_of_the_population(tmp_path, target):
+    """``score`` writes every customer Current on the day (``--target roll-risk``: every
+    customer 1–90 days past due), checked against a literal ledger."""
     from dashboard.loader import load_portfolio
 
     out = tmp_path / "scores.csv"
-    result = runner.invoke(
-        app, ["score", "--source", str(DEMO), "--as-of", "2025-07-15", "--out", str(out)]
-    )
+    arguments = ["score", "--source", str(DEMO), "--as-of", "2025-07-15", "--out", str(out)]
+    result = runner.invoke(app, [*arguments, "--target", target.key])
     assert result.exit_code == 0, result.output
     scores = pd.read_csv(out)
     assert list(scores.columns) == ["customer_id", "score"]
@@ -226,11 +264,18 @@ def test_cli_writes_one_row_per_current_customer(tmp_path):
     day = day_number("2025-07-15")
     rows = Rows.of(portfolio, pd.Timestamp("2025-07-15"))
     ids = portfolio.customers["customer_id"].to_numpy()
-    expected = {ids[c] for c in range(len(ids)) if brute_current(rows, portfolio, c, day)}
-    assert set(scores["customer_id"]) == expected
-    assert list(features_at(portfolio, pd.Timestamp("2025-07-15"))["customer_id"]) == list(
-        scores["customer_id"]
-    )
+    expected = {
+        ids[c] for c in range(len(ids)) if brute_population(rows, portfolio, c, day, target)
+    }
+    assert len(expected) > 10 and set(scores["customer_id"]) == expected
+    chosen = features_at(portfolio, pd.Timestamp("2025-07-15"), target=target)
+    assert list(chosen["customer_id"]) == list(scores["customer_id"])
+
+
+def test_cli_refuses_an_unknown_target():
+    result = runner.invoke(app, ["score", "--source", str(DEMO), "--target", "churn"])
+    assert result.exit_code == 2
+    assert "--target 'churn': one of early-warning, roll-risk" in result.output
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
-"""``collections-dashboard score``: the early-warning score of every Current customer, and
-its out-of-time evaluation (``score evaluate``)."""
+"""``collections-dashboard score``: the early-warning score of every Current customer (or,
+``--target roll-risk``, the roll risk of every customer 1–90 days past due), and its
+out-of-time evaluation (``score evaluate``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import typer
 from dashboard.sources import DEFAULT_SOURCE
 
 score_app = typer.Typer(
-    help="Early-warning score: P(31+ days past due within 3 month-ends | Current today).",
+    help="Early-warning score: P(31+ days past due within 3 month-ends | Current today); "
+    "--target roll-risk: P(91+ days past due within 3 month-ends | 1–90 days past due today).",
     invoke_without_command=True,
     no_args_is_help=False,
     add_completion=False,
@@ -26,8 +28,29 @@ AsOfOption = Annotated[
     str | None,
     typer.Option("--as-of", help="Scoring day YYYY-MM-DD (default: the latest payment date)."),
 ]
-ModelOption = Annotated[str | None, typer.Option("--model", help="logistic (default) or boosting.")]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model", help="logistic or boosting (default: the target's; logistic for early-warning)."
+    ),
+]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the training sample and model.")]
+TargetOption = Annotated[
+    str,
+    typer.Option(
+        "--target",
+        help="early-warning (Current today → 31+ days past due within 3 month-ends) or "
+        "roll-risk (1–90 days past due today → 91+, the worklist's Early-queue ranking).",
+    ),
+]
+
+
+def _target(key: str):
+    from dashboard.score import TARGETS
+
+    if key not in TARGETS:
+        raise ValueError(f"--target {key!r}: one of {', '.join(TARGETS)}")
+    return TARGETS[key]
 
 
 def _exit_2_on_data_errors(run):
@@ -62,18 +85,22 @@ def score(
     ] = None,
     model: ModelOption = None,
     seed: SeedOption = 17,
+    target: TargetOption = "early-warning",
 ) -> None:
-    """Write ``customer_id,score`` for every customer Current on the as-of day (the model
-    trains on the month-ends whose 3-month outcome is known by then)."""
+    """Write ``customer_id,score`` for every customer Current on the as-of day (with
+    ``--target roll-risk``: every customer 1–90 days past due); the model trains on the
+    month-ends whose 3-month outcome is known by then."""
     if ctx.invoked_subcommand is not None:
         return
 
     def run() -> None:
         from dashboard.loader import load_portfolio
-        from dashboard.score import DEFAULT_KIND, scores_at
+        from dashboard.score import scores_at
 
+        chosen = _target(target)
         portfolio = load_portfolio(source)
-        scores = scores_at(portfolio, _as_of(as_of), kind=model or DEFAULT_KIND, seed=seed)
+        day, kind = _as_of(as_of), model or chosen.model
+        scores = scores_at(portfolio, day, kind=kind, seed=seed, target=chosen)
         frame = scores.round(6).reset_index()
         if out is None:
             frame.to_csv(sys.stdout, index=False)
@@ -103,6 +130,7 @@ def evaluate(
     models: Annotated[
         str, typer.Option("--models", help="Models to compare, comma-separated.")
     ] = "logistic,boosting",
+    target: TargetOption = "early-warning",
 ) -> None:
     """Out-of-time AUC, Brier score, top-decile capture and calibration of each model."""
 
@@ -110,9 +138,10 @@ def evaluate(
         from dashboard.loader import load_portfolio
         from dashboard.score import evaluation
 
+        chosen = _target(target)
         portfolio = load_portfolio(source)
         kinds = tuple(kind.strip() for kind in models.split(",") if kind.strip())
-        result = evaluation(portfolio, _as_of(as_of), kinds=kinds, seed=seed)
+        result = evaluation(portfolio, _as_of(as_of), kinds=kinds, seed=seed, target=chosen)
         typer.echo(result.table())
         if anchor:
             from dashboard.score.anchor import anchor_evaluation

@@ -72,13 +72,16 @@ SORTS = {
     "arrears": "Arrears £",
     "days_past_due": "Days past due",
     "last_payment_date": "Last payment (oldest first)",
+    "roll_risk": "Roll risk (91+ within 3 months)",
 }
 """Worklist orders offered (column -> label): highest first, but the oldest last payment
-first (never paid first of all)."""
+first (never paid first of all); customers without a roll risk (not 1–90 days past due)
+after those with one."""
 
 OPTIONAL_COLUMNS = (
     "priority",
     "queue",
+    "roll_risk",
     "arrears",
     "days_past_due",
     "bucket",
@@ -146,9 +149,34 @@ def sorted_by(rows: pd.DataFrame, key: str) -> pd.DataFrame:
     if key == "priority":
         return rows
     ascending = key == "last_payment_date"
+    missing = "last" if key == "roll_risk" else "first"
     return rows.sort_values(
-        key, ascending=ascending, kind="stable", na_position="first"
+        key, ascending=ascending, kind="stable", na_position=missing
     ).reset_index(drop=True)
+
+
+def with_roll_risk(rows: pd.DataFrame, scores: pd.DataFrame | None) -> pd.DataFrame:
+    """Worklist rows with ``roll_risk``: each customer's probability of being 91+ days past
+    due within three month-ends (:data:`dashboard.score.ROLL_RISK`), NaN when not scored
+    (not 1–90 days past due on the as-of date, or the score not computed).
+
+    Parameters
+    ----------
+    rows : DataFrame
+        Rows of :func:`worklist`.
+    scores : DataFrame or None
+        ``customer_id`` and ``score`` (``CollectionsModel.roll_risk["scores"]``).
+
+    Returns
+    -------
+    DataFrame
+    """
+    risk = np.full(len(rows), np.nan)
+    if scores is not None and len(scores) and len(rows):
+        at = pd.Index(scores["customer_id"]).get_indexer(rows["customer_id"])
+        found = at >= 0
+        risk[found] = scores["score"].to_numpy()[at[found]]
+    return rows.assign(roll_risk=risk)
 
 
 def queue_counts(cube, segments: np.ndarray) -> dict[str, int]:

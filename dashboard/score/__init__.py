@@ -1,5 +1,7 @@
 """The early-warning score: the probability that a customer Current at a month-end is 31+
-days past due on some day within the next three month-ends.
+days past due on some day within the next three month-ends; and, on the same machinery
+(a :class:`Target`), the worklist's roll risk: the probability that a customer 1–90 days
+past due is 91+ days past due within the next three month-ends.
 
 ``features`` (per customer partition, known at the scoring day only), ``book`` (the
 partitions of a whole book), ``model`` (scikit-learn models, :func:`scores_at`),
@@ -10,21 +12,22 @@ bill-level task of the original's sister project) and ``plot`` (the calibration 
 from __future__ import annotations
 
 from dashboard.score.evaluate import Evaluation, calibration_table, evaluation, metrics_of
-from dashboard.score.features import FEATURES, MONTHS_AHEAD, SERIOUS_DAYS
+from dashboard.score.features import EARLY_WARNING, FEATURES, ROLL_RISK, TARGETS, Target
 from dashboard.score.model import DEFAULT_KIND, KINDS, Scorer, features_at, scores_at, train
 from dashboard.score.plot import calibration_plot, save_calibration_plot
 
-TARGET = (
-    f"{SERIOUS_DAYS}+ days past due (account level) on some day within the next "
-    f"{MONTHS_AHEAD} month-ends, for customers Current (0 days past due) at the scoring day"
-)
-"""The score's target in words."""
+TARGET = EARLY_WARNING.text
+"""The early-warning score's target in words."""
 
 __all__ = [
     "DEFAULT_KIND",
+    "EARLY_WARNING",
     "FEATURES",
     "KINDS",
+    "ROLL_RISK",
     "TARGET",
+    "TARGETS",
+    "Target",
     "Evaluation",
     "Scorer",
     "calibration_plot",

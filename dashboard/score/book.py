@@ -12,7 +12,14 @@ import pandas as pd
 
 from dashboard.compute.engine import Engine, customer_ranges, threaded_map
 from dashboard.schema import Portfolio
-from dashboard.score.features import Events, partition_rows, snapshot_grid, table_codes
+from dashboard.score.features import (
+    EARLY_WARNING,
+    Events,
+    Target,
+    partition_rows,
+    snapshot_grid,
+    table_codes,
+)
 
 DIMENSIONS = ("region", "income_band", "tariff", "tenure_band")
 """Customer dimensions used as categorical features."""
@@ -70,8 +77,9 @@ def feature_rows(
     keep_share: float = 1.0,
     seed: int = 0,
     engine: Engine | None = None,
+    target: Target = EARLY_WARNING,
 ) -> pd.DataFrame:
-    """Feature rows (and labels) of the customers Current on each scoring column.
+    """Feature rows (and labels) of ``target``'s population on each scoring column.
 
     Parameters
     ----------
@@ -90,6 +98,8 @@ def feature_rows(
     seed : int, optional
     engine : Engine, optional
         Partition size and threads (default :meth:`Engine.from_env`).
+    target : Target, optional
+        Who is scored and the label (default: the early-warning score's).
 
     Returns
     -------
@@ -105,7 +115,7 @@ def feature_rows(
     def run(bounds: tuple[int, int]) -> pd.DataFrame:
         low, high = bounds
         events = Events.of(tables, codes, low, high)
-        rows = partition_rows(events, snaps, columns, labelled, keep_share, seed + low)
+        rows = partition_rows(events, snaps, columns, labelled, keep_share, seed + low, target)
         rows["customer"] += low
         return rows
 

@@ -17,7 +17,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from dashboard.compute.engine import Engine
 from dashboard.schema import Portfolio
 from dashboard.score.book import feature_rows, month_end_grid
-from dashboard.score.features import MONTHS_AHEAD
+from dashboard.score.features import EARLY_WARNING, Target
 from dashboard.score.model import (
     INPUTS,
     KINDS,
@@ -49,6 +49,7 @@ class Evaluation:
         Per model and score decile: ``rows``, ``mean_score``, ``observed_rate``.
     train_month_ends, test_month_ends : DatetimeIndex
     as_of : Timestamp
+    target : Target
     """
 
     metrics: pd.DataFrame
@@ -57,14 +58,14 @@ class Evaluation:
     test_month_ends: pd.DatetimeIndex
     as_of: pd.Timestamp
     scores: dict = field(default_factory=dict, repr=False)
+    target: Target = EARLY_WARNING
 
     def table(self) -> str:
         """The evaluation as plain text (what ``score evaluate`` prints)."""
         lines = [
             f"as of {self.as_of:%Y-%m-%d}: trained on month-ends "
             f"{_span(self.train_month_ends)}, tested out of time on {_span(self.test_month_ends)}",
-            "target: 31+ days past due (account level) on some day within the next "
-            f"{MONTHS_AHEAD} month-ends, customers Current at the month-end",
+            f"target: {self.target.text}",
             "",
             self.metrics.to_string(float_format=lambda v: f"{v:.4f}"),
             "",
@@ -132,6 +133,7 @@ def evaluation(
     test_months: int = TEST_MONTHS,
     seed: int = SEED,
     engine: Engine | None = None,
+    target: Target = EARLY_WARNING,
 ) -> Evaluation:
     """Train on past month-ends and test out of time on the latest labelled ones.
 
@@ -147,6 +149,8 @@ def evaluation(
     seed : int, optional
         Fixes the training sample and the models: the same data give the same figures.
     engine : Engine, optional
+    target : Target, optional
+        Who is scored and what is predicted (default: the early-warning score).
 
     Returns
     -------
@@ -167,8 +171,8 @@ def evaluation(
     train = training_columns(snaps, int(snaps[test[0]]))
     if not len(train):
         raise ValueError("score evaluate: no month-end's outcome was known before the test")
-    train_rows = labelled_rows(portfolio, snaps, train, seed, engine)
-    test_rows = feature_rows(portfolio, snaps, test, True, engine=engine)
+    train_rows = labelled_rows(portfolio, snaps, train, seed, engine, target)
+    test_rows = feature_rows(portfolio, snaps, test, True, engine=engine, target=target)
     labels = test_rows["label"].to_numpy()
     metrics, calibration, scores = [], [], {}
     for kind in kinds:
@@ -187,4 +191,5 @@ def evaluation(
         test_month_ends=pd.DatetimeIndex(months[test]),
         as_of=as_of,
         scores={"labels": labels, **scores},
+        target=target,
     )

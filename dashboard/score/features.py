@@ -4,14 +4,19 @@ A *scoring day* ``t`` is a month-end (training and evaluation) or the as-of day 
 Its snapshot grid is ``t`` and the days one, two, ... calendar months before it (month-ends
 for a month-end); the ledger (:func:`dashboard.compute.ledger.month_end_ledger`) is taken
 on every snapshot, and each feature of ``t`` reads only snapshots on or before ``t`` and
-rows dated on or before ``t``:
+rows dated on or before ``t`` (a bill's days late count once it is covered, open bills
+through the days past due on ``t``).
+
+A :class:`Target` says who is scored and what is predicted:
 
 * the **population** at ``t``: on book (a bill issued, i.e. its period ended, in the
-  :data:`ON_BOOK_DAYS` days up to ``t``, or a balance other than nil) and **Current**
-  (account-level days past due 0: every debit due before ``t`` covered);
-* the **label** of a month-end ``t``: the customer is 31+ days past due (account level) on
-  *some day* in ``(t, t3]``, ``t3`` the third month-end after ``t``
-  (:func:`serious_arrears_ahead`, exact to the day).
+  :data:`ON_BOOK_DAYS` days up to ``t``, or a balance other than nil) and within the
+  target's days past due (account level) — **Current** (0 days: every debit due before
+  ``t`` covered) for the early-warning score (:data:`EARLY_WARNING`), 1–90 days for the
+  worklist's roll risk (:data:`ROLL_RISK`);
+* the **label** of a month-end ``t``: the customer is the target's event days or more
+  past due (account level) on *some day* in ``(t, t3]``, ``t3`` the third month-end after
+  ``t`` (:func:`serious_arrears_ahead`, exact to the day).
 
 Everything is vectorised over the customers of a partition; the only loops run over the
 snapshot columns.
@@ -44,6 +49,65 @@ DAYS_CAP = 730
 """"Days since" features of customers with no such event (and longer gaps) read this."""
 DIRECT_DEBIT = "Direct Debit"
 BUCKETS = Buckets()
+
+
+@dataclass(frozen=True)
+class Target:
+    """Who a score is for and what it predicts.
+
+    Attributes
+    ----------
+    key : str
+        Short name (``score --target``).
+    lowest_days, highest_days : int
+        The population: customers on book whose days past due (account level) on the
+        scoring day lie in ``lowest_days .. highest_days``.
+    event_days : int
+        The event: ``event_days`` or more days past due on some day within the next
+        :data:`MONTHS_AHEAD` month-ends. Above ``highest_days``, which keeps the label
+        exact (:func:`serious_arrears_ahead`).
+    row_share : float
+        About which share of a book's (customer, month-end) rows the population holds, at
+        most: training samples rows to keep about the same number whatever the target.
+    model : str
+        The model kind used unless another is asked for: the one that earned its place
+        out of time (README).
+    """
+
+    key: str
+    lowest_days: int
+    highest_days: int
+    event_days: int
+    row_share: float = 1.0
+    model: str = "logistic"
+
+    def __post_init__(self):
+        if not 0 <= self.lowest_days <= self.highest_days < self.event_days:
+            raise ValueError(f"score target {self.key!r}: need 0 <= lowest <= highest < event days")
+
+    @property
+    def population(self) -> str:
+        """The scored customers in words."""
+        if self.highest_days == 0:
+            return "Current (0 days past due)"
+        return f"{self.lowest_days}–{self.highest_days} days past due"
+
+    @property
+    def text(self) -> str:
+        """The target in words."""
+        return (
+            f"{self.event_days}+ days past due (account level) on some day within the next "
+            f"{MONTHS_AHEAD} month-ends, for customers {self.population} at the scoring day"
+        )
+
+
+EARLY_WARNING = Target("early-warning", 0, 0, SERIOUS_DAYS)
+"""The early-warning score: customers Current today, 31+ days past due within 3 month-ends."""
+ROLL_RISK = Target("roll-risk", 1, 90, 91, row_share=0.1, model="boosting")
+"""The worklist's roll risk: customers 1–90 days past due today (the Early queue's range),
+91+ days past due within 3 month-ends."""
+TARGETS = {target.key: target for target in (EARLY_WARNING, ROLL_RISK)}
+"""The targets by key."""
 
 FEATURES = (
     "balance",
@@ -168,9 +232,13 @@ def snapshot_grid(end: pd.Timestamp, first: pd.Timestamp) -> np.ndarray:
 
 
 def serious_arrears_ahead(
-    events: Events, snaps: np.ndarray, columns: np.ndarray, months: int = MONTHS_AHEAD
+    events: Events,
+    snaps: np.ndarray,
+    columns: np.ndarray,
+    months: int = MONTHS_AHEAD,
+    days: int = SERIOUS_DAYS,
 ) -> np.ndarray:
-    """Whether each customer is :data:`SERIOUS_DAYS`+ days past due on some day in
+    """Whether each customer is ``days`` or more days past due on some day in
     ``(snaps[j], snaps[j + months]]``, for each column ``j`` of ``columns``.
 
     Returns
@@ -180,14 +248,15 @@ def serious_arrears_ahead(
     Notes
     -----
     Credits (payments, write-offs, credits) only grow, so a debit not covered when it is
-    31 days past due, on ``due + 31``, is the one to check: a customer Current on
-    ``snaps[j]`` is 31+ days past due on some day of the window exactly when one of their
-    debits is still not covered on its ``due + 31`` and that day falls in the window (a
-    debit 31 days past due earlier was covered on ``snaps[j]``, hence later too). One
-    credits-to-date query per debit, a count of the missed checks per snapshot. Exact for
-    the customers Current on ``snaps[j]`` (the only ones labelled).
+    ``days`` past due, on ``due + days``, is the one to check: a customer fewer than
+    ``days`` past due on ``snaps[j]`` is ``days``+ past due on some day of the window
+    exactly when one of their debits is still not covered on its ``due + days`` and that
+    day falls in the window (a debit ``days`` past due earlier was covered on ``snaps[j]``,
+    hence later too). One credits-to-date query per debit, a count of the missed checks per
+    snapshot. Exact for the customers fewer than ``days`` past due on ``snaps[j]`` (every
+    target's population).
     """
-    customer, check = missed_checks(events.debits(), events.credits(), SERIOUS_DAYS)
+    customer, check = missed_checks(events.debits(), events.credits(), days)
     # a check day in (snaps[j - 1], snaps[j]] falls in bin j: the window is bins j+1..j+3
     bins = np.searchsorted(snaps, check, side="left")
     flagged = _to_date(customer, bins, None, events.size, len(snaps) + 1)
@@ -207,9 +276,9 @@ def bill_lateness(events: Events) -> tuple[np.ndarray, ...]:
     -----
     A bill is covered on the first day the customer's credits to date reach the running
     total of their debits up to it (oldest first, as the ledger allocates). Days late read
-    credits after the due date, so they are known on a scoring day only for bills covered
-    by then: true of every bill due before it for a customer Current on it (the only
-    customers scored). Late and part-paid read credits up to the due date only.
+    credits after the due date, so a scoring day counts them only for bills covered by then
+    (:meth:`History.of` files them under the later of the due and covered days). Late and
+    part-paid read credits up to the due date only.
     """
     customer, due, pence, row = events.debits()
     running = running_within(customer, pence)
@@ -314,6 +383,8 @@ class History:
         bill_due_snap = np.searchsorted(snaps, events.bill_due, side="right")  # due before
         action_snap = np.searchsorted(snaps, events.action_day, side="left")
         late_days, late, partial, covered_day = bill_lateness(events)
+        # a bill's days late are known once it is due and covered
+        settled_snap = np.maximum(bill_due_snap, np.searchsorted(snaps, covered_day, "left"))
         pc, ac, bc = events.payment_customer, events.action_customer, events.bill_customer
         to_date = {
             "payments": _to_date(pc, on_or_before, None, n, k),
@@ -321,7 +392,8 @@ class History:
             "bills_due": _to_date(bc, bill_due_snap, None, n, k),
             "late": _to_date(bc, bill_due_snap, late, n, k),
             "partial": _to_date(bc, bill_due_snap, partial, n, k),
-            "late_days": _to_date(bc, bill_due_snap, late_days, n, k),
+            "settled": _to_date(bc, settled_snap, None, n, k),
+            "late_days": _to_date(bc, settled_snap, late_days, n, k),
             "actions": _to_date(ac, action_snap, None, n, k),
         }
         for number, name in enumerate(ACTIONS):
@@ -344,8 +416,8 @@ class History:
             ledger,
             to_date,
             bucket,
-            _running_max(bc, bill_due_snap, late_days, n, k),
-            _running_max(bc[late], bill_due_snap[late], covered_day[late], n, k),
+            _running_max(bc, settled_snap, late_days, n, k),
+            _running_max(bc[late], settled_snap[late], covered_day[late], n, k),
             timelines,
             ledger.balance_pence,
             first_issue,
@@ -363,12 +435,18 @@ class History:
 
     def current(self, j: int) -> np.ndarray:
         """On book and Current (days past due 0) on ``snaps[j]``."""
+        return self.population(j, EARLY_WARNING)
+
+    def population(self, j: int, target: Target) -> np.ndarray:
+        """On book and within ``target``'s days past due on ``snaps[j]``."""
         day = int(self.snaps[j])
         events = self.events
         latest_issue = _day_of(self.timelines["bills"][:, j], events.bill_issue)
         billed_lately = (latest_issue >= 0) & (latest_issue > day - ON_BOOK_DAYS)
         owing = self.balance[:, j] != 0
-        return (billed_lately | owing) & (self.ledger.days_past_due[:, j] == 0)
+        days_past_due = self.ledger.days_past_due[:, j]
+        within = (days_past_due >= target.lowest_days) & (days_past_due <= target.highest_days)
+        return (billed_lately | owing) & within
 
     def _latest_day(self, name: str, j: int, rows: np.ndarray, days: np.ndarray) -> np.ndarray:
         """Day of the latest event ``name`` on or before ``snaps[j]`` of customers ``rows``."""
@@ -407,7 +485,8 @@ class History:
         take["in_credit"] = col(balance, j) < 0
         take["months_in_arrears_12m"] = (dpd_12 > 0).sum(axis=1)
         take["worst_bucket_12m"] = self.ledger_window(self.bucket, j)[rows].max(axis=1)
-        take["worst_days_late_ever"] = np.maximum(self.worst_late[rows, j], 0)
+        open_late = np.minimum(col(ledger.days_past_due, j), DAYS_CAP)
+        take["worst_days_late_ever"] = np.maximum(self.worst_late[rows, j], open_late)
         take["max_days_past_due_12m"] = np.minimum(dpd_12.max(axis=1), DAYS_CAP)
         take["days_since_late_bill"] = np.clip(
             np.where(last_late >= 0, day - last_late, DAYS_CAP), 0, DAYS_CAP
@@ -426,7 +505,8 @@ class History:
         take["late_bills_12m"] = self.window("late", j)[rows]
         take["partial_bills_12m"] = self.window("partial", j)[rows]
         late_days = self.window("late_days", j)[rows]
-        take["mean_days_late_12m"] = late_days / np.maximum(bills_due_12, 1)
+        settled_12 = self.window("settled", j)[rows]
+        take["mean_days_late_12m"] = late_days / np.maximum(settled_12, 1)
         take["reminders_12m"] = self.window(ACTIONS[0], j)[rows]
         take["second_reminders_12m"] = self.window(ACTIONS[1], j)[rows]
         take["arrangements_agreed"] = self.to_date[ACTIONS[2]][rows, j]
@@ -449,8 +529,9 @@ def partition_rows(
     labelled: bool,
     keep_share: float = 1.0,
     seed: int = 0,
+    target: Target = EARLY_WARNING,
 ) -> pd.DataFrame:
-    """Feature rows of the customers Current on each scoring column of one partition.
+    """Feature rows of ``target``'s population on each scoring column of one partition.
 
     Parameters
     ----------
@@ -465,6 +546,8 @@ def partition_rows(
     keep_share : float, optional
         Keep each row with this probability (a seeded sample bounding memory).
     seed : int, optional
+    target : Target, optional
+        Who is scored and what the label is (default :data:`EARLY_WARNING`).
 
     Returns
     -------
@@ -473,11 +556,13 @@ def partition_rows(
         with ``labelled``, ``label`` (int8).
     """
     history = History.of(events, snaps)
-    label = serious_arrears_ahead(events, snaps, columns) if labelled else None
+    label = None
+    if labelled:
+        label = serious_arrears_ahead(events, snaps, columns, days=target.event_days)
     rng = np.random.default_rng(seed)
     frames = []
     for position, j in enumerate(columns):
-        rows = np.flatnonzero(history.current(j))
+        rows = np.flatnonzero(history.population(j, target))
         if keep_share < 1:
             rows = rows[rng.random(len(rows)) < keep_share]
         frame = {"customer": rows, "day": np.full(len(rows), snaps[j], dtype=np.int64)}

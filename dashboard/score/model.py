@@ -2,7 +2,8 @@
 gradient boosting, both scikit-learn, trained on past month-ends.
 
 :func:`train` fits one on the month-ends whose 3-month outcome is known by the as-of date;
-:func:`scores_at` scores every customer Current on the as-of date.
+:func:`scores_at` scores every customer of the target's population (Current, for the
+early-warning score) on the as-of date.
 """
 
 from __future__ import annotations
@@ -21,13 +22,21 @@ from dashboard.compute.engine import Engine
 from dashboard.compute.outcomes import latest_payment_date
 from dashboard.schema import Portfolio
 from dashboard.score.book import DIMENSIONS, FLAGS, feature_rows, first_date, month_end_grid
-from dashboard.score.features import FEATURES, HISTORY_MONTHS, MONTHS_AHEAD, snapshot_grid
+from dashboard.score.features import (
+    EARLY_WARNING,
+    FEATURES,
+    HISTORY_MONTHS,
+    MONTHS_AHEAD,
+    Target,
+    snapshot_grid,
+)
 
 KINDS = ("logistic", "boosting")
 """``logistic``: standard-scaled features and one-hot dimensions into a logistic
 regression; ``boosting``: ``HistGradientBoostingClassifier`` with native categoricals."""
-DEFAULT_KIND = "logistic"
-"""The model ``scores_at`` fits (see README: boosting did not earn its place)."""
+DEFAULT_KIND = EARLY_WARNING.model
+"""The model ``scores_at`` fits for the early-warning score (see README: boosting did not
+earn its place there; it did for the roll risk, :data:`ROLL_RISK`'s ``model``)."""
 SEED = 17
 """The fixed seed of every sample and model: the same data give the same scores."""
 TRAIN_CUSTOMERS = 200_000
@@ -82,16 +91,17 @@ def training_columns(snaps: np.ndarray, through: int) -> np.ndarray:
 
 
 def training_sample(
-    n_customers: int, n_columns: int, seed: int = SEED
+    n_customers: int, n_columns: int, seed: int = SEED, row_share: float = 1.0
 ) -> tuple[np.ndarray | None, float]:
-    """The seeded customer sample (None: everyone) and row share for training."""
+    """The seeded customer sample (None: everyone) and row share for training, for a
+    population of about ``row_share`` of the (customer, month-end) rows (:class:`Target`)."""
     keep = None
     if n_customers > TRAIN_CUSTOMERS:
         rng = np.random.default_rng(seed)
         keep = np.zeros(n_customers, dtype=bool)
         keep[rng.choice(n_customers, TRAIN_CUSTOMERS, replace=False)] = True
-    sampled = min(n_customers, TRAIN_CUSTOMERS) * max(n_columns, 1)
-    return keep, min(1.0, TRAIN_ROWS / sampled)
+    sampled = min(n_customers, TRAIN_CUSTOMERS) * max(n_columns, 1) * row_share
+    return keep, min(1.0, TRAIN_ROWS / max(sampled, 1))
 
 
 def labelled_rows(
@@ -100,10 +110,11 @@ def labelled_rows(
     columns: np.ndarray,
     seed: int = SEED,
     engine: Engine | None = None,
+    target: Target = EARLY_WARNING,
 ) -> pd.DataFrame:
     """Labelled feature rows of ``columns``, on the seeded training sample."""
-    keep, share = training_sample(len(portfolio.customers), len(columns), seed)
-    return feature_rows(portfolio, snaps, columns, True, keep, share, seed, engine)
+    keep, share = training_sample(len(portfolio.customers), len(columns), seed, target.row_share)
+    return feature_rows(portfolio, snaps, columns, True, keep, share, seed, engine, target)
 
 
 @dataclass
@@ -118,7 +129,9 @@ class Scorer:
         The as-of date: every training label was known on it.
     training_rows : int
     base_rate : float
-        Share of training rows that went 31+ days past due within 3 months.
+        Share of training rows in which the event happened.
+    target : Target
+        Who is scored and what is predicted.
     """
 
     model: object
@@ -126,6 +139,7 @@ class Scorer:
     trained_through: pd.Timestamp
     training_rows: int
     base_rate: float
+    target: Target = EARLY_WARNING
 
     def predict(self, rows: pd.DataFrame) -> np.ndarray:
         """Probabilities of the event for feature rows."""
@@ -151,11 +165,12 @@ def fit(rows: pd.DataFrame, kind: str = DEFAULT_KIND, seed: int = SEED):
 def train(
     portfolio: Portfolio,
     as_of: pd.Timestamp | None = None,
-    kind: str = DEFAULT_KIND,
+    kind: str | None = None,
     seed: int = SEED,
     engine: Engine | None = None,
+    target: Target = EARLY_WARNING,
 ) -> Scorer:
-    """Fit the early-warning model on the month-ends whose outcome is known by ``as_of``.
+    """Fit a model of ``target`` on the month-ends whose outcome is known by ``as_of``.
 
     Parameters
     ----------
@@ -163,9 +178,11 @@ def train(
     as_of : Timestamp, optional
         Date of knowledge (default: the latest payment date); rows after it are dropped.
     kind : str, optional
-        :data:`KINDS`.
+        :data:`KINDS` (default: the target's ``model``).
     seed : int, optional
     engine : Engine, optional
+    target : Target, optional
+        Default: the early-warning score's.
 
     Returns
     -------
@@ -179,15 +196,20 @@ def train(
         raise ValueError(
             f"score: no month-end before {as_of:%Y-%m-%d} has a known 3-month outcome to train on"
         )
-    rows = labelled_rows(portfolio, snaps, columns, seed, engine)
+    rows = labelled_rows(portfolio, snaps, columns, seed, engine, target)
+    kind = kind or target.model
     model = fit(rows, kind, seed)
-    return Scorer(model, kind, as_of, len(rows), float(rows["label"].mean()))
+    return Scorer(model, kind, as_of, len(rows), float(rows["label"].mean()), target)
 
 
 def features_at(
-    portfolio: Portfolio, day: pd.Timestamp, engine: Engine | None = None
+    portfolio: Portfolio,
+    day: pd.Timestamp,
+    engine: Engine | None = None,
+    target: Target = EARLY_WARNING,
 ) -> pd.DataFrame:
-    """Feature rows of every customer Current on ``day`` (rows after it never count).
+    """Feature rows of every customer of ``target``'s population (default: Current) on
+    ``day`` (rows after it never count).
 
     Returns
     -------
@@ -199,7 +221,8 @@ def features_at(
     # the last 13 snapshots hold every window a feature reads (cumulative amounts are
     # totals to date whatever the grid's start)
     snaps = snapshot_grid(day, first_date(portfolio))[-(HISTORY_MONTHS + 1) :]
-    rows = feature_rows(portfolio, snaps, np.array([len(snaps) - 1]), False, engine=engine)
+    last = np.array([len(snaps) - 1])
+    rows = feature_rows(portfolio, snaps, last, False, engine=engine, target=target)
     ids = portfolio.customers["customer_id"].to_numpy()
     rows.insert(0, "customer_id", ids[rows["customer"].to_numpy(np.int64)])
     return rows
@@ -209,11 +232,13 @@ def scores_at(
     portfolio: Portfolio,
     as_of: pd.Timestamp | None = None,
     scorer: Scorer | None = None,
-    kind: str = DEFAULT_KIND,
+    kind: str | None = None,
     seed: int = SEED,
     engine: Engine | None = None,
+    target: Target = EARLY_WARNING,
 ) -> pd.Series:
-    """The early-warning score of every customer Current on ``as_of``.
+    """The score of every customer of the target's population on ``as_of`` (by default
+    the early-warning score of every customer Current on it).
 
     Parameters
     ----------
@@ -222,18 +247,20 @@ def scores_at(
         Scoring day (default: the latest payment date).
     scorer : Scorer, optional
         A fitted model (default: :func:`train` on the month-ends before ``as_of``).
-    kind, seed, engine : optional
-        Passed to :func:`train`.
+    kind, seed, engine, target : optional
+        Passed to :func:`train` (``target`` when no scorer is given: a scorer brings its own).
 
     Returns
     -------
     Series
-        Probability of being 31+ days past due on some day within the next three
-        month-ends, indexed by ``customer_id`` (name ``score``), in customer order.
+        Probability of the target's event (31+ days past due on some day within the next
+        three month-ends, for the early-warning score), indexed by ``customer_id`` (name
+        ``score``), in customer order.
     """
     as_of = as_of_or_default(portfolio, as_of)
-    scorer = train(portfolio, as_of, kind, seed, engine) if scorer is None else scorer
-    rows = features_at(portfolio, as_of, engine)
+    if scorer is None:
+        scorer = train(portfolio, as_of, kind, seed, engine, target)
+    rows = features_at(portfolio, as_of, engine, scorer.target)
     return pd.Series(
         scorer.predict(rows), index=pd.Index(rows["customer_id"], name="customer_id"), name="score"
     )

@@ -632,15 +632,17 @@ class Dashboard(pn.viewable.Viewer):
 
     def _note(self, note: Note, shown_while=None) -> pn.pane.Markdown:
         """A note's pane; a note computed from outputs keeps its pane and gets new text
-        while its tab is open. (A pane made anew in a change's thread, or one updated while
-        its tab is closed and its model out of the page, points Panel's shared stylesheets
-        at the CDN.)"""
+        while its tab is open, hidden while the text is empty. (A pane made anew in a
+        change's thread, or one updated while its tab is closed and its model out of the
+        page, points Panel's shared stylesheets at the CDN.)"""
         if not callable(note.text):
             return pn.pane.Markdown(note.text, sizing_mode="stretch_width")
-        pane = pn.pane.Markdown(note.text(self.model), sizing_mode="stretch_width")
+        text = note.text(self.model)
+        pane = pn.pane.Markdown(text, sizing_mode="stretch_width", visible=bool(text))
 
-        def refresh() -> None:
+        def refresh() -> None:  # an empty note takes no room
             pane.object = note.text(self.model)
+            pane.visible = bool(pane.object)
 
         inputs = [self.model.param[name] for name in note.outputs]
         self._note_updates.append(WhenShown(refresh, inputs, shown_while, stale=False))

@@ -308,6 +308,10 @@ TABS: tuple[Tab, ...] = (
             Control("worklist_sort", label="Order", widget="select"),
             Control("worklist_columns", label="Columns shown", widget="choice"),
             Note(_worklist_summary, outputs=("worklist",)),
+            Note(
+                lambda model: warning_views.roll_risk_note(model.roll_risk),
+                outputs=("roll_risk",),
+            ),
             Table(
                 "worklist",
                 ("worklist",),
@@ -321,8 +325,10 @@ TABS: tuple[Tab, ...] = (
                     "height": 720,
                     "frozen_columns": ["Customer"],
                 },
-                hidden=lambda model: ledger_views.hidden_worklist_columns(model.worklist_columns),
-                hidden_inputs=("worklist_columns",),
+                hidden=lambda model: ledger_views.hidden_worklist_columns(
+                    model.worklist_columns, model.worklist_sort
+                ),
+                hidden_inputs=("worklist_columns", "worklist_sort"),
                 opens=("Customer", "customer", "Customer"),
             ),
         ),

@@ -655,6 +655,7 @@ WORKLIST_COLUMNS = {
     "customer_id": "Customer",
     "priority": "Priority",
     "queue": "Queue",
+    "roll_risk": "Roll risk %",
     "arrears": "Arrears £",
     "days_past_due": "Days past due",
     "bucket": "Bucket",
@@ -677,6 +678,7 @@ def worklist_table(worklist: pd.DataFrame) -> pd.DataFrame:
         frame[column] = pd.to_datetime(frame[column]).dt.strftime("%Y-%m-%d").fillna("")
     frame["Last payment"] = frame["Last payment"].replace("", "never")
     frame["Last payment £"] = blank_missing(frame["Last payment £"])  # never paid
+    frame["Roll risk %"] = blank_missing((frame["Roll risk %"] * 100).round(1))  # not scored
     for column in ("Queue", "Bucket", "Last action", "Arrangement", "Region", "Tariff"):
         frame[column] = frame[column].astype(str).replace("nan", "")
     frame["Income band"] = frame["Income band"].astype(str)
@@ -684,15 +686,13 @@ def worklist_table(worklist: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def hidden_worklist_columns(shown: list[str]) -> list[str]:
+def hidden_worklist_columns(shown: list[str], order: str = "priority") -> list[str]:
     """The worklist table's columns to hide when ``shown`` (keys of
     :data:`dashboard.query.worklist.OPTIONAL_COLUMNS`) are chosen; the customer id always
-    shows."""
-    return [
-        label
-        for key, label in WORKLIST_COLUMNS.items()
-        if key != "customer_id" and key not in set(shown)
-    ]
+    shows, and so does the column of any order but the default (``order``: ranked by roll
+    risk, the roll risk shows)."""
+    kept = {"customer_id", *shown} | ({order} - {"priority"})
+    return [label for key, label in WORKLIST_COLUMNS.items() if key not in kept]
 
 
 def worklist_note() -> str:

@@ -13,11 +13,16 @@ import numpy as np
 import pandas as pd
 from bokeh.models import NumeralTickFormatter
 
-from dashboard.score import TARGET
+from dashboard.score import ROLL_RISK, TARGET
 from dashboard.ui.style import SIZE, markdown_text, no_data, wrap_title
 from dashboard.vocab import DIMENSION_LABELS
 
 SCORE_COLOR = "#7b3294"
+MODEL_WORDS = {
+    "logistic": "A logistic regression",
+    "boosting": "Histogram gradient boosting (scikit-learn)",
+}
+"""Each model kind in words."""
 
 
 def evaluation_note(warning: dict | None) -> str:
@@ -38,19 +43,53 @@ def evaluation_note(warning: dict | None) -> str:
     if "evaluation" not in warning:
         return f"**Early-warning score** — {markdown_text(warning.get('message', ''))}"
     evaluation = warning["evaluation"]
-    row = evaluation.metrics.iloc[0]
-    trained, tested = evaluation.train_month_ends, evaluation.test_month_ends
     return (
         f"**Early-warning score**: the probability of being {markdown_text(TARGET)}. "
-        "A logistic regression on features known at the scoring day only (ledger history, "
+        f"{_checked(evaluation, 'fell behind')} Scores below are on "
+        f"{evaluation.as_of:%d %b %Y}, for the selection; customers already in arrears are in "
+        "the *Worklist*."
+    )
+
+
+def roll_risk_note(roll_risk: dict | None) -> str:
+    """What the worklist's roll risk predicts and how well it did out of time, as Markdown
+    (empty when the worklist neither shows nor ranks by it).
+
+    Parameters
+    ----------
+    roll_risk : dict or None
+        ``CollectionsModel.roll_risk``.
+
+    Returns
+    -------
+    str
+    """
+    if not roll_risk:
+        return ""
+    if "evaluation" not in roll_risk:
+        return f"**Roll risk** — {markdown_text(roll_risk.get('message', ''))}"
+    return (
+        f"**Roll risk %**: the probability of being {markdown_text(ROLL_RISK.text)}, so the "
+        "Early queue can be worked from who is most likely to reach 91+ days. "
+        f"{_checked(roll_risk['evaluation'], 'reached 91+ days')} Customers 91+ days past "
+        "due have none (they are past the event) and come last when ranked by it."
+    )
+
+
+def _checked(evaluation, happened: str) -> str:
+    """How a score was made and how well it ranked out of time, in one paragraph."""
+    row = evaluation.metrics.iloc[0]
+    trained, tested = evaluation.train_month_ends, evaluation.test_month_ends
+    model = MODEL_WORDS.get(str(evaluation.metrics.index[0]), str(evaluation.metrics.index[0]))
+    return (
+        f"{model} on features known at the scoring day only (ledger history, "
         "payment behaviour, actions and arrangements so far, customer dimensions), trained on "
         f"month-ends {trained[0]:%b %Y} – {trained[-1]:%b %Y} and checked **out of time** on "
         f"{tested[0]:%b %Y} – {tested[-1]:%b %Y} ({int(row['test_rows']):,} customer-months, "
-        f"{row['base_rate']:.1%} of them fell behind): **AUC {row['auc']:.3f}**, Brier score "
+        f"{row['base_rate']:.1%} of them {happened}): **AUC {row['auc']:.3f}**, Brier score "
         f"{row['brier']:.4f}; the highest-scoring tenth held **{row['top_decile_capture']:.0%} "
-        f"of those who fell behind** ({row['top_decile_rate']:.1%} of them did, against "
-        f"{row['base_rate']:.1%} overall). Scores below are on {evaluation.as_of:%d %b %Y}, "
-        "for the selection; customers already in arrears are in the *Worklist*."
+        f"of those who {happened}** ({row['top_decile_rate']:.1%} of them did, against "
+        f"{row['base_rate']:.1%} overall)."
     )
 
 
