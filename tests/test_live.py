@@ -101,7 +101,7 @@ def test_a_chart_of_another_shape_or_no_data_is_drawn_anew():
 
     inputs.frame = frame({})
     assert not plot_ids(document)
-    assert style.NO_DATA in chart.__panel__().objects[0].object
+    assert style.NO_DATA in chart.__panel__().objects[1].object
 
     inputs.frame = frame({"a": 9, "c": 8})
     assert bar_values(document) == [[9, 8]]
@@ -290,3 +290,81 @@ def test_the_90_plus_charts_are_two_charts_updated_in_place(dashboard):
         dashboard.active_tab = "Trends"
     for name, chart in charts.items():
         assert chart.redraws == 1 and chart.updates >= 2, name  # region, then back
+
+
+def heading_text(chart: LiveChart) -> str:
+    """The visible heading's words (the screen-reader span removed)."""
+    import re
+
+    shown = re.search(r'<span aria-hidden="true">(.*?)</span>', chart._title.object)
+    return shown.group(1) if shown else ""
+
+
+def test_the_title_and_a_long_axis_note_are_page_text_that_wraps():
+    """A phone cuts a figure's title and axis label at its edge: the page draws them as
+    text above and under the figure, and the figure keeps their text but not drawn."""
+    long_note = "month-end · as of 10 Feb 2026; shaded from Nov 2025: payment window still open"
+    inputs = Inputs(frame=frame({"a": 1.0, "b": 2.0}), label="A title · that is long enough")
+    chart = LiveChart(
+        lambda data, label: bars(data, label).opts(xlabel=long_note),
+        [inputs.param.frame, inputs.param.label],
+    )
+    _, document = drawn(chart)
+    assert heading_text(chart) == "A title · that is long enough"
+    assert 'role="heading"' in chart._title.object
+    assert chart._note.visible and "payment window still open" in chart._note.object
+    (figure,) = document.select({"type": Plot})
+    assert figure.title.text == "A title · that is long enough"  # kept, for who reads it
+    assert not figure.title.visible
+    assert figure.xaxis[0].axis_label is None
+    inputs.label = "Another title"  # in place: the heading follows, the figure stays
+    assert heading_text(chart) == "Another title" and chart.updates == 1
+    assert not figure.title.visible and figure.xaxis[0].axis_label is None
+
+
+def test_a_short_axis_label_stays_on_the_axis():
+    inputs = Inputs(frame=frame({"a": 1.0}), label="Short")
+    chart = LiveChart(
+        lambda data, label: bars(data, label).opts(xlabel="month-end"),
+        [inputs.param.frame, inputs.param.label],
+    )
+    _, document = drawn(chart)
+    (figure,) = document.select({"type": Plot})
+    assert figure.xaxis[0].axis_label == "month-end"
+    assert not chart._note.visible
+
+
+def test_no_data_has_no_heading_but_its_text_alternative():
+    inputs = Inputs(frame=frame({}), label="Nothing")
+    chart = LiveChart(bars, [inputs.param.frame, inputs.param.label])
+    drawn(chart)
+    assert 'role="heading"' not in chart._title.object
+    assert "Chart:" in chart._title.object and not chart._note.visible
+
+
+def test_aged_debt_table_counts_whole_customers_and_blanks_the_first_month():
+    from dashboard.ui.charts.headline import aged_debt_table
+
+    model = CollectionsModel()
+    table = aged_debt_table(model.headline["aged"])
+    change = table["Change in customers"]
+    assert all(isinstance(value, int) for value in change)
+    first = model.param.period.bounds[0]
+    table = aged_debt_table(model.clone(period=(first, first)).headline["aged"])
+    assert table["Change in customers"].isna().all()
+    assert table["Change since last month £"].isna().all()
+
+
+def test_every_chart_of_every_tab_is_one_figure():
+    """A view returning a Panel column of figures is drawn anew on every change, with a
+    toolbar and its titles on the canvas: each chart is one HoloViews object (a layout
+    only where its figures share an axis, as the customer's timeline)."""
+    from dashboard.ui.tabs import TABS, Chart
+
+    model = CollectionsModel(live_outputs=list(OUTPUT_NAMES))
+    for tab in TABS:
+        for part in tab.parts:
+            if isinstance(part, Chart) and part.name != "customer_balance":
+                drawn = part.draw(model)
+                assert isinstance(drawn, hv.core.Dimensioned), (tab.name, part.name, drawn)
+                assert not isinstance(drawn, hv.Layout), (tab.name, part.name)

@@ -23,6 +23,7 @@ import pandas as pd
 import panel as pn
 import param
 from bokeh.document import Document
+from bokeh.models import DatetimeTicker
 from panel.io.document import hold
 
 Refresh = hv.streams.Stream.define("Refresh")
@@ -85,13 +86,15 @@ def _format_of(formatter) -> str:
     return str(formatter)
 
 
-def framewise(obj):
+def framewise(obj, title_above: bool = False):
     """``obj`` with ranges recomputed for every frame (not frozen at the first one).
 
     ``shared_axes=False`` (which the views set, so that charts side by side do not zoom
     together) also freezes a plot's ranges across frames; here it is turned back on, and
     :class:`LiveChart`'s pane does not link its axes with other panes instead. Axis text
-    sizes are set explicitly (:data:`FONT_SIZES`).
+    sizes are set explicitly (:data:`FONT_SIZES`). With ``title_above``, the figure's own
+    title is kept (its text, for whoever reads the figure) but not drawn: the page shows it
+    above the figure as text that wraps to any width.
     """
     items = obj.traverse(lambda x: x, [hv.core.Dimensioned])
     names = {type(item).__name__ for item in items}
@@ -100,7 +103,38 @@ def framewise(obj):
     # no toolbar and no pan/zoom: a page scrolls over a chart on a phone, and a keyboard
     # user meets no unnamed toolbar buttons; hover stays
     norms += [getattr(hv.opts, name)(default_tools=[], toolbar=None) for name in sorted(elements)]
-    return obj.opts(*norms).opts(shared_axes=True, fontsize=FONT_SIZES, toolbar=None)
+    drawn = obj.opts(*norms).opts(shared_axes=True, fontsize=FONT_SIZES, toolbar=None)
+    return drawn.opts(hooks=[_drawn_as_text]) if title_above else drawn
+
+
+def _drawn_as_text(plot, _element) -> None:
+    """HoloViews hook: the figure keeps its title's text but does not draw it, nor an x
+    axis note too long for a phone (:func:`chart_note`): the page shows both as text. A
+    date axis asks for :data:`DATE_TICKS` ticks (Bokeh's six ran into each other on a
+    phone)."""
+    state = plot.state
+    title = getattr(state, "title", None)
+    if title is not None and title.visible:
+        title.visible = False
+    for axis in getattr(state, "xaxis", []):
+        if _is_note(axis.axis_label):
+            axis.axis_label = None
+        ticker = getattr(axis, "ticker", None)
+        if isinstance(ticker, DatetimeTicker) and ticker.desired_num_ticks != DATE_TICKS:
+            ticker.desired_num_ticks = DATE_TICKS
+
+
+DATE_TICKS = 4
+"""Ticks a date axis asks for: a year apart over a few years, readable at a phone's width."""
+
+
+NOTE_CHARS = 30
+"""An x-axis label with a line longer than this is a note: shown under the chart as text
+(an axis label is centred on the plot, which on a phone is about 30 characters wide)."""
+
+
+def _is_note(label) -> bool:
+    return isinstance(label, str) and max(map(len, label.split("\n"))) > NOTE_CHARS
 
 
 FONT_SIZES = {"labels": "1.25em", "xticks": "1.025em", "yticks": "1.025em"}
@@ -242,14 +276,15 @@ class LiveChart(pn.viewable.Viewer):
         self._drawn = None
         # inline style, no stylesheets=: a pane with its own stylesheet drawn when a tab opens
         # pointed Panel's stylesheets at the CDN
-        self._title = pn.pane.HTML("", margin=0, height=0)
+        self._title = pn.pane.HTML("", margin=0, sizing_mode="stretch_width")
         self._as_table = pn.widgets.Toggle(
             label="Show as table", width=130, height=30, margin=(0, 10, 6, 10)
         )
         self._table = pn.Column(sizing_mode="stretch_width", margin=0)
         self._as_table.param.watch(self._show_table, "value")
+        self._note = pn.pane.HTML("", margin=0, sizing_mode="stretch_width", visible=False)
         self._holder = pn.Column(
-            pn.Spacer(height=0), self._title, self._as_table, self._table,
+            self._title, pn.Spacer(height=0), self._note, self._as_table, self._table,
             sizing_mode="stretch_width", margin=0,
         )  # fmt: skip
         self._trigger = WhenShown(self._draw_due, self._inputs, shown_while)  # draws now if shown
@@ -263,12 +298,26 @@ class LiveChart(pn.viewable.Viewer):
         return chart_title(self._drawn)
 
     def _describe(self) -> None:
-        """The text alternative: the chart's title, and where its data is as text."""
+        """The chart's title above it, as text that wraps on a phone (a figure's own title
+        is one canvas line per ``wrap_title`` line, cut at a phone's edge), with the text
+        alternative: where its figures are as text. A result of several figures keeps their
+        own titles, and the text alternative only."""
         title = html.escape(self.title or "Chart")
-        self._title.object = (
-            f'<p style="{SR_ONLY_STYLE}">Chart: {title}. Its figures: the "Show as table" '
-            f"button below it.</p>"
+        where = (
+            f'<span style="{SR_ONLY_STYLE}">Chart: {title}. Its figures: the "Show as table" '
+            "button below it.</span>"
         )
+        drawn_alone = _one_figure(self._drawn)
+        if drawn_alone and self.title:
+            self._title.object = (
+                f'<div role="heading" aria-level="3" style="{TITLE_STYLE}">'
+                f'<span aria-hidden="true">{title}</span>{where}</div>'
+            )
+        else:
+            self._title.object = f"<div>{where}</div>"
+        note = chart_note(self._drawn) if drawn_alone else ""
+        self._note.object = f'<p style="{NOTE_STYLE}">{html.escape(note)}</p>' if note else ""
+        self._note.visible = bool(note)
 
     def _show_table(self, *_events) -> None:
         if not self._as_table.value:
@@ -309,7 +358,7 @@ class LiveChart(pn.viewable.Viewer):
             return
         signature = layout_signature(obj)
         in_place = self._current is not None and signature == self._signature
-        self._current, self._signature = framewise(obj), signature
+        self._current, self._signature = framewise(obj, _one_figure(obj)), signature
         if in_place:
             self._refresh.event()
             self.updates += 1
@@ -323,8 +372,8 @@ class LiveChart(pn.viewable.Viewer):
         return self._current
 
     def _show(self, drawn) -> None:
-        """The drawn chart first, then its text alternative and its table toggle."""
-        self._holder[0] = drawn
+        """The drawn chart, under its title and above its note and its table toggle."""
+        self._holder[1] = drawn
 
 
 SR_ONLY_STYLE = (
@@ -333,8 +382,25 @@ SR_ONLY_STYLE = (
 )
 """Text for screen readers only (the chart's text alternative)."""
 
+TITLE_STYLE = (
+    "font-weight:bold;font-size:1.15em;text-align:center;color:#222;line-height:1.3;"
+    "margin:8px 12px 0 12px;overflow-wrap:anywhere"
+)
+"""A chart's title above it: as the figure drew it, but wrapping to the page's width."""
+
+NOTE_STYLE = "font-size:1.05em;text-align:center;color:#333;margin:0 12px 6px 12px"
+"""A chart's x-axis note under it (an axis label too long for a phone)."""
+
 SKIPPED_COLUMNS = {"color", "x0", "x1", "y0", "y1", "low", "high", "text", "label_y"}
 """Drawing helpers, not figures: left out of a chart's table."""
+
+
+def _one_figure(obj) -> bool:
+    """Whether a view's result is drawn as one figure (an element or an overlay): its
+    title and axis note then go to the page (a layout's figures keep their own)."""
+    return isinstance(obj, hv.core.Dimensioned) and not isinstance(
+        obj, hv.Layout | hv.NdLayout | hv.GridSpace
+    )
 
 
 def _holoviews_parts(obj) -> list:
@@ -372,6 +438,27 @@ def chart_title(obj) -> str:
         if title:
             titles.append(str(title).replace("\n", " "))
     return "; ".join(titles)
+
+
+def chart_note(obj) -> str:
+    """The x-axis label of a chart when it is a note too long for a phone's axis ("" when
+    short or none), on one line.
+
+    Parameters
+    ----------
+    obj : HoloViews object or None
+
+    Returns
+    -------
+    str
+    """
+    if not isinstance(obj, hv.core.Dimensioned):
+        return ""
+    for item in obj.traverse(lambda x: x, [hv.core.Dimensioned]):
+        label = hv.Store.lookup_options("bokeh", item, "plot").kwargs.get("xlabel")
+        if label:
+            return str(label).replace("\n", " ") if _is_note(label) else ""
+    return ""
 
 
 def chart_table(obj, max_rows: int = 2000) -> pd.DataFrame:

@@ -243,10 +243,15 @@ FOCUS_CSS = """
   .bk-header, .bk-header .bk-headers-wrapper { overflow: visible; flex-wrap: wrap; }
   .bk-header .bk-headers-wrapper { flex: 1 1 100%; min-width: 0; row-gap: 2px; }
 }
+@media (max-width: 800px) {
+  .bk-btn-group { flex-wrap: wrap; row-gap: 2px; }
+  .bk-btn-group > .bk-btn { flex: 1 0 auto; white-space: normal; }
+}
 """
-"""Added to every shadow root of the page: visible keyboard focus, and a tab bar that
-wraps onto a second row on a wider screen (every tab in sight) and scrolls sideways on a
-phone (one row; a wrapped bar would push the charts a screen down). (Not as
+"""Added to every shadow root of the page: visible keyboard focus, a tab bar that wraps
+onto a second row on a wider screen (every tab in sight) and scrolls sideways on a phone
+(one row; a wrapped bar would push the charts a screen down), and radio buttons that wrap
+onto more rows on a phone (one row cut "Early (41)" to "Early (4"). (Not as
 ``stylesheets=`` of the components: those are sent again with each update, from the CDN
 when made in a worker thread.)"""
 
@@ -398,10 +403,12 @@ function untabbable(root) {
 }
 function watch(root) {
   // cells are drawn again on each page, sort and update: fixed at once, not on the next
-  // round of fix() (a Tab press in between would land on them)
+  // round of fix() (a Tab press in between would land on them); so are a table's ARIA
+  // roles (a table given new rows, as the watch list once its score is computed, was a
+  // grid without rows to a screen reader until then)
   if (root.__watched || !root.querySelector('.tabulator, .choices')) return;
   root.__watched = true;
-  new MutationObserver(() => untabbable(root)).observe(
+  new MutationObserver(() => { untabbable(root); tables(root); }).observe(
     root, { subtree: true, childList: true, attributes: true, attributeFilter: ['tabindex'] }
   );
 }

@@ -254,11 +254,16 @@ def _vintage(measure: str):
     return draw
 
 
-def _effectiveness(model: CollectionsModel):
-    vulnerable = model.cube.segments["is_vulnerable"].cat.categories
-    return ledger_views.effectiveness_chart(
-        model.effectiveness, "is_vulnerable", vulnerable, model.describe_selection()
-    )
+def _effectiveness(rate: str):
+    """The effectiveness chart of one outcome rate, by vulnerability."""
+
+    def draw(model: CollectionsModel):
+        vulnerable = model.cube.segments["is_vulnerable"].cat.categories
+        return ledger_views.effectiveness_chart(
+            model.effectiveness, "is_vulnerable", vulnerable, model.describe_selection(), rate
+        )
+
+    return draw
 
 
 def _worklist_summary(model: CollectionsModel) -> str:
@@ -377,6 +382,13 @@ TABS: tuple[Tab, ...] = (
                     model.arrears_monthly, model.describe_selection()
                 ),
             ),
+            Chart(
+                "average_arrears",
+                ("arrears_monthly",),
+                lambda model: ledger_views.average_arrears_chart(
+                    model.arrears_monthly, model.describe_selection()
+                ),
+            ),
             Chart("arrears_by_segment", ("ageing_by_segment",), _arrears_by_segment),
         ),
     ),
@@ -437,7 +449,14 @@ TABS: tuple[Tab, ...] = (
                 "forecast",
                 ("forecast",),
                 lambda model: forward_views.forecast_chart(
-                    model.forecast, model.describe_selection()
+                    model.forecast, model.describe_selection(), "arrears"
+                ),
+            ),
+            Chart(
+                "forecast_customers",
+                ("forecast",),
+                lambda model: forward_views.forecast_chart(
+                    model.forecast, model.describe_selection(), "customers"
                 ),
             ),
             Table(
@@ -529,6 +548,13 @@ TABS: tuple[Tab, ...] = (
                 ),
             ),
             Chart(
+                "provision_coverage",
+                ("provision_monthly",),
+                lambda model: forward_views.provision_coverage_chart(
+                    model.provision_monthly, model.describe_selection()
+                ),
+            ),
+            Chart(
                 "provision_by_segment",
                 ("provision_by_segment",),
                 lambda model: forward_views.provision_segment_chart(
@@ -600,7 +626,10 @@ TABS: tuple[Tab, ...] = (
     Tab(
         "Effectiveness",
         (
-            Chart("effectiveness", ("effectiveness",), _effectiveness),
+            Note(ledger_views.EFFECTIVENESS_NOTE),
+            Chart("effectiveness", ("effectiveness",), _effectiveness("paid_14_rate")),
+            Chart("effectiveness_30", ("effectiveness",), _effectiveness("paid_30_rate")),
+            Chart("cleared_60", ("effectiveness",), _effectiveness("cleared_60_rate")),
             Chart(
                 "funnel",
                 ("funnel",),

@@ -246,7 +246,9 @@ def monthly_trend(monthly: pd.DataFrame, metric: str, as_of: pd.Timestamp, selec
         note += f"; shaded from {first_open:%b %Y}: payment window still open, outcome not final"
     pad = pd.Timedelta(days=20)
     xlim = (frame["month"].min() - pad, frame["month"].max() + pad)
-    return plot.opts(**_opts(metric, title, legend_position="top_left"), xlabel=note, xlim=xlim)
+    # the legend under the plot: inside it, it covered the first months' points
+    legend = {"legend_position": "bottom", "legend_cols": 1}
+    return plot.opts(**_opts(metric, title, **legend), xlabel=note, xlim=xlim)
 
 
 def segment_trend(
@@ -314,7 +316,9 @@ def segment_trend(
         span, first_open = shading
         plot = plot * span
         xlabel += f" (shaded from {first_open:%b %Y}: payment window still open)"
-    return plot.opts(**_opts(metric, title, legend_position="right", xlabel=xlabel))
+    # the legend under the plot, in columns: on its right it left a phone's plot too narrow
+    legend = {"legend_position": "bottom", "legend_cols": 3}
+    return plot.opts(**_opts(metric, title, xlabel=xlabel, **legend))
 
 
 def top_segments(
@@ -444,9 +448,9 @@ def actions_volume(actions_monthly: pd.DataFrame, selection: str):
         stacked=True,
         color=[ACTION_COLORS.get(a, PALETTE[7]) for a in order],
         alpha=0.8,
-        legend="right",
+        legend="bottom",  # under the plot: a phone keeps its width
         hover="vline",
-    )
+    ).opts(legend_cols=4)
     return areas.opts(
         title=wrap_title(f"Collections actions per month · {selection}"),
         xlabel="month of action",

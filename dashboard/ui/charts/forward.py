@@ -11,7 +11,6 @@ import holoviews as hv
 import hvplot.pandas  # noqa: F401  (registers .hvplot on DataFrames)
 import numpy as np
 import pandas as pd
-import panel as pn
 from bokeh.models import NumeralTickFormatter
 
 from dashboard.ui.charts.ledger import bucket_colors, pounds_axis
@@ -77,11 +76,11 @@ def provision_title(matrix: pd.DataFrame, selection: str) -> str:
 
 
 def provision_month_chart(monthly: pd.DataFrame, selection: str):
-    """ECL £ beside arrears £ at each month-end, and the coverage (ECL / arrears).
+    """ECL £ beside arrears £ at each month-end.
 
     Returns
     -------
-    panel.Column or panel.pane.Alert
+    holoviews.Overlay or panel.pane.Alert
     """
     if monthly.empty or not (monthly["ecl"] > 0).any():
         return no_data("No expected loss for this selection")
@@ -90,7 +89,7 @@ def provision_month_chart(monthly: pd.DataFrame, selection: str):
     vdims = ["balance", "ecl", "coverage", "method"]
     arrears = hv.Curve(monthly, "month", vdims, label="Arrears £").opts(color=PALETTE[0])
     ecl = hv.Curve(monthly, "month", ["ecl", "balance", "coverage", "method"], label="ECL £")
-    money = (arrears * ecl.opts(color=PALETTE[3])).opts(
+    return (arrears * ecl.opts(color=PALETTE[3])).opts(
         hv.opts.Curve(
             line_width=2,
             tools=["hover"],
@@ -105,13 +104,25 @@ def provision_month_chart(monthly: pd.DataFrame, selection: str):
             ylabel="£",
             xlabel="month-end (loss rates as known then)",
             ylim=(0, None),
-            legend_position="right",
+            legend_position="bottom",  # under the plot: a phone keeps its width
+            legend_cols=2,
             responsive=True,
             height=SIZE["height"],
             shared_axes=False,
         ),
     )
-    coverage = monthly.hvplot.line(
+
+
+def provision_coverage_chart(monthly: pd.DataFrame, selection: str):
+    """The coverage (ECL / arrears) at each month-end.
+
+    Returns
+    -------
+    holoviews.Curve or panel.pane.Alert
+    """
+    if monthly.empty or not (monthly["ecl"] > 0).any():
+        return no_data("No expected loss for this selection")
+    return monthly.hvplot.line(
         **SIZE, x="month", y="coverage", color=PALETTE[3], line_width=2, hover_cols=["method"]
     ).opts(
         title=wrap_title(f"Coverage: ECL / arrears at each month-end · {selection}"),
@@ -127,7 +138,6 @@ def provision_month_chart(monthly: pd.DataFrame, selection: str):
         ],
         hover_formatters={"@month": "datetime"},
     )
-    return pn.Column(money, coverage, sizing_mode="stretch_width")
 
 
 def provision_segment_chart(by_segment: pd.DataFrame, dim: str, categories, selection: str):
@@ -170,13 +180,17 @@ def provision_segment_chart(by_segment: pd.DataFrame, dim: str, categories, sele
     )
 
 
-def forecast_chart(forecast: pd.DataFrame, selection: str):
-    """Total arrears £ and customers in arrears: recent month-ends, the forecast with its
-    band, and the forecast without the what-if (dashed).
+FORECAST_MEASURES = {"arrears": "Arrears £", "customers": "Customers in arrears"}
+"""What a forecast chart draws: total arrears £ or customers in arrears."""
+
+
+def forecast_chart(forecast: pd.DataFrame, selection: str, measure: str = "arrears"):
+    """Total arrears £ (or customers in arrears, ``measure``): recent month-ends, the
+    forecast with its band, and the forecast without the what-if (dashed).
 
     Returns
     -------
-    panel.Column or panel.pane.Alert
+    holoviews.Overlay or panel.pane.Alert
     """
     if forecast.empty or forecast["customers"].sum() == 0:
         return no_data("Nobody in arrears in this selection")
@@ -185,11 +199,7 @@ def forecast_chart(forecast: pd.DataFrame, selection: str):
         + [f"{m}_{b}" for m in ("customers", "arrears") for b in ("low", "high")]
     ].sum(min_count=1)
     totals = totals.reset_index()
-    charts = [
-        _forecast_measure(totals, "arrears", "Arrears £", selection),
-        _forecast_measure(totals, "customers", "Customers in arrears", selection),
-    ]
-    return pn.Column(*charts, sizing_mode="stretch_width")
+    return _forecast_measure(totals, measure, FORECAST_MEASURES[measure], selection)
 
 
 def _forecast_measure(totals: pd.DataFrame, measure: str, what: str, selection: str):
@@ -224,7 +234,8 @@ def _forecast_measure(totals: pd.DataFrame, measure: str, what: str, selection: 
             ylabel=what.lower(),
             xlabel="month-end",
             yformatter=pounds_axis() if money else NumeralTickFormatter(format="0,0"),
-            legend_position="right",
+            legend_position="bottom",  # under the plot: a phone keeps its width
+            legend_cols=2,
             responsive=True,
             height=SIZE["height"],
             ylim=(0, None),
@@ -254,9 +265,9 @@ def forecast_bucket_chart(forecast: pd.DataFrame, selection: str):
         stacked=True,
         color=bucket_colors(labels)[1:],
         alpha=0.85,
-        legend="right",
+        legend="bottom",  # under the plot: a phone keeps its width
         hover="vline",
-    )
+    ).opts(legend_cols=4)
     marker = hv.VLine(origin).opts(color="#333333", line_dash="dotted", line_width=1.5)
     return (areas * marker).opts(
         title=wrap_title(

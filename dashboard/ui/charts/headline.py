@@ -20,6 +20,7 @@ from dashboard.ui.style import (
     FLOW_COLORS,
     SIZE,
     STATUS_STYLES,
+    blank_missing,
     chart_options,
     no_data,
     pounds_formatter,
@@ -400,8 +401,9 @@ def aged_debt_table(aged: pd.DataFrame) -> pd.DataFrame:
             "Arrears £": aged["arrears"].round(2).to_numpy(),
             "Customers": aged["customers"].astype(int).to_numpy(),
             "Share of arrears %": (aged["share"] * 100).round(1).to_numpy(),
-            "Change since last month £": aged["arrears_change"].round(2).to_numpy(),
-            "Change in customers": aged["customers_change"].to_numpy(),
+            "Change since last month £": blank_missing(aged["arrears_change"].round(2)),
+            # whole customers (a float column wrote 3.0); blank with no month before
+            "Change in customers": blank_missing(aged["customers_change"].round().astype("Int64")),
         }
     )
 

@@ -11,7 +11,6 @@ import holoviews as hv
 import hvplot.pandas  # noqa: F401  (registers .hvplot on DataFrames)
 import numpy as np
 import pandas as pd
-import panel as pn
 from bokeh.models import NumeralTickFormatter
 
 from dashboard.compute.partition import CURE_AFTER
@@ -93,9 +92,9 @@ def ageing_chart(
         stacked=True,
         color=colors,
         alpha=0.85,
-        legend="right",
+        legend="bottom",  # under the plot: a phone keeps its width
         hover="vline",
-    )
+    ).opts(legend_cols=4)
     what = "Arrears £" if money else "Customers"
     return areas.opts(
         title=wrap_title(
@@ -108,23 +107,25 @@ def ageing_chart(
     )
 
 
+ARREARS_HOVER = ["customers", "in_arrears", "arrears"]
+
+
 def arrears_share_chart(monthly: pd.DataFrame, selection: str):
-    """Share of customers on book who are in arrears, and the average arrears, per month.
+    """Share of customers on book who are in arrears, per month.
 
     Returns
     -------
-    panel.Column or panel.pane.Alert
+    holoviews.Curve or panel.pane.Alert
     """
     if monthly.empty or monthly["customers"].sum() == 0:
         return no_data()
-    hover = ["customers", "in_arrears", "arrears"]
-    share = monthly.hvplot.line(
+    return monthly.hvplot.line(
         **SIZE,
         x="month",
         y="share_in_arrears",
         color=PALETTE[3],
         line_width=2,
-        hover_cols=hover,
+        hover_cols=ARREARS_HOVER,
     ).opts(
         title=wrap_title(f"Share of customers on book who are in arrears · {selection}"),
         yformatter=NumeralTickFormatter(format="0.0%"),
@@ -140,13 +141,24 @@ def arrears_share_chart(monthly: pd.DataFrame, selection: str):
         ],
         hover_formatters={"@month": "datetime"},
     )
-    average = monthly.hvplot.line(
+
+
+def average_arrears_chart(monthly: pd.DataFrame, selection: str):
+    """Average arrears per customer in arrears, per month.
+
+    Returns
+    -------
+    holoviews.Curve or panel.pane.Alert
+    """
+    if monthly.empty or monthly["customers"].sum() == 0:
+        return no_data()
+    return monthly.hvplot.line(
         **SIZE,
         x="month",
         y="average_arrears",
         color=PALETTE[4],
         line_width=2,
-        hover_cols=hover,
+        hover_cols=ARREARS_HOVER,
     ).opts(
         title=wrap_title(f"Average arrears per customer in arrears · {selection}"),
         yformatter=pounds_axis(),
@@ -162,7 +174,6 @@ def arrears_share_chart(monthly: pd.DataFrame, selection: str):
         ],
         hover_formatters={"@month": "datetime"},
     )
-    return pn.Column(share, average, sizing_mode="stretch_width")
 
 
 def arrears_by_segment_chart(by_segment: pd.DataFrame, dim: str, categories, selection: str):
@@ -203,7 +214,8 @@ def arrears_by_segment_chart(by_segment: pd.DataFrame, dim: str, categories, sel
         yformatter=pounds_axis(),
         ylabel="arrears £",
         xlabel="month-end",
-        legend_position="right",
+        legend_position="bottom",  # under the plot: a phone keeps its width
+        legend_cols=3,
         shared_axes=False,
     )
 
@@ -363,7 +375,8 @@ def roll_rate_chart(roll: pd.DataFrame, labels, selection: str, min_sample: int 
         ylim=(0, None),
         ylabel="share of the bucket a month before",
         xlabel="month-end",
-        legend_position="right",
+        legend_position="bottom",  # under the plot: a phone keeps its width
+        legend_cols=3,
         shared_axes=False,
     )
 
@@ -491,12 +504,21 @@ EFFECT_RATES = {
 }
 
 
-def effectiveness_chart(effect: pd.DataFrame, dim: str, categories, selection: str):
-    """Outcome rates per action type, one bar per value of ``dim`` (e.g. vulnerable).
+EFFECTIVENESS_NOTE = (
+    "**What happened after each action**, by vulnerability: actions on customers in arrears "
+    "that day, whose 14, 30 and 60 days are over."
+)
+
+
+def effectiveness_chart(
+    effect: pd.DataFrame, dim: str, categories, selection: str, rate: str = "paid_14_rate"
+):
+    """One outcome rate (``rate``, a key of :data:`EFFECT_RATES`) per action type, one bar
+    per value of ``dim`` (e.g. vulnerable).
 
     Returns
     -------
-    panel.Column or panel.pane.Alert
+    holoviews.Bars or panel.pane.Alert
     """
     if effect["in_arrears"].sum() == 0:
         return no_data("No actions on customers in arrears for this selection")
@@ -508,33 +530,24 @@ def effectiveness_chart(effect: pd.DataFrame, dim: str, categories, selection: s
     frame = frame.loc[frame["in_arrears"] > 0]
     colors = segment_colors(dim, categories)
     present = [c for c in colors if c in set(frame[label])]
-    charts = []
-    for rate, title in EFFECT_RATES.items():
-        bars = frame.hvplot.bar(
-            x="action",
-            y=rate,
-            by=label,
-            color=[colors[c] for c in present],
-            responsive=True,
-            height=260,
-            hover_cols=["in_arrears"],
-            legend="right",
-        )
-        charts.append(
-            bars.opts(
-                title=wrap_title(f"{title} · {selection}"),
-                yformatter=NumeralTickFormatter(format="0%"),
-                ylabel="share of actions",
-                xlabel=f"action · {label.lower()}",
-                shared_axes=False,
-            )
-        )
-    header = pn.pane.Markdown(
-        f"**What happened after each action** · by {label.lower()} · {selection}. "
-        "Counts actions on customers in arrears that day, whose 14/30/60 days are over.",
-        sizing_mode="stretch_width",
+    bars = frame.hvplot.bar(
+        x="action",
+        y=rate,
+        by=label,
+        color=[colors[c] for c in present],
+        responsive=True,
+        height=260,
+        hover_cols=["in_arrears"],
+        legend="bottom",  # under the plot: a phone keeps its width
     )
-    return pn.Column(header, *charts, sizing_mode="stretch_width")
+    return bars.opts(
+        title=wrap_title(f"{EFFECT_RATES[rate]} · {selection}"),
+        yformatter=NumeralTickFormatter(format="0%"),
+        ylabel="share of actions",
+        xlabel=f"action · {label.lower()}",
+        shared_axes=False,
+        legend_cols=len(present),
+    )
 
 
 def effectiveness_table(effect: pd.DataFrame, dim: str) -> pd.DataFrame:
