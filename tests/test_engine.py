@@ -128,3 +128,37 @@ def test_scheduler_without_dask_engine_is_a_usage_error():
     run = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert run.returncode == 2
     assert "--scheduler needs --engine dask" in run.stderr
+
+
+@pytest.mark.parametrize("per_thread", [0.5, 1, 1.5, 2])
+def test_threaded_map_keeps_order_and_bounds_what_is_in_flight(per_thread):
+    """Results come in order; no more than ``per_thread`` × threads items are taken from
+    the generator ahead of the results handed out (each holds a partition's tables)."""
+    import math
+    import threading
+    import time
+
+    from dashboard.compute.engine import THREADS, threaded_map
+
+    taken, handed = [0], [0]
+    lock = threading.Lock()
+    most_ahead = [0]
+
+    def items():
+        for number in range(12):
+            with lock:
+                taken[0] += 1
+                most_ahead[0] = max(most_ahead[0], taken[0] - handed[0])
+            yield number
+
+    def work(number: int) -> int:
+        time.sleep(0.01 * (number % 3))  # out of order
+        return number * number
+
+    results = []
+    for result in threaded_map(work, items(), per_thread):
+        with lock:
+            handed[0] += 1
+        results.append(result)
+    assert results == [n * n for n in range(12)]
+    assert most_ahead[0] <= max(1, math.ceil(per_thread * THREADS)) + 1

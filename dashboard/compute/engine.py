@@ -20,6 +20,7 @@ worker process per core is started for the build and closed after it). The comma
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -97,11 +98,14 @@ class Engine:
         """
         return list(self.imap(func, parts, *shared))
 
-    def imap(self, func: Callable, parts: Iterable, *shared: Any) -> Iterator[Any]:
+    def imap(
+        self, func: Callable, parts: Iterable, *shared: Any, per_thread: int = 2
+    ) -> Iterator[Any]:
         """As :meth:`map`, but yield the results in order as they come: the ``pandas``
-        engine then holds only a few partitions' results at a time."""
+        engine then holds only a few partitions' results at a time (``per_thread`` per
+        thread, running or done and waiting for an earlier one)."""
         if self.name == "pandas":
-            yield from threaded_map(lambda part: func(part, *shared), parts)
+            yield from threaded_map(lambda part: func(part, *shared), parts, per_thread)
             return
         with _client(self.scheduler) as client:
             common = [client.scatter(value, broadcast=True) for value in shared]
@@ -159,17 +163,21 @@ def in_threads(func: Callable[[Any], Any], items: Iterable[Any]) -> list:
     return list(threaded_map(func, items))
 
 
-def threaded_map(func: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+def threaded_map(
+    func: Callable[[Any], Any], items: Iterable[Any], per_thread: float = 2
+) -> Iterator[Any]:
     """``func(item)`` for each item, run on :data:`THREADS` threads, yielded in order.
 
-    ``items`` is consumed lazily (at most two per thread wait or run at once) and each
-    result is yielded as soon as it and those before it are done, so neither a generator of
-    partitions nor the partitions' results are all held in memory at once.
+    ``items`` is consumed lazily (at most ``per_thread`` per thread wait or run at once,
+    rounded up) and each result is yielded as soon as it and those before it are done, so
+    neither a generator of partitions nor the partitions' results are all held in memory
+    at once (fewer in flight hold less, at the risk of a thread waiting for the slowest).
     """
     running: deque = deque()
+    in_flight = max(1, math.ceil(per_thread * THREADS))
     with ThreadPoolExecutor(THREADS) as pool:
         for item in items:
-            if len(running) >= 2 * THREADS:
+            if len(running) >= in_flight:
                 yield running.popleft().result()
             running.append(pool.submit(func, item))
         while running:

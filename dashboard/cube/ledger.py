@@ -71,6 +71,41 @@ def build_arrears(
 ) -> ArrearsTables:
     """Compute the ledger chunk by chunk of customers and aggregate it.
 
+    :func:`arrears_sums`, stored as the cube's tables (:meth:`ArrearsTables.of`); the
+    parameters are :func:`arrears_sums`'s.
+
+    Returns
+    -------
+    ArrearsTables
+    """
+    sums, funnel_bits, worklist = arrears_sums(
+        portfolio, outcomes, bill_month, customer_segment, n_segments, months, as_of,
+        buckets, chunk, engine, last_bill_month,
+    )  # fmt: skip
+    return ArrearsTables.of(
+        sums,
+        buckets=buckets,
+        snapshot_days=snapshot_days(months, as_of),
+        funnel_bits=funnel_bits,
+        worklist=worklist,
+    )
+
+
+def arrears_sums(
+    portfolio: Portfolio,
+    outcomes: pd.DataFrame,
+    bill_month: np.ndarray,
+    customer_segment: np.ndarray,
+    n_segments: int,
+    months: pd.DatetimeIndex,
+    as_of: pd.Timestamp,
+    buckets: Buckets = Buckets(),
+    chunk: int = CHUNK_CUSTOMERS,
+    engine: Engine | None = None,
+    last_bill_month: int | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray, pd.DataFrame]:
+    """The ledger's integer sums, chunk by chunk of customers, added up.
+
     Parameters
     ----------
     portfolio : Portfolio
@@ -95,7 +130,11 @@ def build_arrears(
 
     Returns
     -------
-    ArrearsTables
+    (dict, ndarray, DataFrame)
+        Every table's int64 sums in its documented layout
+        (:class:`~dashboard.cube.tables.ArrearsTables`), the funnel bitmasks and the
+        worklist rows. A streamed build adds these up over its partitions and stores them
+        once (one float64 copy for the whole book, not one per partition).
     """
     snaps = snapshot_days(months, as_of)
     k, n_b = len(snaps), len(buckets.labels)
@@ -116,7 +155,7 @@ def build_arrears(
         "ever_severe": (k, n_segments, len(EVER_SEVERE_MEASURES)),
         "matched": matched_shape(portfolio.actions, shape),
     }
-    totals = {name: np.zeros(size, dtype=np.int64) for name, size in totals.items()}
+    shapes, totals = totals, {}  # a chunk's own sums start the totals: no zeros to add to
     tables = {  # the columns partitions carry, selected once
         name: getattr(portfolio, name)[list(columns)] for name, columns in PARTITION_COLUMNS.items()
     }
@@ -142,19 +181,27 @@ def build_arrears(
     worklists = []
     for sums, worklist in engine.imap(partition_tables, chunks, settings):  # summed as they come
         for name, table in sums.items():
-            if isinstance(table, SparseSums):
-                table.add_to(totals[name])
-            else:
-                totals[name] += table
+            _add_sums(totals, shapes[name], name, table)
         worklists.append(worklist)
         del sums  # a chunk's tables have the cube's full size: not kept past their addition
-    return ArrearsTables.of(
-        totals,
-        buckets=buckets,
-        snapshot_days=snaps,
-        funnel_bits=_funnel_bits(portfolio.actions, months, n_customers),
-        worklist=_worklist_frame(worklists, portfolio, as_of),
-    )
+    for name, shape_of in shapes.items():  # no chunk at all: nil tables
+        totals.setdefault(name, np.zeros(shape_of, dtype=np.int64))
+    funnel_bits = _funnel_bits(portfolio.actions, months, n_customers)
+    return totals, funnel_bits, _worklist_frame(worklists, portfolio, as_of)
+
+
+def _add_sums(totals: dict[str, np.ndarray], shape: tuple, name: str, table) -> None:
+    """Add a chunk's table ``name`` into ``totals``; the first dense one is taken as it is
+    (a fresh int64 array of the table's shape)."""
+    if name not in totals:
+        if isinstance(table, np.ndarray) and table.dtype == np.int64 and table.shape == shape:
+            totals[name] = table
+            return
+        totals[name] = np.zeros(shape, dtype=np.int64)
+    if isinstance(table, SparseSums):
+        table.add_to(totals[name])
+    else:
+        totals[name] += table
 
 
 def _funnel_bits(actions: pd.DataFrame, months: pd.DatetimeIndex, n: int) -> np.ndarray:

@@ -23,7 +23,6 @@ unstreamed way (whose messages name the whole table's rows).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import resource
 import sys
@@ -57,9 +56,9 @@ from dashboard.cube.bills import (
     customer_bits,
     segment_table,
 )
-from dashboard.cube.ledger import build_arrears
+from dashboard.cube.ledger import arrears_sums, snapshot_days
 from dashboard.cube.pipeline import AS_OF_MARGIN_DAYS, build_cube, known_on, validated
-from dashboard.cube.tables import Cube
+from dashboard.cube.tables import ArrearsTables, Cube
 from dashboard.schema import (
     Portfolio,
     current_date,
@@ -85,6 +84,9 @@ DATE_COLUMNS = {
     "collections_actions": ("action_date",),
 }
 """The date columns whose counts per day decide the build's global settings."""
+IN_FLIGHT = float(os.environ.get("COLLECTIONS_IN_FLIGHT") or 1.5)
+"""Partitions in flight per thread (running, or done and waiting for an earlier one): each
+holds its share of every cube table, full size."""
 PARTITION_CUSTOMERS = 50_000
 """Customers a partition reads at least (consecutive row groups joined): one per thread
 or worker runs at once, so this bounds the build's memory. Its ledger is computed in one
@@ -434,9 +436,8 @@ def _partitions(
     )
     totals = Totals()
     try:
-        for (_, low, _), part in zip(
-            bounds, engine.imap(partition_result, tasks, settings), strict=True
-        ):
+        results = engine.imap(partition_result, tasks, settings, per_thread=IN_FLIGHT)
+        for (_, low, _), part in zip(bounds, results, strict=True):
             totals.add(part, low)
     except SourceError as exc:
         raise Unstreamable(str(exc)) from None
@@ -523,7 +524,7 @@ def _tables(part: Portfolio, segment: np.ndarray, settings: Settings) -> dict:
         payment_key,
         payments["amount_pence"].to_numpy(np.int64),
     )
-    arrears = build_arrears(
+    arrears = arrears_sums(
         part,
         outcomes,
         bill_month,
@@ -559,7 +560,7 @@ class Totals:
         self.bills: dict[str, np.ndarray] = {}
         self.frames: dict[str, list[pd.DataFrame]] = {"actions": [], "arrangements": []}
         self.bits: dict[str, list[np.ndarray]] = {}
-        self.arrears = None
+        self.arrears: dict[str, np.ndarray] = {}
         self.funnel: list[np.ndarray] = []
         self.worklists: list[pd.DataFrame] = []
 
@@ -581,13 +582,10 @@ class Totals:
             self.frames[name].append(part[name])
         for name, bits in part["bits"].items():
             self.bits.setdefault(name, []).append(bits)
-        arrears = part["arrears"]
-        if self.arrears is None:
-            self.arrears = arrears
-        else:
-            _add_into(self.arrears.sums, arrears.sums)
-        self.funnel.append(arrears.funnel_bits)
-        worklist = arrears.worklist.copy()
+        sums, funnel_bits, worklist = part["arrears"]  # integer sums: stored once, at the end
+        _add_into(self.arrears, sums)
+        self.funnel.append(funnel_bits)
+        worklist = worklist.copy()
         worklist["customer"] = worklist["customer"].to_numpy(np.int64) + low
         self.worklists.append(worklist)
 
@@ -645,11 +643,14 @@ def _cube(
     warnings = _merged_warnings(totals, settings.origins)
     if not totals.counts["action_date"].any():
         warnings.append(f"{settings.origins['collections_actions']}: no collections actions")
-    arrears = dataclasses.replace(
+    arrears = ArrearsTables.of(
         totals.arrears,
+        buckets=settings.buckets,
+        snapshot_days=snapshot_days(months, settings.as_of),
         funnel_bits=np.concatenate(totals.funnel, axis=1),
         worklist=pd.concat(totals.worklists, ignore_index=True),
     )
+    totals.arrears = {}  # the float64 tables replace the integer sums
     return Cube(
         months=months,
         segments=segments,
