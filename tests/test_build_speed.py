@@ -121,3 +121,23 @@ def test_freed_memory_is_kept_during_a_build_and_given_back_after():
     assert plain < 100  # glibc's default: a large array's pages go back when it is freed
     assert kept > 300  # inside (even after a nested use ends): kept for the next array
     assert after < 100  # given back when the outermost use ends
+
+
+POOL_PROBE = """
+import pyarrow as pa
+from dashboard.compute.memory import reusing_freed_memory
+
+before = pa.default_memory_pool().backend_name
+with reusing_freed_memory():
+    inside = pa.default_memory_pool().backend_name
+    pa.array(range(1000))  # allocates from it
+print(before != "" and inside)
+"""
+
+
+@pytest.mark.skipif(memory._LIBC is None, reason="not glibc: reusing_freed_memory does nothing")
+def test_arrow_allocates_from_the_build_heap_during_a_build():
+    out = subprocess.run(
+        [sys.executable, "-c", POOL_PROBE], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["system"]
