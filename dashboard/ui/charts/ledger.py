@@ -272,6 +272,7 @@ def transition_heatmap(
             clim=(0, 100),
             clipping_colors={"NaN": SMALL_SAMPLE_COLOR},
             colorbar=True,
+            colorbar_position="bottom",  # on the right it left a phone's grid too narrow
             responsive=True,
             height=360,
             xlabel="bucket at month-end",
@@ -373,7 +374,7 @@ def roll_rate_chart(roll: pd.DataFrame, labels, selection: str, min_sample: int 
         title=wrap_title(f"Cure and forward roll rates by month · {selection}"),
         yformatter=NumeralTickFormatter(format="0%"),
         ylim=(0, None),
-        ylabel="share of the bucket a month before",
+        ylabel="share of last month's bucket",
         xlabel="month-end",
         legend_position="bottom",  # under the plot: a phone keeps its width
         legend_cols=3,
@@ -423,6 +424,7 @@ def vintage_chart(
         cmap="Reds",
         clipping_colors={"NaN": SMALL_SAMPLE_COLOR},
         colorbar=True,
+        colorbar_position="bottom",  # on the right it left a phone's grid too narrow
         responsive=True,
         height=max(260, 40 + 22 * len(rows)),
         xlabel="months on book",
@@ -476,6 +478,7 @@ def entry_cohort_heatmap(entries: pd.DataFrame, selection: str, min_sample: int 
         clim=(0, 100),
         clipping_colors={"NaN": SMALL_SAMPLE_COLOR},
         colorbar=True,
+        colorbar_position="bottom",  # on the right it left a phone's grid too narrow
         responsive=True,
         height=max(360, 14 * long["entry"].nunique()),
         xlabel="time after first reaching serious arrears",
