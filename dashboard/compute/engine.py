@@ -99,17 +99,18 @@ class Engine:
         return list(self.imap(func, parts, *shared))
 
     def imap(
-        self, func: Callable, parts: Iterable, *shared: Any, per_thread: int = 2
+        self, func: Callable, parts: Iterable, *shared: Any, per_thread: float = 2
     ) -> Iterator[Any]:
         """As :meth:`map`, but yield the results in order as they come: the ``pandas``
-        engine then holds only a few partitions' results at a time (``per_thread`` per
-        thread, running or done and waiting for an earlier one)."""
+        engine and a cluster then hold only a few partitions' results at a time
+        (``per_thread`` per thread or worker thread, running or done and waiting for an
+        earlier one)."""
         if self.name == "pandas":
             yield from threaded_map(lambda part: func(part, *shared), parts, per_thread)
             return
         with _client(self.scheduler) as client:
             common = [client.scatter(value, broadcast=True) for value in shared]
-            in_flight = 2 * max(sum(client.nthreads().values()), 1)
+            in_flight = _in_flight(per_thread, sum(client.nthreads().values()))
             running: deque = deque()
             for part in parts:  # sent as they are made, a few per worker thread at a time
                 if len(running) >= in_flight:
@@ -163,6 +164,11 @@ def in_threads(func: Callable[[Any], Any], items: Iterable[Any]) -> list:
     return list(threaded_map(func, items))
 
 
+def _in_flight(per_thread: float, threads: int) -> int:
+    """Tasks running or done and waiting at once: ``per_thread`` per thread, rounded up."""
+    return max(1, math.ceil(per_thread * max(threads, 1)))
+
+
 def threaded_map(
     func: Callable[[Any], Any], items: Iterable[Any], per_thread: float = 2
 ) -> Iterator[Any]:
@@ -174,7 +180,7 @@ def threaded_map(
     at once (fewer in flight hold less, at the risk of a thread waiting for the slowest).
     """
     running: deque = deque()
-    in_flight = max(1, math.ceil(per_thread * THREADS))
+    in_flight = _in_flight(per_thread, THREADS)
     with ThreadPoolExecutor(THREADS) as pool:
         for item in items:
             if len(running) >= in_flight:

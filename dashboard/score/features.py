@@ -433,10 +433,6 @@ class History:
         """The columns ``j - months .. j`` of a ledger array (fewer at the grid's start)."""
         return values[:, max(j - months, 0) : j + 1]
 
-    def current(self, j: int) -> np.ndarray:
-        """On book and Current (days past due 0) on ``snaps[j]``."""
-        return self.population(j, EARLY_WARNING)
-
     def population(self, j: int, target: Target) -> np.ndarray:
         """On book and within ``target``'s days past due on ``snaps[j]``."""
         day = int(self.snaps[j])
