@@ -43,6 +43,31 @@ def test_sort_order_each_path(shape):
     assert np.array_equal(compute.sort_order(values), np.argsort(values, kind="stable"))
 
 
+grids = st.lists(st.integers(-50, 400), min_size=0, max_size=15, unique=True).map(
+    lambda g: np.array(sorted(g), np.int64)
+)
+days = st.lists(
+    st.one_of(st.integers(-60, 420), st.sampled_from([-(10**6), 10**7])), max_size=2_000
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(grids, days, st.sampled_from(["left", "right"]), st.sampled_from([np.int64, np.int32]))
+def test_grid_positions_is_searchsorted(grid, values, side, dtype):
+    values = np.array(values, dtype=dtype)
+    expected = np.searchsorted(grid, values, side=side)
+    assert np.array_equal(compute.grid_positions(grid, values, side), expected)
+
+
+def test_grid_positions_looks_up_a_long_array():
+    rng = np.random.default_rng(5)
+    grid = np.sort(rng.choice(np.arange(18_000, 19_500), 13, replace=False))
+    values = np.concatenate([rng.integers(17_900, 19_600, 100_000), [10**7, -(10**6)]])
+    for side in ("left", "right"):
+        expected = np.searchsorted(grid, values, side=side)
+        assert np.array_equal(compute.grid_positions(grid, values, side), expected)
+
+
 def test_is_sorted():
     assert compute.is_sorted(np.array([], np.int64))
     assert compute.is_sorted(np.array([1, 1, 2]))

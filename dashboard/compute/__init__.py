@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dashboard.compute.arrays import (
     day_numbers,
+    grid_positions,
     integer_sums,
     is_sorted,
     month_numbers,
@@ -41,6 +42,7 @@ __all__ = [
     "arrangement_outcomes",
     "bill_outcomes",
     "day_numbers",
+    "grid_positions",
     "integer_sums",
     "is_sorted",
     "latest_payment_date",

@@ -87,8 +87,9 @@ class Credits:
 
     def to_date(self, customer: np.ndarray, day: np.ndarray) -> np.ndarray:
         """Each customer's credits dated on or before ``day`` (one query per row)."""
-        query = customer * self.span + (np.asarray(day, dtype=np.int64) - self.low)
-        query = np.clip(query, customer * self.span, (customer + 1) * self.span - 1)
+        query = np.asarray(day, dtype=np.int64) - self.low
+        np.clip(query, 0, self.span - 1, out=query)  # within the customer's own keys
+        query += customer * self.span
         end = np.searchsorted(self.key, query, side="right")
         return self.cumulative.take(end) - self.cumulative.take(self.bounds.take(customer))
 

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dashboard.compute.arrays import EventIndex, customer_codes, day_numbers, sort_order
+from dashboard.compute.arrays import (
+    EventIndex,
+    customer_codes,
+    day_numbers,
+    grid_positions,
+    sort_order,
+)
 
 MAX_BUCKET_EDGES = 8
 """The most bucket edges (nine buckets with Current): each adds a dimension's worth of
@@ -228,12 +234,12 @@ def month_end_ledger(
     shape = (n_customers, len(snaps))
     bill_customer = np.asarray(bill_customer, dtype=np.int64)
     bill_due_day = np.asarray(bill_due_day, dtype=np.int64)
-    bill_snap = np.searchsorted(snaps, bill_due_day, side="right")  # first snapshot after due
+    bill_snap = grid_positions(snaps, bill_due_day, "right")  # first snapshot after due
     billed = _running_totals(bill_customer, bill_snap, bill_pence, shape)
     paid = _running_totals(
-        payment_customer, np.searchsorted(snaps, payment_day, side="left"), payment_pence, shape
+        payment_customer, grid_positions(snaps, payment_day, "left"), payment_pence, shape
     )
-    adjustment_snap = np.searchsorted(snaps, adjustments.day, side="left")  # on or after
+    adjustment_snap = grid_positions(snaps, adjustments.day, "left")  # on or after
     change = np.asarray(adjustments.balance_pence, dtype=np.int64)
     adjusted = _running_totals(adjustments.customer, adjustment_snap, change, shape)
     off = adjustments.written_off
@@ -247,7 +253,7 @@ def month_end_ledger(
     debit_due = np.concatenate([bill_due_day, adjustments.day[raised] - 1])
     debit_pence = np.concatenate([np.asarray(bill_pence, dtype=np.int64), change[raised]])
     due_debits = _running_totals(
-        debit_customer, np.searchsorted(snaps, debit_due, side="right"), None, shape
+        debit_customer, grid_positions(snaps, debit_due, "right"), None, shape
     )
     reduced = _running_totals(
         adjustments.customer[~raised], adjustment_snap[~raised], -change[~raised], shape

@@ -17,6 +17,7 @@ import pandas as pd
 from dashboard.compute.arrays import (
     SparseSums,
     day_numbers,
+    grid_positions,
     integer_sums,
     months_since,
     sort_order,
@@ -442,7 +443,7 @@ def _severe(part: Partition, ledger: Ledger, on_book, segment, snaps, shape: Sha
     """
     k, n, n_s = shape.months, part.size, shape.segments
     customer, check = missed_checks(part.debits(), part.credits(), SEVERE_DAYS)
-    month = np.searchsorted(snaps, check, side="left")  # (snaps[m-1], snaps[m]] -> m
+    month = grid_positions(snaps, check, "left")  # (snaps[m-1], snaps[m]] -> m
     reached = np.zeros((n, k + 1), dtype=bool)  # column k: after the last month-end
     reached[customer, month] = True
     column = np.arange(k + 1, dtype=np.int32)
@@ -504,7 +505,7 @@ def _owed(part: Partition, ledger: Ledger, snaps: np.ndarray) -> np.ndarray:
     """What each customer owes at each month-end including bills issued (their period
     ended) and not yet due, floored at nil: (customers, months)."""
     k = len(snaps)
-    due_at = np.searchsorted(snaps, part.bill_due, side="right")  # first month-end past due
+    due_at = grid_positions(snaps, part.bill_due, "right")  # first month-end past due
     issued = np.clip(np.asarray(part.bill_month, dtype=np.int64), 0, k)
     pending = issued < due_at  # issued at a month-end before it falls due
     customer = part.bill_customer[pending].astype(np.int64) * (k + 1)
@@ -532,8 +533,8 @@ def _bill_ageing(part: Partition, segment, settings) -> np.ndarray:
         return np.zeros(out_shape, dtype=np.int64)
     running = running_within(customer, pence)
     credits = part.credits()
-    first = np.searchsorted(snaps, due, side="right")
-    last = np.searchsorted(snaps, credits.day_reaching(customer, running), side="left")
+    first = grid_positions(snaps, due, "right")
+    last = grid_positions(snaps, credits.day_reaching(customer, running), "left")
     length = np.maximum(np.minimum(last, k) - first, 0)
     debit = np.repeat(np.arange(len(due)), length)
     step = np.arange(len(debit)) - np.repeat(np.cumsum(length) - length, length)

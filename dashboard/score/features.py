@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dashboard.compute.arrays import day_numbers, sort_order
+from dashboard.compute.arrays import day_numbers, grid_positions, is_sorted, sort_order
 from dashboard.compute.crossings import LedgerEvents, missed_checks, running_within
 from dashboard.compute.ledger import Adjustments, Buckets, Ledger
 from dashboard.vocab import ACTIONS
@@ -258,7 +258,7 @@ def serious_arrears_ahead(
     """
     customer, check = missed_checks(events.debits(), events.credits(), days)
     # a check day in (snaps[j - 1], snaps[j]] falls in bin j: the window is bins j+1..j+3
-    bins = np.searchsorted(snaps, check, side="left")
+    bins = grid_positions(snaps, check, "left")
     flagged = _to_date(customer, bins, None, events.size, len(snaps) + 1)
     columns = np.asarray(columns, dtype=np.int64)
     return flagged[:, columns + months] > flagged[:, columns]
@@ -278,42 +278,86 @@ def bill_lateness(events: Events) -> tuple[np.ndarray, ...]:
     total of their debits up to it (oldest first, as the ledger allocates). Days late read
     credits after the due date, so a scoring day counts them only for bills covered by then
     (:meth:`History.of` files them under the later of the due and covered days). Late and
-    part-paid read credits up to the due date only.
+    part-paid read credits up to the due date only: credits to date only grow, so a bill
+    is late (its credits by the due date fall short of its running total) exactly when it
+    is covered after its due date, and only late bills need their credits by the due date
+    (part-paid: more than the debits before it).
     """
     customer, due, pence, row = events.debits()
     running = running_within(customer, pence)
     credits = events.credits()
-    by_due = credits.to_date(customer, due)
     covered_day = credits.day_reaching(customer, running)
     late_days = np.clip(covered_day - due, 0, DAYS_CAP)
-    late = by_due < running
-    partial = late & (by_due > running - pence)
+    late = covered_day > due
+    partial = np.zeros(len(late), dtype=bool)
+    by_due = credits.to_date(customer[late], due[late])
+    partial[late] = by_due > (running - pence)[late]
+    return tuple(_bill_rows(row, values) for values in (late_days, late, partial, covered_day))
+
+
+def _bill_rows(row: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values`` of the debits (:meth:`LedgerEvents.debits`) put back in bill order,
+    adjustments left out (the debits are the bills in their own order when no adjustment
+    raised a balance and the bills came sorted: then ``values`` as they are)."""
+    if len(row) and row[0] == 0 and row[-1] == len(row) - 1 and is_sorted(row):
+        return values
     bills = row >= 0
-    out = [np.zeros(len(events.bill_due), dtype=np.int64) for _ in range(4)]
-    for target, values in zip(out, (late_days, late, partial, covered_day), strict=True):
-        target[row[bills]] = values[bills]
-    return out[0], out[1].astype(bool), out[2].astype(bool), out[3]
+    out = np.zeros(int(bills.sum()), dtype=values.dtype)
+    out[row[bills]] = values[bills]
+    return out
 
 
 # --- features ------------------------------------------------------------------------------
 
 
+class _OnGrid:
+    """Rows of a partition (bills, payments or actions) placed on a snapshot grid: each
+    row's customer and snapshot bin as one key, shared by every running total of them.
+
+    Parameters
+    ----------
+    customer : ndarray of int
+        Local customer code of each row (``0 .. n - 1``).
+    snap : ndarray of int
+        Bin of each row: it counts from snapshot ``snap`` on (``k``: never).
+    n, k : int
+        Customers and snapshots.
+    """
+
+    def __init__(self, customer: np.ndarray, snap: np.ndarray, n: int, k: int):
+        self.key = np.asarray(customer, dtype=np.int64) * (k + 1) + snap
+        self.n, self.k = n, k
+
+    def to_date(self, weights: np.ndarray | None = None) -> np.ndarray:
+        """Sum of ``weights`` (or a count) per customer over rows counted by each
+        snapshot (shape n x k; float64 with weights)."""
+        w = None if weights is None else np.asarray(weights, dtype=np.float64)
+        sums = np.bincount(self.key, weights=w, minlength=self.n * (self.k + 1))
+        return np.cumsum(sums.reshape(self.n, self.k + 1)[:, : self.k], axis=1)
+
+    def to_date_by_kind(self, kind: np.ndarray, kinds: int) -> list[np.ndarray]:
+        """Counts to date of the rows of each kind ``0 .. kinds - 1`` (one pass; other
+        kinds are left out)."""
+        known = (kind >= 0) & (kind < kinds)
+        key = self.key[known] * kinds + kind[known]
+        sums = np.bincount(key, minlength=self.n * (self.k + 1) * kinds)
+        counts = np.cumsum(sums.reshape(self.n, self.k + 1, kinds)[:, : self.k], axis=1)
+        return [counts[:, :, number] for number in range(kinds)]
+
+    def running_max(self, values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Largest ``values`` per customer over the rows (only ``rows``, a mask, when
+        given) counted by each snapshot (shape n x k; -1 when none)."""
+        key = self.key if rows is None else self.key[rows]
+        values = values if rows is None else values[rows]
+        out = np.full(self.n * (self.k + 1), -1, dtype=np.int64)
+        np.maximum.at(out, key, np.asarray(values, dtype=np.int64))
+        return np.maximum.accumulate(out.reshape(self.n, self.k + 1)[:, : self.k], axis=1)
+
+
 def _to_date(customer, snap, weights, n: int, k: int) -> np.ndarray:
     """Sum of ``weights`` (or a count) per customer over rows with ``snap <= s``, for each
-    snapshot ``s`` (shape n x k, float64)."""
-    key = np.asarray(customer, dtype=np.int64) * (k + 1) + snap
-    w = None if weights is None else np.asarray(weights, dtype=np.float64)
-    sums = np.bincount(key, weights=w, minlength=n * (k + 1)).reshape(n, k + 1)
-    return np.cumsum(sums[:, :k], axis=1)
-
-
-def _running_max(customer, snap, values, n: int, k: int) -> np.ndarray:
-    """Largest ``values`` per customer over rows with ``snap <= s``, for each snapshot
-    ``s`` (shape n x k; -1 when none)."""
-    out = np.full(n * (k + 1), -1, dtype=np.int64)
-    key = np.asarray(customer, dtype=np.int64) * (k + 1) + snap
-    np.maximum.at(out, key, np.asarray(values, dtype=np.int64))
-    return np.maximum.accumulate(out.reshape(n, k + 1)[:, :k], axis=1)
+    snapshot ``s`` (shape n x k)."""
+    return _OnGrid(customer, snap, n, k).to_date(weights)
 
 
 def latest_rows(customer: np.ndarray, day: np.ndarray, snaps: np.ndarray, n: int) -> np.ndarray:
@@ -332,11 +376,12 @@ def latest_rows(customer: np.ndarray, day: np.ndarray, snaps: np.ndarray, n: int
     """
     customer = np.asarray(customer, dtype=np.int64)
     day = np.asarray(day, dtype=np.int64)
-    order = sort_order(customer * (1 << 32) + (day - day.min(initial=0)))
-    in_order = np.array_equal(order, np.arange(len(order)))
+    key = customer * (1 << 32) + (day - day.min(initial=0))
+    in_order = is_sorted(key)
     if not in_order:
+        order = sort_order(key)
         customer, day = customer.take(order), day.take(order)
-    count = _to_date(customer, np.searchsorted(snaps, day, side="left"), None, n, len(snaps))
+    count = _to_date(customer, grid_positions(snaps, day, "left"), None, n, len(snaps))
     first = np.searchsorted(customer, np.arange(n, dtype=np.int64), side="left")
     rows = np.where(count > 0, first[:, None] + count.astype(np.int64) - 1, -1)
     if not in_order and len(order):
@@ -379,26 +424,30 @@ class History:
         """Compute the ledger on ``snaps`` and the running totals of the events."""
         n, k = events.size, len(snaps)
         ledger = events.ledger(snaps)
-        on_or_before = np.searchsorted(snaps, events.payment_day, side="left")
-        bill_due_snap = np.searchsorted(snaps, events.bill_due, side="right")  # due before
-        action_snap = np.searchsorted(snaps, events.action_day, side="left")
+        on_or_before = grid_positions(snaps, events.payment_day, "left")
+        bill_due_snap = grid_positions(snaps, events.bill_due, "right")  # due before
+        action_snap = grid_positions(snaps, events.action_day, "left")
         late_days, late, partial, covered_day = bill_lateness(events)
         # a bill's days late are known once it is due and covered
-        settled_snap = np.maximum(bill_due_snap, np.searchsorted(snaps, covered_day, "left"))
-        pc, ac, bc = events.payment_customer, events.action_customer, events.bill_customer
+        settled_snap = np.maximum(bill_due_snap, grid_positions(snaps, covered_day, "left"))
+        paid = _OnGrid(events.payment_customer, on_or_before, n, k)
+        due = _OnGrid(events.bill_customer, bill_due_snap, n, k)
+        settled = _OnGrid(events.bill_customer, settled_snap, n, k)
+        acted = _OnGrid(events.action_customer, action_snap, n, k)
         to_date = {
-            "payments": _to_date(pc, on_or_before, None, n, k),
-            "direct_debit": _to_date(pc, on_or_before, events.payment_direct_debit, n, k),
-            "bills_due": _to_date(bc, bill_due_snap, None, n, k),
-            "late": _to_date(bc, bill_due_snap, late, n, k),
-            "partial": _to_date(bc, bill_due_snap, partial, n, k),
-            "settled": _to_date(bc, settled_snap, None, n, k),
-            "late_days": _to_date(bc, settled_snap, late_days, n, k),
-            "actions": _to_date(ac, action_snap, None, n, k),
+            "payments": paid.to_date(),
+            "direct_debit": paid.to_date(events.payment_direct_debit),
+            "bills_due": due.to_date(),
+            "late": due.to_date(late),
+            "partial": due.to_date(partial),
+            "settled": settled.to_date(),
+            "late_days": settled.to_date(late_days),
+            "actions": acted.to_date(),
         }
-        for number, name in enumerate(ACTIONS):
-            to_date[name] = _to_date(ac, action_snap, events.action_kind == number, n, k)
+        by_kind = acted.to_date_by_kind(events.action_kind, len(ACTIONS))
+        to_date.update(zip(ACTIONS, by_kind, strict=True))
         bucket = BUCKETS.of(ledger.days_past_due)
+        pc, ac, bc = events.payment_customer, events.action_customer, events.bill_customer
         kind = events.action_kind
         agreed, broken = kind == 2, kind == 3
         timelines = {
@@ -416,8 +465,8 @@ class History:
             ledger,
             to_date,
             bucket,
-            _running_max(bc, settled_snap, late_days, n, k),
-            _running_max(bc[late], settled_snap[late], covered_day[late], n, k),
+            settled.running_max(late_days),
+            settled.running_max(covered_day, late),
             timelines,
             ledger.balance_pence,
             first_issue,
