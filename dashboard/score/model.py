@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
@@ -48,6 +49,29 @@ INPUTS = (*FEATURES, *FLAGS, *DIMENSIONS)
 """The model's input columns."""
 
 
+class CategoryCodes(TransformerMixin, BaseEstimator):
+    """Pandas categorical columns as their integer codes among the categories seen in
+    fitting (-1 for a value not seen then).
+
+    One-hot encoding these integers gives the columns and the unknown-value handling of
+    encoding the categoricals themselves, without the object arrays scikit-learn makes of
+    them (on 330,000 rows: 70% of a prediction's time).
+    """
+
+    def fit(self, frame: pd.DataFrame, y=None) -> CategoryCodes:
+        """Remember each column's categories."""
+        self.categories_ = [frame[name].cat.categories for name in frame.columns]
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """The codes, one column per input column."""
+        codes = [
+            pd.Categorical(frame[name], categories=categories).codes
+            for name, categories in zip(frame.columns, self.categories_, strict=True)
+        ]
+        return np.column_stack(codes) if codes else np.zeros((len(frame), 0), dtype=np.int8)
+
+
 def make_model(kind: str = DEFAULT_KIND, seed: int = SEED):
     """An unfitted scikit-learn classifier of the given kind (:data:`KINDS`).
 
@@ -62,10 +86,13 @@ def make_model(kind: str = DEFAULT_KIND, seed: int = SEED):
         Takes a frame of :data:`INPUTS` (dimensions as pandas categoricals).
     """
     if kind == "logistic":
+        one_hot = Pipeline(
+            [("codes", CategoryCodes()), ("one_hot", OneHotEncoder(handle_unknown="ignore"))]
+        )
         prepare = ColumnTransformer(
             [
                 ("numbers", StandardScaler(), [*FEATURES, *FLAGS]),
-                ("dimensions", OneHotEncoder(handle_unknown="ignore"), list(DIMENSIONS)),
+                ("dimensions", one_hot, list(DIMENSIONS)),
             ]
         )
         return Pipeline([("prepare", prepare), ("model", LogisticRegression(C=1.0, max_iter=2000))])
