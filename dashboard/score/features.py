@@ -172,8 +172,9 @@ class Events(LedgerEvents):
         adjustments sorted by customer); ``codes`` holds each table's customer codes."""
 
         def rows(name: str) -> tuple[pd.DataFrame, np.ndarray]:
-            start, stop = np.searchsorted(codes[name], [low, high])
-            return tables[name].iloc[start:stop], codes[name][start:stop] - low
+            table_codes = codes[name]  # searched in their own integer type: no copy
+            start, stop = np.searchsorted(table_codes, np.array([low, high], table_codes.dtype))
+            return tables[name].iloc[start:stop], table_codes[start:stop].astype(np.int64) - low
 
         bills, bill_customer = rows("bills")
         payments, payment_customer = rows("payments")
@@ -199,10 +200,9 @@ class Events(LedgerEvents):
 
 
 def table_codes(tables: dict) -> dict[str, np.ndarray]:
-    """Each table's customer codes (int64), for :meth:`Events.of`."""
-    return {
-        name: frame["customer_id"].cat.codes.to_numpy(np.int64) for name, frame in tables.items()
-    }
+    """Each table's customer codes (the categorical's own integers, not copied), for
+    :meth:`Events.of`."""
+    return {name: frame["customer_id"].cat.codes.to_numpy() for name, frame in tables.items()}
 
 
 # --- snapshot grids ------------------------------------------------------------------------
