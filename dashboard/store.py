@@ -52,7 +52,7 @@ from dashboard.cube.tables import ArrearsTables, Cube
 from dashboard.sources import Source, open_source
 
 CACHE_DIR_NAME = ".collections-cache"
-CUBE_FORMAT = 13
+CUBE_FORMAT = 14
 """Bump when :class:`dashboard.cube.tables.Cube` changes shape: old entries are then ignored."""
 
 MAX_BYTES_ENV = "COLLECTIONS_CACHE_BYTES"

@@ -521,6 +521,25 @@ def test_vintage_matches_brute_force(case):
     assert got == expected
 
 
+@CUBE_SETTINGS
+@given(cases(), st.integers(1, 4))
+def test_vintage_follows_a_curve_for_its_months_on_book_only(case, months_on_book):
+    """The vintage table keeps months on book below ``VINTAGE_MONTHS`` (its size grows with
+    the book's months, not their square); here the cap is made small enough to bite."""
+    original = partition.VINTAGE_MONTHS
+    partition.VINTAGE_MONTHS = months_on_book
+    try:
+        cube = case.cube()
+    finally:
+        partition.VINTAGE_MONTHS = original
+    assert cube.arrears.vintage.shape[1] == min(months_on_book, len(cube.arrears.snapshot_days))
+    book = case_book(case, cube)
+    default_month = first_default_months(case.portfolio, cube)
+    expected = expected_vintage(book, cube.customer_segment, default_month, months_on_book)
+    got = table_cells(cube.arrears.vintage, partition.VINTAGE_MEASURES)
+    assert {index: list(cell.values()) for index, cell in got.items()} == expected
+
+
 def test_vintage_back_book_is_one_row_and_joiners_are_by_quarter():
     """First bill month April 2023: April's customers are the back book (cohort 0), May's
     and July's are new customers of 2023 Q2 and Q3."""

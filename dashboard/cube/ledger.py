@@ -41,6 +41,7 @@ from dashboard.compute.partition import (
     last_of,
     matched_shape,
     partition_tables,
+    vintage_months,
 )
 from dashboard.cube.tables import ArrearsTables
 from dashboard.schema import Portfolio
@@ -145,7 +146,7 @@ def arrears_sums(
         "ageing": (k, n_segments, n_b, len(AGEING_MEASURES)),
         "transitions": (k, n_segments, n_b, n_b, len(TRANSITION_MEASURES)),
         "bill_ageing": (k, n_segments, n_b, len(BILL_AGEING_MEASURES)),
-        "vintage": (shape.cohorts, k, n_segments, len(VINTAGE_MEASURES)),
+        "vintage": (shape.cohorts, vintage_months(k), n_segments, len(VINTAGE_MEASURES)),
         "entries": (k, n_segments, len(ENTRY_MEASURES)),
         "actions": action_shape(portfolio.actions, len(months), n_segments),
         "movement": (k, n_segments, len(MOVEMENT_MEASURES)),

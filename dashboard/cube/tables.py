@@ -171,7 +171,8 @@ class ArrearsTables:
     vintage : ndarray, shape (cohorts, months on book, segments, len(VINTAGE_MEASURES))
         Cohort 0 = the back book (first bill in the first cube month: on book when the
         data begins, months on book counted from then); cohort ``q + 1`` = customers first
-        billed in quarter ``q`` after it (from the first cube month's quarter).
+        billed in quarter ``q`` after it (from the first cube month's quarter). Months on
+        book ``0 .. VINTAGE_MONTHS - 1`` (five years) at most.
     entries : ndarray, shape (months, segments, len(ENTRY_MEASURES))
         Customers first reaching serious arrears in a month, and their cures.
     actions : ndarray, shape (months, segments, action types, len(ACTION_MEASURES))

@@ -577,11 +577,14 @@ def expected_entries(book: Book, segment: np.ndarray, n_segments: int, entry: in
     return dict(out)
 
 
-def expected_vintage(book: Book, segment: np.ndarray, default_month: list):
+def expected_vintage(
+    book: Book, segment: np.ndarray, default_month: list, months_on_book: int = 60
+):
     """{(cohort, months on book, segment): [customers, defaulted, in arrears]}.
 
     Cohort 0 = the back book (first bill in cube month 0); otherwise 1 + the quarter of the
-    first bill minus the quarter of cube month 0.
+    first bill minus the quarter of cube month 0. Months on book ``0 .. months_on_book - 1``
+    only.
     """
     out = defaultdict(lambda: [0, 0, 0])
     first_quarter = book.first_month // 3
@@ -590,7 +593,7 @@ def expected_vintage(book: Book, segment: np.ndarray, default_month: list):
         if first is None:
             continue
         cohort = 0 if first == 0 else 1 + (book.first_month + first) // 3 - first_quarter
-        for j in range(first, len(book.snaps)):
+        for j in range(first, min(len(book.snaps), first + months_on_book)):
             cell = out[(cohort, j - first, int(segment[c]))]
             cell[0] += 1
             cell[1] += int(default_month[c] is not None and default_month[c] <= j)
