@@ -167,6 +167,57 @@ def chart_options(**options) -> dict:
     return {"shared_axes": False, "toolbar": None, "default_tools": [], **options}
 
 
+def monthly_line(
+    frame: pd.DataFrame,
+    y: str,
+    *,
+    color: str,
+    title: str,
+    yformatter,
+    ylabel: str,
+    tooltips: list[tuple[str, str]],
+    hover_cols: tuple[str, ...] = (),
+):
+    """One measure of ``frame`` by month-end as a line: its axis from 0, its title wrapped
+    for a phone, the month named on hover.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        ``month`` and ``y`` (and ``hover_cols``), one row per month-end.
+    y : str
+    color, title, ylabel : str
+    yformatter : bokeh TickFormatter
+    tooltips : list of (str, str)
+        Bokeh hover tooltips (``@month`` is a date).
+    hover_cols : tuple of str, optional
+        Further columns the tooltips read.
+
+    Returns
+    -------
+    holoviews.Curve
+    """
+    line = frame.hvplot.line(
+        **SIZE, x="month", y=y, color=color, line_width=2, hover_cols=list(hover_cols)
+    )
+    return line.opts(
+        title=wrap_title(title),
+        yformatter=yformatter,
+        ylim=(0, None),
+        ylabel=ylabel,
+        xlabel="month-end",
+        shared_axes=False,
+        hover_tooltips=tooltips,
+        hover_formatters={"@month": "datetime"},
+    )
+
+
+def legend_below(columns: int) -> dict:
+    """Options that put a chart's legend under its plot, in ``columns`` columns: on the
+    right it squeezed a phone's plot to about 130 px, its month ticks running together."""
+    return {"legend_position": "bottom", "legend_cols": columns}
+
+
 TITLE_WIDTH = 56
 """Characters per line of a chart title (:func:`wrap_title`): two lines for the longest
 titles on a laptop, where the chart keeps its height. Bokeh starts a title at the left edge

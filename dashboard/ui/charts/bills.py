@@ -24,6 +24,7 @@ from dashboard.ui.style import (
     PALETTE,
     SIZE,
     chart_options,
+    legend_below,
     no_data,
     pounds_formatter,
     rate_formatter,
@@ -247,8 +248,7 @@ def monthly_trend(monthly: pd.DataFrame, metric: str, as_of: pd.Timestamp, selec
     pad = pd.Timedelta(days=20)
     xlim = (frame["month"].min() - pad, frame["month"].max() + pad)
     # the legend under the plot: inside it, it covered the first months' points
-    legend = {"legend_position": "bottom", "legend_cols": 1}
-    return plot.opts(**_opts(metric, title, **legend), xlabel=note, xlim=xlim)
+    return plot.opts(**_opts(metric, title, **legend_below(1)), xlabel=note, xlim=xlim)
 
 
 def segment_trend(
@@ -316,9 +316,7 @@ def segment_trend(
         span, first_open = shading
         plot = plot * span
         xlabel += f" (shaded from {first_open:%b %Y}: payment window still open)"
-    # the legend under the plot, in columns: on its right it left a phone's plot too narrow
-    legend = {"legend_position": "bottom", "legend_cols": 3}
-    return plot.opts(**_opts(metric, title, xlabel=xlabel, **legend))
+    return plot.opts(**_opts(metric, title, xlabel=xlabel, **legend_below(3)))
 
 
 def top_segments(
@@ -448,9 +446,8 @@ def actions_volume(actions_monthly: pd.DataFrame, selection: str):
         stacked=True,
         color=[ACTION_COLORS.get(a, PALETTE[7]) for a in order],
         alpha=0.8,
-        legend="bottom",  # under the plot: a phone keeps its width
         hover="vline",
-    ).opts(legend_cols=4)
+    ).opts(**legend_below(4))
     return areas.opts(
         title=wrap_title(f"Collections actions per month · {selection}"),
         xlabel="month of action",

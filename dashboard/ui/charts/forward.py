@@ -14,7 +14,15 @@ import pandas as pd
 from bokeh.models import NumeralTickFormatter
 
 from dashboard.ui.charts.ledger import bucket_colors, pounds_axis
-from dashboard.ui.style import PALETTE, SIZE, no_data, segment_labels, wrap_title
+from dashboard.ui.style import (
+    PALETTE,
+    SIZE,
+    legend_below,
+    monthly_line,
+    no_data,
+    segment_labels,
+    wrap_title,
+)
 from dashboard.vocab import DIMENSION_LABELS
 
 PROVISION_NOTE = (
@@ -104,8 +112,7 @@ def provision_month_chart(monthly: pd.DataFrame, selection: str):
             ylabel="£",
             xlabel="month-end (loss rates as known then)",
             ylim=(0, None),
-            legend_position="bottom",  # under the plot: a phone keeps its width
-            legend_cols=2,
+            **legend_below(2),
             responsive=True,
             height=SIZE["height"],
             shared_axes=False,
@@ -122,21 +129,19 @@ def provision_coverage_chart(monthly: pd.DataFrame, selection: str):
     """
     if monthly.empty or not (monthly["ecl"] > 0).any():
         return no_data("No expected loss for this selection")
-    return monthly.hvplot.line(
-        **SIZE, x="month", y="coverage", color=PALETTE[3], line_width=2, hover_cols=["method"]
-    ).opts(
-        title=wrap_title(f"Coverage: ECL / arrears at each month-end · {selection}"),
+    return monthly_line(
+        monthly,
+        "coverage",
+        color=PALETTE[3],
+        title=f"Coverage: ECL / arrears at each month-end · {selection}",
         yformatter=NumeralTickFormatter(format="0%"),
-        ylim=(0, None),
         ylabel="ECL / arrears",
-        xlabel="month-end",
-        shared_axes=False,
-        hover_tooltips=[
+        tooltips=[
             ("Month-end", "@month{%b %Y}"),
             ("Coverage", "@coverage{0.0%}"),
             ("Method", "@method"),
         ],
-        hover_formatters={"@month": "datetime"},
+        hover_cols=("method",),
     )
 
 
@@ -234,8 +239,7 @@ def _forecast_measure(totals: pd.DataFrame, measure: str, what: str, selection: 
             ylabel=what.lower(),
             xlabel="month-end",
             yformatter=pounds_axis() if money else NumeralTickFormatter(format="0,0"),
-            legend_position="bottom",  # under the plot: a phone keeps its width
-            legend_cols=2,
+            **legend_below(2),
             responsive=True,
             height=SIZE["height"],
             ylim=(0, None),
@@ -265,9 +269,8 @@ def forecast_bucket_chart(forecast: pd.DataFrame, selection: str):
         stacked=True,
         color=bucket_colors(labels)[1:],
         alpha=0.85,
-        legend="bottom",  # under the plot: a phone keeps its width
         hover="vline",
-    ).opts(legend_cols=4)
+    ).opts(**legend_below(4))
     marker = hv.VLine(origin).opts(color="#333333", line_dash="dotted", line_width=1.5)
     return (areas * marker).opts(
         title=wrap_title(

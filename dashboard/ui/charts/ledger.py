@@ -23,6 +23,8 @@ from dashboard.ui.style import (
     SMALL_SAMPLE_COLOR,
     SMALL_SAMPLE_TEXT,
     blank_missing,
+    legend_below,
+    monthly_line,
     no_data,
     pounds_formatter,
     segment_colors,
@@ -92,9 +94,8 @@ def ageing_chart(
         stacked=True,
         color=colors,
         alpha=0.85,
-        legend="bottom",  # under the plot: a phone keeps its width
         hover="vline",
-    ).opts(legend_cols=4)
+    ).opts(**legend_below(4))
     what = "Arrears £" if money else "Customers"
     return areas.opts(
         title=wrap_title(
@@ -107,7 +108,7 @@ def ageing_chart(
     )
 
 
-ARREARS_HOVER = ["customers", "in_arrears", "arrears"]
+ARREARS_HOVER = ("customers", "in_arrears", "arrears")
 
 
 def arrears_share_chart(monthly: pd.DataFrame, selection: str):
@@ -119,27 +120,20 @@ def arrears_share_chart(monthly: pd.DataFrame, selection: str):
     """
     if monthly.empty or monthly["customers"].sum() == 0:
         return no_data()
-    return monthly.hvplot.line(
-        **SIZE,
-        x="month",
-        y="share_in_arrears",
+    return monthly_line(
+        monthly,
+        "share_in_arrears",
         color=PALETTE[3],
-        line_width=2,
-        hover_cols=ARREARS_HOVER,
-    ).opts(
-        title=wrap_title(f"Share of customers on book who are in arrears · {selection}"),
+        title=f"Share of customers on book who are in arrears · {selection}",
         yformatter=NumeralTickFormatter(format="0.0%"),
-        ylim=(0, None),
         ylabel="in arrears / on book",
-        xlabel="month-end",
-        shared_axes=False,
-        hover_tooltips=[
+        tooltips=[
             ("Month", "@month{%b %Y}"),
             ("In arrears", "@share_in_arrears{0.0%}"),
             ("Customers in arrears", "@in_arrears{0,0}"),
             ("Customers on book", "@customers{0,0}"),
         ],
-        hover_formatters={"@month": "datetime"},
+        hover_cols=ARREARS_HOVER,
     )
 
 
@@ -152,27 +146,20 @@ def average_arrears_chart(monthly: pd.DataFrame, selection: str):
     """
     if monthly.empty or monthly["customers"].sum() == 0:
         return no_data()
-    return monthly.hvplot.line(
-        **SIZE,
-        x="month",
-        y="average_arrears",
+    return monthly_line(
+        monthly,
+        "average_arrears",
         color=PALETTE[4],
-        line_width=2,
-        hover_cols=ARREARS_HOVER,
-    ).opts(
-        title=wrap_title(f"Average arrears per customer in arrears · {selection}"),
+        title=f"Average arrears per customer in arrears · {selection}",
         yformatter=pounds_axis(),
-        ylim=(0, None),
         ylabel="£ per customer in arrears",
-        xlabel="month-end",
-        shared_axes=False,
-        hover_tooltips=[
+        tooltips=[
             ("Month", "@month{%b %Y}"),
             ("Average", "@average_arrears{£0,0.00}"),
             ("Arrears", "@arrears{£0,0}"),
             ("Customers in arrears", "@in_arrears{0,0}"),
         ],
-        hover_formatters={"@month": "datetime"},
+        hover_cols=ARREARS_HOVER,
     )
 
 
@@ -214,9 +201,8 @@ def arrears_by_segment_chart(by_segment: pd.DataFrame, dim: str, categories, sel
         yformatter=pounds_axis(),
         ylabel="arrears £",
         xlabel="month-end",
-        legend_position="bottom",  # under the plot: a phone keeps its width
-        legend_cols=3,
         shared_axes=False,
+        **legend_below(3),
     )
 
 
@@ -374,11 +360,10 @@ def roll_rate_chart(roll: pd.DataFrame, labels, selection: str, min_sample: int 
         title=wrap_title(f"Cure and forward roll rates by month · {selection}"),
         yformatter=NumeralTickFormatter(format="0%"),
         ylim=(0, None),
-        ylabel="share of last month's bucket",
+        ylabel="share of bucket",
         xlabel="month-end",
-        legend_position="bottom",  # under the plot: a phone keeps its width
-        legend_cols=3,
         shared_axes=False,
+        **legend_below(2),  # four long entries: three columns ran past a phone's edge
     )
 
 
@@ -541,7 +526,6 @@ def effectiveness_chart(
         responsive=True,
         height=260,
         hover_cols=["in_arrears"],
-        legend="bottom",  # under the plot: a phone keeps its width
     )
     return bars.opts(
         title=wrap_title(f"{EFFECT_RATES[rate]} · {selection}"),
@@ -549,7 +533,7 @@ def effectiveness_chart(
         ylabel="share of actions",
         xlabel=f"action · {label.lower()}",
         shared_axes=False,
-        legend_cols=len(present),
+        **legend_below(len(present)),
     )
 
 
