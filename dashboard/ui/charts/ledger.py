@@ -363,7 +363,7 @@ def roll_rate_chart(roll: pd.DataFrame, labels, selection: str, min_sample: int 
         ylabel="share of bucket",
         xlabel="month-end",
         shared_axes=False,
-        **legend_below(2),  # four long entries: three columns ran past a phone's edge
+        **legend_below(1),  # long entries: two or three columns ran past a phone's edge
     )
 
 
