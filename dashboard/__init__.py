@@ -6,6 +6,8 @@ Data flows one way: ``sources`` -> ``schema`` -> ``metrics`` -> ``cube`` -> ``mo
 
 from __future__ import annotations
 
+from dashboard import _allocator  # noqa: F401  (one malloc arena, before NumPy's threads)
+
 __version__ = "0.1.0"
 
 

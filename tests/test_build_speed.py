@@ -166,3 +166,38 @@ def test_arrow_allocates_from_the_build_heap_during_a_build():
         [sys.executable, "-c", POOL_PROBE], capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["system"]
+
+
+ARENA_PROBE = """
+import ctypes, ctypes.util, sys, threading
+if sys.argv[1] == "dashboard":
+    import dashboard  # noqa: F401
+import numpy as np
+
+go = threading.Barrier(4)
+def work():
+    go.wait()  # all alive at once: none can inherit another's arena
+    for _ in range(50):
+        np.ones(20_000).sum()
+threads = [threading.Thread(target=work) for _ in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+ctypes.CDLL(ctypes.util.find_library("c")).malloc_stats()  # one "Arena N:" block each
+"""
+
+
+def arenas_after_threads(first_import: str) -> int:
+    """Malloc arenas of a process that imported ``first_import`` then ran four threads."""
+    out = subprocess.run(
+        [sys.executable, "-c", ARENA_PROBE, first_import], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stderr.count("Arena ")
+
+
+@pytest.mark.skipif(memory._LIBC is None, reason="not glibc: no arena limit to set")
+def test_importing_the_package_makes_threads_share_one_malloc_arena():
+    assert arenas_after_threads("numpy") > 1  # glibc's default: an arena per thread
+    assert arenas_after_threads("dashboard") == 1

@@ -15,23 +15,20 @@ glibc (macOS, Windows, musl) it does nothing.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import threading
 from collections.abc import Callable, Iterator
 from functools import wraps
 from typing import TypeVar
 
+from dashboard._allocator import LIBC, M_ARENA_MAX, ONE_ARENA
+
 T = TypeVar("T")
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
-M_ARENA_MAX = -8
-"""``mallopt`` parameters (``<malloc.h>``)."""
-ONE_ARENA = 1
-"""Arenas a build's threads share: one heap, so that a block one thread frees is reused by
-the other (with an arena per thread the heap grew during a build, 1 M customers: 3.65 →
-3.3 GB peak with Arrow allocating from the same heap, :func:`_arrow_on_malloc`)."""
+"""``mallopt`` parameters (``<malloc.h>``); ``M_ARENA_MAX`` and ``ONE_ARENA``: the arenas a
+build's threads share, one heap, so that a block one thread frees is reused by the other
+(set at the package's import, :mod:`dashboard._allocator`, and again here)."""
 DEFAULT_TRIM_THRESHOLD = 128 * 1024
 DEFAULT_MMAP_MAX = 65536
 """glibc's defaults, restored after a build."""
@@ -42,21 +39,7 @@ _LOCK = threading.Lock()
 _depth = 0
 
 
-def _glibc() -> ctypes.CDLL | None:
-    """The C library when it is glibc (it has ``mallopt`` and ``malloc_trim``), else None."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        libc = ctypes.CDLL(name)
-    except OSError:
-        return None
-    if not (hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim")):
-        return None
-    return libc
-
-
-_LIBC = _glibc()
+_LIBC = LIBC
 
 
 @contextlib.contextmanager
