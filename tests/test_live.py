@@ -334,12 +334,18 @@ def test_a_short_axis_label_stays_on_the_axis():
     assert not chart._note.visible
 
 
-def test_no_data_has_no_heading_but_its_text_alternative():
+def test_no_data_has_no_heading_and_no_table_toggle_until_figures_return():
+    """A note in place of a chart (no data, no customer chosen) has no figures: no "Show as
+    table" button under it, and no text alternative pointing at one."""
     inputs = Inputs(frame=frame({}), label="Nothing")
     chart = LiveChart(bars, [inputs.param.frame, inputs.param.label])
     drawn(chart)
-    assert 'role="heading"' not in chart._title.object
-    assert "Chart:" in chart._title.object and not chart._note.visible
+    assert chart._title.object == "" and not chart._note.visible
+    assert not chart._as_table.visible and not chart._table.visible
+
+    inputs.param.update(frame=frame({"a": 1}), label="Something")
+    assert 'role="heading"' in chart._title.object and "Something" in chart._title.object
+    assert chart._as_table.visible and chart._table.visible
 
 
 def test_aged_debt_table_counts_whole_customers_and_blanks_the_first_month():
@@ -356,15 +362,16 @@ def test_aged_debt_table_counts_whole_customers_and_blanks_the_first_month():
 
 
 def test_every_chart_of_every_tab_is_one_figure():
-    """A view returning a Panel column of figures is drawn anew on every change, with a
-    toolbar and its titles on the canvas: each chart is one HoloViews object (a layout
-    only where its figures share an axis, as the customer's timeline)."""
+    """A view returning a Panel column of figures (or a layout) is drawn anew on every
+    change, with a toolbar and its titles on the canvas (cut at a phone's edge): each chart
+    is one HoloViews object, the customer's two included."""
     from dashboard.ui.tabs import TABS, Chart
 
     model = CollectionsModel(live_outputs=list(OUTPUT_NAMES))
+    model.customer = model.worklist["customer_id"].iloc[0]
     for tab in TABS:
         for part in tab.parts:
-            if isinstance(part, Chart) and part.name != "customer_balance":
+            if isinstance(part, Chart):
                 drawn = part.draw(model)
                 assert isinstance(drawn, hv.core.Dimensioned), (tab.name, part.name, drawn)
                 assert not isinstance(drawn, hv.Layout), (tab.name, part.name)

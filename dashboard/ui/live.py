@@ -302,6 +302,10 @@ class LiveChart(pn.viewable.Viewer):
         is one canvas line per ``wrap_title`` line, cut at a phone's edge), with the text
         alternative: where its figures are as text. A result of several figures keeps their
         own titles, and the text alternative only."""
+        if not isinstance(self._drawn, hv.core.Dimensioned):
+            self._title.object = self._note.object = ""
+            self._note.visible = False
+            return
         title = html.escape(self.title or "Chart")
         where = (
             f'<span style="{SR_ONLY_STYLE}">Chart: {title}. Its figures: the "Show as table" '
@@ -348,6 +352,8 @@ class LiveChart(pn.viewable.Viewer):
 
     def _draw(self, obj) -> None:
         self._drawn = obj
+        # a note in place of a chart (no data, no customer chosen) has no figures to show
+        self._as_table.visible = self._table.visible = isinstance(obj, hv.core.Dimensioned)
         self._describe()
         if self._as_table.value:
             self._show_table()

@@ -351,6 +351,11 @@ TABS: tuple[Tab, ...] = (
                 ("customer_view",),
                 lambda model: customer_views.balance_chart(model.customer_view),
             ),
+            Chart(
+                "customer_days",
+                ("customer_view",),
+                lambda model: customer_views.days_past_due_chart(model.customer_view),
+            ),
             Table(
                 "customer_events",
                 ("customer_view",),

@@ -14,7 +14,13 @@ import panel as pn
 
 from dashboard.cube.timeline import Timeline
 from dashboard.ui.charts.ledger import bucket_colors, pounds_axis
-from dashboard.ui.style import ACTION_COLORS, blank_missing, markdown_text, wrap_title
+from dashboard.ui.style import (
+    ACTION_COLORS,
+    blank_missing,
+    legend_below,
+    markdown_text,
+    wrap_title,
+)
 from dashboard.vocab import DIMENSION_LABELS
 
 PAYMENT_COLOR = "#2166ac"
@@ -72,8 +78,7 @@ def _flag(value) -> str:
 
 
 def balance_chart(view: dict):
-    """The balance (£) by day with payments and actions marked, above the days past due
-    coloured by bucket.
+    """The balance (£) by day with payments and actions marked.
 
     Parameters
     ----------
@@ -82,7 +87,8 @@ def balance_chart(view: dict):
 
     Returns
     -------
-    holoviews.Layout or panel.pane.Alert
+    holoviews.Overlay or panel.pane.Markdown
+        An empty note when no customer is shown (the summary above says why).
     """
     timeline: Timeline | None = (view or {}).get("timeline")
     if timeline is None:  # the note above says why
@@ -130,12 +136,26 @@ def balance_chart(view: dict):
                 **WIDTH,
             )
         )
-    top = hv.Overlay(layers).opts(legend_position="top", legend_cols=4, responsive=True, height=290)
-    return (top + _days_chart(daily)).cols(1).opts(shared_axes=True)
+    return hv.Overlay(layers).opts(**legend_below(4), responsive=True, height=290)
 
 
-def _days_chart(daily: pd.DataFrame):
-    """Days past due by day, one colour per bucket."""
+def days_past_due_chart(view: dict):
+    """The days past due by day, one colour per bucket (under the balance, same dates).
+
+    Parameters
+    ----------
+    view : dict
+        ``CollectionsModel.customer_view``.
+
+    Returns
+    -------
+    holoviews.NdOverlay or panel.pane.Markdown
+        An empty note when no customer is shown.
+    """
+    timeline: Timeline | None = (view or {}).get("timeline")
+    if timeline is None:
+        return pn.pane.Markdown("", sizing_mode="stretch_width")
+    daily = timeline.daily
     labels = list(daily["bucket"].cat.categories)
     colors = dict(zip(labels, bucket_colors(labels), strict=True))
     frame = daily.assign(bucket=daily["bucket"].astype(str))
@@ -145,12 +165,22 @@ def _days_chart(daily: pd.DataFrame):
         by="bucket",
         color=[colors[b] for b in labels if b in set(frame["bucket"])],
         size=4,
-        height=190,
+        height=220,
         xlabel="",
         ylabel="Days past due",
-        title=wrap_title("Days past due (the oldest unpaid bill's age), by bucket"),
+        title=wrap_title(
+            f"Customer {timeline.customer_id}: days past due by day (the oldest unpaid "
+            "bill's age), by bucket"
+        ),
         **WIDTH,
-    ).opts(show_grid=True, ylim=(0, None), legend_position="top", legend_cols=6)
+    ).opts(show_grid=True, ylim=(0, _days_axis_top(daily)), **legend_below(6))
+
+
+def _days_axis_top(daily: pd.DataFrame) -> int:
+    """The days axis's top: the customer's most days past due and a tenth, at least 30
+    (a customer never behind showed an axis of 0 to 1 in steps of 0.2 days)."""
+    most = int(daily["days_past_due"].max()) if len(daily) else 0
+    return max(30, most + most // 10 + 1)
 
 
 EVENT_COLUMNS = {
