@@ -391,3 +391,31 @@ def test_cli_score_without_training_months_exits_2_with_one_line():
     result = runner.invoke(app, ["score", "--source", str(DEMO), "--as-of", "2022-03-15"])
     assert result.exit_code == 2
     assert "no month-end before 2022-03-15" in result.output
+
+
+def test_category_codes_one_hot_as_the_categoricals_would():
+    """The logistic model one-hot encodes the dimensions from their category codes: the same
+    columns as encoding the categoricals themselves, an unseen value all zeros, and the
+    categories seen in fitting kept whatever the categories of the frame scored."""
+    from sklearn.preprocessing import OneHotEncoder
+
+    from dashboard.score.model import CategoryCodes
+
+    fitted = pd.DataFrame(
+        {"region": pd.Categorical(["North", "South", "North"], categories=["North", "South"])}
+    )
+    scored = pd.DataFrame(
+        {
+            "region": pd.Categorical(
+                ["South", "East", "North"], categories=["East", "North", "South"]
+            )
+        }
+    )
+    codes = CategoryCodes().fit(fitted)
+    assert codes.transform(scored).tolist() == [[1], [-1], [0]]
+    ours = OneHotEncoder(handle_unknown="ignore").fit(codes.transform(fitted))
+    theirs = OneHotEncoder(handle_unknown="ignore").fit(fitted.astype(object))
+    assert np.array_equal(
+        ours.transform(codes.transform(scored)).toarray(),
+        theirs.transform(scored.astype(object)).toarray(),
+    )

@@ -66,10 +66,22 @@ class CategoryCodes(TransformerMixin, BaseEstimator):
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """The codes, one column per input column."""
         codes = [
-            pd.Categorical(frame[name], categories=categories).codes
+            _codes_among(frame[name], categories)
             for name, categories in zip(frame.columns, self.categories_, strict=True)
         ]
         return np.column_stack(codes) if codes else np.zeros((len(frame), 0), dtype=np.int8)
+
+
+def _codes_among(column: pd.Series, categories: pd.Index) -> np.ndarray:
+    """Each value's position in ``categories`` (-1: not there, or missing); a categorical
+    column is mapped category by category, not value by value."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return pd.Index(categories).get_indexer(column)
+    mapping = pd.Index(categories).get_indexer(column.cat.categories)
+    codes = column.cat.codes.to_numpy()
+    if not len(mapping):
+        return np.full(len(codes), -1, dtype=np.int64)
+    return np.where(codes >= 0, mapping.take(np.maximum(codes, 0)), -1)
 
 
 def make_model(kind: str = DEFAULT_KIND, seed: int = SEED):
