@@ -5,11 +5,12 @@ of these from a fresh ``mmap`` and unmaps it when freed, so every new array's pa
 faulted in and zero-filled by the kernel again. On the 2-core virtual machine of this
 project's benchmarks that was about a quarter of a 1 M-customer build (109 s against
 80 s). :func:`reusing_freed_memory` keeps freed blocks in the process's heap during a
-build (``mallopt(M_MMAP_MAX, 0)`` and no trimming, see ``mallopt(3)``), with the threads
-made from then on sharing one arena and Arrow allocating from the same heap, then gives the
-free memory back (``malloc_trim(3)``) and restores glibc's usual behaviour (the arena limit
-and Arrow's pool stay). Elsewhere than on
-glibc (macOS, Windows, musl) it does nothing.
+build (``mallopt(M_MMAP_MAX, 0)`` and no trimming, see ``mallopt(3)``), with Arrow
+allocating from the same heap, then gives the free memory back (``malloc_trim(3)``) and
+restores glibc's usual behaviour (Arrow's pool stays). The build's threads share that heap
+with every other thread: the package limits the process to one malloc arena when it is
+imported (:mod:`dashboard._allocator`). Elsewhere than on glibc (macOS, Windows, musl) it
+does nothing.
 """
 
 from __future__ import annotations
@@ -20,15 +21,13 @@ from collections.abc import Callable, Iterator
 from functools import wraps
 from typing import TypeVar
 
-from dashboard._allocator import LIBC, M_ARENA_MAX, ONE_ARENA
+from dashboard._allocator import LIBC
 
 T = TypeVar("T")
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
-"""``mallopt`` parameters (``<malloc.h>``); ``M_ARENA_MAX`` and ``ONE_ARENA``: the arenas a
-build's threads share, one heap, so that a block one thread frees is reused by the other
-(set at the package's import, :mod:`dashboard._allocator`, and again here)."""
+"""``mallopt`` parameters (``<malloc.h>``)."""
 DEFAULT_TRIM_THRESHOLD = 128 * 1024
 DEFAULT_MMAP_MAX = 65536
 """glibc's defaults, restored after a build."""
@@ -62,7 +61,6 @@ def reusing_freed_memory() -> Iterator[bool]:
         if _depth == 0:
             _LIBC.mallopt(M_MMAP_MAX, 0)
             _LIBC.mallopt(M_TRIM_THRESHOLD, LARGEST_TRIM_THRESHOLD)
-            _LIBC.mallopt(M_ARENA_MAX, ONE_ARENA)  # threads made from now on share one heap
             _arrow_on_malloc()
         _depth += 1
     try:
