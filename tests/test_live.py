@@ -189,6 +189,17 @@ def test_the_open_tab_decides_what_a_filter_change_computes(dashboard):
         model.region = []
 
 
+def test_a_period_set_in_code_moves_the_slider_and_the_slider_moves_the_period():
+    board = Dashboard()
+    slider = board.period_slider()
+    model, months = board.model, board.model.cube.months
+    model.period = (months[3].to_pydatetime(), months[9].to_pydatetime())  # a notebook's line
+    assert tuple(slider.value) == tuple(slider.value_throttled) == (3, 9)
+    with param.edit_constant(slider):  # what a drag ends with in the browser
+        slider.param.update(value=(1, 4), value_throttled=(1, 4))
+    assert model.month_range == (months[1], months[4])
+
+
 def test_a_model_handed_to_the_dashboard_stays_fully_live():
     model = CollectionsModel()
     board = Dashboard(model=model)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import pandas as pd
 import panel as pn
+import param
 from bokeh.models import CustomJSTickFormatter
 from panel.custom import JSComponent
 
@@ -152,7 +153,8 @@ def month_slider(model) -> pn.widgets.IntRangeSlider:
     def to_slider(*_events) -> None:
         value = _indexes(model, months)
         if tuple(slider.value) != value:
-            slider.param.update(value=value, value_throttled=value)
+            with param.edit_constant(slider):  # value_throttled is the browser's to set
+                slider.param.update(value=value, value_throttled=value)
 
     slider.param.watch(to_model, "value_throttled")
     model.param.watch(to_slider, "period")
