@@ -94,8 +94,8 @@ def test_changing_the_date_range_changes_the_months_drawn(dashboard_page):
     )
     wait_until(page, lambda p: "Jan 2024 – Dec 2024" in " ".join(titles(p)))
     page.wait_for_timeout(1000)  # let every chart of the tab redraw
-    drawn = [d for d in chart_data(page) if "month" in d]
-    assert drawn != [d for d in before if "month" in d]
+    drawn = [d for d in chart_data(page) if d.get("month")]  # a trend keeps empty layers
+    assert drawn != [d for d in before if d.get("month")]
     assert {len(set(d["month"])) for d in drawn} == {12}, [
         {k: v[:3] for k, v in d.items() if k != "__id__"} for d in drawn
     ]

@@ -42,32 +42,37 @@ def layout_signature(obj) -> tuple:
     -------
     tuple
         Per container: its type and keys (the series of an ``NdOverlay``); per element: its
-        type, group, label, the values of its categorical key dimensions (the factors of a
-        categorical axis) and its tick number formats. Numeric data, titles, axis labels,
-        ranges and hover text may differ between two objects of equal signature.
+        type, group, label and the values of its categorical key dimensions (the factors of
+        a categorical axis). Numeric data, titles, ranges and hover text may differ between
+        two objects of equal signature; so may the axis labels and tick formats of one figure
+        (HoloViews sets them anew on every frame of one figure), not those of a layout's.
     """
+    alone = _one_figure(obj)
     parts = []
     for item in obj.traverse(lambda x: x, [hv.core.Dimensioned]):
+        formats = () if alone else _formats(item)
         if isinstance(item, hv.Element):
-            parts.append((type(item).__name__, item.group, item.label, *_element_shape(item)))
+            parts.append((type(item).__name__, item.group, item.label, _factors(item), formats))
         else:
-            keys = tuple(getattr(item, "keys", list)())
-            parts.append((type(item).__name__, keys, _formats(item)))
+            parts.append((type(item).__name__, tuple(getattr(item, "keys", list)()), formats))
     return tuple(parts)
 
 
-def _element_shape(element: hv.Element) -> tuple:
+def _factors(element: hv.Element) -> tuple:
+    """The values of an element's categorical key dimensions (its axis factors; an
+    annotation's are positions)."""
+    if isinstance(element, hv.element.Annotation):
+        return ()
     factors = []
     for dim in element.kdims:
         values = element.dimension_values(dim, expanded=False)
         if values.dtype.kind in "OUS":
             factors.append(tuple(map(str, values)))
-    return tuple(factors), _formats(element)
+    return tuple(factors)
 
 
 def _formats(item) -> tuple:
-    """The tick formats set on ``item`` itself (an overlay's apply to its whole figure: a
-    metric switched from a rate to £ must not keep the % ticks)."""
+    """The tick formats set on ``item`` itself."""
     options = hv.Store.lookup_options("bokeh", item, "plot").kwargs
     return tuple(
         sorted(
@@ -86,6 +91,21 @@ def _format_of(formatter) -> str:
     return str(formatter)
 
 
+def _legend_lists_what_is_drawn(plot, _element) -> None:
+    """HoloViews hook: a legend entry whose series has no points in this frame is hidden
+    (a chart keeps its layers, some of them empty, to be updated in place)."""
+    for legend in getattr(plot.state, "legend", []):
+        for item in legend.items:
+            drawn = any(_rows(renderer) for renderer in item.renderers)
+            if item.visible != drawn:
+                item.visible = drawn
+
+
+def _rows(renderer) -> int:
+    data = getattr(getattr(renderer, "data_source", None), "data", None) or {}
+    return len(next(iter(data.values()), ()))
+
+
 def framewise(obj, title_above: bool = False):
     """``obj`` with ranges recomputed for every frame (not frozen at the first one).
 
@@ -94,7 +114,8 @@ def framewise(obj, title_above: bool = False):
     :class:`LiveChart`'s pane does not link its axes with other panes instead. Axis text
     sizes are set explicitly (:data:`FONT_SIZES`). With ``title_above``, the figure's own
     title is kept (its text, for whoever reads the figure) but not drawn: the page shows it
-    above the figure as text that wraps to any width.
+    above the figure as text that wraps to any width, and its legend lists only the series
+    with points in the frame drawn.
     """
     items = obj.traverse(lambda x: x, [hv.core.Dimensioned])
     names = {type(item).__name__ for item in items}
@@ -104,7 +125,9 @@ def framewise(obj, title_above: bool = False):
     # user meets no unnamed toolbar buttons; hover stays
     norms += [getattr(hv.opts, name)(default_tools=[], toolbar=None) for name in sorted(elements)]
     drawn = obj.opts(*norms).opts(shared_axes=True, fontsize=FONT_SIZES, toolbar=None)
-    return drawn.opts(hooks=[_drawn_as_text]) if title_above else drawn
+    if not title_above:
+        return drawn
+    return drawn.opts(hooks=[_legend_lists_what_is_drawn, _drawn_as_text])
 
 
 def _drawn_as_text(plot, _element) -> None:

@@ -66,12 +66,15 @@ def _opts(metric: str, title: str, **extra) -> dict:
     )
 
 
+SERIES_LABEL = "by month"
+"""The legend entry of a monthly trend's line (beside "same month a year before")."""
+
 TOP_SEGMENTS = 5
 """A chart by segment draws this many values (the largest by bills) and "Other"."""
 
 
-def immature_span(frame: pd.DataFrame):
-    """The shading of months whose payment window is still open (None when all are mature).
+def immature_span(frame: pd.DataFrame) -> tuple:
+    """The shading of months whose payment window is still open.
 
     Parameters
     ----------
@@ -80,12 +83,13 @@ def immature_span(frame: pd.DataFrame):
 
     Returns
     -------
-    (holoviews.VSpan, Timestamp) or None
-        The span and its first month.
+    (holoviews.VSpan, Timestamp or None)
+        The span and its first month; when every month is mature, a span that shades
+        nothing and None (a chart keeps its layers whatever the period, and so its figure).
     """
     open_months = frame.loc[~frame["mature"].astype(bool), "month"]
     if open_months.empty:
-        return None
+        return hv.VSpan(np.nan, np.nan).opts(color=IMMATURE_COLOR, alpha=0.15), None
     first = open_months.min()
     span = hv.VSpan(first - pd.Timedelta(days=15), frame["month"].max() + pd.Timedelta(days=15))
     return span.opts(color=IMMATURE_COLOR, alpha=0.15), first
@@ -183,70 +187,43 @@ def monthly_trend(monthly: pd.DataFrame, metric: str, as_of: pd.Timestamp, selec
     style = dict(hover_tooltips=tooltips, hover_formatters={"@month": "datetime"})
     mature = frame.loc[frame["mature"]]
     immature = frame.loc[~frame["mature"]]
-    title = f"{METRIC[metric].label} by month · {selection}"
-    year_before = frame.dropna(subset=["year_before"])
-    plot = mature.hvplot.line(
-        **SIZE,
-        x="month",
-        y=metric,
-        hover_cols=hover,
-        color=PALETTE[0],
-        line_width=2,
-        label=METRIC[metric].label,
-    ).opts(**style) * mature.hvplot.scatter(
-        **SIZE,
-        x="month",
-        y=metric,
-        hover_cols=hover,
-        color=PALETTE[0],
-        size=25,
-    ).opts(**style)
-    if len(year_before):  # the same month a year before, within the period shown
-        plot = plot * year_before.hvplot.line(
-            **SIZE,
-            x="month",
-            y="year_before",
+    shown = immature.dropna(subset=[metric])
+    # the same layers whatever the metric and the period (some of them empty), so that a
+    # change updates the figure in place: its line and points, the same month a year
+    # before, and the months whose payment window is still open
+    line = dict(SIZE, x="month", y=metric)
+    points = dict(line, hover_cols=hover, size=25)
+    year_before = frame.dropna(subset=["year_before"])  # within the period shown
+    bridge = pd.concat([mature.tail(1), shown]) if len(shown) else shown
+    span, first_open = immature_span(frame)
+    plot = (
+        mature.hvplot.line(
+            **line, hover_cols=hover, color=PALETTE[0], line_width=2, label=SERIES_LABEL
+        ).opts(**style)
+        * mature.hvplot.scatter(**points, color=PALETTE[0]).opts(**style)
+        * year_before.hvplot.line(
+            **dict(line, y="year_before"),
             color="#6e7781",
             line_dash="dotted",
             line_width=1.5,
             label="same month a year before",
             hover=False,
         )
+        * span
+        * bridge.hvplot.line(
+            **line, color=IMMATURE_COLOR, line_dash="dashed", line_width=2, hover=False
+        )
+        * shown.hvplot.scatter(**points, color=IMMATURE_COLOR).opts(**style)
+    )
     note = f"as of {as_of:%d %b %Y}"
     compared = comparison_note(mature if len(mature) else frame, metric)
     if compared:
         note = f"{compared} · {note}"
-    if len(immature):
-        first_open = immature["month"].min()
-        span = hv.VSpan(
-            first_open - pd.Timedelta(days=15), frame["month"].max() + pd.Timedelta(days=15)
-        )
-        plot = plot * span.opts(color=IMMATURE_COLOR, alpha=0.15)
-        shown = immature.dropna(subset=[metric])
-        if len(shown):
-            bridge = pd.concat([mature.tail(1), shown])
-            plot = (
-                plot
-                * bridge.hvplot.line(
-                    **SIZE,
-                    x="month",
-                    y=metric,
-                    color=IMMATURE_COLOR,
-                    line_dash="dashed",
-                    line_width=2,
-                )
-                * shown.hvplot.scatter(
-                    **SIZE,
-                    x="month",
-                    y=metric,
-                    hover_cols=hover,
-                    color=IMMATURE_COLOR,
-                    size=25,
-                ).opts(**style)
-            )
+    if first_open is not None:
         note += f"; shaded from {first_open:%b %Y}: payment window still open, outcome not final"
     pad = pd.Timedelta(days=20)
     xlim = (frame["month"].min() - pad, frame["month"].max() + pad)
+    title = f"{METRIC[metric].label} by month · {selection}"
     # the legend under the plot: inside it, it covered the first months' points
     return plot.opts(**_opts(metric, title, **legend_below(1)), xlabel=note, xlim=xlim)
 
@@ -311,10 +288,9 @@ def segment_trend(
         hv.opts.Curve(hover_tooltips=tooltips, hover_formatters={"@month": "datetime"})
     )
     xlabel = "bill month"
-    shading = immature_span(monthly_by_segment)
-    if shading is not None:
-        span, first_open = shading
-        plot = plot * span
+    span, first_open = immature_span(monthly_by_segment)
+    plot = plot * span
+    if first_open is not None:
         xlabel += f" (shaded from {first_open:%b %Y}: payment window still open)"
     return plot.opts(**_opts(metric, title, xlabel=xlabel, **legend_below(3)))
 
