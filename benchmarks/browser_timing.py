@@ -50,7 +50,8 @@ CHANGE_JS = """([kind, pick]) => {
   const titled = title => models.find(m => m.title === title && m.value !== undefined);
   if (kind === 'region') {
     const widget = titled('Region');
-    const values = widget.options.map(o => Array.isArray(o) ? o[0] : o);
+    const values = widget.options.map(o => Array.isArray(o) ? o[0] : o)
+      .filter(v => !(widget.value.length === 1 && widget.value[0] === v));  // a change
     widget.value = [values[pick % values.length]];
   } else if (kind === 'metric') {
     const radio = models.find(m => m.type === 'RadioGroup' || (m.labels && m.active !== undefined
