@@ -687,7 +687,9 @@ class CollectionsModel(param.Parameterized):
             self._update_cube()
             self._set_choices()
         for output in OUTPUTS:
-            self.param.watch(partial(self._refresh, output), list(output.inputs))
+            # precedence 1: after a view's precedence-0 watchers that must see a change
+            # begin (dashboard.ui.live.change_begins), before its precedence-2 ones
+            self.param.watch(partial(self._refresh, output), list(output.inputs), precedence=1)
             self._refresh(output)
 
     @classmethod

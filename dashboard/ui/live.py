@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from weakref import WeakKeyDictionary
 
@@ -165,45 +166,104 @@ FONT_SIZES = {"labels": "1.25em", "xticks": "1.025em", "yticks": "1.025em"}
 sets HoloViews' own sizes (13px, 11px), which would shrink the text of an updated chart."""
 
 
-_PENDING: WeakKeyDictionary[Document, list[LiveChart]] = WeakKeyDictionary()
-"""Charts of a served page waiting to be redrawn at the end of the current change."""
+@dataclass
+class _Page:
+    """The page updates of one served page (a Bokeh document) that wait for the event loop."""
 
-_PENDING_LOCK = threading.Lock()
-"""Guards :data:`_PENDING`: a change is processed in one of the server's threads while the
-event loop draws the charts of the change before (``panel serve --num-threads``)."""
+    pending: dict = field(default_factory=dict)
+    """id(owner) -> action, in the order asked."""
+    scheduled: bool = False
+    """Whether the event loop has been asked to make them."""
+    changing: bool = False
+    """Whether a change is being computed (:func:`change_begins`, :func:`change_ends`)."""
+    updating_thread: int | None = None
+    """The thread making them now (the event loop's), if any."""
 
 
-def _draw_later(document: Document, chart: LiveChart) -> None:
-    """Redraw ``chart`` once the change being processed is over, with the page's other
-    charts.
+_PAGES: WeakKeyDictionary[Document, _Page] = WeakKeyDictionary()
+"""Served pages with page updates waiting or being made."""
 
-    Every in-place update of a HoloViews plot ends by walking the whole page's Bokeh model
-    graph (``Document.models.recompute``, about 50 ms for this page). Drawing all of a
-    change's charts inside one frozen hold walks it once; a chart that several outputs of
-    the change touch is drawn once too.
+_PAGES_LOCK = threading.Lock()
+"""Guards :data:`_PAGES`: a change is computed in one of the server's threads while the
+event loop makes the page updates of the change before (``panel serve --num-threads``)."""
+
+
+def _served_page() -> tuple[Document | None, _Page | None]:
+    document = pn.state.curdoc
+    if document is None or document.session_context is None:
+        return None, None
+    with _PAGES_LOCK:
+        return document, _PAGES.setdefault(document, _Page())
+
+
+def on_page(owner: object, action: Callable[[], None]) -> None:
+    """Make a page update now, or in a served page with the change's other page updates.
+
+    In a served page a change is computed in one of the server's threads, and every Panel
+    object it updates from there is sent on its own, each walking the whole page's Bokeh
+    model graph (``Document.models.recompute``, 25–50 ms for this page: a chart in place,
+    a title, the tiles, a note, a table). Here the updates wait until the change is computed
+    (:func:`change_ends`) and are then made together on the event loop inside one frozen
+    hold: the graph is walked once and the browser gets one message. An owner waiting
+    already is updated once (its action reads the current values when it runs).
+
+    Parameters
+    ----------
+    owner : object
+        What the action updates (a chart, a pane): one pending action per owner.
+    action : callable
+        Called with no argument.
     """
-    with _PENDING_LOCK:
-        pending = _PENDING.setdefault(document, [])
-        if chart in pending:
-            return
-        pending.append(chart)
-        first = len(pending) == 1
-    if first:
-        document.add_next_tick_callback(partial(_draw_pending, document))
+    document, page = _served_page()
+    if page is None or page.updating_thread == threading.get_ident():
+        action()  # a notebook, an export, or the page updates being made
+        return
+    with _PAGES_LOCK:
+        page.pending.setdefault(id(owner), action)  # any owner: a dict of gauges too
+        schedule = not (page.changing or page.scheduled)
+        page.scheduled = page.scheduled or schedule
+    if schedule:
+        document.add_next_tick_callback(partial(_update_pending, document))
 
 
-def _draw_pending(document: Document) -> None:
-    """Draw the charts waiting for ``document``: all of them, even if one fails (its error
-    is raised once the others are drawn, so the server logs it)."""
-    with _PENDING_LOCK:
-        charts = _PENDING.pop(document, [])
+def change_begins(*_events) -> None:
+    """A change of a served page is being computed: its page updates wait for its end."""
+    _document, page = _served_page()
+    if page is not None:
+        page.changing = True
+
+
+def change_ends(*_events) -> None:
+    """The change of a served page is computed: make its page updates (next tick)."""
+    document, page = _served_page()
+    if page is None:
+        return
+    with _PAGES_LOCK:
+        page.changing = False
+        schedule = bool(page.pending) and not page.scheduled
+        page.scheduled = page.scheduled or schedule
+    if schedule:
+        document.add_next_tick_callback(partial(_update_pending, document))
+
+
+def _update_pending(document: Document) -> None:
+    """Make the updates waiting for ``document``: all of them, even if one fails (its error
+    is raised once the others are made, so the server logs it)."""
+    with _PAGES_LOCK:
+        page = _PAGES.setdefault(document, _Page())
+        actions = list(page.pending.values())
+        page.pending, page.scheduled = {}, False
+        page.updating_thread = threading.get_ident()
     failed = None
-    with hold(document, freeze=True):
-        for chart in charts:
-            try:
-                chart._redraw()
-            except Exception as error:  # re-raised below, once the others are drawn
-                failed = failed or error
+    try:
+        with hold(document, freeze=True):
+            for action in actions:
+                try:
+                    action()
+                except Exception as error:  # re-raised below, once the others are made
+                    failed = failed or error
+    finally:
+        page.updating_thread = None
     if failed is not None:
         raise failed
 
@@ -212,7 +272,8 @@ class WhenShown:
     """Run ``action`` whenever one of ``inputs`` changes, but only while it is shown.
 
     Changes made while hidden are remembered and the action runs once when shown again
-    (the open tab of a dashboard: a filter change redraws what is on screen only).
+    (the open tab of a dashboard: a filter change redraws what is on screen only). In a
+    served page the action runs with the change's other page updates (:func:`on_page`).
 
     Parameters
     ----------
@@ -242,7 +303,8 @@ class WhenShown:
             parameter.owner.param.watch(self._inputs_changed, parameter.name)
         if shown_while is not None:
             self.show_while(*shown_while)
-        self._run_if_due()
+        if self._stale and self._is_shown():
+            self._run()  # now: the page (or the notebook cell) is being made
 
     def show_while(self, parameter: param.Parameter, value: object) -> None:
         """From now on, shown only while ``parameter`` has ``value``."""
@@ -261,8 +323,11 @@ class WhenShown:
 
     def _run_if_due(self, *_events) -> None:
         if self._stale and self._is_shown():
-            self._stale = False
-            self._action()
+            on_page(self, self._run)
+
+    def _run(self) -> None:
+        self._stale = False
+        self._action()
 
 
 class LiveChart(pn.viewable.Viewer):
@@ -310,7 +375,7 @@ class LiveChart(pn.viewable.Viewer):
             self._title, pn.Spacer(height=0), self._note, self._as_table, self._table,
             sizing_mode="stretch_width", margin=0,
         )  # fmt: skip
-        self._trigger = WhenShown(self._draw_due, self._inputs, shown_while)  # draws now if shown
+        self._trigger = WhenShown(self._redraw, self._inputs, shown_while)  # draws now if shown
 
     def __panel__(self) -> pn.Column:
         return self._holder
@@ -361,13 +426,6 @@ class LiveChart(pn.viewable.Viewer):
                 configuration={"keybindings": False},
             )
         ]  # fmt: skip
-
-    def _draw_due(self) -> None:
-        document = pn.state.curdoc
-        if self._drawn is None or document is None or document.session_context is None:
-            self._redraw()  # first drawing, notebook, export: now
-        else:
-            _draw_later(document, self)
 
     def _redraw(self) -> None:
         values = [getattr(p.owner, p.name) for p in self._inputs]

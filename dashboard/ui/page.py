@@ -26,6 +26,8 @@ import param
 from bokeh.models import CustomJSTickFormatter
 from panel.custom import JSComponent
 
+from dashboard.ui.live import on_page
+
 SETTLE_MS = 300
 """How often a busy note checks whether this session's change is over."""
 
@@ -75,12 +77,12 @@ class BusyIndicator(pn.viewable.Viewer):
         return widget
 
     def changed(self, *_events) -> None:
-        """The model took a change in: clear the note once the page has been redrawn (the
-        charts of a change are drawn on the next tick, :mod:`dashboard.ui.live`)."""
+        """The model took a change in: clear the note with the change's page updates (made
+        together on the event loop, :func:`dashboard.ui.live.on_page`), after them."""
         document = pn.state.curdoc
         if document is None or document.session_context is None:
             return
-        document.add_next_tick_callback(lambda: document.add_next_tick_callback(self._done))
+        on_page(self, self._done)
 
     def _done(self) -> None:
         self._last_done = time.monotonic()

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import html
 
+import holoviews as hv
 import hvplot.pandas  # noqa: F401  (registers .hvplot on DataFrames)
 import pandas as pd
 import panel as pn
 from bokeh.models import CustomJSTickFormatter, NumeralTickFormatter
 
 from dashboard.vocab import ACTIONS, FLAG_DIMENSIONS
+
+# Charts paint on a canvas, not WebGL (HoloViews' default): a few dozen points per chart
+# gain nothing from the GPU, each WebGL chart is painted then copied onto a canvas, and
+# without a GPU (a virtual desktop, a locked-down laptop) Chromium's software WebGL made
+# the first change of a page take 1.6 s in the browser, 0.5 s of it copying images.
+hv.renderer("bokeh").webgl = False
 
 PALETTE = (
     "#1f77b4",
