@@ -436,3 +436,51 @@ def test_every_chart_of_every_tab_is_one_figure():
                 drawn = part.draw(model)
                 assert isinstance(drawn, hv.core.Dimensioned), (tab.name, part.name, drawn)
                 assert not isinstance(drawn, hv.Layout), (tab.name, part.name)
+
+
+class ServedDocument(Document):
+    """A document as a served session has it: a session context, and next-tick callbacks
+    that the test runs itself (the event loop's part)."""
+
+    def __init__(self):
+        super().__init__()
+        context = object()
+        self._session_context = lambda: context  # Bokeh keeps a weak reference
+        self.ticks = []
+
+    def add_next_tick_callback(self, callback):
+        self.ticks.append(callback)
+
+
+def test_a_served_change_makes_its_page_updates_together_once_computed(monkeypatch):
+    from dashboard.ui import live
+
+    document = ServedDocument()
+    monkeypatch.setattr(type(pn.state), "curdoc", property(lambda _: document))
+    made, frozen = [], []
+
+    def update(name):
+        return lambda: (made.append(name), frozen.append(document.models._freeze_count > 0))
+
+    live.change_begins()
+    live.on_page("chart", update("chart"))
+    live.on_page("tiles", update("tiles"))
+    live.on_page("chart", update("chart again"))  # one update per owner
+    assert document.ticks == [] and made == []  # the change is still being computed
+    live.change_ends()
+    assert len(document.ticks) == 1
+    document.ticks.pop()()
+    assert made == ["chart", "tiles"] and all(frozen)  # one frozen hold: one graph walk
+
+    live.on_page("note", update("note"))  # outside a change (a tab opened): next tick
+    assert len(document.ticks) == 1
+    document.ticks.pop()()
+    assert made[-1] == "note"
+
+
+def test_outside_a_served_page_updates_are_made_at_once():
+    from dashboard.ui import live
+
+    made = []
+    live.on_page("chart", lambda: made.append("chart"))
+    assert made == ["chart"]
