@@ -12,7 +12,9 @@ page ``--loads`` times in Debian's Chromium driven by Playwright and times each 
 ``--changes`` random changes as a user would — a Region filter, the metric, the bill months,
 the segmentation — and times each from setting the widget in the browser until every chart
 it affects shows its new title (each chart's title names the selection, and a chart's new
-title arrives with its new data). Prints one table; ``--json`` prints the figures.
+title arrives with its new data). Last it opens every other tab once, in order, and times
+each first visit from the click until the server's last update is applied in the page (no
+message for a second after it). Prints one table; ``--json`` prints the figures.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from dashboard.ui.tabs import TABS
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -75,6 +80,22 @@ CHANGE_JS = """([kind, pick]) => {
 }"""
 """Set one widget in the browser, as a user's click or drag does."""
 
+MESSAGES_JS = """() => {
+  window.__messages = [];
+  const Socket = window.WebSocket;
+  window.WebSocket = function (...args) {
+    const socket = new Socket(...args);
+    // after the task that handles the message: the update applied, laid out and painted
+    socket.addEventListener('message', () =>
+      setTimeout(() => window.__messages.push(performance.now()), 0));
+    return socket;
+  };
+  window.WebSocket.prototype = Socket.prototype;
+  Object.assign(window.WebSocket, Socket);
+}"""
+"""Record when each message from the server has been applied (installed before the page's
+scripts, so that Bokeh's socket is the one recorded)."""
+
 CHARTS_CHANGED = {"region": 2, "metric": 2, "period": 2, "segment_by": 1}
 """Charts of the Trends tab whose title a change gives a new text."""
 
@@ -109,6 +130,21 @@ def time_change(page, kind: str, pick: int, timeout_s: float) -> float:
     return time.perf_counter() - started
 
 
+def time_tab_visit(page, name: str, quiet_ms: int = 1000, timeout_s: float = 300) -> float:
+    """Seconds from clicking the tab ``name`` (first visit) until the last update from the
+    server is applied: the last message before ``quiet_ms`` without one."""
+    tab = page.locator(".bk-tab").filter(has_text=re.compile(rf"^\s*{re.escape(name)}\s*$"))
+    clicked = page.evaluate("() => performance.now()")
+    tab.click()
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        page.wait_for_timeout(quiet_ms // 4)
+        now, last = page.evaluate("() => [performance.now(), Math.max(0, ...window.__messages)]")
+        if last > clicked and now - last >= quiet_ms:
+            return (last - clicked) / 1000
+    raise TimeoutError(f"tab {name} still updating after {timeout_s} s")
+
+
 def percentiles(values: list[float]) -> dict:
     """p50, p95 and max in milliseconds."""
     ms = np.asarray(values) * 1000
@@ -132,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     with served_dashboard(args.source, timeout=600) as url, chromium_page() as (page, errors, _):
+        page.add_init_script(f"({MESSAGES_JS})()")
         loads = [time_first_render(page, url) for _ in range(args.loads)]
         kinds = [rng.choice(sorted(CHARTS_CHANGED)) for _ in range(args.changes)]
         changes: dict[str, list[float]] = {}
@@ -139,12 +176,14 @@ def main(argv: list[str] | None = None) -> int:
             seconds = time_change(page, kind, rng.randrange(1000), args.timeout)
             changes.setdefault(kind, []).append(seconds)
             page.wait_for_timeout(300)  # a user's pause; lets late patches land
+        visits = {tab.name: time_tab_visit(page, tab.name) for tab in TABS[1:]}
     every = [s for values in changes.values() for s in values]
     report = {
         "source": str(args.source),
         "first_render_s": loads,
         "change_ms": percentiles(every),
         "change_ms_by_kind": {kind: percentiles(v) for kind, v in sorted(changes.items())},
+        "first_tab_visit_s": visits,
         "console_errors": errors,
     }
     if args.json:
@@ -173,6 +212,13 @@ def format_table(report: dict) -> str:
     )
     for kind, s in report["change_ms_by_kind"].items():
         rows.append((f"  {kind} (n={s['n']})", f"p50 {s['p50']:,.0f} ms, p95 {s['p95']:,.0f} ms"))
+    visits = report["first_tab_visit_s"]
+    rows.append(
+        (
+            "first visit of a tab (click → last update applied)",
+            ", ".join(f"{name} {s:.1f} s" for name, s in visits.items()),
+        )
+    )
     rows.append(("console errors", str(len(report["console_errors"]))))
     width = max(len(name) for name, _ in rows)
     lines = [f"| {'measure'.ljust(width)} | value |", f"|{'-' * (width + 2)}|-------|"]

@@ -232,6 +232,7 @@ class Dashboard(pn.viewable.Viewer):
             table.name: WhenShown(
                 lambda table=table: self._refresh_table(table),
                 [self.model.param[name] for name in table.outputs],
+                frozen=False,  # new columns are new Bokeh models
             )
             for tab in self.tabs_shown
             for table in tab.tables()
@@ -252,13 +253,11 @@ class Dashboard(pn.viewable.Viewer):
         # a change's page updates wait until it is computed, then go together (live.on_page)
         changes = CHANGE_INPUTS
         self.model.param.watch(change_begins, changes)  # before the model's outputs
-        self.param.watch(change_begins, ["active_tab"])
         self.param.watch(self._follow_open_tab, ["active_tab"])
         # after the model's own watchers: the busy note clears once a change is computed
         self.model.param.watch(self.busy.changed, [*URL_PARAMS, *threshold_params], precedence=2)
         self.thresholds.param.watch(self.busy.changed, [h.threshold_param for h in HEADLINES])
         self.model.param.watch(change_ends, changes, precedence=2)  # after the outputs
-        self.param.watch(change_ends, ["active_tab"], precedence=2)
         self._refresh_gauges()
         self._refresh_tiles()
 

@@ -119,16 +119,19 @@ def framewise(obj, title_above: bool = False):
     with points in the frame drawn.
     """
     items = obj.traverse(lambda x: x, [hv.core.Dimensioned])
-    names = {type(item).__name__ for item in items}
     elements = {type(item).__name__ for item in items if isinstance(item, hv.Element)}
-    norms = [getattr(hv.opts, name)(framewise=True) for name in sorted(names)]
-    # no toolbar and no pan/zoom: a page scrolls over a chart on a phone, and a keyboard
-    # user meets no unnamed toolbar buttons; hover stays
-    norms += [getattr(hv.opts, name)(default_tools=[], toolbar=None) for name in sorted(elements)]
-    drawn = obj.opts(*norms).opts(shared_axes=True, fontsize=FONT_SIZES, toolbar=None)
-    if not title_above:
-        return drawn
-    return drawn.opts(hooks=[_legend_lists_what_is_drawn, _drawn_as_text])
+    norms = []
+    for name in sorted({type(item).__name__ for item in items}):
+        options = {"framewise": True}
+        if name in elements:
+            # no toolbar and no pan/zoom: a page scrolls over a chart on a phone, and a
+            # keyboard user meets no unnamed toolbar buttons; hover stays
+            options.update(default_tools=[], toolbar=None)
+        norms.append(getattr(hv.opts, name)(**options))
+    whole = {"shared_axes": True, "fontsize": FONT_SIZES, "toolbar": None}
+    if title_above:
+        whole["hooks"] = [_legend_lists_what_is_drawn, _drawn_as_text]
+    return obj.opts(*norms).opts(**whole)  # two calls: options are a tenth of an update
 
 
 def _drawn_as_text(plot, _element) -> None:
@@ -171,7 +174,7 @@ class _Page:
     """The page updates of one served page (a Bokeh document) that wait for the event loop."""
 
     pending: dict = field(default_factory=dict)
-    """id(owner) -> action, in the order asked."""
+    """id(owner) -> (action, frozen), in the order asked."""
     scheduled: bool = False
     """Whether the event loop has been asked to make them."""
     changing: bool = False
@@ -196,7 +199,7 @@ def _served_page() -> tuple[Document | None, _Page | None]:
         return document, _PAGES.setdefault(document, _Page())
 
 
-def on_page(owner: object, action: Callable[[], None]) -> None:
+def on_page(owner: object, action: Callable[[], None], frozen: bool = True) -> None:
     """Make a page update now, or in a served page with the change's other page updates.
 
     In a served page a change is computed in one of the server's threads, and every Panel
@@ -213,13 +216,17 @@ def on_page(owner: object, action: Callable[[], None]) -> None:
         What the action updates (a chart, a pane): one pending action per owner.
     action : callable
         Called with no argument.
+    frozen : bool, optional
+        Whether the update may be made with the model graph frozen: not when it makes new
+        Bokeh models (a table's new columns), which the browser would then be sent without
+        ("reference isn't known").
     """
     document, page = _served_page()
     if page is None or page.updating_thread == threading.get_ident():
         action()  # a notebook, an export, or the page updates being made
         return
     with _PAGES_LOCK:
-        page.pending.setdefault(id(owner), action)  # any owner: a dict of gauges too
+        page.pending.setdefault(id(owner), (action, frozen))  # any owner, a dict too
         schedule = not (page.changing or page.scheduled)
         page.scheduled = page.scheduled or schedule
     if schedule:
@@ -254,18 +261,25 @@ def _update_pending(document: Document) -> None:
         actions = list(page.pending.values())
         page.pending, page.scheduled = {}, False
         page.updating_thread = threading.get_ident()
-    failed = None
+    failed = []
     try:
-        with hold(document, freeze=True):
-            for action in actions:
-                try:
-                    action()
-                except Exception as error:  # re-raised below, once the others are made
-                    failed = failed or error
+        with hold(document):
+            with document.models.freeze():
+                _make([action for action, frozen in actions if frozen], failed)
+            _make([action for action, frozen in actions if not frozen], failed)
     finally:
         page.updating_thread = None
-    if failed is not None:
-        raise failed
+    if failed:
+        raise failed[0]
+
+
+def _make(actions: list[Callable[[], None]], failed: list[Exception]) -> None:
+    """Call every action, keeping the errors (raised once the others are made)."""
+    for action in actions:
+        try:
+            action()
+        except Exception as error:
+            failed.append(error)
 
 
 class WhenShown:
@@ -286,6 +300,8 @@ class WhenShown:
         :meth:`show_while`).
     stale : bool, optional
         Whether ``action`` is due at once (as soon as shown), or only after a change.
+    frozen : bool, optional
+        Whether ``action`` may run with the page's model graph frozen (:func:`on_page`).
     """
 
     def __init__(
@@ -294,9 +310,11 @@ class WhenShown:
         inputs: Sequence[param.Parameter],
         shown_while: tuple[param.Parameter, object] | None = None,
         stale: bool = True,
+        frozen: bool = True,
     ):
         self.inputs = list(inputs)
         self._action = action
+        self._frozen = frozen
         self._shown_while = None
         self._stale = stale
         for parameter in self.inputs:
@@ -309,7 +327,12 @@ class WhenShown:
     def show_while(self, parameter: param.Parameter, value: object) -> None:
         """From now on, shown only while ``parameter`` has ``value``."""
         self._shown_while = (parameter, value)
-        parameter.owner.param.watch(self._run_if_due, parameter.name)
+        parameter.owner.param.watch(self._shown, parameter.name)
+
+    def _shown(self, *_events) -> None:
+        """Shown again (a tab opened): the action runs now, while the tab's content is made."""
+        if self._stale and self._is_shown():
+            self._run()
 
     def _is_shown(self) -> bool:
         if self._shown_while is None:
@@ -323,7 +346,12 @@ class WhenShown:
 
     def _run_if_due(self, *_events) -> None:
         if self._stale and self._is_shown():
-            on_page(self, self._run)
+            on_page(self, self._run_if_stale, self._frozen)
+
+    def _run_if_stale(self) -> None:
+        """The deferred run: nothing if a tab opened meanwhile has run it already."""
+        if self._stale:
+            self._run()
 
     def _run(self) -> None:
         self._stale = False
