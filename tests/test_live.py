@@ -474,10 +474,12 @@ def test_a_served_change_makes_its_page_updates_together_once_computed(monkeypat
     document.ticks.pop()()
     assert made == ["chart", "tiles"] and all(frozen)  # one frozen hold: one graph walk
 
-    live.on_page("note", update("note"))  # outside a change (a tab opened): next tick
-    assert len(document.ticks) == 1
+    live.on_page("note", update("note"))  # outside a change (a tab opened): now
+    assert made[-1] == "note" and document.ticks == []
+    live.on_page("chart", update("chart in place"), later=True)  # the event loop's to make
+    assert len(document.ticks) == 1 and made[-1] == "note"
     document.ticks.pop()()
-    assert made[-1] == "note"
+    assert made[-1] == "chart in place"
 
 
 def test_outside_a_served_page_updates_are_made_at_once():

@@ -25,7 +25,6 @@ import pandas as pd
 import panel as pn
 import param
 from panel.io.state import set_curdoc
-from panel.reactive import Syncable
 from panel.theme.fast import Fast
 
 from dashboard import SourceError, loader
@@ -41,7 +40,7 @@ from dashboard.ui.charts import gauges
 from dashboard.ui.charts import headline as headline_views
 from dashboard.ui.charts.ledger import WORKLIST_COLUMNS as WORKLIST_COLUMN_LABELS
 from dashboard.ui.downloads import csv_file
-from dashboard.ui.live import LiveChart, WhenShown, change_begins, change_ends, on_page
+from dashboard.ui.live import LiveChart, WhenShown, on_page
 from dashboard.ui.style import markdown_text, segment_labels, tabulator_formatters
 from dashboard.ui.tabs import ALWAYS_SHOWN, TABS, Chart, Control, Note, Tab, Table
 from dashboard.vocab import DIMENSION_LABELS, DIMENSIONS
@@ -72,13 +71,6 @@ URL_PARAMS = (
 )
 """Model parameters kept in the query string, so a view can be shared as a link."""
 
-CHANGE_INPUTS = [
-    name
-    for name in CollectionsModel.param
-    if name not in {*OUTPUT_NAMES, "cube", "name", "source", "live_outputs", "fixed_window"}
-]
-"""Model parameters a user's change sets: filters, choices, thresholds, build settings (not
-the outputs, nor the cube that a change of the build settings makes)."""
 
 log = logging.getLogger(__name__)
 
@@ -250,14 +242,10 @@ class Dashboard(pn.viewable.Viewer):
             lambda *_: on_page(self.tiles, self._refresh_tiles),
             [h.threshold_param for h in HEADLINES],
         )
-        # a change's page updates wait until it is computed, then go together (live.on_page)
-        changes = CHANGE_INPUTS
-        self.model.param.watch(change_begins, changes)  # before the model's outputs
         self.param.watch(self._follow_open_tab, ["active_tab"])
         # after the model's own watchers: the busy note clears once a change is computed
         self.model.param.watch(self.busy.changed, [*URL_PARAMS, *threshold_params], precedence=2)
         self.thresholds.param.watch(self.busy.changed, [h.threshold_param for h in HEADLINES])
-        self.model.param.watch(change_ends, changes, precedence=2)  # after the outputs
         self._refresh_gauges()
         self._refresh_tiles()
 
@@ -869,10 +857,6 @@ def serve_app(title: str = TITLE) -> None:
     JavaScript links (the busy note on every control) would otherwise walk the whole graph
     again (2.1 s of a 1,000,000-customer page's 2.9 s server time, 0.8 s frozen).
 
-    A control's change is answered at once: Panel waits 50 ms (``Syncable._debounce``) for
-    more changes of the same widget before it processes one, a tenth of the time a change
-    may take (the sliders act on release, ``value_throttled``, which comes once).
-
     The first page a server process makes (``--warm``) first moves every object alive then
     (the imported libraries, some 320,000) out of the garbage collector's reach
     (``gc.freeze``): a full collection walked them all, 150–330 ms in the middle of a
@@ -882,7 +866,6 @@ def serve_app(title: str = TITLE) -> None:
     before one, instead of being promoted and walked by full collections every few changes
     (no full collection in 40 changes, the same time spent collecting).
     """
-    Syncable._debounce = 0
     if gc.get_freeze_count() == 0:
         gc.collect()
         gc.freeze()

@@ -199,7 +199,9 @@ def _served_page() -> tuple[Document | None, _Page | None]:
         return document, _PAGES.setdefault(document, _Page())
 
 
-def on_page(owner: object, action: Callable[[], None], frozen: bool = True) -> None:
+def on_page(
+    owner: object, action: Callable[[], None], frozen: bool = True, later: bool = False
+) -> None:
     """Make a page update now, or in a served page with the change's other page updates.
 
     In a served page a change is computed in one of the server's threads, and every Panel
@@ -220,10 +222,18 @@ def on_page(owner: object, action: Callable[[], None], frozen: bool = True) -> N
         Whether the update may be made with the model graph frozen: not when it makes new
         Bokeh models (a table's new columns), which the browser would then be sent without
         ("reference isn't known").
+    later : bool, optional
+        Outside a change too, make it on the event loop on the next tick (a chart updated
+        in place: HoloViews changes its Bokeh models, which only the event loop may do
+        once the page is shown). Else, outside a change (a tab opened), it is made now.
     """
     document, page = _served_page()
-    if page is None or page.updating_thread == threading.get_ident():
-        action()  # a notebook, an export, or the page updates being made
+    if (
+        page is None
+        or page.updating_thread == threading.get_ident()
+        or not (page.changing or later)
+    ):
+        action()  # a notebook, an export, the page updates being made, a tab opened
         return
     with _PAGES_LOCK:
         page.pending.setdefault(id(owner), (action, frozen))  # any owner, a dict too
@@ -403,7 +413,7 @@ class LiveChart(pn.viewable.Viewer):
             self._title, pn.Spacer(height=0), self._note, self._as_table, self._table,
             sizing_mode="stretch_width", margin=0,
         )  # fmt: skip
-        self._trigger = WhenShown(self._redraw, self._inputs, shown_while)  # draws now if shown
+        self._trigger = WhenShown(self._draw_due, self._inputs, shown_while)  # now if shown
 
     def __panel__(self) -> pn.Column:
         return self._holder
@@ -454,6 +464,12 @@ class LiveChart(pn.viewable.Viewer):
                 configuration={"keybindings": False},
             )
         ]  # fmt: skip
+
+    def _draw_due(self) -> None:
+        if self._drawn is None:
+            self._redraw()  # first drawing: now, as the page or the tab is made
+        else:
+            on_page(self._refresh, self._redraw, later=True)
 
     def _redraw(self) -> None:
         values = [getattr(p.owner, p.name) for p in self._inputs]

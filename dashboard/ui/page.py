@@ -82,7 +82,7 @@ class BusyIndicator(pn.viewable.Viewer):
         document = pn.state.curdoc
         if document is None or document.session_context is None:
             return
-        on_page(self, self._done)
+        on_page(self, self._done, later=True)
 
     def _done(self) -> None:
         self._last_done = time.monotonic()
