@@ -48,11 +48,13 @@ import pyarrow as pa
 from dashboard import __version__
 from dashboard.compute.ledger import Buckets
 from dashboard.compute.outcomes import Window
+from dashboard.compute.reach import ReachTable
 from dashboard.cube.tables import ArrearsTables, Cube
 from dashboard.sources import Source, open_source
+from dashboard.vocab import ACTIONS
 
 CACHE_DIR_NAME = ".collections-cache"
-CUBE_FORMAT = 14
+CUBE_FORMAT = 15
 """Bump when :class:`dashboard.cube.tables.Cube` changes shape: old entries are then ignored."""
 
 MAX_BYTES_ENV = "COLLECTIONS_CACHE_BYTES"
@@ -303,8 +305,8 @@ def _write_files(cube: Cube, folder: Path) -> list[str]:
         "months": cube.months.to_numpy(),
         "customer_segment": cube.customer_segment,
         "snapshot_days": cube.arrears.snapshot_days,
-        "funnel_bits": cube.arrears.funnel_bits,
-        **{f"bits_{name}": bits for name, bits in cube.customer_bits.items()},
+        **{f"funnel_{i}": table.as_array() for i, table in enumerate(cube.arrears.funnel)},
+        **{f"reach_{name}": table.as_array() for name, table in cube.reach.items()},
         **{f"sums_{name}": table for name, table in cube.arrears.sums.items()},
     }
     names = []
@@ -351,13 +353,22 @@ def _read_entry(entry: Path) -> Cube:
         if not regular.equals(months):
             raise ValueError("cube months are not consecutive month starts")
         months = regular
-    bits = {k.removeprefix("bits_"): v for k, v in arrays.items() if k.startswith("bits_")}
     sums = {k.removeprefix("sums_"): v for k, v in arrays.items() if k.startswith("sums_")}
+    n_months, n_segments = len(months), len(frames["segments"])
+    reach = {
+        k.removeprefix("reach_"): ReachTable.from_array(v, n_months, n_segments)
+        for k, v in arrays.items()
+        if k.startswith("reach_")
+    }
+    funnel = [
+        ReachTable.from_array(arrays[f"funnel_{i}"], n_months, n_segments)
+        for i in range(len(ACTIONS))
+    ]
     arrears = ArrearsTables(
         buckets=Buckets(tuple(facts["edges"])),
         snapshot_days=arrays["snapshot_days"],
         sums=sums,
-        funnel_bits=arrays["funnel_bits"],
+        funnel=funnel,
         worklist=frames["worklist"],
     )
     return Cube(
@@ -367,7 +378,7 @@ def _read_entry(entry: Path) -> Cube:
         actions=frames["actions"],
         arrangements=frames["arrangements"],
         customer_segment=arrays["customer_segment"],
-        customer_bits=bits,
+        reach=reach,
         as_of=pd.Timestamp(facts["as_of"]),
         window=Window(*facts["window"]),
         arrears=arrears,

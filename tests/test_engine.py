@@ -3,14 +3,13 @@ same cube as the pandas engine, bit for bit; the command line's --engine/--sched
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 import sys
 
-import numpy as np
 import pandas as pd
 import pytest
+from oracles.same import assert_same
 
 from dashboard import compute
 from dashboard.compute.engine import Engine, customer_ranges
@@ -34,27 +33,6 @@ def cluster():
 @pytest.fixture(scope="module")
 def portfolio():
     return load_portfolio(DEFAULT_SOURCE)
-
-
-def assert_same(mine, theirs, where: str = "cube") -> None:
-    """Equal values, recursively through dataclasses, dicts, frames and arrays."""
-    if dataclasses.is_dataclass(mine):
-        for field in dataclasses.fields(mine):
-            assert_same(
-                getattr(mine, field.name), getattr(theirs, field.name), f"{where}.{field.name}"
-            )
-    elif isinstance(mine, dict):
-        assert mine.keys() == theirs.keys(), where
-        for key in mine:
-            assert_same(mine[key], theirs[key], f"{where}[{key!r}]")
-    elif isinstance(mine, pd.DataFrame):
-        pd.testing.assert_frame_equal(mine, theirs, obj=where)
-    elif isinstance(mine, (pd.Index, pd.Series)):
-        assert mine.equals(theirs), where
-    elif isinstance(mine, np.ndarray):
-        assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs), where
-    else:
-        assert mine == theirs, where
 
 
 def test_customer_ranges_cover_every_customer_once():

@@ -66,35 +66,3 @@ def test_demo_funnel_narrows_and_leaves_out_the_holdout():
     assert list(funnel["stage"]) == list(ACTIONS)
     assert np.all(np.diff(funnel["customers"].to_numpy()) <= 0)
     assert funnel["customers"].iloc[0] > 0
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.integers(1, 3), st.integers(0, 2**32 - 1))
-def test_packed_ordered_counts_over_many_words(words, seed):
-    """The word operations against a literal walk of unpacked months, with masks of up to
-    three words (more than 64 months) and sparse random bits."""
-    rng = np.random.default_rng(seed)
-    n, types = 40, 4
-    dense = rng.random((types, n, words * 64)) < rng.choice([0.02, 0.1, 0.4])
-    weights = np.left_shift(np.uint64(1), np.arange(64, dtype=np.uint64))
-    bits = np.zeros((types, n, words), dtype=np.uint64)
-    for w in range(words):
-        bits[:, :, w] = (dense[:, :, w * 64 : (w + 1) * 64] * weights).sum(axis=2, dtype=np.uint64)
-    months = np.flatnonzero(rng.random(words * 64) < 0.7)
-    chosen = rng.random(n) < 0.8
-    customers = np.flatnonzero(chosen)
-    stages = [0, 1, 2, 3] if rng.random() < 0.8 else [0, 1, None, 3]
-    got = queries._ordered_stage_counts(bits, stages, chosen, months)
-    expected = [0] * len(stages)
-    period = set(months.tolist())
-    for c in customers:
-        earliest = 0
-        for position, stage in enumerate(stages):
-            if stage is None:
-                break
-            later = [m for m in np.flatnonzero(dense[stage, c]) if m in period and m >= earliest]
-            if not later:
-                break
-            expected[position] += 1
-            earliest = min(later)
-    assert got.tolist() == expected

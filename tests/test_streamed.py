@@ -3,14 +3,13 @@ the same cube, table by table, as the unstreamed build of the whole book."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import write_source
+from oracles.same import assert_same
 
 from dashboard import SourceError
 from dashboard.cli.convert import convert_source
@@ -22,31 +21,6 @@ from dashboard.demo import simulation
 from dashboard.demo.simulation import write_demo
 from dashboard.sources import DEFAULT_SOURCE, open_source
 from dashboard.vocab import ACTIONS, ADJUSTMENT_KINDS
-
-
-def assert_same(mine, theirs, where: str = "cube", skip: tuple[str, ...] = ()) -> None:
-    """Equal values, recursively through dataclasses, dicts, frames and arrays."""
-    if dataclasses.is_dataclass(mine):
-        for field in dataclasses.fields(mine):
-            if field.name not in skip:
-                assert_same(
-                    getattr(mine, field.name),
-                    getattr(theirs, field.name),
-                    f"{where}.{field.name}",
-                    skip,
-                )
-    elif isinstance(mine, dict):
-        assert mine.keys() == theirs.keys(), where
-        for key in mine:
-            assert_same(mine[key], theirs[key], f"{where}[{key!r}]", skip)
-    elif isinstance(mine, pd.DataFrame):
-        pd.testing.assert_frame_equal(mine, theirs, obj=where)
-    elif isinstance(mine, (pd.Index, pd.Series)):
-        assert mine.equals(theirs), where
-    elif isinstance(mine, np.ndarray):
-        assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs), where
-    else:
-        assert mine == theirs, where
 
 
 def streamed_only(source) -> object:

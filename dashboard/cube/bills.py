@@ -16,6 +16,7 @@ from dashboard.compute.outcomes import (
     outcome_inputs,
 )
 from dashboard.compute.partition import CHUNK_CUSTOMERS
+from dashboard.compute.reach import ReachTable, bit_reach
 from dashboard.cube.tables import BILL_MEASURES, BITS_PER_WORD, as_uint64_words
 from dashboard.vocab import DIMENSIONS
 
@@ -247,6 +248,10 @@ def _distinct(values: np.ndarray) -> np.ndarray:
     return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
 
 
+REACH_SERIES = ("billed", "mature", "defaulted", "mature_defaulted")
+"""The customers' bill-month series: a bill, a mature bill, a default, a mature default."""
+
+
 def customer_bits(
     bills: pd.DataFrame,
     outcomes: pd.DataFrame,
@@ -261,12 +266,7 @@ def customer_bits(
     cell = customer * (words * BITS_PER_WORD) + bill_month  # one per (customer, month)
     mature = outcomes["is_mature"].to_numpy()
     default = outcomes["is_default"].to_numpy()
-    flags = {
-        "billed": None,
-        "mature": mature,
-        "defaulted": default,
-        "mature_defaulted": default & mature,
-    }
+    flags = dict(zip(REACH_SERIES, (None, mature, default, default & mature), strict=True))
     bits = {}
     for name, flag in flags.items():
         cells = _distinct(cell if flag is None else cell[flag])
@@ -275,3 +275,38 @@ def customer_bits(
         total = np.bincount(slot, weights=weights, minlength=n_customers * words)
         bits[name] = as_uint64_words(total.astype(np.uint32).reshape(n_customers, words))
     return bits
+
+
+def customer_reach(
+    bills: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    bill_month: np.ndarray,
+    customer_segment: np.ndarray,
+    n_months: int,
+    n_segments: int,
+) -> dict[str, ReachTable]:
+    """Reach tables of the customers' bill months (:mod:`dashboard.compute.reach`).
+
+    Parameters
+    ----------
+    bills, outcomes : DataFrame
+        The bills (``customer_id`` categorical, codes in ``customer_segment`` order) and
+        their :func:`bill_outcomes`.
+    bill_month : ndarray of int
+        Each bill's month index.
+    customer_segment : ndarray of int
+        Segment of each customer.
+    n_months, n_segments : int
+        The cube's months and segments.
+
+    Returns
+    -------
+    dict of str to ReachTable
+        ``billed``, ``mature``, ``defaulted``, ``mature_defaulted``: per segment, the
+        customers with such a bill in any month range (a default: a defaulted bill).
+    """
+    bits = customer_bits(bills, outcomes, bill_month, len(customer_segment), n_months)
+    return {
+        name: bit_reach(words, customer_segment, n_months, n_segments)
+        for name, words in bits.items()
+    }

@@ -1,6 +1,6 @@
 """Build the aggregated ledger: every customer partition's ledger tables
 (:func:`dashboard.compute.partition.partition_tables`), summed as they come, the funnel
-bitmasks and the worklist rows (:class:`dashboard.cube.tables.ArrearsTables`).
+reach tables and the worklist rows (:class:`dashboard.cube.tables.ArrearsTables`).
 """
 
 from __future__ import annotations
@@ -43,8 +43,10 @@ from dashboard.compute.partition import (
     partition_tables,
     vintage_months,
 )
+from dashboard.compute.reach import ReachTable, month_flags, stage_reach
 from dashboard.cube.tables import ArrearsTables
 from dashboard.schema import Portfolio
+from dashboard.vocab import ACTIONS
 
 
 def snapshot_days(months: pd.DatetimeIndex, as_of: pd.Timestamp) -> np.ndarray:
@@ -79,7 +81,7 @@ def build_arrears(
     -------
     ArrearsTables
     """
-    sums, funnel_bits, worklist = arrears_sums(
+    sums, funnel, worklist = arrears_sums(
         portfolio, outcomes, bill_month, customer_segment, n_segments, months, as_of,
         buckets, chunk, engine, last_bill_month,
     )  # fmt: skip
@@ -87,7 +89,7 @@ def build_arrears(
         sums,
         buckets=buckets,
         snapshot_days=snapshot_days(months, as_of),
-        funnel_bits=funnel_bits,
+        funnel=funnel,
         worklist=worklist,
     )
 
@@ -104,7 +106,7 @@ def arrears_sums(
     chunk: int = CHUNK_CUSTOMERS,
     engine: Engine | None = None,
     last_bill_month: int | None = None,
-) -> tuple[dict[str, np.ndarray], np.ndarray, pd.DataFrame]:
+) -> tuple[dict[str, np.ndarray], list[ReachTable], pd.DataFrame]:
     """The ledger's integer sums, chunk by chunk of customers, added up.
 
     Parameters
@@ -131,9 +133,9 @@ def arrears_sums(
 
     Returns
     -------
-    (dict, ndarray, DataFrame)
+    (dict, list of ReachTable, DataFrame)
         Every table's int64 sums in its documented layout
-        (:class:`~dashboard.cube.tables.ArrearsTables`), the funnel bitmasks and the
+        (:class:`~dashboard.cube.tables.ArrearsTables`), the funnel's reach tables and the
         worklist rows. A streamed build adds these up over its partitions and stores them
         once (one float64 copy for the whole book, not one per partition).
     """
@@ -187,8 +189,8 @@ def arrears_sums(
         del sums  # a chunk's tables have the cube's full size: not kept past their addition
     for name, shape_of in shapes.items():  # no chunk at all: nil tables
         totals.setdefault(name, np.zeros(shape_of, dtype=np.int64))
-    funnel_bits = _funnel_bits(portfolio.actions, months, n_customers)
-    return totals, funnel_bits, _worklist_frame(worklists, portfolio, as_of)
+    funnel = funnel_reach(portfolio.actions, months, customer_segment, n_segments)
+    return totals, funnel, _worklist_frame(worklists, portfolio, as_of)
 
 
 def _add_sums(totals: dict[str, np.ndarray], shape: tuple, name: str, table) -> None:
@@ -203,6 +205,28 @@ def _add_sums(totals: dict[str, np.ndarray], shape: tuple, name: str, table) -> 
         table.add_to(totals[name])
     else:
         totals[name] += table
+
+
+def funnel_reach(
+    actions: pd.DataFrame, months: pd.DatetimeIndex, customer_segment: np.ndarray, n_segments: int
+) -> list[ReachTable]:
+    """The funnel's reach tables: one per stage of :data:`ACTIONS`, in order.
+
+    A customer reaches a stage in the first month of its action at or after the month they
+    reached the stage before (the first stage: from the range's start); a stage whose
+    action the data does not hold stops the sequence, and its tables and the later ones are
+    empty (:func:`dashboard.compute.reach.stage_reach`).
+    """
+    bits = _funnel_bits(actions, months, len(customer_segment))
+    types = list(action_types(actions))
+    stages = []
+    for action in ACTIONS:
+        if action not in types:
+            break
+        stages.append(month_flags(bits[types.index(action)], len(months)))
+    tables = stage_reach(stages, customer_segment, n_segments)
+    empty = ReachTable.empty(len(months), n_segments)
+    return tables + [empty] * (len(ACTIONS) - len(tables))
 
 
 def _funnel_bits(actions: pd.DataFrame, months: pd.DatetimeIndex, n: int) -> np.ndarray:

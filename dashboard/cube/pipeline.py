@@ -19,7 +19,7 @@ from dashboard.cube.bills import (
     action_table,
     arrangement_table,
     bill_table,
-    customer_bits,
+    customer_reach,
     partitioned_outcomes,
     segment_table,
 )
@@ -100,8 +100,8 @@ def build_cube(
         actions=action_table(portfolio.actions, customer_segment),
         arrangements=arrangement_table(portfolio.actions, customer_segment, as_of),
         customer_segment=customer_segment,
-        customer_bits=customer_bits(
-            bills, outcomes, bill_month, len(portfolio.customers), len(months)
+        reach=customer_reach(
+            bills, outcomes, bill_month, customer_segment, len(months), len(segments)
         ),
         as_of=as_of,
         window=window,

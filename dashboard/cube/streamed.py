@@ -48,12 +48,14 @@ from dashboard.compute.outcomes import (
     outcome_columns,
     outcome_inputs,
 )
+from dashboard.compute.reach import ReachTable
 from dashboard.cube.bills import (
+    REACH_SERIES,
     action_table,
     arrangement_table,
     bill_frame,
     bill_sums,
-    customer_bits,
+    customer_reach,
     segment_table,
 )
 from dashboard.cube.ledger import arrears_sums, snapshot_days
@@ -541,14 +543,16 @@ def _tables(part: Portfolio, segment: np.ndarray, settings: Settings) -> dict:
         "bills": sums,
         "actions": action_table(part.actions, segment),
         "arrangements": arrangement_table(part.actions, segment, settings.as_of),
-        "bits": customer_bits(bills, outcomes, bill_month, len(part.customers), len(months)),
+        "reach": customer_reach(
+            bills, outcomes, bill_month, segment, len(months), settings.n_segments
+        ),
         "arrears": arrears,
     }
 
 
 class Totals:
     """The partitions' results added up as they come: the additive tables summed, the
-    per-customer rows (bitmasks, worklist) kept in customer order."""
+    worklist rows kept in customer order, the reach tables combined a few at a time."""
 
     def __init__(self) -> None:
         self.counts: dict[str, np.ndarray] = {}
@@ -559,9 +563,8 @@ class Totals:
         self.peaks: dict[int, int] = {}
         self.bills: dict[str, np.ndarray] = {}
         self.frames: dict[str, list[pd.DataFrame]] = {"actions": [], "arrangements": []}
-        self.bits: dict[str, list[np.ndarray]] = {}
+        self.reach: dict[str, list[ReachTable]] = {}
         self.arrears: dict[str, np.ndarray] = {}
-        self.funnel: list[np.ndarray] = []
         self.worklists: list[pd.DataFrame] = []
 
     def add(self, part: dict, low: int) -> None:
@@ -580,14 +583,29 @@ class Totals:
         _add_into(self.bills, part["bills"])
         for name in self.frames:
             self.frames[name].append(part[name])
-        for name, bits in part["bits"].items():
-            self.bits.setdefault(name, []).append(bits)
-        sums, funnel_bits, worklist = part["arrears"]  # integer sums: stored once, at the end
+        sums, funnel, worklist = part["arrears"]  # integer sums: stored once, at the end
+        tables = {**part["reach"], **{f"funnel_{i}": table for i, table in enumerate(funnel)}}
+        for name, table in tables.items():
+            self.add_reach(name, table)
         _add_into(self.arrears, sums)
-        self.funnel.append(funnel_bits)
         worklist = worklist.copy()
         worklist["customer"] = worklist["customer"].to_numpy(np.int64) + low
         self.worklists.append(worklist)
+
+    def add_reach(self, name: str, table: ReachTable) -> None:
+        """Keep a partition's reach table; every few, combine those kept into one (bounded
+        by the months and segments, not by the partitions)."""
+        kept = self.reach.setdefault(name, [])
+        kept.append(table)
+        if len(kept) >= REACH_COMBINE_EVERY:
+            kept[:] = [ReachTable.combined(kept, table.n_months, table.n_segments)]
+
+    def combined_reach(self, name: str, n_months: int, n_segments: int) -> ReachTable:
+        return ReachTable.combined(self.reach.get(name, []), n_months, n_segments)
+
+
+REACH_COMBINE_EVERY = 8
+"""Partitions' reach tables kept before they are combined into one."""
 
 
 def _add_into(total: dict[str, np.ndarray], part: dict[str, np.ndarray]) -> None:
@@ -647,7 +665,10 @@ def _cube(
         totals.arrears,
         buckets=settings.buckets,
         snapshot_days=snapshot_days(months, settings.as_of),
-        funnel_bits=np.concatenate(totals.funnel, axis=1),
+        funnel=[
+            totals.combined_reach(f"funnel_{i}", len(months), n_segments)
+            for i in range(len(ACTIONS))
+        ],
         worklist=pd.concat(totals.worklists, ignore_index=True),
     )
     totals.arrears = {}  # the float64 tables replace the integer sums
@@ -658,7 +679,7 @@ def _cube(
         actions=actions.reset_index(),
         arrangements=arrangements.groupby(["month", "segment"], as_index=False).sum(),
         customer_segment=customer_segment,
-        customer_bits={name: np.concatenate(bits) for name, bits in totals.bits.items()},
+        reach={name: totals.combined_reach(name, len(months), n_segments) for name in REACH_SERIES},
         as_of=settings.as_of,
         window=settings.window,
         warnings=tuple(warnings),

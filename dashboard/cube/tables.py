@@ -17,6 +17,7 @@ import pandas as pd
 from dashboard.compute.arrays import months_since
 from dashboard.compute.ledger import Buckets
 from dashboard.compute.outcomes import Window
+from dashboard.compute.reach import ReachTable
 
 BILL_MEASURES = (
     "bills",
@@ -56,9 +57,10 @@ class Cube:
         ``month`` (agreed), ``segment``, ``agreed``, ``decided``, ``kept``.
     customer_segment : ndarray of int
         Segment id of every customer (customer-table order).
-    customer_bits : dict of str to ndarray
-        ``(customers, words)`` uint32 month bitmasks: ``billed``, ``mature``,
-        ``defaulted``, ``mature_defaulted``.
+    reach : dict of str to ReachTable
+        Per segment, the customers with a bill (``billed``, ``mature``) or a defaulted bill
+        (``defaulted``, ``mature_defaulted``) in any month range
+        (:mod:`dashboard.compute.reach`: their size does not grow with customers).
     as_of : Timestamp
         Date of knowledge.
     window : Window
@@ -79,7 +81,7 @@ class Cube:
     actions: pd.DataFrame
     arrangements: pd.DataFrame
     customer_segment: np.ndarray
-    customer_bits: dict[str, np.ndarray]
+    reach: dict[str, ReachTable]
     as_of: pd.Timestamp
     window: Window
     arrears: ArrearsTables
@@ -197,8 +199,9 @@ class ArrearsTables:
         Customers in arrears at the month-end before each month, by stratum (bucket and
         arrears band then), acted on with each type in the month or given no action (last
         group), and those who paid (:func:`dashboard.compute.matched.matched_counts`).
-    funnel_bits : ndarray of uint64, shape (action types, customers, words)
-        Month bitmasks: which months each customer received each action type.
+    funnel : list of ReachTable
+        One per stage of :data:`dashboard.vocab.ACTIONS`: the customers reaching it in
+        order in any month range (:func:`dashboard.compute.reach.stage_reach`).
     worklist : DataFrame
         One row per customer in arrears on the as-of date.
     """
@@ -206,7 +209,7 @@ class ArrearsTables:
     buckets: Buckets
     snapshot_days: np.ndarray
     sums: dict[str, np.ndarray]
-    funnel_bits: np.ndarray
+    funnel: list[ReachTable]
     worklist: pd.DataFrame
 
     @classmethod

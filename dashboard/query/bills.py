@@ -5,20 +5,14 @@ actions, arrangements).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
-from weakref import WeakKeyDictionary
 
 import numpy as np
 import pandas as pd
 
 from dashboard.compute.arrays import integer_sums
 from dashboard.cube.tables import ARRANGEMENT_MEASURES, BILL_MEASURES, Cube, TableArrays
-from dashboard.query.selection import (
-    any_bit,
-    month_bitmask,
-    month_bounds,
-)
+from dashboard.query.selection import month_bounds, month_range
 
 
 def _selected(arrays: TableArrays, segments: np.ndarray, bounds: tuple[int, int]) -> np.ndarray:
@@ -198,11 +192,6 @@ def customers_by(
     )
 
 
-_COUNTS_LOCK = threading.Lock()
-_CUSTOMER_COUNTS: WeakKeyDictionary = WeakKeyDictionary()
-"""Per cube, the last few month ranges' customer counts per segment."""
-
-
 def _customers_per_segment(
     cube: Cube,
     start: pd.Timestamp | None,
@@ -212,27 +201,13 @@ def _customers_per_segment(
     """Per segment: customers with a counted bill in the range, and those with a default.
 
     Each customer is in one segment, so the customers of any selection of segments are the
-    sum of these counts: a filter change costs a sum over segments, and only a new month
-    range scans the customers' month bitmasks. The last few ranges' answers are kept.
+    sum of these counts. They are read from the cube's reach tables
+    (:mod:`dashboard.compute.reach`), whose size does not grow with customers.
     """
-    key = (str(start), str(end), include_immature)
-    with _COUNTS_LOCK:
-        memo = _CUSTOMER_COUNTS.setdefault(cube, {})  # per cube: no stale answers
-        if key in memo:
-            return memo[key]
-    mask = month_bitmask(cube, start, end)
-    counted = cube.customer_bits["billed" if include_immature else "mature"]
-    defaulted = cube.customer_bits["defaulted" if include_immature else "mature_defaulted"]
-    n = len(cube.segments)
-    counts = (
-        np.bincount(cube.customer_segment[any_bit(counted, mask)], minlength=n),
-        np.bincount(cube.customer_segment[any_bit(defaulted, mask)], minlength=n),
-    )
-    with _COUNTS_LOCK:
-        memo[key] = counts
-        while len(memo) > 4:
-            memo.pop(next(iter(memo)))
-    return counts
+    first, last = month_range(cube, start, end)
+    counted = cube.reach["billed" if include_immature else "mature"]
+    defaulted = cube.reach["defaulted" if include_immature else "mature_defaulted"]
+    return counted.per_segment(first, last), defaulted.per_segment(first, last)
 
 
 def bill_rates(measures: pd.DataFrame, include_immature: bool = False) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from dashboard.compute.partition import (
     MOVEMENT_MEASURES,
     PAY_DAYS,
 )
-from dashboard.query.selection import month_indexes, month_selection, segment_sums
+from dashboard.query.selection import month_indexes, month_range, segment_sums
 from dashboard.vocab import ACTIONS, HELD_OUT
 
 
@@ -561,14 +561,14 @@ def funnel(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
         ``stage``, ``customers``, ``share_of_previous`` and ``share_of_first`` (NaN when the
         stage before has nobody).
     """
-    tables = cube.arrears
-    labels = _action_type_labels(cube)[: tables.funnel_bits.shape[0]]
+    labels = _action_type_labels(cube)
     # every stage in order; a stage whose action the data never holds stops the sequence
-    order = [labels.index(a) if a in labels else None for a in ACTIONS]
-    chosen = segments[cube.customer_segment]
-    months = np.flatnonzero(month_selection(pd.Series(cube.months), start, end))
-    counts = _ordered_stage_counts(tables.funnel_bits, order, chosen, months)
-    present = [position for position, stage in enumerate(order) if stage is not None]
+    present = [position for position, action in enumerate(ACTIONS) if action in labels]
+    first, last = month_range(cube, start, end)
+    counts = np.array(
+        [int(table.per_segment(first, last)[segments].sum()) for table in cube.arrears.funnel],
+        dtype=np.int64,
+    )
     stages, counts = [ACTIONS[p] for p in present], counts[present]
     previous = np.r_[counts[:1], counts[:-1]] if len(counts) else counts
     return pd.DataFrame(
@@ -579,67 +579,6 @@ def funnel(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
             "share_of_first": ratio(counts, np.full(len(counts), counts[0] if len(counts) else 0)),
         }
     )
-
-
-def _ordered_stage_counts(
-    bits: np.ndarray, stages: list[int | None], chosen: np.ndarray, months: np.ndarray
-) -> np.ndarray:
-    """How many of the ``chosen`` customers reach each stage in order within ``months``.
-
-    ``bits`` are (types, customers, words) uint64 month bitmasks of who got each action;
-    ``stages`` the action type of each stage (None: no such action in the data, nobody
-    reaches it or any stage after it); ``chosen`` a boolean per customer. Stage by stage,
-    a customer's first month at the stage is the lowest bit of its action's mask within the
-    months allowed, and the months allowed for the next stage are those from it on: a few
-    word operations a customer and stage on the packed masks (no unpacking, no gather).
-    """
-    counts = np.zeros(len(stages), dtype=np.int64)
-    if not len(months) or not chosen.any():
-        return counts
-    period = _month_words(months, bits.shape[2])
-    one = np.uint64(1)
-    if bits.shape[2] == 1:  # up to 64 months: one word a customer
-        allowed = np.where(chosen, period[0], np.uint64(0))
-        for position, stage in enumerate(stages):
-            if stage is None:
-                break
-            held = bits[stage][:, 0] & allowed
-            allowed = ~((held & (~held + one)) - one) & period[0]  # from its lowest bit on
-            counts[position] = np.count_nonzero(allowed)
-        return counts
-    allowed = np.where(chosen[:, None], period[None, :], np.uint64(0))
-    for position, stage in enumerate(stages):
-        if stage is None:
-            break
-        allowed = _from_lowest_bit(bits[stage] & allowed) & period
-        counts[position] = int(allowed.any(axis=1).sum())
-    return counts
-
-
-def _month_words(months: np.ndarray, words: int) -> np.ndarray:
-    """The month positions ``months`` as a (words,) uint64 bitmask."""
-    mask = np.zeros(words, dtype=np.uint64)
-    np.bitwise_or.at(
-        mask, months // 64, np.left_shift(np.uint64(1), (months % 64).astype(np.uint64))
-    )
-    return mask
-
-
-def _from_lowest_bit(held: np.ndarray) -> np.ndarray:
-    """Per row of (rows, words) uint64 masks: every bit from the row's lowest set bit on
-    (all zero for a row with none)."""
-    one = np.uint64(1)
-    nonzero = held != 0
-    first = np.argmax(nonzero, axis=1)  # the first word holding a bit
-    rows = np.arange(len(held))
-    word = held[rows, first]
-    lowest = word & (~word + one)  # two's complement: the lowest set bit alone
-    result = np.zeros_like(held)
-    later = np.arange(held.shape[1])[None, :] > first[:, None]
-    result[later] = ~np.uint64(0)
-    result[rows, first] = ~(lowest - one)  # bits at and above it (0 when the word is 0)
-    result[~nonzero.any(axis=1)] = 0
-    return result
 
 
 def segment_summary(

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from dashboard.cube.tables import BITS_PER_WORD, Cube, as_uint64_words
+from dashboard.cube.tables import Cube
 
 
 def segment_selection(cube: Cube, filters: Mapping[str, Sequence] | None = None) -> np.ndarray:
@@ -100,19 +100,10 @@ def _month_number(when: pd.Timestamp) -> int:
     return when.year * 12 + when.month
 
 
-def any_bit(bits: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Whether each row of ``bits`` shares a set bit with ``mask`` (word by word)."""
-    hit = (bits[:, 0] & mask[0]) != 0
-    for word in range(1, bits.shape[1]):
-        hit |= (bits[:, word] & mask[word]) != 0
-    return hit
-
-
-def month_bitmask(cube: Cube, start: pd.Timestamp | None, end: pd.Timestamp | None) -> np.ndarray:
-    selected = month_selection(pd.Series(cube.months), start, end)
-    words = (len(selected) - 1) // BITS_PER_WORD + 1
-    padded = np.zeros(words * BITS_PER_WORD, dtype=bool)
-    padded[: len(selected)] = selected
-    weights = np.left_shift(np.uint64(1), np.arange(BITS_PER_WORD, dtype=np.uint64))
-    per_word = (padded.reshape(words, BITS_PER_WORD) @ weights).astype(np.uint32)
-    return as_uint64_words(per_word.reshape(1, words))[0]
+def month_range(
+    cube: Cube, start: pd.Timestamp | None, end: pd.Timestamp | None
+) -> tuple[int, int]:
+    """The first and last index of the cube's months within ``[start, end]`` (None = open;
+    no month in it: ``(0, -1)``, an empty range)."""
+    selected = np.flatnonzero(month_selection(pd.Series(cube.months), start, end))
+    return (int(selected[0]), int(selected[-1])) if len(selected) else (0, -1)

@@ -1,0 +1,262 @@
+"""Distinct customers over any month range, in tables that do not grow with customers.
+
+A customer *reaches* a series (billed, defaulted, a collections stage...) in a month range
+``[a, b]`` when the month they reach it from ``a`` on, ``m(a)``, is at most ``b``. For a
+month flag (a bill that month, a default that month), ``m(a)`` is the first flagged month
+at or after ``a``; for a stage of an ordered funnel, it is the first month of the stage's
+action at or after the month the stage before was reached.
+
+``m(a)`` is a step function of ``a``: it is the same month for every start in a run
+``lo..hi`` (for a month flag: from the month after the previous flagged month up to the
+flagged month itself). So a customer adds one *entry* ``(lo, hi, m, segment)`` per step,
+and entries with the same key are added up into a count. The customers of a segment
+reaching the series in ``[a, b]`` are then the counts of the entries with
+``lo <= a <= hi`` and ``m <= b``: exact for every range, and the table holds at most one
+entry per (lo, hi, m, segment), whatever the number of customers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse
+
+COLUMNS = ("first", "last", "month", "segment", "count")
+"""The stored columns of a :class:`ReachTable`, in :meth:`ReachTable.as_array` order."""
+
+
+@dataclass(eq=False)
+class ReachTable:
+    """Counts of customers per (first start, last start, month reached, segment).
+
+    Attributes
+    ----------
+    first, last : ndarray of int64
+        The run of start months ``first..last`` for which the month reached is ``month``.
+    month : ndarray of int64
+        The month reached (an index into the cube's months).
+    segment : ndarray of int64
+    count : ndarray of int64
+        Customers with that entry.
+    n_months, n_segments : int
+        The key space (the cube's months and segments).
+    """
+
+    first: np.ndarray
+    last: np.ndarray
+    month: np.ndarray
+    segment: np.ndarray
+    count: np.ndarray
+    n_months: int
+    n_segments: int
+
+    @classmethod
+    def of(
+        cls,
+        first: np.ndarray,
+        last: np.ndarray,
+        month: np.ndarray,
+        segment: np.ndarray,
+        n_months: int,
+        n_segments: int,
+        count: np.ndarray | None = None,
+        grid: np.ndarray | None = None,
+    ) -> ReachTable:
+        """The entries added up by key (``count`` None: one customer each).
+
+        ``grid``, optional: counts of entries ``(m, m, m, segment)`` at ``[m, segment]``, an
+        ``(n_months, n_segments)`` array (a customer flagged in month m and the month
+        before it reaches it from m only: the commonest entry, a bill every month).
+        """
+        size = n_months * n_segments
+        first, last, month = (np.asarray(v, dtype=np.int64) for v in (first, last, month))
+        segment = np.asarray(segment, dtype=np.int64)
+        weights = np.ones(len(first), dtype=np.int64) if count is None else np.asarray(count)
+        single = (first == month) & (last == month)  # added on the dense grid
+        grid = np.bincount(
+            month[single] * n_segments + segment[single], weights[single], minlength=size
+        ) + (0 if grid is None else np.asarray(grid, dtype=np.float64).reshape(-1))
+        on_grid = np.flatnonzero(grid)
+        key = (first[~single] * n_months + last[~single]) * n_months + month[~single]
+        key = key * n_segments + segment[~single]
+        cells, inverse = np.unique(key, return_inverse=True)
+        sums = np.bincount(inverse, weights[~single], minlength=len(cells))
+        rest_segment = cells % n_segments
+        rest = cells // n_segments
+        rest_month, rest = rest % n_months, rest // n_months
+        rest_last, rest_first = rest % n_months, rest // n_months
+        grid_month = on_grid // n_segments
+        return cls(
+            first=np.concatenate([grid_month, rest_first]),
+            last=np.concatenate([grid_month, rest_last]),
+            month=np.concatenate([grid_month, rest_month]),
+            segment=np.concatenate([on_grid % n_segments, rest_segment]),
+            count=np.rint(np.concatenate([grid[on_grid], sums])).astype(np.int64),
+            n_months=n_months,
+            n_segments=n_segments,
+        )
+
+    @classmethod
+    def empty(cls, n_months: int, n_segments: int) -> ReachTable:
+        nothing = np.zeros(0, dtype=np.int64)
+        return cls.of(nothing, nothing, nothing, nothing, n_months, n_segments)
+
+    @classmethod
+    def combined(cls, tables: list[ReachTable], n_months: int, n_segments: int) -> ReachTable:
+        """The tables' entries added up (partitions of one book)."""
+        if not tables:
+            return cls.empty(n_months, n_segments)
+        columns = {name: np.concatenate([getattr(t, name) for t in tables]) for name in COLUMNS}
+        return cls.of(**columns, n_months=n_months, n_segments=n_segments)
+
+    def __len__(self) -> int:
+        return len(self.count)
+
+    def per_segment(self, start: int, end: int) -> np.ndarray:
+        """Customers of each segment reaching the series in months ``start..end``.
+
+        Parameters
+        ----------
+        start, end : int
+            Month indexes, inclusive (``start > end``: an empty range, nobody).
+
+        Returns
+        -------
+        ndarray of int64, shape (segments,)
+        """
+        if start > end:
+            return np.zeros(self.n_segments, dtype=np.int64)
+        hit = (self.first <= start) & (self.last >= start) & (self.month <= end)
+        return np.bincount(self.segment[hit], self.count[hit], minlength=self.n_segments).astype(
+            np.int64
+        )
+
+    def as_array(self) -> np.ndarray:
+        """The entries as an (entries, 5) int64 array (:data:`COLUMNS`), to store."""
+        return np.stack([getattr(self, name) for name in COLUMNS], axis=1).astype(np.int64)
+
+    @classmethod
+    def from_array(cls, array: np.ndarray, n_months: int, n_segments: int) -> ReachTable:
+        """The table :meth:`as_array` stored (checked: a foreign array raises ValueError)."""
+        array = np.asarray(array)
+        if array.ndim != 2 or array.shape[1] != len(COLUMNS) or array.dtype != np.int64:
+            raise ValueError("not a reach table")
+        columns = {name: np.ascontiguousarray(array[:, i]) for i, name in enumerate(COLUMNS)}
+        months_ok = all(
+            ((columns[name] >= 0) & (columns[name] < max(n_months, 1))).all()
+            for name in ("first", "last", "month")
+        )
+        segments_ok = ((columns["segment"] >= 0) & (columns["segment"] < n_segments)).all()
+        if not (months_ok and segments_ok and (columns["count"] > 0).all()):
+            raise ValueError("reach table entries outside the cube's months or segments")
+        return cls(**columns, n_months=n_months, n_segments=n_segments)
+
+
+def month_flags(bits: np.ndarray, n_months: int) -> np.ndarray:
+    """Unpack ``(rows, words)`` uint64 month bitmasks into a ``(rows, n_months)`` bool array."""
+    words = np.ascontiguousarray(bits, dtype="<u8")
+    unpacked = np.unpackbits(words.view(np.uint8), axis=1, bitorder="little")
+    return unpacked[:, :n_months].astype(bool)
+
+
+def next_flagged(flags: np.ndarray) -> np.ndarray:
+    """Per row and start month, the first flagged month at or after it (``n_months``: none).
+
+    Returns an ``(rows, n_months + 1)`` array: the last column, a start past the end, is
+    always ``n_months``, so a chain of lookups can start from "not reached".
+    """
+    rows, n_months = flags.shape
+    dtype = np.int16 if n_months < 2**15 - 1 else np.int32
+    position = np.where(flags, np.arange(n_months, dtype=dtype), dtype(n_months))
+    padded = np.concatenate([position, np.full((rows, 1), n_months, dtype=dtype)], axis=1)
+    return np.minimum.accumulate(padded[:, ::-1], axis=1)[:, ::-1]
+
+
+def stage_reach(stages: list[np.ndarray], segment: np.ndarray, n_segments: int) -> list[ReachTable]:
+    """Reach tables of ordered stages: a customer reaches stage k in the first month of its
+    flag at or after the month they reached stage k - 1 (stage 1: from the range's start).
+
+    Parameters
+    ----------
+    stages : list of ndarray of bool, each (customers, months)
+        Per stage, the months each customer had its flag.
+    segment : ndarray of int
+        Segment of each customer.
+    n_segments : int
+
+    Returns
+    -------
+    list of ReachTable
+        One per stage. With one stage, the customers with a flagged month in a range.
+    """
+    if not stages:
+        return []
+    n_months = stages[0].shape[1]
+    tables = [flag_reach(stages[0], segment, n_segments)]
+    if len(stages) == 1:
+        return tables
+    who = np.flatnonzero(stages[0].any(axis=1))  # nobody else reaches any stage
+    stages, segment = [flags[who] for flags in stages], np.asarray(segment)[who]
+    rows, reached = np.nonzero(stages[0])  # one step of m(a) per flagged month, row-major
+    previous = np.r_[-1, reached[:-1]]
+    previous[np.r_[True, rows[1:] != rows[:-1]]] = -1  # a row's first flag: from month 0
+    first, last = previous + 1, reached
+    seg = segment[rows]
+    for flags in stages[1:]:
+        reached = next_flagged(flags)[rows, reached]  # n_months stays n_months (padding)
+        kept = reached < n_months
+        rows, first, last, seg, reached = (v[kept] for v in (rows, first, last, seg, reached))
+        tables.append(ReachTable.of(first, last, reached, seg, n_months, n_segments))
+    return tables
+
+
+def flag_reach(flags: np.ndarray, segment: np.ndarray, n_segments: int) -> ReachTable:
+    """The reach table of one month flag: per segment, the customers flagged in a range.
+
+    A flagged month m is reached from the starts after the previous flagged month; when
+    that is the month before (or m is the first month), from m alone: those entries are
+    counted per month and segment on a dense grid (a column sum per segment), the others
+    one by one (few: gaps in a dense flag, or the flags of a sparse one).
+    """
+    n_months = flags.shape[1]
+    segment = np.asarray(segment, dtype=np.int64)
+    single = flags.copy()
+    single[:, 1:] &= flags[:, :-1]
+    grid = _single_grid(single, segment, n_segments)
+    rows, month = np.nonzero(flags & ~single)  # month >= 1: month 0 is always single
+    first = np.zeros(len(rows), dtype=np.int64)
+    if len(rows):  # the last flagged month before each, on the rows holding one only
+        starts = np.r_[True, rows[1:] != rows[:-1]]
+        held = rows[starts]
+        dtype = np.int16 if n_months < 2**15 - 1 else np.int32
+        seen = np.maximum.accumulate(
+            np.where(flags[held], np.arange(n_months, dtype=dtype), dtype(-1)), axis=1
+        )
+        first = seen[np.cumsum(starts) - 1, month - 1].astype(np.int64) + 1
+    return ReachTable.of(first, month, month, segment[rows], n_months, n_segments, grid=grid)
+
+
+def _single_grid(single: np.ndarray, segment: np.ndarray, n_segments: int) -> np.ndarray:
+    """Per month and segment, the customers flagged in ``single``: one sparse product of
+    the customers' segments (one-hot) with the flags (float32 sums of 0/1 are exact below
+    2**24 customers; float64 beyond)."""
+    n = len(segment)
+    dtype = np.float32 if n < 2**24 else np.float64
+    one_hot = scipy.sparse.csr_matrix(
+        (np.ones(n, dtype=dtype), (segment, np.arange(n))), shape=(n_segments, n)
+    )
+    return np.rint(one_hot @ single.astype(dtype)).astype(np.int64).T
+
+
+def bit_reach(
+    bits: np.ndarray, segment: np.ndarray, n_months: int, n_segments: int, chunk: int = 200_000
+) -> ReachTable:
+    """The reach table of ``(customers, words)`` uint64 month bitmasks, ``chunk`` customers
+    at a time (memory bounded by a chunk's unpacked flags)."""
+    parts = [
+        stage_reach([month_flags(bits[low : low + chunk], n_months)], segment[low : low + chunk],
+                    n_segments)[0]
+        for low in range(0, len(bits), chunk)
+    ]  # fmt: skip
+    return ReachTable.combined(parts, n_months, n_segments)
