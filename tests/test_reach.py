@@ -4,6 +4,8 @@ reaching ordered stages; split into partitions and combined, the same table."""
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -105,12 +107,42 @@ def test_the_table_does_not_grow_with_customers():
 def test_a_stored_table_reads_back_and_a_foreign_array_is_refused():
     stages = [np.array([[True, False, True], [False, False, True]])]
     table = stage_reach(stages, np.array([0, 1]), 2)[0]
-    again = ReachTable.from_array(table.as_array(), 3, 2)
+    stored = table.as_array()
+    assert stored.dtype.itemsize <= 14  # int16 months and segments, int32 counts
+    again = ReachTable.from_array(stored, 3, 2)
     np.testing.assert_array_equal(again.per_segment(1, 2), [1, 1])
     np.testing.assert_array_equal(again.per_segment(1, 1), [0, 0])
     with pytest.raises(ValueError):
-        ReachTable.from_array(table.as_array(), 3, 1)  # a segment the cube does not have
+        ReachTable.from_array(stored, 3, 1)  # a segment the cube does not have
     with pytest.raises(ValueError):
-        ReachTable.from_array(table.as_array().astype(np.float64), 3, 2)
+        ReachTable.from_array(stored, 2, 2)  # a month the cube does not have
+    plain = np.stack([stored[name].astype(np.int64) for name in stored.dtype.names], axis=1)
     with pytest.raises(ValueError):
-        ReachTable.from_array(table.as_array()[:, :4], 3, 2)
+        ReachTable.from_array(plain, 3, 2)  # not the stored layout
+    floats = stored.astype([(name, np.float64) for name in stored.dtype.names])
+    with pytest.raises(ValueError):
+        ReachTable.from_array(floats, 3, 2)
+    shuffled = stored[::-1].copy()
+    if (np.diff(shuffled["first"]) < 0).any():
+        with pytest.raises(ValueError):
+            ReachTable.from_array(shuffled, 3, 2)
+
+
+def test_an_answer_kept_is_the_answer_and_cannot_be_changed():
+    """A filter change asks the same range again: the kept answer, read-only; more ranges
+    than are kept, asked twice over, still give the brute-force answer."""
+    rng = np.random.default_rng(1)
+    flags = rng.random((50, 12)) < 0.3
+    segment = rng.integers(0, 3, 50)
+    table = stage_reach([flags], segment, 3)[0]
+    first = table.per_segment(2, 7)
+    assert table.per_segment(2, 7) is first
+    with pytest.raises(ValueError):
+        first[0] = 99
+    sent = pickle.loads(pickle.dumps(table))  # a Dask worker's result: no answers, no lock
+    np.testing.assert_array_equal(sent.per_segment(2, 7), first)
+    for _ in range(2):
+        for start in range(12):
+            for end in range(start, 12):
+                expected = np.bincount(segment[flags[:, start : end + 1].any(axis=1)], minlength=3)
+                np.testing.assert_array_equal(table.per_segment(start, end), expected)

@@ -17,6 +17,7 @@ entry per (lo, hi, m, segment), whatever the number of customers.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,14 +31,18 @@ COLUMNS = ("first", "last", "month", "segment", "count")
 class ReachTable:
     """Counts of customers per (first start, last start, month reached, segment).
 
+    Entries are sorted by ``first`` (a range's start reads a prefix), with the narrowest
+    integer types that hold them (int16 months and segments, int32 counts: 14 bytes an
+    entry).
+
     Attributes
     ----------
-    first, last : ndarray of int64
+    first, last : ndarray of int
         The run of start months ``first..last`` for which the month reached is ``month``.
-    month : ndarray of int64
+    month : ndarray of int
         The month reached (an index into the cube's months).
-    segment : ndarray of int64
-    count : ndarray of int64
+    segment : ndarray of int
+    count : ndarray of int
         Customers with that entry.
     n_months, n_segments : int
         The key space (the cube's months and segments).
@@ -50,6 +55,18 @@ class ReachTable:
     count: np.ndarray
     n_months: int
     n_segments: int
+
+    def __post_init__(self) -> None:
+        self._answers: dict[tuple[int, int], np.ndarray] = {}  # the last few ranges'
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict:
+        """Pickled (a Dask worker's result) without its kept answers and lock."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_answers", "_lock")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.__post_init__()
 
     @classmethod
     def of(
@@ -87,12 +104,16 @@ class ReachTable:
         rest_month, rest = rest % n_months, rest // n_months
         rest_last, rest_first = rest % n_months, rest // n_months
         grid_month = on_grid // n_segments
+        columns = {
+            "first": np.concatenate([grid_month, rest_first]),
+            "last": np.concatenate([grid_month, rest_last]),
+            "month": np.concatenate([grid_month, rest_month]),
+            "segment": np.concatenate([on_grid % n_segments, rest_segment]),
+            "count": np.rint(np.concatenate([grid[on_grid], sums])).astype(np.int64),
+        }
+        order = np.argsort(columns["first"], kind="stable")
         return cls(
-            first=np.concatenate([grid_month, rest_first]),
-            last=np.concatenate([grid_month, rest_last]),
-            month=np.concatenate([grid_month, rest_month]),
-            segment=np.concatenate([on_grid % n_segments, rest_segment]),
-            count=np.rint(np.concatenate([grid[on_grid], sums])).astype(np.int64),
+            **{name: _narrow(values[order]) for name, values in columns.items()},
             n_months=n_months,
             n_segments=n_segments,
         )
@@ -124,25 +145,45 @@ class ReachTable:
         Returns
         -------
         ndarray of int64, shape (segments,)
+            Read-only: the last few ranges' answers are kept (a filter change asks the
+            same range again).
         """
-        if start > end:
-            return np.zeros(self.n_segments, dtype=np.int64)
-        hit = (self.first <= start) & (self.last >= start) & (self.month <= end)
-        return np.bincount(self.segment[hit], self.count[hit], minlength=self.n_segments).astype(
-            np.int64
-        )
+        key = (int(start), int(end))
+        with self._lock:
+            if key in self._answers:
+                return self._answers[key]
+        counts = np.zeros(self.n_segments, dtype=np.int64)
+        if start <= end:
+            stop = int(np.searchsorted(self.first, start, side="right"))  # first <= start
+            hit = (self.last[:stop] >= start) & (self.month[:stop] <= end)
+            counts = np.bincount(
+                self.segment[:stop][hit], self.count[:stop][hit], minlength=self.n_segments
+            )
+            counts = np.rint(counts).astype(np.int64)
+        counts.flags.writeable = False
+        with self._lock:
+            self._answers[key] = counts
+            while len(self._answers) > KEPT_ANSWERS:
+                self._answers.pop(next(iter(self._answers)))
+        return counts
 
     def as_array(self) -> np.ndarray:
-        """The entries as an (entries, 5) int64 array (:data:`COLUMNS`), to store."""
-        return np.stack([getattr(self, name) for name in COLUMNS], axis=1).astype(np.int64)
+        """The entries as one structured array (fields :data:`COLUMNS`), to store."""
+        array = np.empty(len(self), dtype=[(name, getattr(self, name).dtype) for name in COLUMNS])
+        for name in COLUMNS:
+            array[name] = getattr(self, name)
+        return array
 
     @classmethod
     def from_array(cls, array: np.ndarray, n_months: int, n_segments: int) -> ReachTable:
         """The table :meth:`as_array` stored (checked: a foreign array raises ValueError)."""
         array = np.asarray(array)
-        if array.ndim != 2 or array.shape[1] != len(COLUMNS) or array.dtype != np.int64:
+        names = array.dtype.names or ()
+        if array.ndim != 1 or names != COLUMNS:
             raise ValueError("not a reach table")
-        columns = {name: np.ascontiguousarray(array[:, i]) for i, name in enumerate(COLUMNS)}
+        if any(array.dtype[name].kind != "i" for name in COLUMNS):
+            raise ValueError("reach table columns are not integers")
+        columns = {name: np.ascontiguousarray(array[name]) for name in COLUMNS}
         months_ok = all(
             ((columns[name] >= 0) & (columns[name] < max(n_months, 1))).all()
             for name in ("first", "last", "month")
@@ -150,7 +191,22 @@ class ReachTable:
         segments_ok = ((columns["segment"] >= 0) & (columns["segment"] < n_segments)).all()
         if not (months_ok and segments_ok and (columns["count"] > 0).all()):
             raise ValueError("reach table entries outside the cube's months or segments")
+        if (np.diff(columns["first"]) < 0).any():
+            raise ValueError("reach table entries out of order")
         return cls(**columns, n_months=n_months, n_segments=n_segments)
+
+
+KEPT_ANSWERS = 8
+"""Month ranges whose per-segment answers a :class:`ReachTable` keeps."""
+
+
+def _narrow(values: np.ndarray) -> np.ndarray:
+    """Non-negative int64 values in the narrowest of int16, int32 and int64 that holds them."""
+    top = int(values.max()) if len(values) else 0
+    for dtype in (np.int16, np.int32):
+        if top <= np.iinfo(dtype).max:
+            return values.astype(dtype)
+    return values
 
 
 def month_flags(bits: np.ndarray, n_months: int) -> np.ndarray:
