@@ -687,8 +687,7 @@ class CollectionsModel(param.Parameterized):
             self._update_cube()
             self._set_choices()
         for output in OUTPUTS:
-            # precedence 1: after a view's precedence-0 watchers that must see a change
-            # begin (dashboard.ui.live.change_begins), before its precedence-2 ones
+            # precedence 1: before a page's precedence-2 watchers (the busy note's end)
             self.param.watch(partial(self._refresh, output), list(output.inputs), precedence=1)
             self._refresh(output)
 

@@ -177,8 +177,6 @@ class _Page:
     """id(owner) -> (action, frozen), in the order asked."""
     scheduled: bool = False
     """Whether the event loop has been asked to make them."""
-    changing: bool = False
-    """Whether a change is being computed (:func:`change_begins`, :func:`change_ends`)."""
     updating_thread: int | None = None
     """The thread making them now (the event loop's), if any."""
 
@@ -202,15 +200,13 @@ def _served_page() -> tuple[Document | None, _Page | None]:
 def on_page(
     owner: object, action: Callable[[], None], frozen: bool = True, later: bool = False
 ) -> None:
-    """Make a page update now, or in a served page with the change's other page updates.
+    """Make a page update now, or (``later``) on a served page's event loop.
 
-    In a served page a change is computed in one of the server's threads, and every Panel
-    object it updates from there is sent on its own, each walking the whole page's Bokeh
-    model graph (``Document.models.recompute``, 25–50 ms for this page: a chart in place,
-    a title, the tiles, a note, a table). Here the updates wait until the change is computed
-    (:func:`change_ends`) and are then made together on the event loop inside one frozen
-    hold: the graph is walked once and the browser gets one message. An owner waiting
-    already is updated once (its action reads the current values when it runs).
+    The updates asked for ``later`` before the event loop's next tick are made together
+    inside one hold, the model graph frozen (each Panel object updated from a server
+    thread would otherwise be sent on its own, each walking the whole page's Bokeh model
+    graph, 25–50 ms for this page). An owner waiting already is updated once (its action
+    reads the current values when it runs).
 
     Parameters
     ----------
@@ -223,42 +219,18 @@ def on_page(
         Bokeh models (a table's new columns), which the browser would then be sent without
         ("reference isn't known").
     later : bool, optional
-        Outside a change too, make it on the event loop on the next tick (a chart updated
-        in place: HoloViews changes its Bokeh models, which only the event loop may do
-        once the page is shown). Else, outside a change (a tab opened), it is made now.
+        Make it on the event loop on the next tick (a chart updated in place: HoloViews
+        changes its Bokeh models, which only the event loop may do once the page is
+        shown). Else it is made now.
     """
     document, page = _served_page()
-    if (
-        page is None
-        or page.updating_thread == threading.get_ident()
-        or not (page.changing or later)
-    ):
-        action()  # a notebook, an export, the page updates being made, a tab opened
+    if page is None or page.updating_thread == threading.get_ident() or not later:
+        action()  # a notebook, an export, the page updates being made, made now
         return
     with _PAGES_LOCK:
         page.pending.setdefault(id(owner), (action, frozen))  # any owner, a dict too
-        schedule = not (page.changing or page.scheduled)
-        page.scheduled = page.scheduled or schedule
-    if schedule:
-        document.add_next_tick_callback(partial(_update_pending, document))
-
-
-def change_begins(*_events) -> None:
-    """A change of a served page is being computed: its page updates wait for its end."""
-    _document, page = _served_page()
-    if page is not None:
-        page.changing = True
-
-
-def change_ends(*_events) -> None:
-    """The change of a served page is computed: make its page updates (next tick)."""
-    document, page = _served_page()
-    if page is None:
-        return
-    with _PAGES_LOCK:
-        page.changing = False
-        schedule = bool(page.pending) and not page.scheduled
-        page.scheduled = page.scheduled or schedule
+        schedule = not page.scheduled
+        page.scheduled = True
     if schedule:
         document.add_next_tick_callback(partial(_update_pending, document))
 
