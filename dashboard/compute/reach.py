@@ -209,13 +209,6 @@ def _narrow(values: np.ndarray) -> np.ndarray:
     return values
 
 
-def month_flags(bits: np.ndarray, n_months: int) -> np.ndarray:
-    """Unpack ``(rows, words)`` uint64 month bitmasks into a ``(rows, n_months)`` bool array."""
-    words = np.ascontiguousarray(bits, dtype="<u8")
-    unpacked = np.unpackbits(words.view(np.uint8), axis=1, bitorder="little")
-    return unpacked[:, :n_months].astype(bool)
-
-
 def next_flagged(flags: np.ndarray) -> np.ndarray:
     """Per row and start month, the first flagged month at or after it (``n_months``: none).
 
@@ -305,14 +298,44 @@ def _single_grid(single: np.ndarray, segment: np.ndarray, n_segments: int) -> np
     return np.rint(one_hot @ single.astype(dtype)).astype(np.int64).T
 
 
-def bit_reach(
-    bits: np.ndarray, segment: np.ndarray, n_months: int, n_segments: int, chunk: int = 200_000
+def month_flags(rows: np.ndarray, months: np.ndarray, n_rows: int, n_months: int) -> np.ndarray:
+    """A ``(n_rows, n_months)`` bool array, True at each (row, month) pair given."""
+    flags = np.zeros((n_rows, n_months), dtype=bool)
+    flags[rows, months] = True
+    return flags
+
+
+def month_reach(
+    rows: np.ndarray,
+    months: np.ndarray,
+    segment: np.ndarray,
+    n_months: int,
+    n_segments: int,
+    chunk: int = 200_000,
 ) -> ReachTable:
-    """The reach table of ``(customers, words)`` uint64 month bitmasks, ``chunk`` customers
-    at a time (memory bounded by a chunk's unpacked flags)."""
-    parts = [
-        stage_reach([month_flags(bits[low : low + chunk], n_months)], segment[low : low + chunk],
-                    n_segments)[0]
-        for low in range(0, len(bits), chunk)
-    ]  # fmt: skip
+    """The reach table of (customer, month) pairs (a customer flagged in a month when a pair
+    has it), ``chunk`` customers at a time (memory bounded by a chunk's flags).
+
+    Parameters
+    ----------
+    rows, months : ndarray of int
+        Customer positions (into ``segment``) and month indexes (``0 .. n_months - 1``).
+    segment : ndarray of int
+        Segment of each customer.
+    n_months, n_segments : int
+
+    Returns
+    -------
+    ReachTable
+    """
+    rows, months = np.asarray(rows, dtype=np.int64), np.asarray(months, dtype=np.int64)
+    n = len(segment)
+    if n <= chunk:
+        return flag_reach(month_flags(rows, months, n, n_months), segment, n_segments)
+    parts = []
+    for low in range(0, n, chunk):
+        high = min(low + chunk, n)
+        inside = (rows >= low) & (rows < high)
+        flags = month_flags(rows[inside] - low, months[inside], high - low, n_months)
+        parts.append(flag_reach(flags, segment[low:high], n_segments))
     return ReachTable.combined(parts, n_months, n_segments)

@@ -16,8 +16,8 @@ from dashboard.compute.outcomes import (
     outcome_inputs,
 )
 from dashboard.compute.partition import CHUNK_CUSTOMERS
-from dashboard.compute.reach import ReachTable, bit_reach
-from dashboard.cube.tables import BILL_MEASURES, BITS_PER_WORD, as_uint64_words
+from dashboard.compute.reach import ReachTable, month_reach
+from dashboard.cube.tables import BILL_MEASURES
 from dashboard.vocab import DIMENSIONS
 
 
@@ -252,31 +252,6 @@ REACH_SERIES = ("billed", "mature", "defaulted", "mature_defaulted")
 """The customers' bill-month series: a bill, a mature bill, a default, a mature default."""
 
 
-def customer_bits(
-    bills: pd.DataFrame,
-    outcomes: pd.DataFrame,
-    bill_month: np.ndarray,
-    n_customers: int,
-    n_months: int,
-) -> dict[str, np.ndarray]:
-    """Per-customer month bitmasks (a bit per cube month): a month's bit is set when any of
-    the customer's bills of that month has the flag (two bills in one month set it once)."""
-    words = (max(n_months, 1) - 1) // BITS_PER_WORD + 1
-    customer = bills["customer_id"].cat.codes.to_numpy(np.int64)
-    cell = customer * (words * BITS_PER_WORD) + bill_month  # one per (customer, month)
-    mature = outcomes["is_mature"].to_numpy()
-    default = outcomes["is_default"].to_numpy()
-    flags = dict(zip(REACH_SERIES, (None, mature, default, default & mature), strict=True))
-    bits = {}
-    for name, flag in flags.items():
-        cells = _distinct(cell if flag is None else cell[flag])
-        slot = cells // BITS_PER_WORD  # = customer * words + month // BITS_PER_WORD
-        weights = np.left_shift(1, cells % BITS_PER_WORD).astype(np.float64)
-        total = np.bincount(slot, weights=weights, minlength=n_customers * words)
-        bits[name] = as_uint64_words(total.astype(np.uint32).reshape(n_customers, words))
-    return bits
-
-
 def customer_reach(
     bills: pd.DataFrame,
     outcomes: pd.DataFrame,
@@ -305,8 +280,18 @@ def customer_reach(
         ``billed``, ``mature``, ``defaulted``, ``mature_defaulted``: per segment, the
         customers with such a bill in any month range (a default: a defaulted bill).
     """
-    bits = customer_bits(bills, outcomes, bill_month, len(customer_segment), n_months)
+    customer = bills["customer_id"].cat.codes.to_numpy(np.int64)
+    month = np.asarray(bill_month, dtype=np.int64)
+    mature = outcomes["is_mature"].to_numpy()
+    default = outcomes["is_default"].to_numpy()
+    flags = dict(zip(REACH_SERIES, (None, mature, default, default & mature), strict=True))
     return {
-        name: bit_reach(words, customer_segment, n_months, n_segments)
-        for name, words in bits.items()
+        name: month_reach(
+            customer if flag is None else customer[flag],
+            month if flag is None else month[flag],
+            customer_segment,
+            n_months,
+            n_segments,
+        )
+        for name, flag in flags.items()
     }

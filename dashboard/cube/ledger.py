@@ -217,32 +217,21 @@ def funnel_reach(
     action the data does not hold stops the sequence, and its tables and the later ones are
     empty (:func:`dashboard.compute.reach.stage_reach`).
     """
-    bits = _funnel_bits(actions, months, len(customer_segment))
-    types = list(action_types(actions))
-    stages = []
-    for action in ACTIONS:
-        if action not in types:
-            break
-        stages.append(month_flags(bits[types.index(action)], len(months)))
-    tables = stage_reach(stages, customer_segment, n_segments)
-    empty = ReachTable.empty(len(months), n_segments)
-    return tables + [empty] * (len(ACTIONS) - len(tables))
-
-
-def _funnel_bits(actions: pd.DataFrame, months: pd.DatetimeIndex, n: int) -> np.ndarray:
-    """(types, customers, words) uint64 month bitmasks of who received each action type."""
     types = action_types(actions)
-    words = (len(months) - 1) // 64 + 1
-    bits = np.zeros((len(types), n, words), dtype=np.uint64)
     month = months_since(actions["action_date"], months[0])
     inside = (month >= 0) & (month < len(months))
     kind = action_kinds(actions, types)[inside]
     customer = actions["customer_id"].cat.codes.to_numpy(np.int64)[inside]
     month = month[inside]
-    flat = bits.reshape(-1)
-    slot = (kind * n + customer) * words + month // 64
-    np.bitwise_or.at(flat, slot, np.left_shift(np.uint64(1), (month % 64).astype(np.uint64)))
-    return bits
+    stages = []
+    for action in ACTIONS:
+        if action not in types:
+            break
+        got = kind == types.get_loc(action)
+        stages.append(month_flags(customer[got], month[got], len(customer_segment), len(months)))
+    tables = stage_reach(stages, customer_segment, n_segments)
+    empty = ReachTable.empty(len(months), n_segments)
+    return tables + [empty] * (len(ACTIONS) - len(tables))
 
 
 def _worklist_frame(parts: list[pd.DataFrame], portfolio: Portfolio, as_of) -> pd.DataFrame:

@@ -36,9 +36,6 @@ BILL_MEASURES = (
 by payment date; the others by bill month)."""
 
 
-BITS_PER_WORD = 32
-
-
 @dataclass(eq=False)  # compared and hashed by identity: query memos key on it
 class Cube:
     """Pre-aggregated tables of one portfolio under one window and as-of date.
@@ -141,15 +138,6 @@ class TableArrays:
 
 
 ARRANGEMENT_MEASURES = ("agreed", "decided", "kept")
-
-
-def as_uint64_words(words32: np.ndarray) -> np.ndarray:
-    """(rows, words) uint32 -> (rows, ceil(words / 2)) uint64 with the same bits (month i is
-    bit i % 64 of word i // 64): one 64-bit test per customer for up to 64 months."""
-    rows, words = words32.shape
-    padded = np.zeros((rows, words + words % 2), dtype=np.uint32)
-    padded[:, :words] = words32
-    return padded.view("<u8")
 
 
 @dataclass(eq=False)  # compared and hashed by identity: query memos key on it
