@@ -235,13 +235,14 @@ def _ranked_worklist(cube) -> tuple[pd.DataFrame, np.ndarray]:
                 np.nan,
                 rows["last_payment_pence"].to_numpy() / 100,
             ),
-            "last_action": rows["last_action"].to_numpy(),
+            # text columns of few values stay categorical: a filter's rows are taken as codes
+            "last_action": rows["last_action"].array,
             "last_action_date": rows["last_action_date"].to_numpy(),
-            "arrangement": rows["arrangement"].to_numpy(),
+            "arrangement": rows["arrangement"].array,
             "vulnerable": vulnerable,
-            "region": dims["region"].to_numpy(),
-            "tariff": dims["tariff"].to_numpy(),
-            "income_band": dims["income_band"].to_numpy(),
+            "region": dims["region"].array,
+            "tariff": dims["tariff"].array,
+            "income_band": dims["income_band"].array,
         }
     )
     order = np.lexsort((-frame["arrears"].to_numpy(), -frame["priority"].to_numpy()))
