@@ -97,6 +97,11 @@ def test_committed_notebook_is_executed_and_reads_on_a_code_host():
     tables = [o for o in outputs if "<table" in str(o.get("data", {}).get("text/html", ""))]
     assert len(tables) >= 8, "the model's frames are shown as tables"
     assert NOTEBOOK.stat().st_size < 1_000_000
+    shown = [str(o.get("data", {}).get("text/plain", "")) for o in code[-1].outputs]
+    assert any(text.startswith("Dashboard(active_tab=") for text in shown), (
+        "the last cell shows the dashboard's one-line text on a code host"
+    )
+    assert all(len(text) < 1_000 for text in shown)  # not the model's frames as text
 
 
 @pytest.mark.slow

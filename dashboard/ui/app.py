@@ -434,6 +434,15 @@ class Dashboard(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
 
+    def __repr__(self) -> str:
+        """One line, not every parameter (the model's frames and cube are megabytes of text:
+        what a notebook shows for this object where it does not run, on a code host)."""
+        tabs = ", ".join(tab.name for tab in self.tabs_shown)
+        return (
+            f"Dashboard(active_tab={self.active_tab!r}, tabs=[{tabs}]): live in a running "
+            "notebook or served with `collections-dashboard serve`"
+        )
+
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Row(
             pn.Column(self.busy, self.controls(), width=320),
