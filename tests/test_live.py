@@ -326,9 +326,7 @@ def test_a_failing_chart_does_not_keep_the_others_of_its_change_from_being_drawn
     _root, document = drawn(pn.Column(failing, working))
     with param.parameterized.discard_events(inputs):  # a served change: drawn on the next tick
         inputs.frame = frame({"a": 30, "b": 50})
-    live._PAGES[document] = live._Page(
-        {id(failing): (failing._redraw, True), id(working): (working._redraw, True)}
-    )
+    live._PAGES[document] = live._Page({id(failing): failing._redraw, id(working): working._redraw})
     with pytest.raises(RuntimeError, match="fails on this selection"):
         live._update_pending(document)  # the error comes once every chart has been drawn
     assert not live._PAGES[document].pending

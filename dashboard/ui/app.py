@@ -40,7 +40,7 @@ from dashboard.ui.charts import gauges
 from dashboard.ui.charts import headline as headline_views
 from dashboard.ui.charts.ledger import WORKLIST_COLUMNS as WORKLIST_COLUMN_LABELS
 from dashboard.ui.downloads import csv_file
-from dashboard.ui.live import LiveChart, WhenShown, on_page
+from dashboard.ui.live import LiveChart, WhenShown
 from dashboard.ui.style import markdown_text, segment_labels, tabulator_formatters
 from dashboard.ui.tabs import ALWAYS_SHOWN, TABS, Chart, Control, Note, Tab, Table
 from dashboard.vocab import DIMENSION_LABELS, DIMENSIONS
@@ -70,7 +70,6 @@ URL_PARAMS = (
     "min_sample",
 )
 """Model parameters kept in the query string, so a view can be shared as a link."""
-
 
 log = logging.getLogger(__name__)
 
@@ -224,24 +223,14 @@ class Dashboard(pn.viewable.Viewer):
             table.name: WhenShown(
                 lambda table=table: self._refresh_table(table),
                 [self.model.param[name] for name in table.outputs],
-                frozen=False,  # new columns are new Bokeh models
             )
             for tab in self.tabs_shown
             for table in tab.tables()
         }
         threshold_params = [kpi.threshold_param for kpi in KPIS]
-        self.header_pane = pn.pane.Markdown(self._header_text(), sizing_mode="stretch_width")
-        """What is shown: source, as-of date, window and counting rule."""
-        # page updates of a served change are made together on the event loop (live.on_page)
-        self.model.param.watch(
-            lambda *_: on_page(self.gauges, self._refresh_gauges), ["kpis", *threshold_params]
-        )
-        self.model.param.watch(lambda *_: on_page(self.header_pane, self._refresh_header), "kpis")
-        self.model.param.watch(lambda *_: on_page(self.tiles, self._refresh_tiles), "headline")
-        self.thresholds.param.watch(
-            lambda *_: on_page(self.tiles, self._refresh_tiles),
-            [h.threshold_param for h in HEADLINES],
-        )
+        self.model.param.watch(self._refresh_gauges, ["kpis", *threshold_params])
+        self.model.param.watch(self._refresh_tiles, ["headline"])
+        self.thresholds.param.watch(self._refresh_tiles, [h.threshold_param for h in HEADLINES])
         self.param.watch(self._follow_open_tab, ["active_tab"])
         # after the model's own watchers: the busy note clears once a change is computed
         self.model.param.watch(self.busy.changed, [*URL_PARAMS, *threshold_params], precedence=2)
@@ -361,7 +350,9 @@ class Dashboard(pn.viewable.Viewer):
 
     def header(self) -> pn.pane.Markdown:
         """What is shown: source, as-of date, window and counting rule."""
-        return self.header_pane
+        return pn.pane.Markdown(
+            pn.bind(self._header_text, self.model.param.kpis), sizing_mode="stretch_width"
+        )
 
     def quality_note(self) -> pn.pane.Alert:
         """The source's data-quality warnings (rows excluded, a fallback encoding), shown
@@ -727,11 +718,8 @@ class Dashboard(pn.viewable.Viewer):
         if wanted:
             self.model.live_outputs = [*self.model.live_outputs, *wanted]
 
-    def _refresh_header(self) -> None:
-        self.header_pane.object = self._header_text()
-
-    def _header_text(self) -> str:
-        model, kpis = self.model, self.model.kpis
+    def _header_text(self, kpis: dict) -> str:
+        model = self.model
         counted = "all bills" if model.include_immature else "mature bills only"
         return (
             f"**{markdown_text(model.describe_selection())}** — as of "

@@ -174,7 +174,7 @@ class _Page:
     """The page updates of one served page (a Bokeh document) that wait for the event loop."""
 
     pending: dict = field(default_factory=dict)
-    """id(owner) -> (action, frozen), in the order asked."""
+    """id(owner) -> action, in the order asked."""
     scheduled: bool = False
     """Whether the event loop has been asked to make them."""
     updating_thread: int | None = None
@@ -197,9 +197,7 @@ def _served_page() -> tuple[Document | None, _Page | None]:
         return document, _PAGES.setdefault(document, _Page())
 
 
-def on_page(
-    owner: object, action: Callable[[], None], frozen: bool = True, later: bool = False
-) -> None:
+def on_page(owner: object, action: Callable[[], None], later: bool = False) -> None:
     """Make a page update now, or (``later``) on a served page's event loop.
 
     The updates asked for ``later`` before the event loop's next tick are made together
@@ -214,21 +212,17 @@ def on_page(
         What the action updates (a chart, a pane): one pending action per owner.
     action : callable
         Called with no argument.
-    frozen : bool, optional
-        Whether the update may be made with the model graph frozen: not when it makes new
-        Bokeh models (a table's new columns), which the browser would then be sent without
-        ("reference isn't known").
     later : bool, optional
         Make it on the event loop on the next tick (a chart updated in place: HoloViews
         changes its Bokeh models, which only the event loop may do once the page is
         shown). Else it is made now.
     """
-    document, page = _served_page()
-    if page is None or page.updating_thread == threading.get_ident() or not later:
-        action()  # a notebook, an export, the page updates being made, made now
+    document, page = _served_page() if later else (None, None)
+    if page is None or page.updating_thread == threading.get_ident():
+        action()  # now; a notebook, an export; the page updates being made
         return
     with _PAGES_LOCK:
-        page.pending.setdefault(id(owner), (action, frozen))  # any owner, a dict too
+        page.pending.setdefault(id(owner), action)  # any owner, a dict too
         schedule = not page.scheduled
         page.scheduled = True
     if schedule:
@@ -245,10 +239,8 @@ def _update_pending(document: Document) -> None:
         page.updating_thread = threading.get_ident()
     failed = []
     try:
-        with hold(document):
-            with document.models.freeze():
-                _make([action for action, frozen in actions if frozen], failed)
-            _make([action for action, frozen in actions if not frozen], failed)
+        with hold(document), document.models.freeze():
+            _make(actions, failed)
     finally:
         page.updating_thread = None
     if failed:
@@ -268,8 +260,7 @@ class WhenShown:
     """Run ``action`` whenever one of ``inputs`` changes, but only while it is shown.
 
     Changes made while hidden are remembered and the action runs once when shown again
-    (the open tab of a dashboard: a filter change redraws what is on screen only). In a
-    served page the action runs with the change's other page updates (:func:`on_page`).
+    (the open tab of a dashboard: a filter change redraws what is on screen only).
 
     Parameters
     ----------
@@ -282,8 +273,6 @@ class WhenShown:
         :meth:`show_while`).
     stale : bool, optional
         Whether ``action`` is due at once (as soon as shown), or only after a change.
-    frozen : bool, optional
-        Whether ``action`` may run with the page's model graph frozen (:func:`on_page`).
     """
 
     def __init__(
@@ -292,29 +281,22 @@ class WhenShown:
         inputs: Sequence[param.Parameter],
         shown_while: tuple[param.Parameter, object] | None = None,
         stale: bool = True,
-        frozen: bool = True,
     ):
         self.inputs = list(inputs)
         self._action = action
-        self._frozen = frozen
         self._shown_while = None
         self._stale = stale
         for parameter in self.inputs:
             parameter.owner.param.watch(self._inputs_changed, parameter.name)
         if shown_while is not None:
             self.show_while(*shown_while)
-        if self._stale and self._is_shown():
-            self._run()  # now: the page (or the notebook cell) is being made
+        self._run_if_due()  # now: the page (or the notebook cell) is being made
 
     def show_while(self, parameter: param.Parameter, value: object) -> None:
-        """From now on, shown only while ``parameter`` has ``value``."""
+        """From now on, shown only while ``parameter`` has ``value`` (shown again, a tab
+        opened: the action runs then, while the tab's content is made)."""
         self._shown_while = (parameter, value)
-        parameter.owner.param.watch(self._shown, parameter.name)
-
-    def _shown(self, *_events) -> None:
-        """Shown again (a tab opened): the action runs now, while the tab's content is made."""
-        if self._stale and self._is_shown():
-            self._run()
+        parameter.owner.param.watch(self._run_if_due, parameter.name)
 
     def _is_shown(self) -> bool:
         if self._shown_while is None:
@@ -328,16 +310,8 @@ class WhenShown:
 
     def _run_if_due(self, *_events) -> None:
         if self._stale and self._is_shown():
-            on_page(self, self._run_if_stale, self._frozen)
-
-    def _run_if_stale(self) -> None:
-        """The deferred run: nothing if a tab opened meanwhile has run it already."""
-        if self._stale:
-            self._run()
-
-    def _run(self) -> None:
-        self._stale = False
-        self._action()
+            self._stale = False
+            self._action()
 
 
 class LiveChart(pn.viewable.Viewer):
