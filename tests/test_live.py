@@ -196,6 +196,56 @@ def test_the_open_tab_decides_what_a_filter_change_computes(dashboard):
         model.region = []
 
 
+def test_a_tab_is_made_when_first_opened_and_a_new_page_computes_its_open_tab_only():
+    from dashboard.model import OUTPUT
+
+    board = Dashboard()
+    # the open tab's outputs and what they are computed from; nothing of the other tabs
+    assert set(board.model.live_outputs) == set(board.outputs_by_tab()["Trends"])
+    assert set(OUTPUT_NAMES) - board.model._stale == board.model.needed_outputs
+    assert board.model.worklist is None and board.model.forecast is None
+    tabs = board.tabs()
+    contents = dict(zip(board._tab_contents, tabs.objects, strict=True))
+    assert len(contents["Trends"]) > 0
+    assert all(len(content) == 0 for name, content in contents.items() if name != "Trends")
+    assert "worklist" not in board.tables  # no widget until its tab is made
+
+    board.model.region = [board.model.param.region.objects[0]]  # while the Worklist is unmade
+    board.open_tab("Worklist")
+    assert board.active_tab == "Worklist" and len(contents["Worklist"]) > 0
+    shown = board.tables["worklist"].value
+    assert len(shown) == len(board.model.worklist) > 0
+    assert set(shown["Region"]) == set(board.model.region)
+    counts = board.model.queue_counts  # the queue buttons count the filtered worklist
+    assert counts["All"] == len(board.model.worklist)
+    (buttons,) = [w for w in contents["Worklist"].select(pn.widgets.RadioButtonGroup)]
+    assert list(buttons.options)[0] == f"All ({len(board.model.worklist):,})"
+    board.model.region = list(board.model.param.region.objects[:2])  # the open tab follows
+    assert board.model.queue_counts["All"] == len(board.model.worklist) > counts["All"]
+    assert list(buttons.options)[0] == f"All ({len(board.model.worklist):,})"
+    assert len(contents["Arrears"]) == 0
+    board.open_tab("Arrears")  # its charts drawn as it is made
+    assert contents["Arrears"].select(pn.pane.HoloViews)
+
+    board.model.region = []  # made tabs stay made; a closed one waits until opened again
+    assert set(board.tables["worklist"].value["Region"]) == set(
+        board.model.param.region.objects[:2]
+    )
+    assert OUTPUT["worklist"].name not in board.model.live_outputs
+    board.open_tab("Worklist")
+    assert set(board.tables["worklist"].value["Region"]) == set(board.model.param.region.objects)
+    assert len(contents["Arrears"]) > 0
+
+
+def test_a_table_asked_for_before_its_tab_is_made_is_made_then():
+    board = Dashboard(model=CollectionsModel())  # a model handed in: every output live
+    worklist = board.tables["worklist"]
+    assert len(worklist.value) == len(board.model.worklist) > 0
+    assert board.tables["worklist"] is worklist
+    with pytest.raises(KeyError):
+        board.tables["no such table"]
+
+
 def test_a_period_set_in_code_moves_the_slider_and_the_slider_moves_the_period():
     board = Dashboard()
     slider = board.period_slider()
@@ -339,9 +389,9 @@ def test_the_90_plus_charts_are_two_charts_updated_in_place(dashboard):
 
     model = dashboard.model
     (tab,) = [tab for tab in TABS if tab.name == "Roll & cure"]
+    dashboard.active_tab = "Roll & cure"  # its outputs computed: the tab is open
     charts = {c.name: dashboard.chart(c) for c in tab.charts() if c.name.startswith("severe")}
     assert set(charts) == {"severe", "severe_ever"}
-    dashboard.active_tab = "Roll & cure"
     try:
         for chart in charts.values():
             drawn(chart)

@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 import urllib.parse
+from collections.abc import Callable
 from functools import partial
 
 import pandas as pd
@@ -193,11 +194,12 @@ class Dashboard(pn.viewable.Viewer):
         # A model of its own computes only the open tab's outputs (a served page); a model
         # handed in (a notebook's) keeps every output up to date for the code around it.
         self._owns_model = params.get("model") is None
-        if self._owns_model:
-            params["model"] = CollectionsModel(**_source_param())
         super().__init__(**params)
         if self.active_tab not in {tab.name for tab in self.tabs_shown}:
             self.active_tab = self.tabs_shown[0].name
+        if self._owns_model:  # computes the open tab's outputs only, from the start
+            live = self.outputs_by_tab()[self.active_tab]
+            self.model = CollectionsModel(**_source_param(), live_outputs=live)
         self.gauges = {kpi.name: gauges.kpi_gauge(kpi.name) for kpi in KPIS}
         self.thresholds = TileThresholds()
         self._note_updates: list[WhenShown] = []
@@ -214,19 +216,14 @@ class Dashboard(pn.viewable.Viewer):
         )
         """What a link's build settings wait for: shown while its tables are being built in
         a thread (:meth:`sync_url`), or why they could not be."""
-        self.tables = {
-            table.name: _tabulator(table) for tab in self.tabs_shown for table in tab.tables()
-        }
-        """Table name -> the Tabulator widget showing it (filled now, refreshed while its
-        tab is open once :meth:`tabs` has built the tabs)."""
-        self._table_updates = {
-            table.name: WhenShown(
-                lambda table=table: self._refresh_table(table),
-                [self.model.param[name] for name in table.outputs],
-            )
-            for tab in self.tabs_shown
-            for table in tab.tables()
-        }
+        self.tables = _Tables(
+            {table.name: table for tab in self.tabs_shown for table in tab.tables()},
+            self._table_widget,
+        )
+        """Table name -> the Tabulator widget showing it, made when its tab is first opened
+        (or when asked for here), then refreshed while its tab is open."""
+        self._table_updates: dict[str, WhenShown] = {}
+        self._tab_contents: dict[str, pn.Column] = {}
         threshold_params = [kpi.threshold_param for kpi in KPIS]
         self.model.param.watch(self._refresh_gauges, ["kpis", *threshold_params])
         self.model.param.watch(self._refresh_tiles, ["headline"])
@@ -392,11 +389,12 @@ class Dashboard(pn.viewable.Viewer):
 
     def tabs(self) -> pn.Tabs:
         """The catalogue's tabs; only the open tab's charts and tables are redrawn."""
-        built = [
-            (tab.name, self.tab(tab, (self.param.active_tab, tab.name))) for tab in self.tabs_shown
-        ]
+        self._tab_contents = {
+            tab.name: pn.Column(sizing_mode="stretch_width") for tab in self.tabs_shown
+        }
+        self._fill_open_tab()
         tabs = pn.Tabs(
-            *built,
+            *self._tab_contents.items(),
             dynamic=True,
             sizing_mode="stretch_width",  # tab bar CSS: page.helper
         )
@@ -659,6 +657,7 @@ class Dashboard(pn.viewable.Viewer):
         return pane
 
     def _table_part(self, table: Table, shown_while) -> pn.Column:
+        widget = self.tables[table.name]
         if shown_while is not None:
             self._table_updates[table.name].show_while(*shown_while)
         parts = [pn.pane.Markdown(table.title)] if table.title else []
@@ -672,7 +671,6 @@ class Dashboard(pn.viewable.Viewer):
                     width=220,
                 )
             )
-        widget = self.tables[table.name]
         if table.hidden is not None:
 
             def hide(*_events) -> None:
@@ -700,9 +698,9 @@ class Dashboard(pn.viewable.Viewer):
         if name in names and self._tabs is not None:
             self._tabs.active = names.index(name)
 
-    def _refresh_table(self, table: Table) -> None:
+    def _refresh_table(self, table: Table, widget: pn.widgets.Tabulator | None = None) -> None:
         frame = table.frame(self.model)
-        widget = self.tables[table.name]
+        widget = self.tables[table.name] if widget is None else widget
         widget.formatters = tabulator_formatters(frame)
         widget.value = frame
 
@@ -713,10 +711,31 @@ class Dashboard(pn.viewable.Viewer):
         shown = self.outputs_by_tab()[self.active_tab]
         if self._owns_model:
             self.model.live_outputs = shown
+        else:
+            wanted = [name for name in shown if name not in self.model.live_outputs]
+            if wanted:
+                self.model.live_outputs = [*self.model.live_outputs, *wanted]
+        self._fill_open_tab()
+
+    def _fill_open_tab(self) -> None:
+        """Make the open tab's content the first time it is opened (a page that is never
+        shown a tab holds none of its panes, charts and tables: a third fewer objects a
+        session, a faster page)."""
+        content = self._tab_contents.get(self.active_tab)
+        if content is None or len(content):
             return
-        wanted = [name for name in shown if name not in self.model.live_outputs]
-        if wanted:
-            self.model.live_outputs = [*self.model.live_outputs, *wanted]
+        tab = next(tab for tab in self.tabs_shown if tab.name == self.active_tab)
+        content.objects = list(self.tab(tab, (self.param.active_tab, tab.name)).objects)
+
+    def _table_widget(self, table: Table) -> pn.widgets.Tabulator:
+        """A table's Tabulator, filled now and refreshed whenever its outputs change (only
+        while its tab is open once the tab is made, :meth:`_table_part`)."""
+        widget = _tabulator(table)
+        self._table_updates[table.name] = WhenShown(
+            partial(self._refresh_table, table, widget),
+            [self.model.param[name] for name in table.outputs],
+        )
+        return widget
 
     def _header_text(self, kpis: dict) -> str:
         model = self.model
@@ -793,6 +812,18 @@ def quality_text(cube) -> str:
         "**Data quality:** the figures leave out what validation refused "
         "(`collections-dashboard validate` lists every problem):" + shown + more
     )
+
+
+class _Tables(dict):
+    """Table name -> its Tabulator widget, made on first use by ``make(table)``."""
+
+    def __init__(self, catalogue: dict[str, Table], make: Callable[[Table], object]):
+        super().__init__()
+        self._catalogue, self._make = catalogue, make
+
+    def __missing__(self, name: str):
+        widget = self[name] = self._make(self._catalogue[name])
+        return widget
 
 
 def _tabulator(table: Table) -> pn.widgets.Tabulator:

@@ -114,6 +114,12 @@ class Control:
     widget: str = "radio"
     counts: str = ""
 
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The model output its buttons show (their counts), if any: kept live while its
+        tab is open."""
+        return (self.counts,) if self.counts else ()
+
 
 @dataclass(frozen=True)
 class Note:
