@@ -17,20 +17,25 @@ the memory of closed sessions can be released, then:
 2. lets every session change a control in its own copy of the page — Region or Income band
    filter, Bill months, Metric, Segment by — then wait for the server's answer, over and over
    for ``--duration`` seconds (at most ``--max-changes`` per session), with ``--think``
-   seconds (±50%) between changes;
+   seconds (±50%) between changes; a session's first change comes after a random part of
+   a think time (users at work do not all click at one instant);
 3. closes every session, waits ``--settle`` seconds and measures RSS again;
 4. with ``--rounds N``, repeats 1-3 on the same server, to see whether the memory of closed
    sessions is reused (RSS after each round) even if it is not given back to the system.
 
 A change's response time runs from sending it to the arrival of the PATCH-DOC that carries
-the last redrawn chart of the Trends tab: both charts for a filter, period or metric change,
-the segment chart for a "Segment by" change. A chart counts as redrawn when a new figure (or
-the "no data for this selection" note) arrives, or the new title of a figure updated in
-place (it travels with its new data). The time to the first chart is reported too. Server
-messages are counted and classified, not applied to the client document. A change that
-raises or is not answered within ``--timeout`` seconds is an error, and so is a traceback in
-the server's log; a session waits for a late answer before its next change, and late answers
-count in the response percentiles too. Exit status: 0, 1 when there is any error, 2 when the
+the last redrawn chart of the Trends tab (the first): all five for a filter or period change
+(two debt-movement bridges, change in arrears by month, monthly trend, trend by segment),
+both trends for a metric change, the trend by segment for a "Segment by" change; so a
+change's late charts never count as the next change's answer. A chart counts as redrawn
+when a new figure (or the "no data for this selection" note) arrives, or when HoloViews
+lets go of an updated figure's rendering (``hold_render`` back to false, with its new
+data). The time to the first chart is reported too. Server messages are counted and
+classified, not applied to the client document. A change that raises or is not answered
+within ``--timeout`` seconds is an error, and so is a traceback in the server's log; a
+session waits for a late answer before its next change, and late answers count in the
+response percentiles too. ``--timeline FILE`` writes every answered change (when sent,
+session, kind, response) as CSV. Exit status: 0, 1 when there is any error, 2 when the
 server does not start.
 
 Panel's template busy indicator is process-wide (``pn.state.busy``): it would send every
@@ -67,9 +72,11 @@ SERVE_OPTIONS = ("--check-unused-sessions", "1000", "--unused-session-lifetime",
 """Passed to ``panel serve``: discard a closed session's document within about 2 s."""
 
 CHANGE_KINDS = ("region", "income_band", "period", "metric", "segment_by")
-EXPECTED_CHARTS = {"region": 2, "income_band": 2, "period": 2, "metric": 2, "segment_by": 1}
-"""Charts of the Trends tab redrawn by each change (the monthly trend and the trend by
-segment; "Segment by" only changes the second)."""
+EXPECTED_CHARTS = {"region": 5, "income_band": 5, "period": 5, "metric": 2, "segment_by": 1}
+"""Charts of the Trends tab (the first) redrawn by each change: a filter or the period
+redraws all five (the two debt-movement bridges, the change in arrears by month, the
+monthly trend and the trend by segment), the metric the two trends, "Segment by" the
+trend by segment."""
 MIB = 1024 * 1024
 
 
@@ -236,6 +243,15 @@ def _month_starts(start_ms: float, end_ms: float) -> list[float]:
     return months
 
 
+def effective_kind(controls: Controls, kind: str) -> str:
+    """The change a kind makes on this page: a period change is made as a metric change
+    when the month slider moves by month numbers (it acts on its throttled value, on
+    release: a read-only property a Python client cannot send)."""
+    if kind == "period" and controls.period.end < 10_000:  # month numbers, not dates
+        return "metric"
+    return kind
+
+
 def new_value(controls: Controls, kind: str, rng: random.Random) -> tuple[object, str, object]:
     """A random value for one control, different from its current value.
 
@@ -256,10 +272,7 @@ def new_value(controls: Controls, kind: str, rng: random.Random) -> tuple[object
         options = list(model.options)
         choices = [sorted(rng.sample(options, rng.randint(0, 3))) for _ in range(10)]
         return model, "value", next(c for c in choices if c != sorted(model.value))
-    if kind == "period" and controls.period.end < 10_000:  # month numbers, not dates
-        # the month slider acts on its throttled value (on release), a read-only property a
-        # Python client cannot send: a period change is not simulated, the metric changes
-        kind = "metric"
+    kind = effective_kind(controls, kind)
     if kind == "period":
         model = controls.period
         months = _month_starts(model.start, model.end)
@@ -282,6 +295,7 @@ class ChangeWait:
 
     sent: float
     expected: int
+    kind: str = ""
     charts: int = 0
     first_chart_at: float | None = None
     done_at: float | None = None
@@ -305,24 +319,13 @@ def _is_no_data(value: object) -> bool:
     return isinstance(value, dict) and "for this selection" in json.dumps(value)
 
 
-def _title_ids(value: object) -> set[str]:
-    """Ids of the chart titles serialized anywhere in ``value`` (new figures carry theirs)."""
-    if isinstance(value, dict):
-        found = {value["id"]} if value.get("name") == "Title" and "id" in value else set()
-        return found.union(*map(_title_ids, value.values()))
-    if isinstance(value, list):
-        return set().union(*map(_title_ids, value))
-    return set()
-
-
-def classify_patch(
-    content: dict, busy_id: str | None, title_ids: set[str]
-) -> tuple[int, bool | None]:
+def classify_patch(content: dict, busy_id: str | None) -> tuple[int, bool | None]:
     """What a server PATCH-DOC says: how many charts redrawn? busy indicator on or off?
 
     A chart is redrawn either anew (a pane receives a new figure, or the "no data for this
-    selection" note that replaces it) or in place (its figure gets a new title text along
-    with its new data, in the same server callback).
+    selection" note that replaces it) or in place: HoloViews holds a figure's rendering
+    while it updates it and lets go at the end (``hold_render`` back to false), once per
+    figure and update, in the same message as the new data.
 
     Parameters
     ----------
@@ -330,8 +333,6 @@ def classify_patch(
         The message's content (``{"events": [...], ...}``).
     busy_id : str or None
         Id of the busy indicator model (``None``: the page has none).
-    title_ids : set of str
-        Ids of the chart titles known so far; the titles of new figures are added to it.
 
     Returns
     -------
@@ -339,19 +340,19 @@ def classify_patch(
         The number of charts redrawn, and the busy state it sets (``None``: it does not
         touch the busy indicator).
     """
-    charts, busy = 0, None
+    new_figures, updated, notes, busy = set(), set(), 0, None
     for event in content.get("events", []):
         if event.get("kind") != "ModelChanged":
             continue
         attr, new, target = event.get("attr"), event.get("new"), event["model"]["id"]
-        title_ids |= _title_ids(new)
         if attr == "children" and isinstance(new, list):
-            charts += any(map(_is_figure, new)) or any(map(_is_no_data, new))
-        elif attr == "text" and target in title_ids:
-            charts += 1
+            new_figures |= {value["id"] for value in new if _is_figure(value)}
+            notes += any(map(_is_no_data, new))
+        elif attr == "hold_render" and new is False:
+            updated.add(target)
         elif attr == "css_classes" and target == busy_id:
             busy = "spin" in (new or [])
-    return charts, busy
+    return len(new_figures | updated) + notes, busy
 
 
 class LoadSession:
@@ -372,7 +373,6 @@ class LoadSession:
         self.messages = 0
         self.busy_messages = 0
         self._wait: ChangeWait | None = None
-        self.title_ids: set[str] = set()
 
     def open(self) -> float:
         """Pull a session, find the controls, send DocumentReady.
@@ -389,7 +389,6 @@ class LoadSession:
         self.session = pull_session(url=self.url)
         self.session._handle_patch = self._on_patch  # count and classify, don't apply
         self.controls = find_controls(self.session.document)
-        self.title_ids = {m.id for m in self.session.document.models if type(m).__name__ == "Title"}
         self.session.document.callbacks.send_event(DocumentReady())
         self.session.force_roundtrip()
         return time.perf_counter() - started
@@ -409,7 +408,11 @@ class LoadSession:
             Arrival times; ``done_at`` is ``None`` if the change timed out.
         """
         model, prop, value = new_value(self.controls, kind, rng)
-        self._wait = wait = ChangeWait(sent=time.perf_counter(), expected=EXPECTED_CHARTS[kind])
+        self._wait = wait = ChangeWait(
+            sent=time.perf_counter(),
+            expected=EXPECTED_CHARTS[effective_kind(self.controls, kind)],
+            kind=kind,
+        )
         setattr(model, prop, value)  # the client document sends the PATCH-DOC
         self._loop_until(lambda: wait.done_at is not None, wait.sent + self.timeout)
         return wait
@@ -440,7 +443,7 @@ class LoadSession:
     def _on_patch(self, message) -> None:
         now = time.perf_counter()
         self.messages += 1
-        charts, busy = classify_patch(message.content, self.controls.busy_id, self.title_ids)
+        charts, busy = classify_patch(message.content, self.controls.busy_id)
         self.busy_messages += busy is not None
         if self._wait is not None:
             self._wait.messages += 1
@@ -488,6 +491,8 @@ class SessionResult:
     changes: Counter = field(default_factory=Counter)
     first_ms: list[float] = field(default_factory=list)
     all_ms: list[float] = field(default_factory=list)
+    timeline: list[tuple[float, str, float]] = field(default_factory=list)
+    """(seconds since the epoch when sent, change kind, response ms) of each answer."""
     messages: int = 0
     busy_messages: int = 0
     errors: list[str] = field(default_factory=list)
@@ -515,6 +520,8 @@ def record_times(result: SessionResult, wait: ChangeWait) -> None:
     """
     result.first_ms.append((wait.first_chart_at - wait.sent) * 1000)
     result.all_ms.append((wait.done_at - wait.sent) * 1000)
+    sent_at = time.time() - (time.perf_counter() - wait.sent)
+    result.timeline.append((sent_at, wait.kind, result.all_ms[-1]))
 
 
 def change_loop(
@@ -535,6 +542,9 @@ def change_loop(
     """
     rng = random.Random(seed)
     end = time.perf_counter() + config.duration
+    # users already at work do not all click at one instant: a session's first change comes
+    # after a random part of a think time, as if it had been changing before the count began
+    time.sleep(config.think * rng.uniform(0, 1))
     while result.sent < config.max_changes and time.perf_counter() < end:
         kind = rng.choice(CHANGE_KINDS)
         result.sent += 1
@@ -974,6 +984,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="extra panel serve argument, repeatable (e.g. --serve-arg=--num-procs --serve-arg=2)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--timeline", type=Path, help="write each change's send time and response here (CSV)"
+    )
     return parser.parse_args(argv)
 
 
@@ -1018,8 +1031,29 @@ def run(config: argparse.Namespace, log_path: Path) -> dict:
             rounds.append(run_sessions(server.url, config, server.process.pid))
         raw = merge_rounds(rounds)
         raw.update(url=server.url, load_before=load_before)
+    if config.timeline:
+        write_timeline(config.timeline, raw["results"])
     _progress("done")
     return summarize(raw, config, server_log_errors(log_path.read_text(errors="replace")))
+
+
+def write_timeline(path: Path, results: list[SessionResult]) -> None:
+    """Write every answered change as a CSV row: when it was sent (seconds since the
+    epoch), the session, its kind and its response time in milliseconds.
+
+    Parameters
+    ----------
+    path : Path
+    results : list of SessionResult
+    """
+    rows = sorted(
+        (sent, index, kind, ms)
+        for index, result in enumerate(results)
+        for sent, kind, ms in result.timeline
+    )
+    lines = ["sent,session,kind,response_ms"]
+    lines += [f"{sent:.3f},{index},{kind},{ms:.1f}" for sent, index, kind, ms in rows]
+    path.write_text("\n".join(lines) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,20 +62,30 @@ def test_three_sessions_change_filters_without_errors():
     assert report["rss_per_session_mib"] > 0
 
 
-def test_classify_patch_counts_new_figures_and_new_titles_and_reads_the_busy_indicator(load):
-    title = {"type": "object", "name": "Title", "id": "t9"}
-    figure = {"type": "object", "name": "Figure", "id": "p9", "attributes": {"title": title}}
-    titles = {"t1"}
+def test_classify_patch_counts_new_figures_and_released_figures_and_reads_the_busy_indicator(
+    load,
+):
+    figure = {"type": "object", "name": "Figure", "id": "p9", "attributes": {}}
     content = {
         "events": [
             {"kind": "ModelChanged", "model": {"id": "p1"}, "attr": "children", "new": [figure]},
-            {"kind": "ModelChanged", "model": {"id": "t1"}, "attr": "text", "new": "in place"},
-            {"kind": "ModelChanged", "model": {"id": "p3"}, "attr": "text", "new": "not a title"},
+            {"kind": "ModelChanged", "model": {"id": "f1"}, "attr": "hold_render", "new": False},
+            {"kind": "ModelChanged", "model": {"id": "f2"}, "attr": "hold_render", "new": False},
+            {"kind": "ModelChanged", "model": {"id": "f2"}, "attr": "hold_render", "new": False},
+            {"kind": "ModelChanged", "model": {"id": "f3"}, "attr": "hold_render", "new": True},
+            {"kind": "ModelChanged", "model": {"id": "t1"}, "attr": "text", "new": "a title"},
             {"kind": "ModelChanged", "model": {"id": "b"}, "attr": "css_classes", "new": ["spin"]},
         ]
     }
-    assert load.classify_patch(content, "b", titles) == (2, True)
-    assert titles == {"t1", "t9"}  # the new figure's title is known from now on
+    # the new figure, and f1 and f2 updated in place (f2 once); not f3 (still held)
+    assert load.classify_patch(content, "b") == (3, True)
+    drawn_and_released = {
+        "events": [
+            {"kind": "ModelChanged", "model": {"id": "p1"}, "attr": "children", "new": [figure]},
+            {"kind": "ModelChanged", "model": {"id": "p9"}, "attr": "hold_render", "new": False},
+        ]
+    }
+    assert load.classify_patch(drawn_and_released, None) == (1, None)  # one chart, not two
     note = {
         "type": "object",
         "name": "HTML",
@@ -83,12 +93,10 @@ def test_classify_patch_counts_new_figures_and_new_titles_and_reads_the_busy_ind
         "attributes": {"text": "No data for this selection. Widen the filters"},
     }
     emptied = {"kind": "ModelChanged", "model": {"id": "p1"}, "attr": "children", "new": [note]}
-    assert load.classify_patch({"events": [emptied]}, None, titles) == (1, None)
-    retitled = {"kind": "ModelChanged", "model": {"id": "t9"}, "attr": "text", "new": "x"}
-    assert load.classify_patch({"events": [retitled]}, None, titles) == (1, None)
+    assert load.classify_patch({"events": [emptied]}, None) == (1, None)
     idle = {"kind": "ModelChanged", "model": {"id": "b"}, "attr": "css_classes", "new": ["light"]}
-    assert load.classify_patch({"events": [idle]}, "b", titles) == (0, False)
-    assert load.classify_patch({"events": [idle]}, "other", titles) == (0, None)
+    assert load.classify_patch({"events": [idle]}, "b") == (0, False)
+    assert load.classify_patch({"events": [idle]}, "other") == (0, None)
 
 
 def test_a_change_is_done_when_its_charts_arrived(load):
@@ -109,6 +117,36 @@ def test_period_changes_land_on_month_starts(load):
     controls = load.Controls(None, None, slider, None, None, "b")
     _model, prop, (first, last) = load.new_value(controls, "period", random.Random(0))
     assert prop == "value" and first in months and last in months and first < last
+
+
+def test_a_period_change_on_a_month_number_slider_is_a_metric_change(load):
+    by_month = SimpleNamespace(start=0, end=47, value=(0, 47))
+    by_date = SimpleNamespace(start=1640995200000.0, end=1764547200000.0, value=(0, 1))
+    metric = SimpleNamespace(labels=["a", "b", "c"], active=0)
+    controls = load.Controls(None, None, by_month, metric, None, "b")
+    assert load.effective_kind(controls, "period") == "metric"
+    assert load.effective_kind(controls, "region") == "region"
+    _model, prop, value = load.new_value(controls, "period", random.Random(0))
+    assert prop == "active" and value in (1, 2)
+    dated = load.Controls(None, None, by_date, metric, None, "b")
+    assert load.effective_kind(dated, "period") == "period"
+    # what each change waits for: the first tab's five charts, its two trends, one
+    assert load.EXPECTED_CHARTS["period"] == load.EXPECTED_CHARTS["region"] == 5
+    assert (load.EXPECTED_CHARTS["metric"], load.EXPECTED_CHARTS["segment_by"]) == (2, 1)
+
+
+def test_the_timeline_lists_every_answer_in_the_order_sent(load, tmp_path):
+    first, second = load.SessionResult(), load.SessionResult()
+    first.timeline = [(105.0, "metric", 210.0), (100.0, "region", 350.5)]
+    second.timeline = [(102.5, "segment_by", 99.25)]
+    path = tmp_path / "timeline.csv"
+    load.write_timeline(path, [first, second])
+    assert path.read_text().splitlines() == [
+        "sent,session,kind,response_ms",
+        "100.000,0,region,350.5",
+        "102.500,1,segment_by,99.2",
+        "105.000,0,metric,210.0",
+    ]
 
 
 def test_percentiles_of_nothing_and_of_values(load):
