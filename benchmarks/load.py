@@ -18,7 +18,8 @@ the memory of closed sessions can be released, then:
    filter, Bill months, Metric, Segment by — then wait for the server's answer, over and over
    for ``--duration`` seconds (at most ``--max-changes`` per session), with ``--think``
    seconds (±50%) between changes; a session's first change comes after a random part of
-   a think time (users at work do not all click at one instant);
+   a think time (users at work do not all click at one instant; ``--together``: all at
+   once, the worst case);
 3. closes every session, waits ``--settle`` seconds and measures RSS again;
 4. with ``--rounds N``, repeats 1-3 on the same server, to see whether the memory of closed
    sessions is reused (RSS after each round) even if it is not given back to the system.
@@ -542,9 +543,10 @@ def change_loop(
     """
     rng = random.Random(seed)
     end = time.perf_counter() + config.duration
-    # users already at work do not all click at one instant: a session's first change comes
-    # after a random part of a think time, as if it had been changing before the count began
-    time.sleep(config.think * rng.uniform(0, 1))
+    if not config.together:
+        # users already at work do not all click at one instant: a session's first change
+        # comes after a random part of a think time, as if it had been changing before
+        time.sleep(config.think * rng.uniform(0, 1))
     while result.sent < config.max_changes and time.perf_counter() < end:
         kind = rng.choice(CHANGE_KINDS)
         result.sent += 1
@@ -984,6 +986,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="extra panel serve argument, repeatable (e.g. --serve-arg=--num-procs --serve-arg=2)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="every session makes its first change at the same instant (a worst case)",
+    )
     parser.add_argument(
         "--timeline", type=Path, help="write each change's send time and response here (CSV)"
     )
