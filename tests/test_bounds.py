@@ -122,6 +122,7 @@ def test_a_fixed_window_model_filters_but_never_builds(monkeypatch):
     for name, value in zip(BUILD_SETTINGS, values, strict=True):
         with pytest.raises(TypeError):
             setattr(model, name, value)
+    board.active_tab = "Worklist"  # a page's model computes its open tab's outputs
     model.region = [model.param.region.objects[0]]
     assert model.cube is cube and set(model.worklist["region"]) == set(model.region)
     assert model.clone().fixed_window
