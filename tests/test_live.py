@@ -206,7 +206,7 @@ def test_a_tab_is_made_when_first_opened_and_a_new_page_computes_its_open_tab_on
     assert set(OUTPUT_NAMES) - board.model._stale == board.model.needed_outputs
     assert board.model.worklist is None and board.model.forecast is None
     tabs = board.tabs()
-    contents = dict(zip(board._tab_contents, tabs.objects, strict=True))
+    contents = dict(zip([tab.name for tab in board.tabs_shown], tabs.objects, strict=True))
     assert len(contents["Trends"]) > 0
     assert all(len(content) == 0 for name, content in contents.items() if name != "Trends")
     assert "worklist" not in board.tables  # no widget until its tab is made
@@ -236,6 +236,17 @@ def test_a_tab_is_made_when_first_opened_and_a_new_page_computes_its_open_tab_on
     board.open_tab("Worklist")
     assert set(board.tables["worklist"].value["Region"]) == set(board.model.param.region.objects)
     assert len(contents["Arrears"]) > 0
+
+
+def test_a_dashboard_shown_twice_makes_a_tab_in_both_when_it_is_opened():
+    board = Dashboard()
+    first, second = board.tabs(), board.tabs()  # a notebook cell shown twice
+    names = [tab.name for tab in board.tabs_shown]
+    worklist = names.index("Worklist")
+    assert not len(first.objects[worklist]) and not len(second.objects[worklist])
+    first.active = worklist  # opened in one of them
+    assert board.active_tab == "Worklist"
+    assert len(first.objects[worklist]) > 0 and len(second.objects[worklist]) > 0
 
 
 def test_a_table_asked_for_before_its_tab_is_made_is_made_then():

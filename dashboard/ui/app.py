@@ -223,7 +223,9 @@ class Dashboard(pn.viewable.Viewer):
         """Table name -> the Tabulator widget showing it, made when its tab is first opened
         (or when asked for here), then refreshed while its tab is open."""
         self._table_updates: dict[str, WhenShown] = {}
-        self._tab_contents: dict[str, pn.Column] = {}
+        self._tab_contents: list[dict[str, pn.Column]] = []
+        """Per :meth:`tabs` made (a notebook may show the dashboard twice): tab name -> the
+        column its content is made into when first opened."""
         threshold_params = [kpi.threshold_param for kpi in KPIS]
         self.model.param.watch(self._refresh_gauges, ["kpis", *threshold_params])
         self.model.param.watch(self._refresh_tiles, ["headline"])
@@ -389,12 +391,11 @@ class Dashboard(pn.viewable.Viewer):
 
     def tabs(self) -> pn.Tabs:
         """The catalogue's tabs; only the open tab's charts and tables are redrawn."""
-        self._tab_contents = {
-            tab.name: pn.Column(sizing_mode="stretch_width") for tab in self.tabs_shown
-        }
+        contents = {tab.name: pn.Column(sizing_mode="stretch_width") for tab in self.tabs_shown}
+        self._tab_contents.append(contents)
         self._fill_open_tab()
         tabs = pn.Tabs(
-            *self._tab_contents.items(),
+            *contents.items(),
             dynamic=True,
             sizing_mode="stretch_width",  # tab bar CSS: page.helper
         )
@@ -721,11 +722,11 @@ class Dashboard(pn.viewable.Viewer):
         """Make the open tab's content the first time it is opened (a page that is never
         shown a tab holds none of its panes, charts and tables: a third fewer objects a
         session, a faster page)."""
-        content = self._tab_contents.get(self.active_tab)
-        if content is None or len(content):
-            return
         tab = next(tab for tab in self.tabs_shown if tab.name == self.active_tab)
-        content.objects = list(self.tab(tab, (self.param.active_tab, tab.name)).objects)
+        for contents in self._tab_contents:
+            if not len(contents[tab.name]):
+                made = self.tab(tab, (self.param.active_tab, tab.name))
+                contents[tab.name].objects = list(made.objects)
 
     def _table_widget(self, table: Table) -> pn.widgets.Tabulator:
         """A table's Tabulator, filled now and refreshed whenever its outputs change (only
