@@ -54,7 +54,7 @@ from dashboard.sources import Source, open_source
 from dashboard.vocab import ACTIONS
 
 CACHE_DIR_NAME = ".collections-cache"
-CUBE_FORMAT = 15
+CUBE_FORMAT = 16
 """Bump when :class:`dashboard.cube.tables.Cube` changes shape: old entries are then ignored."""
 
 MAX_BYTES_ENV = "COLLECTIONS_CACHE_BYTES"
@@ -308,6 +308,7 @@ def _write_files(cube: Cube, folder: Path) -> list[str]:
         **{f"funnel_{i}": table.as_array() for i, table in enumerate(cube.arrears.funnel)},
         **{f"reach_{name}": table.as_array() for name, table in cube.reach.items()},
         **{f"sums_{name}": table for name, table in cube.arrears.sums.items()},
+        "severe_reach": cube.arrears.reach_after.as_array(),
     }
     names = []
     for name, frame in frames.items():
@@ -370,6 +371,9 @@ def _read_entry(entry: Path) -> Cube:
         sums=sums,
         funnel=funnel,
         worklist=frames["worklist"],
+        reach_after=ReachTable.from_array(
+            arrays["severe_reach"], len(arrays["snapshot_days"]), n_segments
+        ),
     )
     return Cube(
         months=months,

@@ -585,10 +585,11 @@ def build_in_chunks(portfolio: Portfolio, cube: Cube, chunk: int) -> ArrearsTabl
 def assert_same_tables(got: ArrearsTables, expected: ArrearsTables) -> None:
     """Every table of two :class:`ArrearsTables` is equal."""
     names = ("ageing", "transitions", "vintage", "entries", "actions", "movement", "today")
-    names += ("write_offs", "reach_after", "ever_severe")
+    names += ("write_offs", "at_risk", "ever_severe")
     for name in names:
         np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), name)
     assert_same(got.funnel, expected.funnel, "funnel")
+    assert_same(got.reach_after, expected.reach_after, "reach_after")
     pd.testing.assert_frame_equal(got.worklist, expected.worklist)
 
 

@@ -33,7 +33,7 @@ def test_reach_and_ever_tables_match_brute_force(case):
     rows = Rows.of(case.portfolio, as_of)
     book = brute_book(rows, as_of, case.buckets.edges)
     reach, ever = expected_severe(rows, book, cube.customer_segment, len(cube.segments))
-    np.testing.assert_array_equal(cube.arrears.reach_after, reach)
+    np.testing.assert_array_equal(cube.arrears.reach_after_dense(), reach)
     np.testing.assert_array_equal(cube.arrears.ever_severe, ever)
 
 
@@ -55,6 +55,41 @@ def test_the_readings_add_up_over_segments_and_months(case):
         one = severe.severe_period(cube, everyone(cube), row["month"], row["month"]).iloc[0]
         assert (one["at_risk"], one["reached"]) == (row["at_risk"], row["reached"])
         assert (one["on_book"], one["ever"]) == (row["on_book"], row["ever"])
+
+
+@CUBE_SETTINGS
+@given(cases())
+def test_every_period_counts_the_reach_table_like_the_dense_layout(case):
+    """The sparse ``reach_after`` read for each (start, end) pair of months: at risk at the
+    month-end before the start, first 91+ days past due by the end — the dense layout's
+    ``[origin, 0]`` and ``[origin, 1 .. end - origin]`` (which the brute force checks)."""
+    cube = case.cube()
+    dense = cube.arrears.reach_after_dense()
+    months = pd.Series(cube.months[: len(cube.arrears.snapshot_days)])
+    for first in range(len(months)):
+        for last in range(first, len(months)):
+            got = severe.severe_period(cube, everyone(cube), months[first], months[last])
+            origin = max(first - 1, 0)
+            expected = dense[origin, 0].sum(), dense[origin, 1 : last - origin + 1].sum()
+            assert (got["at_risk"].iloc[0], got["reached"].iloc[0]) == expected
+
+
+def test_the_reach_table_follows_the_customers_not_the_square_of_the_months():
+    """Thirty years of a small book: the dense (months, months, segments) layout would hold
+    hundreds of megabytes; the table holds at most one entry per customer at risk at a
+    month-end who later reaches 91+ days."""
+    from dashboard.demo.simulation import generate
+
+    portfolio = validate(tables_from_frames(generate(120, "1995-01", "2024-12", seed=3)))
+    cube = build_cube(portfolio)
+    table, k = cube.arrears.reach_after, len(cube.arrears.snapshot_days)
+    at_risk = int(cube.arrears.at_risk[..., 0].sum())
+    assert k >= 359 and len(table) > 0
+    assert len(table) <= int(table.count.sum()) <= at_risk
+    stored = sum(getattr(table, name).nbytes for name in ("first", "last", "month", "segment"))
+    stored += table.count.nbytes
+    dense = k * k * len(cube.segments) * 8
+    assert stored * 1000 < dense  # 96 MB dense; 21 kB stored (2,137 entries)
 
 
 def one_customer(bills, payments, adjustments=None, actions=()):

@@ -31,6 +31,7 @@ from dashboard.compute.ledger import (
 )
 from dashboard.compute.matched import ARREARS_BANDS_PENCE, MATCHED_MEASURES, matched_counts
 from dashboard.compute.outcomes import ARRANGEMENT_STATES  # noqa: F401 (re-exported)
+from dashboard.compute.reach import ReachTable
 from dashboard.vocab import ACTIONS, HELD_OUT
 
 NEVER = np.iinfo(np.int32).max
@@ -125,6 +126,12 @@ EVER_SEVERE_MEASURES = ("on_book", "ever")
 days past due on some day since the data began, up to the month-end."""
 
 
+AT_RISK_MEASURES = ("at_risk", "reached_next")
+"""Per (month-end, segment): customers *at risk* (on book and under :data:`SEVERE_DAYS`
+days past due), and those of them first :data:`SEVERE_DAYS`+ days past due after it in
+the next month."""
+
+
 ENTRY_MEASURES = (
     "entered",
     *(f"observed_{h}" for h in CURE_AFTER),
@@ -169,8 +176,9 @@ class LedgerSettings:
 def partition_tables(chunk: tuple, settings: LedgerSettings) -> tuple[dict, pd.DataFrame]:
     """The ledger tables of one chunk of customers (to be added up) and its worklist rows.
 
-    The large, mostly empty tables (``reach_after``, ``matched``) come as
-    :class:`~dashboard.compute.arrays.SparseSums`, the others dense.
+    The large, mostly empty ``matched`` comes as
+    :class:`~dashboard.compute.arrays.SparseSums`, ``reach_after`` as a
+    :class:`~dashboard.compute.reach.ReachTable`, the others dense.
 
     Parameters
     ----------
@@ -436,10 +444,13 @@ def _severe(part: Partition, ledger: Ledger, on_book, segment, snaps, shape: Sha
     Returns
     -------
     dict
-        ``reach_after`` (sparse), shape (months, months, segments): at ``[s, 0]`` the customers *at
-        risk* at month-end ``s`` (on book and under 91 days past due), at ``[s, d]`` those
-        of them whose first day 91+ days past due after month-end ``s`` falls in month
-        ``s + d`` (``d >= 1``); ``ever_severe``, shape (months, segments, 2): customers on
+        ``at_risk``, shape (months, segments, 2): the customers *at risk* at each month-end
+        (on book and under 91 days past due), and those of them first 91+ days past due
+        after it in the next month (:data:`AT_RISK_MEASURES`); ``reach_after``, a
+        :class:`~dashboard.compute.reach.ReachTable` with one entry ``(s, s, m, segment)``
+        per customer at risk at month-end ``s`` whose first day 91+ days past due after it
+        falls in month ``m`` (its size follows the customers who reach 91+ days, not the
+        square of the months); ``ever_severe``, shape (months, segments, 2): customers on
         book at each month-end, and those 91+ days past due on some day up to it
         (:data:`EVER_SEVERE_MEASURES`).
 
@@ -464,20 +475,18 @@ def _severe(part: Partition, ledger: Ledger, on_book, segment, snaps, shape: Sha
     start = np.broadcast_to(np.arange(k)[None, :], at_risk.shape)
     seg = np.broadcast_to(segment[:, None], at_risk.shape)
     reach = at_risk & (after < k)
-    keys = np.concatenate(
-        [
-            (start[at_risk] * k) * n_s + seg[at_risk],
-            (start[reach] * k + (after[reach] - start[reach])) * n_s + seg[reach],
-        ]
-    )
-    reach_after = SparseSums.of(keys, [None])  # (months, months, segments): mostly empty
-    ever = on_book & (next_month[:, :1] <= column[None, :k])  # first reach by month-end m
-    key = np.arange(k)[None, :] * n_s + segment[:, None]
     size = k * n_s
+    key = start * n_s + seg
+    next_one = reach & (after == start + 1)
+    risk_table = np.stack(
+        [integer_sums(key[at_risk], None, size), integer_sums(key[next_one], None, size)], axis=-1
+    ).reshape(k, n_s, len(AT_RISK_MEASURES))
+    reach_after = ReachTable.of(start[reach], start[reach], after[reach], seg[reach], k, n_s)
+    ever = on_book & (next_month[:, :1] <= column[None, :k])  # first reach by month-end m
     ever_severe = np.stack(
         [integer_sums(key[on_book], None, size), integer_sums(key[ever], None, size)], axis=-1
     ).reshape(k, n_s, len(EVER_SEVERE_MEASURES))
-    return {"reach_after": reach_after, "ever_severe": ever_severe}
+    return {"at_risk": risk_table, "reach_after": reach_after, "ever_severe": ever_severe}
 
 
 def matched_shape(actions: pd.DataFrame, shape: Shapes) -> tuple[int, ...]:

@@ -131,6 +131,14 @@ class ReachTable:
         columns = {name: np.concatenate([getattr(t, name) for t in tables]) for name in COLUMNS}
         return cls.of(**columns, n_months=n_months, n_segments=n_segments)
 
+    @staticmethod
+    def keep(kept: list[ReachTable], table: ReachTable) -> None:
+        """Keep a partition's table in ``kept``; every :data:`COMBINE_EVERY`, combine those
+        kept into one (memory bounded by the months and segments, not by the partitions)."""
+        kept.append(table)
+        if len(kept) >= COMBINE_EVERY:
+            kept[:] = [ReachTable.combined(kept, table.n_months, table.n_segments)]
+
     def __len__(self) -> int:
         return len(self.count)
 
@@ -194,6 +202,10 @@ class ReachTable:
         if (np.diff(columns["first"]) < 0).any():
             raise ValueError("reach table entries out of order")
         return cls(**columns, n_months=n_months, n_segments=n_segments)
+
+
+COMBINE_EVERY = 8
+"""Partitions' tables kept before they are combined into one (:meth:`ReachTable.keep`)."""
 
 
 KEPT_ANSWERS = 8

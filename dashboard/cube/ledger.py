@@ -19,6 +19,7 @@ from dashboard.compute.outcomes import (
 )
 from dashboard.compute.partition import (
     AGEING_MEASURES,
+    AT_RISK_MEASURES,
     BILL_AGEING_MEASURES,
     CHUNK_CUSTOMERS,
     ENTRY_MEASURES,
@@ -135,7 +136,8 @@ def arrears_sums(
     -------
     (dict, list of ReachTable, DataFrame)
         Every table's int64 sums in its documented layout
-        (:class:`~dashboard.cube.tables.ArrearsTables`), the funnel's reach tables and the
+        (:class:`~dashboard.cube.tables.ArrearsTables`; ``reach_after`` a
+        :class:`ReachTable`), the funnel's reach tables and the
         worklist rows. A streamed build adds these up over its partitions and stores them
         once (one float64 copy for the whole book, not one per partition).
     """
@@ -154,7 +156,7 @@ def arrears_sums(
         "movement": (k, n_segments, len(MOVEMENT_MEASURES)),
         "today": (1, n_segments, n_b, len(AGEING_MEASURES)),
         "write_offs": (k, n_segments, n_b, len(WRITE_OFF_MEASURES)),
-        "reach_after": (k, k, n_segments),
+        "at_risk": (k, n_segments, len(AT_RISK_MEASURES)),
         "ever_severe": (k, n_segments, len(EVER_SEVERE_MEASURES)),
         "matched": matched_shape(portfolio.actions, shape),
     }
@@ -181,14 +183,16 @@ def arrears_sums(
         snaps, buckets, shape, quarter_offset, day_of(as_of), months, as_of, last_bill_month
     )
     engine = Engine.from_env() if engine is None else engine
-    worklists = []
+    worklists, reach_after = [], []
     for sums, worklist in engine.imap(partition_tables, chunks, settings):  # summed as they come
+        ReachTable.keep(reach_after, sums.pop("reach_after"))
         for name, table in sums.items():
             _add_sums(totals, shapes[name], name, table)
         worklists.append(worklist)
         del sums  # a chunk's tables have the cube's full size: not kept past their addition
     for name, shape_of in shapes.items():  # no chunk at all: nil tables
         totals.setdefault(name, np.zeros(shape_of, dtype=np.int64))
+    totals["reach_after"] = ReachTable.combined(reach_after, k, n_segments)
     funnel = funnel_reach(portfolio.actions, months, customer_segment, n_segments)
     return totals, funnel, _worklist_frame(worklists, portfolio, as_of)
 

@@ -585,6 +585,7 @@ class Totals:
             self.frames[name].append(part[name])
         sums, funnel, worklist = part["arrears"]  # integer sums: stored once, at the end
         tables = {**part["reach"], **{f"funnel_{i}": table for i, table in enumerate(funnel)}}
+        tables[SEVERE_REACH] = sums.pop("reach_after")
         for name, table in tables.items():
             self.add_reach(name, table)
         _add_into(self.arrears, sums)
@@ -593,19 +594,17 @@ class Totals:
         self.worklists.append(worklist)
 
     def add_reach(self, name: str, table: ReachTable) -> None:
-        """Keep a partition's reach table; every few, combine those kept into one (bounded
-        by the months and segments, not by the partitions)."""
-        kept = self.reach.setdefault(name, [])
-        kept.append(table)
-        if len(kept) >= REACH_COMBINE_EVERY:
-            kept[:] = [ReachTable.combined(kept, table.n_months, table.n_segments)]
+        """Keep a partition's reach table (:meth:`ReachTable.keep`: combined a few at a
+        time)."""
+        ReachTable.keep(self.reach.setdefault(name, []), table)
 
     def combined_reach(self, name: str, n_months: int, n_segments: int) -> ReachTable:
         return ReachTable.combined(self.reach.get(name, []), n_months, n_segments)
 
 
-REACH_COMBINE_EVERY = 8
-"""Partitions' reach tables kept before they are combined into one."""
+SEVERE_REACH = "severe_reach_after"
+"""Where :class:`Totals` keeps the partitions' ``reach_after`` tables (the ledger's
+customers reaching 91+ days past due)."""
 
 
 def _add_into(total: dict[str, np.ndarray], part: dict[str, np.ndarray]) -> None:
@@ -661,10 +660,12 @@ def _cube(
     warnings = _merged_warnings(totals, settings.origins)
     if not totals.counts["action_date"].any():
         warnings.append(f"{settings.origins['collections_actions']}: no collections actions")
+    snaps = snapshot_days(months, settings.as_of)
+    severe = totals.combined_reach(SEVERE_REACH, len(snaps), n_segments)
     arrears = ArrearsTables.of(
-        totals.arrears,
+        {**totals.arrears, "reach_after": severe},
         buckets=settings.buckets,
-        snapshot_days=snapshot_days(months, settings.as_of),
+        snapshot_days=snaps,
         funnel=[
             totals.combined_reach(f"funnel_{i}", len(months), n_segments)
             for i in range(len(ACTIONS))

@@ -176,10 +176,17 @@ class ArrearsTables:
         Of each bucket's arrears at a month-end, the pence written off within 6, 12 and
         24 months and the customers concerned
         (:data:`dashboard.compute.partition.WRITE_OFF_MEASURES`).
-    reach_after : ndarray, shape (months, months, segments)
-        Customers at risk at month-end s (on book, under 91 days past due) at ``[s, 0]``;
-        at ``[s, d]`` those first 91+ days past due after it in month ``s + d``
-        (:func:`dashboard.compute.partition._severe`).
+    at_risk : ndarray, shape (months, segments, 2)
+        Customers at risk at each month-end (on book, under 91 days past due), and those
+        of them first 91+ days past due after it in the next month
+        (:data:`dashboard.compute.partition.AT_RISK_MEASURES`).
+    reach_after : ReachTable
+        One entry ``(s, s, m, segment)`` per customer at risk at month-end ``s`` whose
+        first day 91+ days past due after it falls in month ``m``: the customers at risk at
+        ``s`` who reach 91+ days by month ``e`` are ``reach_after.per_segment(s, e)``
+        (:func:`dashboard.compute.partition._severe`). Its size follows the customers who
+        reach 91+ days, not the square of the months (:meth:`reach_after_dense` lays it
+        out as a (months, months, segments) array, for small books).
     ever_severe : ndarray, shape (months, segments, 2)
         Customers on book at each month-end, and those of them 91+ days past due on some
         day up to it.
@@ -199,17 +206,19 @@ class ArrearsTables:
     sums: dict[str, np.ndarray]
     funnel: list[ReachTable]
     worklist: pd.DataFrame
+    reach_after: ReachTable
 
     @classmethod
-    def of(cls, tables: dict[str, np.ndarray], **fields) -> ArrearsTables:
+    def of(cls, tables: dict[str, np.ndarray | ReachTable], **fields) -> ArrearsTables:
         """Store integer tables (documented layout) as float64 with the segment axis last:
         a filter is then one matrix product over contiguous memory (exact: every sum stays
-        far below 2**53)."""
+        far below 2**53); ``tables["reach_after"]`` is kept as it is."""
         sums = {
             name: np.ascontiguousarray(np.moveaxis(table, _SEGMENT_AXIS[name], -1), np.float64)
             for name, table in tables.items()
+            if name != "reach_after"
         }
-        return cls(sums=sums, **fields)
+        return cls(sums=sums, reach_after=tables["reach_after"], **fields)
 
     def _documented(self, name: str) -> np.ndarray:
         return np.moveaxis(self.sums[name], -1, _SEGMENT_AXIS[name])
@@ -222,10 +231,25 @@ class ArrearsTables:
     movement = property(lambda self: self._documented("movement"))
     today = property(lambda self: self._documented("today"))
     write_offs = property(lambda self: self._documented("write_offs"))
-    reach_after = property(lambda self: self._documented("reach_after"))
+    at_risk = property(lambda self: self._documented("at_risk"))
     ever_severe = property(lambda self: self._documented("ever_severe"))
     matched = property(lambda self: self._documented("matched"))
     bill_ageing = property(lambda self: self._documented("bill_ageing"))
+
+    def reach_after_dense(self) -> np.ndarray:
+        """``reach_after`` laid out densely, shape (months, months, segments), int64: at
+        ``[s, 0]`` the customers at risk at month-end ``s``, at ``[s, d]`` those of them
+        first 91+ days past due after it in month ``s + d``. Its size is the square of the
+        months: for small books and tests."""
+        k, n_s = self.sums["at_risk"].shape[0], self.reach_after.n_segments
+        dense = np.zeros((k, k, n_s), dtype=np.int64)
+        if not k:
+            return dense
+        dense[:, 0] = np.rint(self.at_risk[..., 0]).astype(np.int64)
+        table = self.reach_after
+        first, month = table.first.astype(np.int64), table.month.astype(np.int64)
+        np.add.at(dense, (first, month - first, table.segment.astype(np.int64)), table.count)
+        return dense
 
     @property
     def bucket_labels(self) -> tuple[str, ...]:
@@ -242,7 +266,7 @@ _SEGMENT_AXIS = {
     "movement": 1,
     "today": 1,
     "write_offs": 1,
-    "reach_after": 2,
+    "at_risk": 1,
     "ever_severe": 1,
     "matched": 1,
     "bill_ageing": 1,

@@ -4,7 +4,8 @@ The bill-level *default rate* (the original notebook's) counts a missed payment 
 days of a bill. A collections or finance reader means something else by default: the
 customer reached 90+ days past due (:data:`dashboard.compute.partition.SEVERE_DAYS`, 91
 days or more), exact to the day, whatever the ageing buckets. Three readings, each a sum
-of the built tables ``reach_after`` and ``ever_severe`` over the selected segments:
+of the built tables ``at_risk``, ``reach_after`` and ``ever_severe`` over the selected
+segments:
 
 * **per month** m: of the customers *at risk* at the previous month-end (on book and under
   91 days past due), the share who reached 91+ days on some day of month m;
@@ -45,14 +46,14 @@ def severe_monthly(cube, segments: np.ndarray, start=None, end=None) -> pd.DataF
         up to the month-end), ``ever_share``. Rates are NaN without a denominator.
     """
     months = month_indexes(cube, start, end)
-    reach = segment_sums(cube.arrears.sums["reach_after"], segments)  # (start, d)
+    risk = segment_sums(cube.arrears.sums["at_risk"], segments)  # (month-end, measure)
     ever = segment_sums(cube.arrears.sums["ever_severe"], segments)  # (month, measure)
     at_risk = np.zeros(len(months), dtype=np.int64)  # none before the first month-end
     reached = np.zeros(len(months), dtype=np.int64)
     later = months[months >= 1]
     if len(later):
-        at_risk[months >= 1] = reach[later - 1, 0]
-        reached[months >= 1] = reach[later - 1, 1]
+        at_risk[months >= 1] = risk[later - 1, 0]
+        reached[months >= 1] = risk[later - 1, 1]
     on_book, ever_by = ever[months, 0], ever[months, 1]
     return pd.DataFrame(
         {
@@ -97,10 +98,10 @@ def severe_period(
         return pd.DataFrame(columns=[*([by] if by else []), "from_month", "to_month", *columns])
     origin = max(int(months[0]) - 1, 0)  # the month-end before the period, or its first
     last = int(months[-1])
-    reach = segment_sums(cube.arrears.sums["reach_after"][origin], matrix)  # (d, groups)
+    at_risk = segment_sums(cube.arrears.sums["at_risk"][origin, 0], matrix)  # (groups,)
+    by_segment = cube.arrears.reach_after.per_segment(origin, last)  # reached by month last
+    reached = segment_sums(by_segment.astype(np.float64), matrix)
     ever = segment_sums(cube.arrears.sums["ever_severe"][last], matrix)  # (measure, groups)
-    at_risk = reach[0]
-    reached = reach[1 : last - origin + 1].sum(axis=0)
     frame = {} if by is None else {by: labels}
     frame |= {
         "from_month": np.repeat(cube.months[origin], groups),
