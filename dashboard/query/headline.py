@@ -229,14 +229,14 @@ def headline_trend(
         :func:`flows` and :func:`cures`.
     """
     start, last = history_range(cube, end, months)
-    return _headline_trend(cube, segments, Aged.of(cube, segments, start, last, level))
+    return _headline_trend(cube, segments, _position(Aged.of(cube, segments, start, last, level)))
 
 
-def _headline_trend(cube, segments: np.ndarray, aged: Aged) -> pd.DataFrame:
-    """:func:`headline_trend` over the month-ends of ``aged``."""
-    months = aged.account["month"]
+def _headline_trend(cube, segments: np.ndarray, position: pd.DataFrame) -> pd.DataFrame:
+    """:func:`headline_trend` over the month-ends of ``position`` (:func:`position`)."""
+    months = position["month"]
     start, last = (months.min(), months.max()) if len(months) else (None, None)
-    frame = _position(aged)
+    frame = position
     movement = ledger.movement(cube, segments, start, last)
     money = _flows(movement, frame).drop(columns=["closing_arrears"])
     frame = frame.merge(money, on="month", how="left")
@@ -361,9 +361,10 @@ def headline(cube, segments: np.ndarray, start=None, end=None, level: str = "bil
     history_start, last = history_range(cube, end)
     first = history_start if start is None else min(pd.Timestamp(start), history_start)
     aged = Aged.of(cube, segments, first, last, level)  # once, for every figure below
-    movement = _flows(ledger.movement(cube, segments, start, end), _position(aged))
+    where = _position(aged)
+    movement = _flows(ledger.movement(cube, segments, start, end), where)
     return {
-        "trend": _headline_trend(cube, segments, aged.within(history_start, last)),
+        "trend": _headline_trend(cube, segments, _months_within(where, history_start, last)),
         "aged": _aged_debt(aged, *history_range(cube, end, 1)),
         "movement": movement,
         "bridge": bridge(movement),
