@@ -245,10 +245,14 @@ class SparseSums:
     cells : ndarray of int64
         Distinct flat indexes over the table's shape without its last (measure) axis.
     values : ndarray of int64, shape (cells, measures)
+    shape : tuple of int or None
+        The dense table's shape, measures last (None: not known yet; a partition's sums
+        get it when they are added up, :meth:`combined`).
     """
 
     cells: np.ndarray
     values: np.ndarray
+    shape: tuple[int, ...] | None = None
 
     @classmethod
     def of(cls, key: np.ndarray, weights: list) -> SparseSums:
@@ -261,3 +265,34 @@ class SparseSums:
         """Add into the dense ``total`` (its last axis the measures), in place."""
         flat = total.reshape(-1, self.values.shape[1])
         flat[self.cells] += self.values
+
+    @classmethod
+    def combined(cls, parts: list[SparseSums], shape: tuple[int, ...]) -> SparseSums:
+        """The parts' sums added up per cell (partitions of one book), of table ``shape``."""
+        if not parts:
+            return cls(np.zeros(0, dtype=np.int64), np.zeros((0, shape[-1]), np.int64), shape)
+        cells, inverse = np.unique(
+            np.concatenate([part.cells for part in parts]), return_inverse=True
+        )
+        values = np.concatenate([part.values for part in parts])
+        sums = [integer_sums(inverse, values[:, j], len(cells)) for j in range(values.shape[1])]
+        stacked = np.stack(sums, axis=-1) if sums else np.zeros((len(cells), 0), np.int64)
+        return cls(cells, stacked, tuple(shape))
+
+    @staticmethod
+    def keep(kept: list[SparseSums], part: SparseSums, shape: tuple[int, ...]) -> None:
+        """Keep a partition's sums in ``kept``; every :data:`COMBINE_EVERY`, add those kept
+        into one (memory bounded by the table's filled cells, not by the partitions)."""
+        kept.append(part)
+        if len(kept) >= COMBINE_EVERY:
+            kept[:] = [SparseSums.combined(kept, shape)]
+
+    def dense(self, dtype=np.int64) -> np.ndarray:
+        """The dense table (:attr:`shape`)."""
+        total = np.zeros(self.shape, dtype=dtype)
+        total.reshape(-1, self.shape[-1])[self.cells] = self.values
+        return total
+
+
+COMBINE_EVERY = 8
+"""Partitions' sparse sums kept before they are added into one (:meth:`SparseSums.keep`)."""

@@ -137,7 +137,8 @@ def arrears_sums(
     (dict, list of ReachTable, DataFrame)
         Every table's int64 sums in its documented layout
         (:class:`~dashboard.cube.tables.ArrearsTables`; ``reach_after`` a
-        :class:`ReachTable`), the funnel's reach tables and the
+        :class:`ReachTable`, ``matched`` a :class:`SparseSums` of its shape), the funnel's
+        reach tables and the
         worklist rows. A streamed build adds these up over its partitions and stores them
         once (one float64 copy for the whole book, not one per partition).
     """
@@ -183,13 +184,17 @@ def arrears_sums(
         snaps, buckets, shape, quarter_offset, day_of(as_of), months, as_of, last_bill_month
     )
     engine = Engine.from_env() if engine is None else engine
-    worklists, reach_after = [], []
+    worklists, reach_after, sparse = [], [], {}
     for sums, worklist in engine.imap(partition_tables, chunks, settings):  # summed as they come
         ReachTable.keep(reach_after, sums.pop("reach_after"))
         for name, table in sums.items():
-            _add_sums(totals, shapes[name], name, table)
+            if isinstance(table, SparseSums):  # kept sparse: most of its cells stay empty
+                SparseSums.keep(sparse.setdefault(name, []), table, shapes[name])
+            else:
+                _add_sums(totals, shapes[name], name, table)
         worklists.append(worklist)
         del sums  # a chunk's tables have the cube's full size: not kept past their addition
+    totals |= {name: SparseSums.combined(parts, shapes[name]) for name, parts in sparse.items()}
     for name, shape_of in shapes.items():  # no chunk at all: nil tables
         totals.setdefault(name, np.zeros(shape_of, dtype=np.int64))
     totals["reach_after"] = ReachTable.combined(reach_after, k, n_segments)
@@ -197,18 +202,15 @@ def arrears_sums(
     return totals, funnel, _worklist_frame(worklists, portfolio, as_of)
 
 
-def _add_sums(totals: dict[str, np.ndarray], shape: tuple, name: str, table) -> None:
-    """Add a chunk's table ``name`` into ``totals``; the first dense one is taken as it is
+def _add_sums(totals: dict[str, np.ndarray], shape: tuple, name: str, table: np.ndarray) -> None:
+    """Add a chunk's dense table ``name`` into ``totals``; the first one is taken as it is
     (a fresh int64 array of the table's shape)."""
     if name not in totals:
-        if isinstance(table, np.ndarray) and table.dtype == np.int64 and table.shape == shape:
+        if table.dtype == np.int64 and table.shape == shape:
             totals[name] = table
             return
         totals[name] = np.zeros(shape, dtype=np.int64)
-    if isinstance(table, SparseSums):
-        table.add_to(totals[name])
-    else:
-        totals[name] += table
+    totals[name] += table
 
 
 def funnel_reach(

@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dashboard import SourceError
-from dashboard.compute.arrays import day_numbers, months_since
+from dashboard.compute.arrays import SparseSums, day_numbers, months_since
 from dashboard.compute.engine import Engine, in_threads
 from dashboard.compute.ledger import Buckets
 from dashboard.compute.memory import reuses_freed_memory
@@ -565,6 +565,7 @@ class Totals:
         self.frames: dict[str, list[pd.DataFrame]] = {"actions": [], "arrangements": []}
         self.reach: dict[str, list[ReachTable]] = {}
         self.arrears: dict[str, np.ndarray] = {}
+        self.sparse: dict[str, list[SparseSums]] = {}
         self.worklists: list[pd.DataFrame] = []
 
     def add(self, part: dict, low: int) -> None:
@@ -586,6 +587,9 @@ class Totals:
         sums, funnel, worklist = part["arrears"]  # integer sums: stored once, at the end
         tables = {**part["reach"], **{f"funnel_{i}": table for i, table in enumerate(funnel)}}
         tables[SEVERE_REACH] = sums.pop("reach_after")
+        for name in [name for name, table in sums.items() if isinstance(table, SparseSums)]:
+            table = sums.pop(name)
+            SparseSums.keep(self.sparse.setdefault(name, []), table, table.shape)
         for name, table in tables.items():
             self.add_reach(name, table)
         _add_into(self.arrears, sums)
@@ -597,6 +601,12 @@ class Totals:
         """Keep a partition's reach table (:meth:`ReachTable.keep`: combined a few at a
         time)."""
         ReachTable.keep(self.reach.setdefault(name, []), table)
+
+    def combined_sparse(self) -> dict[str, SparseSums]:
+        """The partitions' sparse sums (:class:`SparseSums`), added up."""
+        return {
+            name: SparseSums.combined(parts, parts[0].shape) for name, parts in self.sparse.items()
+        }
 
     def combined_reach(self, name: str, n_months: int, n_segments: int) -> ReachTable:
         return ReachTable.combined(self.reach.get(name, []), n_months, n_segments)
@@ -663,7 +673,7 @@ def _cube(
     snaps = snapshot_days(months, settings.as_of)
     severe = totals.combined_reach(SEVERE_REACH, len(snaps), n_segments)
     arrears = ArrearsTables.of(
-        {**totals.arrears, "reach_after": severe},
+        {**totals.arrears, **totals.combined_sparse(), "reach_after": severe},
         buckets=settings.buckets,
         snapshot_days=snaps,
         funnel=[
@@ -672,7 +682,7 @@ def _cube(
         ],
         worklist=pd.concat(totals.worklists, ignore_index=True),
     )
-    totals.arrears = {}  # the float64 tables replace the integer sums
+    totals.arrears, totals.sparse = {}, {}  # the float64 tables replace the integer sums
     return Cube(
         months=months,
         segments=segments,

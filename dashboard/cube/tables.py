@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from dashboard.compute.arrays import months_since
+from dashboard.compute.arrays import SparseSums, months_since
 from dashboard.compute.ledger import Buckets
 from dashboard.compute.outcomes import Window
 from dashboard.compute.reach import ReachTable
@@ -212,9 +212,10 @@ class ArrearsTables:
     def of(cls, tables: dict[str, np.ndarray | ReachTable], **fields) -> ArrearsTables:
         """Store integer tables (documented layout) as float64 with the segment axis last:
         a filter is then one matrix product over contiguous memory (exact: every sum stays
-        far below 2**53); ``tables["reach_after"]`` is kept as it is."""
+        far below 2**53); ``tables["reach_after"]`` is kept as it is, a
+        :class:`~dashboard.compute.arrays.SparseSums` laid out densely."""
         sums = {
-            name: np.ascontiguousarray(np.moveaxis(table, _SEGMENT_AXIS[name], -1), np.float64)
+            name: np.ascontiguousarray(np.moveaxis(_dense(table), _SEGMENT_AXIS[name], -1), float)
             for name, table in tables.items()
             if name != "reach_after"
         }
@@ -255,6 +256,11 @@ class ArrearsTables:
     def bucket_labels(self) -> tuple[str, ...]:
         """Labels of the buckets, Current first."""
         return self.buckets.labels
+
+
+def _dense(table: np.ndarray | SparseSums) -> np.ndarray:
+    """A table's values, dense."""
+    return table.dense() if isinstance(table, SparseSums) else table
 
 
 _SEGMENT_AXIS = {
