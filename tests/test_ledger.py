@@ -844,3 +844,20 @@ def test_bill_level_ageing_matches_brute_force_and_sums_to_the_arrears(case):
     np.testing.assert_array_equal(
         cube.arrears.bill_ageing[..., 0].sum(axis=-1), cube.arrears.ageing[..., 1].sum(axis=-1)
     )
+
+
+@CUBE_SETTINGS
+@given(cases())
+def test_month_totals_equal_the_sums_over_every_month_range(case):
+    """A table's total over a month range, read from its running total, is exactly the
+    sum of its months (every table with a month axis first, every range)."""
+    tables = case.cube().arrears
+    for name in ("transitions", "actions", "matched", "movement", "entries"):
+        table = tables.sums[name]
+        for first in range(table.shape[0]):
+            for last in range(first, table.shape[0]):
+                months = np.arange(first, last + 1)
+                expected = table[first : last + 1].sum(axis=0)
+                np.testing.assert_array_equal(tables.month_total(name, months), expected, name)
+        empty = tables.month_total(name, np.arange(0))
+        np.testing.assert_array_equal(empty, np.zeros(table.shape[1:]))

@@ -7,6 +7,7 @@ persists them and :mod:`dashboard.cube.pipeline` makes them.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -220,6 +221,42 @@ class ArrearsTables:
             if name != "reach_after"
         }
         return cls(sums=sums, reach_after=tables["reach_after"], **fields)
+
+    def __post_init__(self) -> None:
+        self._running: dict[str, np.ndarray] = {}  # running totals over months, by table
+        self._running_lock = threading.Lock()
+
+    def month_total(self, name: str, months: np.ndarray) -> np.ndarray:
+        """``sums[name]`` added up over consecutive month indexes (its first axis).
+
+        Two reads of the table's running total over months (made the first time a table
+        is asked for, then kept), not a pass over every month of the range: a filter change
+        on a long period reads two month slices of a large table instead of all of them.
+        Exact: every running total is an integer far below 2**53.
+
+        Parameters
+        ----------
+        name : str
+            A table of :attr:`sums` whose first axis is the months.
+        months : ndarray of int
+            Consecutive month indexes (empty: zeros).
+
+        Returns
+        -------
+        ndarray of float64
+            ``sums[name]``'s shape without its first axis (segments last).
+        """
+        table = self.sums[name]
+        if not len(months):
+            return np.zeros(table.shape[1:])
+        with self._running_lock:
+            if name not in self._running:
+                running = np.empty((table.shape[0] + 1, *table.shape[1:]))
+                running[0] = 0
+                np.cumsum(table, axis=0, out=running[1:])
+                self._running[name] = running
+            running = self._running[name]
+        return running[int(months[-1]) + 1] - running[int(months[0])]
 
     def _documented(self, name: str) -> np.ndarray:
         return np.moveaxis(self.sums[name], -1, _SEGMENT_AXIS[name])

@@ -207,7 +207,7 @@ def transition_matrix(cube, segments: np.ndarray, start=None, end=None) -> pd.Da
     tables = cube.arrears
     months = month_indexes(cube, start, end)
     months = months[months >= 1]
-    sums = segment_sums(tables.sums["transitions"][_span(months)], segments).sum(axis=0)
+    sums = segment_sums(tables.month_total("transitions", months), segments)
     n = sums.shape[0]
     labels = list(tables.bucket_labels)
     i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
@@ -378,9 +378,7 @@ def action_effectiveness(
     tables = cube.arrears
     months = month_indexes(cube, start, end, tables.actions.shape[0])
     matrix, labels = segment_groups(cube, segments, by)
-    sums = np.moveaxis(
-        segment_sums(tables.sums["actions"][_span(months)].sum(axis=0), matrix), -1, 1
-    )
+    sums = np.moveaxis(segment_sums(tables.month_total("actions", months), matrix), -1, 1)
     a, g = np.meshgrid(np.arange(sums.shape[0]), np.arange(sums.shape[1]), indexing="ij")
     flat = sums.reshape(-1, sums.shape[-1])
     types = _action_type_labels(cube)
@@ -477,9 +475,9 @@ def action_uplift(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFr
 def _matched_strata(cube, segments: np.ndarray, start=None, end=None) -> np.ndarray:
     """The matched-comparison counts of the selection and action months, summed over
     months: (strata, groups, measures)."""
-    table = cube.arrears.sums["matched"]  # (months, strata, groups, measures, segments)
-    months = month_indexes(cube, start, end, table.shape[0])
-    return segment_sums(table[_span(months)], segments).sum(axis=0)
+    tables = cube.arrears  # matched: (months, strata, groups, measures, segments)
+    months = month_indexes(cube, start, end, tables.sums["matched"].shape[0])
+    return segment_sums(tables.month_total("matched", months), segments)
 
 
 def _matched_uplift(matched: np.ndarray, group: int | None) -> dict:
@@ -606,7 +604,7 @@ def segment_summary(
     serious = at_end[:, tables.buckets.entry :, 0].sum(axis=1)
     arrears = at_end[:, :, 1].sum(axis=1) / 100
     moving = months[months >= 1]
-    moved = segment_sums(tables.sums["transitions"][_span(moving), :, :, 0], matrix).sum(axis=0)
+    moved = segment_sums(tables.month_total("transitions", moving)[:, :, 0], matrix)
     counts = np.moveaxis(moved, -1, 0)
     effect = action_effectiveness(cube, segments, start, end, by)
     reminders = effect.loc[effect["action"] == ACTIONS[0]].set_index(by)
