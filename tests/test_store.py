@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -37,6 +38,9 @@ def test_build_stores_a_cube_equal_to_a_fresh_build(tmp_path):
         aggregate_bills(cached, everyone, by=["month", "region"]),
         aggregate_bills(fresh, everyone, by=["month", "region"]),
     )
+    # the one table per customer: segment ids in the narrowest type (2 bytes, not 8)
+    assert cached.customer_segment.dtype == fresh.customer_segment.dtype == np.uint16
+    np.testing.assert_array_equal(cached.customer_segment, fresh.customer_segment)
 
 
 def test_changed_contents_or_parameters_give_another_cube(tmp_path):

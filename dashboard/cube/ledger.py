@@ -143,6 +143,7 @@ def arrears_sums(
         once (one float64 copy for the whole book, not one per partition).
     """
     snaps = snapshot_days(months, as_of)
+    customer_segment = np.asarray(customer_segment, dtype=np.int64)  # a cube's is narrow
     k, n_b = len(snaps), len(buckets.labels)
     quarter_offset = (months[0].month - 1) % 3  # months since the first month's quarter began
     cohorts = 1 + (len(months) - 1 + quarter_offset) // 3 + 1  # the back book, then quarters
