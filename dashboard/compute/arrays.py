@@ -6,6 +6,7 @@ Money is integer pence throughout; nothing here knows about bills or ledgers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,7 +87,39 @@ def integer_sums(key: np.ndarray, weights: np.ndarray | None, size: int) -> np.n
     ``np.bincount`` adds in float64, exact for integers below 2**53 (pence of £90 trillion),
     so the rounded result is the integer sum.
     """
-    return np.rint(np.bincount(key, weights=weights, minlength=size)).astype(np.int64)
+    sums = np.bincount(key, weights=weights, minlength=size)
+    return _rounded(sums).astype(np.int64, copy=False)
+
+
+def stacked_sums(columns: Sequence[tuple[np.ndarray, np.ndarray | None]], size: int) -> np.ndarray:
+    """:func:`integer_sums` of each ``(key, weights)`` pair, as the columns of one
+    ``(size, len(columns))`` int64 table (written in place: no per-column copies stacked).
+
+    Parameters
+    ----------
+    columns : sequence of (ndarray of int, ndarray or None)
+        Keys in ``0 .. size - 1`` and their weights (None: counts).
+    size : int
+        Rows of the table.
+
+    Returns
+    -------
+    ndarray of int64, shape (size, len(columns))
+    """
+    table = np.empty((size, len(columns)), dtype=np.int64)
+    for j, (key, weights) in enumerate(columns):
+        table[:, j] = _rounded(np.bincount(key, weights=weights, minlength=size))
+    return table
+
+
+def _rounded(sums: np.ndarray) -> np.ndarray:
+    """Float sums rounded in place (counts, and the sums of no rows, are integers)."""
+    return np.rint(sums, out=sums) if sums.dtype.kind == "f" else sums
+
+
+def measure_sums(key: np.ndarray, weights: Sequence[np.ndarray | None], size: int) -> np.ndarray:
+    """:func:`stacked_sums` of one key with each of ``weights`` (None: counts)."""
+    return stacked_sums([(key, w) for w in weights], size)
 
 
 def grid_positions(grid: np.ndarray, days: np.ndarray, side: str = "left") -> np.ndarray:
@@ -258,8 +291,7 @@ class SparseSums:
     def of(cls, key: np.ndarray, weights: list) -> SparseSums:
         """Per distinct ``key``, the count (weight None) or the sum of each weight array."""
         cells, inverse = np.unique(np.asarray(key, dtype=np.int64), return_inverse=True)
-        values = [integer_sums(inverse, w, len(cells)) for w in weights]
-        return cls(cells, np.stack(values, axis=-1) if values else np.zeros((len(cells), 0)))
+        return cls(cells, measure_sums(inverse, weights, len(cells)))
 
     def add_to(self, total: np.ndarray) -> None:
         """Add into the dense ``total`` (its last axis the measures), in place."""
@@ -275,9 +307,8 @@ class SparseSums:
             np.concatenate([part.cells for part in parts]), return_inverse=True
         )
         values = np.concatenate([part.values for part in parts])
-        sums = [integer_sums(inverse, values[:, j], len(cells)) for j in range(values.shape[1])]
-        stacked = np.stack(sums, axis=-1) if sums else np.zeros((len(cells), 0), np.int64)
-        return cls(cells, stacked, tuple(shape))
+        sums = measure_sums(inverse, [values[:, j] for j in range(values.shape[1])], len(cells))
+        return cls(cells, sums, tuple(shape))
 
     @staticmethod
     def keep(kept: list[SparseSums], part: SparseSums, shape: tuple[int, ...]) -> None:

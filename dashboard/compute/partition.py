@@ -19,8 +19,10 @@ from dashboard.compute.arrays import (
     day_numbers,
     grid_positions,
     integer_sums,
+    measure_sums,
     months_since,
     sort_order,
+    stacked_sums,
 )
 from dashboard.compute.crossings import LedgerEvents, missed_checks, running_within
 from dashboard.compute.ledger import (
@@ -381,7 +383,7 @@ def _ageing(ledger, bucket, on_book, segment, shape: Shapes) -> np.ndarray:
         ledger.billed_pence[on_book],
         ledger.paid_pence[on_book],
     )
-    sums = np.stack([integer_sums(key, w, size) for w in values], axis=-1)
+    sums = measure_sums(key, values, size)
     return sums.reshape(shape.months, shape.segments, shape.buckets, len(AGEING_MEASURES))
 
 
@@ -410,7 +412,7 @@ def _movement(ledger: Ledger, opening: Ledger, segment, shape: Shapes) -> np.nda
     )
     key = (np.arange(k)[None, :] * shape.segments + segment[:, None]).ravel()
     size = k * shape.segments
-    sums = np.stack([integer_sums(key, c.ravel(), size) for c in columns], axis=-1)
+    sums = measure_sums(key, [c.ravel() for c in columns], size)
     return sums.reshape(k, shape.segments, len(MOVEMENT_MEASURES))
 
 
@@ -423,8 +425,8 @@ def _write_offs(ledger: Ledger, bucket, segment, shape: Shapes) -> np.ndarray:
     arrears, written = ledger.arrears_pence, ledger.written_off_pence
     columns = []
     for h in WRITE_OFF_HORIZONS:
-        if h >= k:
-            columns += [np.zeros(size, dtype=np.int64)] * 2
+        if h >= k:  # no month-end has h months after it: nil sums
+            columns += [(np.zeros(0, dtype=np.int64), None)] * 2
             continue
         later = np.maximum(written[:, h:] - written[:, :-h], 0)  # in (month-end, h later]
         owing = arrears[:, :-h]
@@ -433,9 +435,8 @@ def _write_offs(ledger: Ledger, bucket, segment, shape: Shapes) -> np.ndarray:
         month = np.broadcast_to(np.arange(k - h)[None, :], hit.shape)[hit]
         seg = np.broadcast_to(segment[:, None], hit.shape)[hit]
         key = (month * shape.segments + seg) * shape.buckets + bucket[:, :-h][hit]
-        columns.append(integer_sums(key, linked[hit].astype(np.float64), size))
-        columns.append(integer_sums(key, None, size))
-    return np.stack(columns, axis=-1).reshape(out_shape)
+        columns += [(key, linked[hit].astype(np.float64)), (key, None)]
+    return stacked_sums(columns, size).reshape(out_shape)
 
 
 def _severe(part: Partition, ledger: Ledger, on_book, segment, snaps, shape: Shapes) -> dict:
@@ -478,14 +479,12 @@ def _severe(part: Partition, ledger: Ledger, on_book, segment, snaps, shape: Sha
     size = k * n_s
     key = start * n_s + seg
     next_one = reach & (after == start + 1)
-    risk_table = np.stack(
-        [integer_sums(key[at_risk], None, size), integer_sums(key[next_one], None, size)], axis=-1
-    ).reshape(k, n_s, len(AT_RISK_MEASURES))
+    risk_table = stacked_sums([(key[at_risk], None), (key[next_one], None)], size)
+    risk_table = risk_table.reshape(k, n_s, len(AT_RISK_MEASURES))
     reach_after = ReachTable.of(start[reach], start[reach], after[reach], seg[reach], k, n_s)
     ever = on_book & (next_month[:, :1] <= column[None, :k])  # first reach by month-end m
-    ever_severe = np.stack(
-        [integer_sums(key[on_book], None, size), integer_sums(key[ever], None, size)], axis=-1
-    ).reshape(k, n_s, len(EVER_SEVERE_MEASURES))
+    ever_severe = stacked_sums([(key[on_book], None), (key[ever], None)], size)
+    ever_severe = ever_severe.reshape(k, n_s, len(EVER_SEVERE_MEASURES))
     return {"at_risk": risk_table, "reach_after": reach_after, "ever_severe": ever_severe}
 
 
@@ -565,21 +564,15 @@ def _bill_ageing(part: Partition, segment, settings) -> np.ndarray:
     key = (snap * n_s + segment[who]) * n_b + bucket
     size = k * n_s * n_b
     cell = np.unique(who * size + key)  # one count per customer and cell
-    return np.stack(
-        [
-            integer_sums(key, unpaid.astype(np.float64), size),
-            integer_sums(cell % size, None, size),
-        ],
-        axis=-1,
-    ).reshape(out_shape)
+    columns = [(key, unpaid.astype(np.float64)), (cell % size, None)]
+    return stacked_sums(columns, size).reshape(out_shape)
 
 
 def _transitions(ledger, bucket, on_book, segment, shape: Shapes, owed: np.ndarray) -> np.ndarray:
     size = shape.months * shape.segments * shape.buckets * shape.buckets
     out_shape = (shape.months, shape.segments, shape.buckets, shape.buckets)
-    out = np.zeros((*out_shape, len(TRANSITION_MEASURES)), np.int64)
     if shape.months < 2:
-        return out
+        return np.zeros((*out_shape, len(TRANSITION_MEASURES)), np.int64)
     # on book at the first month-end: a customer who pays off and leaves (off book at the
     # second, owing nothing) moves to Current, as the entry cohorts count them cured
     both = on_book[:, :-1]
@@ -589,9 +582,8 @@ def _transitions(ledger, bucket, on_book, segment, shape: Shapes, owed: np.ndarr
     key += bucket[:, 1:][both]
     arrears = ledger.arrears_pence[:, :-1][both]
     before = owed[:, :-1][both].astype(np.float64)
-    counts = integer_sums(key, None, size)
-    sums = np.stack([counts, integer_sums(key, arrears, size), integer_sums(key, before, size)], -1)
-    return sums.reshape(out.shape)
+    sums = measure_sums(key, [None, arrears, before], size)
+    return sums.reshape(*out_shape, len(TRANSITION_MEASURES))
 
 
 def _vintage(bucket, first_month, defaulted_month, segment, quarter_offset, shape) -> np.ndarray:
@@ -611,14 +603,8 @@ def _vintage(bucket, first_month, defaulted_month, segment, quarter_offset, shap
     key = (cohort * on_book_k + mob) * shape.segments + seg
     defaulted = np.broadcast_to(month >= defaulted_month[:, None], bucket.shape)[started]
     size = shape.cohorts * on_book_k * shape.segments
-    sums = np.stack(
-        [
-            integer_sums(key, None, size),
-            integer_sums(key, defaulted.astype(np.float64), size),
-            integer_sums(key, (bucket[started] > 0).astype(np.float64), size),
-        ],
-        axis=-1,
-    )
+    weights = [None, defaulted.astype(np.float64), (bucket[started] > 0).astype(np.float64)]
+    sums = measure_sums(key, weights, size)
     return sums.reshape(shape.cohorts, on_book_k, shape.segments, len(VINTAGE_MEASURES))
 
 
@@ -633,17 +619,16 @@ def _entries(bucket, segment, entry_bucket: int, shape: Shapes) -> np.ndarray:
     rows = np.flatnonzero(entered)
     key = entry * shape.segments + segment[rows]
     size = k * shape.segments
-    columns = [integer_sums(key, None, size)]
     observed, cured = [], []
     for h in CURE_AFTER:
         later = entry + h
         seen = later < k
         current = np.zeros(len(rows), dtype=bool)
         current[seen] = bucket[rows[seen], later[seen]] == 0
-        observed.append(integer_sums(key, seen.astype(np.float64), size))
-        cured.append(integer_sums(key, current.astype(np.float64), size))
-    columns += observed + cured
-    return np.stack(columns, axis=-1).reshape(k, shape.segments, len(ENTRY_MEASURES))
+        observed.append(seen.astype(np.float64))
+        cured.append(current.astype(np.float64))
+    sums = measure_sums(key, [None, *observed, *cured], size)
+    return sums.reshape(k, shape.segments, len(ENTRY_MEASURES))
 
 
 def action_types(actions: pd.DataFrame) -> pd.Index:
@@ -686,11 +671,8 @@ def _action_outcomes(
     kind = action_kinds(actions, action_types(actions))
     key = ((month * shape.segments + seg) * out_shape[2] + kind)[inside]
     size = int(np.prod(out_shape[:3]))
-    columns = [integer_sums(key, None, size)]
-    for name in ACTION_MEASURES[1:]:
-        weights = outcome[name].to_numpy()[inside].astype(np.float64)
-        columns.append(integer_sums(key, weights, size))
-    return np.stack(columns, axis=-1).reshape(out_shape)
+    weights = [outcome[name].to_numpy()[inside].astype(np.float64) for name in ACTION_MEASURES[1:]]
+    return measure_sums(key, [None, *weights], size).reshape(out_shape)
 
 
 def dates_of(day_numbers) -> pd.Series:

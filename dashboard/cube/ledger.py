@@ -196,8 +196,8 @@ def arrears_sums(
         worklists.append(worklist)
         del sums  # a chunk's tables have the cube's full size: not kept past their addition
     totals |= {name: SparseSums.combined(parts, shapes[name]) for name, parts in sparse.items()}
-    for name, shape_of in shapes.items():  # no chunk at all: nil tables
-        totals.setdefault(name, np.zeros(shape_of, dtype=np.int64))
+    for name in shapes.keys() - totals.keys():  # no chunk at all: nil tables
+        totals[name] = np.zeros(shapes[name], dtype=np.int64)
     totals["reach_after"] = ReachTable.combined(reach_after, k, n_segments)
     funnel = funnel_reach(portfolio.actions, months, customer_segment, n_segments)
     return totals, funnel, _worklist_frame(worklists, portfolio, as_of)
