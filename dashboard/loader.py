@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import TypeVar
+from weakref import WeakSet
 
 import pandas as pd
 
@@ -243,6 +244,33 @@ def _remember(key: Hashable, value: object) -> None:
 def _built(portfolio: Portfolio, window: Window, as_of, buckets: Buckets) -> Cube:
     with _BUILDS:
         return build_cube(portfolio, window, as_of, buckets)
+
+
+def warm_in_background(cube: Cube | None) -> threading.Thread | None:
+    """Make, on a thread of its own, what the cube's queries make on first use
+    (:meth:`~dashboard.cube.tables.ArrearsTables.warm`), once per cube: a served page
+    calls it when its cube is loaded, so the first session to open a tab that reads
+    them does not wait.
+
+    Returns
+    -------
+    threading.Thread or None
+        The thread started, or None when there is no cube, or it is warm or being warmed
+        already.
+    """
+    if cube is None:
+        return None
+    with _LOCK:
+        if cube.arrears in _WARMED:
+            return None
+        _WARMED.add(cube.arrears)
+    thread = threading.Thread(target=cube.arrears.warm, name="warm cube", daemon=True)
+    thread.start()
+    return thread
+
+
+_WARMED: WeakSet = WeakSet()
+"""The cubes' ledger tables warmed or being warmed (forgotten with their cube)."""
 
 
 def clear_cache() -> None:

@@ -545,3 +545,25 @@ def test_outside_a_served_page_updates_are_made_at_once():
     made = []
     live.on_page("chart", lambda: made.append("chart"))
     assert made == ["chart"]
+
+
+def test_a_page_warms_what_its_cubes_queries_make_on_first_use_in_the_background():
+    import threading
+    import time
+
+    from dashboard import loader
+    from dashboard.cube.tables import MONTH_RANGE_TABLES
+
+    loader.clear_cache()  # a cube of its own: no other test's queries have used it
+    board = Dashboard()
+    tables = board.model.cube.arrears
+    deadline = time.monotonic() + 60
+    while set(tables._running) != set(MONTH_RANGE_TABLES) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert set(tables._running) == set(MONTH_RANGE_TABLES)  # Effectiveness never opened
+    assert "matched" not in board.model.live_outputs and board.model.uplift is None
+    assert loader.warm_in_background(board.model.cube) is None  # once per cube
+    assert not any(t.name == "warm cube" for t in threading.enumerate())
+    for name in MONTH_RANGE_TABLES:  # the warm totals give the sums of a range
+        months = np.arange(len(tables.sums[name]))[-4:-1]
+        assert np.array_equal(tables.month_total(name, months), tables.sums[name][months].sum(0))

@@ -144,6 +144,11 @@ class TableArrays:
 ARRANGEMENT_MEASURES = ("agreed", "decided", "kept")
 
 
+MONTH_RANGE_TABLES = ("transitions", "actions", "matched")
+"""Tables whose month-range totals are read from a running total over months
+(:meth:`ArrearsTables.month_total`)."""
+
+
 @dataclass(eq=False)  # compared and hashed by identity: query memos key on it
 class ArrearsTables:
     """Pre-aggregated ledger tables of one cube (integer arrays, dense where small).
@@ -227,7 +232,8 @@ class ArrearsTables:
 
     def __post_init__(self) -> None:
         self._running: dict[str, np.ndarray] = {}  # running totals over months, by table
-        self._running_lock = threading.Lock()
+        self._running_locks: dict[str, threading.Lock] = {}  # one a table: made one at a time
+        self._locks_lock = threading.Lock()
 
     def month_total(self, name: str, months: np.ndarray) -> np.ndarray:
         """``sums[name]`` added up over consecutive month indexes (its first axis).
@@ -240,7 +246,8 @@ class ArrearsTables:
         Parameters
         ----------
         name : str
-            A table of :attr:`sums` whose first axis is the months.
+            A table of :attr:`sums` whose first axis is the months (the queries read
+            :data:`MONTH_RANGE_TABLES`).
         months : ndarray of int
             Consecutive month indexes (empty: zeros).
 
@@ -249,17 +256,30 @@ class ArrearsTables:
         ndarray of float64
             ``sums[name]``'s shape without its first axis (segments last).
         """
-        table = self.sums[name]
         if not len(months):
-            return np.zeros(table.shape[1:])
-        with self._running_lock:
+            return np.zeros(self.sums[name].shape[1:])
+        running = self._running_total(name)
+        return running[int(months[-1]) + 1] - running[int(months[0])]
+
+    def warm(self) -> None:
+        """Make the running totals of :data:`MONTH_RANGE_TABLES` now (a served page does
+        it in the background once its cube is loaded), so that the first session to open
+        a tab reading them does not wait for them (0.7–1.2 s at 1 M customers)."""
+        for name in MONTH_RANGE_TABLES:
+            self._running_total(name)
+
+    def _running_total(self, name: str) -> np.ndarray:
+        """``sums[name]``'s running total over months, zeros first (made once)."""
+        with self._locks_lock:
+            lock = self._running_locks.setdefault(name, threading.Lock())
+        with lock:
             if name not in self._running:
+                table = self.sums[name]
                 running = np.empty((table.shape[0] + 1, *table.shape[1:]))
                 running[0] = 0
                 np.cumsum(table, axis=0, out=running[1:])
                 self._running[name] = running
-            running = self._running[name]
-        return running[int(months[-1]) + 1] - running[int(months[0])]
+            return self._running[name]
 
     def _documented(self, name: str) -> np.ndarray:
         return np.moveaxis(self.sums[name], -1, _SEGMENT_AXIS[name])

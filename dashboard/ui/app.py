@@ -231,6 +231,9 @@ class Dashboard(pn.viewable.Viewer):
         self.model.param.watch(self._refresh_tiles, ["headline"])
         self.thresholds.param.watch(self._refresh_tiles, [h.threshold_param for h in HEADLINES])
         self.param.watch(self._follow_open_tab, ["active_tab"])
+        # what the cube's queries make on first use, made while the user reads the first tab
+        self.model.param.watch(lambda event: loader.warm_in_background(event.new), ["cube"])
+        loader.warm_in_background(self.model.cube)
         # after the model's own watchers: the busy note clears once a change is computed
         self.model.param.watch(self.busy.changed, [*URL_PARAMS, *threshold_params], precedence=2)
         self.thresholds.param.watch(self.busy.changed, [h.threshold_param for h in HEADLINES])
