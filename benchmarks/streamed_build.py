@@ -30,7 +30,7 @@ def main() -> None:
     cube = build_source(args.source)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # KiB on Linux
-    customers = len(cube.customer_segment)
+    customers = cube.n_customers
     partitions = LAST_BUILD.get("partitions", "-")
     print(
         f"build {seconds:.1f} s, peak RSS {peak:.2f} GB, {customers:,} customers, "

@@ -24,6 +24,7 @@ from dashboard import store
 from dashboard.compute.ledger import Buckets
 from dashboard.compute.memory import reusing_freed_memory
 from dashboard.compute.outcomes import Window
+from dashboard.cube.bills import segment_table
 from dashboard.cube.pipeline import build_cube, validated
 from dashboard.cube.streamed import build_source
 from dashboard.cube.tables import Cube
@@ -369,7 +370,7 @@ def early_warning(
     -------
     dict
         ``scores`` (DataFrame: ``customer_id``, ``code`` (position in the customers table),
-        ``score``, highest first) and ``evaluation``
+        ``segment`` (the cube's segment id), ``score``, highest first) and ``evaluation``
         (:class:`dashboard.score.Evaluation`).
     """
     from dashboard import score
@@ -390,8 +391,14 @@ def early_warning(
             scores = score.scores_at(portfolio, as_of, scorer)
         ids = portfolio.customers["customer_id"]
         codes = pd.Index(ids).get_indexer(scores.index)
+        _, segment_of_customer = segment_table(portfolio.customers)
         frame = pd.DataFrame(
-            {"customer_id": scores.index.to_numpy(), "code": codes, "score": scores.to_numpy()}
+            {
+                "customer_id": scores.index.to_numpy(),
+                "code": codes,
+                "segment": segment_of_customer[codes],
+                "score": scores.to_numpy(),
+            }
         )
         frame = frame.sort_values("score", ascending=False, kind="stable")
         return {"scores": frame.reset_index(drop=True), "evaluation": evaluated}

@@ -177,7 +177,7 @@ def _scores(model: CollectionsModel, target: str) -> dict:
     """A score (``target``: a key of :data:`dashboard.score.TARGETS`) and its evaluation,
     or (``message``) why it is not computed here: it holds the whole book in memory, so
     books above :data:`loader.SCORE_MAX_CUSTOMERS` are left to a machine sized for them."""
-    customers = len(model.cube.customer_segment)
+    customers = model.cube.n_customers
     if model._portfolio is None and customers > loader.SCORE_MAX_CUSTOMERS:
         return {
             "message": f"The {target.replace('-', ' ')} score holds the whole book in memory: at "
@@ -203,7 +203,7 @@ def _watchlist(model: CollectionsModel) -> pd.DataFrame:
     if "scores" not in model.early_warning:
         return pd.DataFrame(columns=["customer_id", "score", *model.cube.segments.columns])
     scores = model.early_warning["scores"]
-    segment = model.cube.customer_segment[scores["code"].to_numpy()]
+    segment = scores["segment"].to_numpy()
     chosen = model.segment_mask[segment]
     dims = model.cube.segments.iloc[segment[chosen]].reset_index(drop=True)
     return pd.concat(

@@ -54,7 +54,7 @@ from dashboard.sources import Source, open_source
 from dashboard.vocab import ACTIONS
 
 CACHE_DIR_NAME = ".collections-cache"
-CUBE_FORMAT = 16
+CUBE_FORMAT = 17
 """Bump when :class:`dashboard.cube.tables.Cube` changes shape: old entries are then ignored."""
 
 MAX_BYTES_ENV = "COLLECTIONS_CACHE_BYTES"
@@ -216,6 +216,7 @@ def write_cube(cube: Cube, entry: Path, key: dict) -> Path:
                 "edges": list(cube.arrears.buckets.edges),
                 "warnings": list(cube.warnings),
                 "excluded": cube.excluded,
+                "customers": cube.n_customers,
             },
             "files": {name: _file_facts(temporary / name) for name in files},
         }
@@ -303,7 +304,6 @@ def _write_files(cube: Cube, folder: Path) -> list[str]:
     }
     arrays = {
         "months": cube.months.to_numpy(),
-        "customer_segment": cube.customer_segment,
         "snapshot_days": cube.arrears.snapshot_days,
         **{f"funnel_{i}": table.as_array() for i, table in enumerate(cube.arrears.funnel)},
         **{f"reach_{name}": table.as_array() for name, table in cube.reach.items()},
@@ -381,7 +381,7 @@ def _read_entry(entry: Path) -> Cube:
         bills=frames["bills"],
         actions=frames["actions"],
         arrangements=frames["arrangements"],
-        customer_segment=arrays["customer_segment"],
+        n_customers=int(facts["customers"]),
         reach=reach,
         as_of=pd.Timestamp(facts["as_of"]),
         window=Window(*facts["window"]),

@@ -43,6 +43,10 @@ def test_scores_are_the_score_packages_and_shared(model):
 def test_watchlist_follows_the_filters(model):
     everyone = model.watchlist
     assert len(everyone) == len(model.early_warning["scores"])
+    dimensions = list(model.cube.segments.columns)  # each row's segment is its customer's
+    customers = loader.load_portfolio(DEMO).customers.set_index("customer_id")
+    expected = customers.loc[everyone["customer_id"], dimensions].astype(str).to_numpy()
+    assert (everyone[dimensions].astype(str).to_numpy() == expected).all()
     model.region = ["Reading"]
     try:
         reading = model.watchlist

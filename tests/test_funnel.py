@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oracles.ledger import Rows, brute_as_of, cases, month_number
+from oracles.ledger import Rows, brute_as_of, cases, customer_segments, month_number
 
 from dashboard.query import ledger as queries
 from dashboard.vocab import ACTIONS
@@ -47,7 +47,7 @@ def test_funnel_counts_customers_in_order(case, data):
     if len(segments) > 1 and data.draw(st.booleans()):
         segments[data.draw(st.integers(0, len(segments) - 1))] = False
     got = queries.funnel(cube, segments, cube.months[lo], cube.months[hi])
-    chosen = np.flatnonzero(segments[cube.customer_segment])
+    chosen = np.flatnonzero(segments[customer_segments(case.portfolio)])
     first = month_number(cube.months[lo])
     expected = brute_funnel(rows, chosen, first, month_number(cube.months[hi]))
     present = list(got["stage"])

@@ -41,6 +41,7 @@ from oracles.ledger import (
     brute_snapshots,
     cases,
     check_worklist,
+    customer_segments,
     day_number,
     expected_ageing,
     expected_bill_ageing,
@@ -380,7 +381,7 @@ def test_ageing_totals_on_reference_data(seed_dir):
 def test_ageing_transitions_and_cohorts_on_demo_data(demo):
     """Every ageing, transition, entry and vintage cell of the demo cube vs the naive book."""
     cube, book = demo.cube, demo.book
-    segment, n_seg = cube.customer_segment, len(cube.segments)
+    segment, n_seg = customer_segments(demo.portfolio), len(cube.segments)
     n_b = len(cube.arrears.bucket_labels)
     assert cube.arrears.snapshot_days.tolist() == book.snaps
     np.testing.assert_array_equal(cube.arrears.ageing, expected_ageing(book, segment, n_seg, n_b))
@@ -414,7 +415,7 @@ def test_ageing_matches_brute_force(case):
     book = case_book(case, cube)
     n_seg, n_b = len(cube.segments), len(case.buckets.labels)
     np.testing.assert_array_equal(
-        cube.arrears.ageing, expected_ageing(book, cube.customer_segment, n_seg, n_b)
+        cube.arrears.ageing, expected_ageing(book, customer_segments(case.portfolio), n_seg, n_b)
     )
 
 
@@ -426,7 +427,7 @@ def test_movement_matches_brute_force_and_balances(case):
     cube = case.cube()
     book = case_book(case, cube)
     movement = cube.arrears.movement
-    expected = expected_movement(book, cube.customer_segment, len(cube.segments))
+    expected = expected_movement(book, customer_segments(case.portfolio), len(cube.segments))
     np.testing.assert_array_equal(movement, expected)
     check_movement_identity(movement)
 
@@ -453,7 +454,7 @@ def test_transitions_match_brute_force(case):
     cube = case.cube()
     book = case_book(case, cube)
     n_seg, n_b = len(cube.segments), len(case.buckets.labels)
-    expected = expected_transitions(book, cube.customer_segment, n_seg, n_b)
+    expected = expected_transitions(book, customer_segments(case.portfolio), n_seg, n_b)
     np.testing.assert_array_equal(cube.arrears.transitions.sum(axis=1), expected.sum(axis=1))
     np.testing.assert_array_equal(cube.arrears.transitions, expected)
 
@@ -487,7 +488,9 @@ def test_transitions_match_brute_force(case):
 def test_entry_cohorts_match_brute_force(case):
     cube = case.cube()
     book = case_book(case, cube)
-    expected = expected_entries(book, cube.customer_segment, len(cube.segments), case.buckets.entry)
+    expected = expected_entries(
+        book, customer_segments(case.portfolio), len(cube.segments), case.buckets.entry
+    )
     assert table_cells(cube.arrears.entries, partition.ENTRY_MEASURES) == expected
 
 
@@ -514,7 +517,7 @@ def test_vintage_matches_brute_force(case):
     cube = case.cube()
     book = case_book(case, cube)
     default_month = first_default_months(case.portfolio, cube)
-    expected = expected_vintage(book, cube.customer_segment, default_month)
+    expected = expected_vintage(book, customer_segments(case.portfolio), default_month)
     got = {
         index: list(values.values())
         for index, values in table_cells(cube.arrears.vintage, partition.VINTAGE_MEASURES).items()
@@ -536,7 +539,9 @@ def test_vintage_follows_a_curve_for_its_months_on_book_only(case, months_on_boo
     assert cube.arrears.vintage.shape[1] == min(months_on_book, len(cube.arrears.snapshot_days))
     book = case_book(case, cube)
     default_month = first_default_months(case.portfolio, cube)
-    expected = expected_vintage(book, cube.customer_segment, default_month, months_on_book)
+    expected = expected_vintage(
+        book, customer_segments(case.portfolio), default_month, months_on_book
+    )
     got = table_cells(cube.arrears.vintage, partition.VINTAGE_MEASURES)
     assert {index: list(cell.values()) for index, cell in got.items()} == expected
 
@@ -573,7 +578,7 @@ def build_in_chunks(portfolio: Portfolio, cube: Cube, chunk: int) -> ArrearsTabl
         portfolio,
         outcomes,
         bill_month,
-        cube.customer_segment,
+        customer_segments(portfolio),
         len(cube.segments),
         cube.months,
         cube.as_of,
@@ -838,7 +843,7 @@ def test_bill_level_ageing_matches_brute_force_and_sums_to_the_arrears(case):
     book = case_book(case, cube)
     rows = Rows.of(case.portfolio, brute_as_of(case.portfolio, case.as_of))
     expected = expected_bill_ageing(
-        rows, book, cube.customer_segment, len(cube.segments), case.buckets.edges
+        rows, book, customer_segments(case.portfolio), len(cube.segments), case.buckets.edges
     )
     np.testing.assert_array_equal(cube.arrears.bill_ageing, expected)
     np.testing.assert_array_equal(

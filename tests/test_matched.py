@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
-from oracles.ledger import Rows, brute_as_of, brute_book, cases, day_number
+from oracles.ledger import Rows, brute_as_of, brute_book, cases, customer_segments, day_number
 from oracles.matched import expected_matched
 
 from dashboard.compute.partition import action_types
@@ -33,7 +33,7 @@ def test_matched_counts_match_brute_force(case):
     expected = expected_matched(
         rows,
         book,
-        cube.customer_segment,
+        customer_segments(case.portfolio),
         len(cube.segments),
         types,
         len(case.buckets.labels),

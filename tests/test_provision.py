@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from oracles.forward import brute_ecl, brute_loss_rates, expected_write_offs
-from oracles.ledger import Rows, brute_as_of, brute_book, cases, minimal_frames
+from oracles.ledger import Rows, brute_as_of, brute_book, cases, customer_segments, minimal_frames
 
 from dashboard.compute.partition import WRITE_OFF_HORIZONS, WRITE_OFF_MEASURES
 from dashboard.cube.pipeline import build_cube
@@ -50,7 +50,7 @@ def test_write_offs_match_the_per_customer_loop(case):
     book = brute_book(rows, as_of, case.buckets.edges)
     n_seg, n_b = len(cube.segments), len(case.buckets.labels)
     expected = expected_write_offs(
-        rows, book, cube.customer_segment, n_seg, n_b, WRITE_OFF_HORIZONS
+        rows, book, customer_segments(case.portfolio), n_seg, n_b, WRITE_OFF_HORIZONS
     )
     np.testing.assert_array_equal(cube.arrears.write_offs, expected)
 
@@ -61,7 +61,7 @@ def test_write_offs_on_demo_data_match_the_per_customer_loop(demo_cube):
     book = brute_book(rows, demo_cube.as_of, demo_cube.arrears.buckets.edges)
     n_seg, n_b = len(demo_cube.segments), len(demo_cube.arrears.bucket_labels)
     expected = expected_write_offs(
-        rows, book, demo_cube.customer_segment, n_seg, n_b, WRITE_OFF_HORIZONS
+        rows, book, customer_segments(portfolio), n_seg, n_b, WRITE_OFF_HORIZONS
     )
     np.testing.assert_array_equal(demo_cube.arrears.write_offs, expected)
     assert expected[..., 0].sum() > 0  # the demo book writes off

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, Phase, given, settings
-from oracles.ledger import Rows, brute_as_of, brute_book, cases, minimal_frames
+from oracles.ledger import Rows, brute_as_of, brute_book, cases, customer_segments, minimal_frames
 from oracles.severe import expected_severe
 
 from dashboard.cube.pipeline import build_cube
@@ -32,7 +32,7 @@ def test_reach_and_ever_tables_match_brute_force(case):
     as_of = brute_as_of(case.portfolio, case.as_of)
     rows = Rows.of(case.portfolio, as_of)
     book = brute_book(rows, as_of, case.buckets.edges)
-    reach, ever = expected_severe(rows, book, cube.customer_segment, len(cube.segments))
+    reach, ever = expected_severe(rows, book, customer_segments(case.portfolio), len(cube.segments))
     np.testing.assert_array_equal(cube.arrears.reach_after_dense(), reach)
     np.testing.assert_array_equal(cube.arrears.ever_severe, ever)
 

@@ -118,7 +118,7 @@ def corruptions(entry: Path) -> dict:
     for name in files:
         cases[f"{name} truncated"] = truncate(name)
         cases[f"{name} missing"] = lambda name=name: (entry / name).unlink()
-    for name in ("bills.arrow", "worklist.arrow", "customer_segment.npy", "sums_ageing.npy"):
+    for name in ("bills.arrow", "worklist.arrow", "snapshot_days.npy", "sums_ageing.npy"):
         cases[f"{name} one byte changed"] = flip(name)
     return cases
 
@@ -147,7 +147,7 @@ def test_a_pickle_in_an_entry_never_runs(source, tmp_path):
             return (Path.touch, (marker,))
 
     array = np.array([Payload()], dtype=object)
-    np.save(entry / "customer_segment.npy", array, allow_pickle=True)
+    np.save(entry / "snapshot_days.npy", array, allow_pickle=True)
     rewrite_manifest(entry, lambda m: None, sealed=True)  # the planted file passes every check
     with pytest.warns(store.CacheWarning):
         assert store.read_cube(entry) is None

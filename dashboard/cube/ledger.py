@@ -200,7 +200,8 @@ def arrears_sums(
         totals[name] = np.zeros(shapes[name], dtype=np.int64)
     totals["reach_after"] = ReachTable.combined(reach_after, k, n_segments)
     funnel = funnel_reach(portfolio.actions, months, customer_segment, n_segments)
-    return totals, funnel, _worklist_frame(worklists, portfolio, as_of)
+    worklist = _worklist_frame(worklists, portfolio, as_of, customer_segment, n_segments)
+    return totals, funnel, worklist
 
 
 def _add_sums(totals: dict[str, np.ndarray], shape: tuple, name: str, table: np.ndarray) -> None:
@@ -241,8 +242,15 @@ def funnel_reach(
     return tables + [empty] * (len(ACTIONS) - len(tables))
 
 
-def _worklist_frame(parts: list[pd.DataFrame], portfolio: Portfolio, as_of) -> pd.DataFrame:
-    """Customers in arrears with their last action and arrangement status on ``as_of``."""
+def _worklist_frame(
+    parts: list[pd.DataFrame],
+    portfolio: Portfolio,
+    as_of,
+    customer_segment: np.ndarray,
+    n_segments: int,
+) -> pd.DataFrame:
+    """Customers in arrears with their segment (in the narrowest unsigned type that holds
+    the segment ids), last action and arrangement status on ``as_of``."""
     owing = pd.concat(parts, ignore_index=True)
     who = owing["customer"].to_numpy(np.int64)
     n = len(portfolio.customers)
@@ -263,6 +271,7 @@ def _worklist_frame(parts: list[pd.DataFrame], portfolio: Portfolio, as_of) -> p
         {
             "customer": who,
             "customer_id": portfolio.customers["customer_id"].to_numpy()[who].astype(str),
+            "segment": customer_segment[who].astype(np.min_scalar_type(max(n_segments - 1, 0))),
             "arrears_pence": owing["arrears_pence"].to_numpy(np.int64),
             "days_past_due": owing["days_past_due"].to_numpy(np.int64),
             "last_payment_date": dates_of(owing["last_payment_day"]),

@@ -99,7 +99,7 @@ def build_cube(
         bills=bill_sums,
         actions=action_table(portfolio.actions, customer_segment),
         arrangements=arrangement_table(portfolio.actions, customer_segment, as_of),
-        customer_segment=customer_segment,
+        n_customers=len(customer_segment),
         reach=customer_reach(
             bills, outcomes, bill_month, customer_segment, len(months), len(segments)
         ),

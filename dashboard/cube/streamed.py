@@ -277,7 +277,7 @@ def streamed_cube(
     else:
         raise Unstreamable("the partitions' global values did not settle")
     _check_orphans(layout, customers, totals)
-    return _cube(totals, settings, segments, customer_segment)
+    return _cube(totals, settings, segments, len(customers))
 
 
 def _scan_customers(layout: Layout, origins: dict[str, str]) -> pd.DataFrame:
@@ -659,9 +659,7 @@ def _merged_warnings(totals: Totals, origins: dict[str, str]) -> list[str]:
     return lines
 
 
-def _cube(
-    totals: Totals, settings: Settings, segments: pd.DataFrame, customer_segment: np.ndarray
-) -> Cube:
+def _cube(totals: Totals, settings: Settings, segments: pd.DataFrame, n_customers: int) -> Cube:
     """The cube of the added-up partitions."""
     months, n_segments = settings.months, settings.n_segments
     actions = pd.concat(totals.frames["actions"], ignore_index=True)
@@ -689,7 +687,7 @@ def _cube(
         bills=bill_frame(totals.bills, months, n_segments),
         actions=actions.reset_index(),
         arrangements=arrangements.groupby(["month", "segment"], as_index=False).sum(),
-        customer_segment=customer_segment,
+        n_customers=n_customers,
         reach={name: totals.combined_reach(name, len(months), n_segments) for name in REACH_SERIES},
         as_of=settings.as_of,
         window=settings.window,

@@ -53,9 +53,9 @@ class Cube:
         ``month`` (of the action date), ``segment``, ``action``, ``count``.
     arrangements : DataFrame
         ``month`` (agreed), ``segment``, ``agreed``, ``decided``, ``kept``.
-    customer_segment : ndarray of unsigned int
-        Segment id of every customer (customer-table order), in the narrowest unsigned
-        type that holds the segments (``uint16`` for up to 65,536: 2 bytes a customer).
+    n_customers : int
+        Customers of the book (the cube holds nothing per customer but the worklist's
+        rows, one per customer in arrears).
     reach : dict of str to ReachTable
         Per segment, the customers with a bill (``billed``, ``mature``) or a defaulted bill
         (``defaulted``, ``mature_defaulted``) in any month range
@@ -79,7 +79,7 @@ class Cube:
     bills: pd.DataFrame
     actions: pd.DataFrame
     arrangements: pd.DataFrame
-    customer_segment: np.ndarray
+    n_customers: int
     reach: dict[str, ReachTable]
     as_of: pd.Timestamp
     window: Window
@@ -89,8 +89,6 @@ class Cube:
     arrays: dict[str, TableArrays] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        narrow = np.min_scalar_type(max(len(self.segments) - 1, 0))
-        self.customer_segment = np.asarray(self.customer_segment, dtype=narrow)
         first = self.months[0]
         self.arrays = {
             "bills": TableArrays.of(self.bills, first, BILL_MEASURES),

@@ -207,7 +207,7 @@ def _ranked_worklist(cube) -> tuple[pd.DataFrame, np.ndarray]:
             return _RANKED[cube.arrears]
     tables = cube.arrears
     rows = tables.worklist
-    segment = cube.customer_segment[rows["customer"].to_numpy()]
+    segment = rows["segment"].to_numpy()
     dims = cube.segments.iloc[segment].reset_index(drop=True)
     vulnerable = dims["is_vulnerable"].astype(int).to_numpy() == 1
     arrears = rows["arrears_pence"].to_numpy() / 100

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from dashboard import compute
 from dashboard.compute import partition
+from dashboard.cube.bills import segment_table
 from dashboard.cube.pipeline import build_cube
 from dashboard.schema import Portfolio, tables_from_frames, validate
 from dashboard.vocab import ACTIONS
@@ -447,6 +448,12 @@ class Case:
         return build_cube(self.portfolio, self.window, self.as_of, self.buckets)
 
 
+def customer_segments(portfolio) -> np.ndarray:
+    """Each customer's segment id (customer-table order), numbered as the cube numbers its
+    segments (the cube itself keeps none per customer)."""
+    return segment_table(portfolio.customers)[1]
+
+
 @st.composite
 def cases(draw) -> Case:
     """Random small portfolios (1-6 customers, 1-10 months starting in any month)."""
@@ -676,9 +683,13 @@ def check_worklist(portfolio: Portfolio, cube, rows: Rows | None = None) -> None
             owing[customer] = (owed, days)
     work = cube.arrears.worklist
     assert sorted(work["customer"].tolist()) == sorted(owing)
+    dimensions = list(cube.segments.columns)
     for row in work.itertuples():
         assert row.customer_id == ids[row.customer]
         assert (row.arrears_pence, row.days_past_due) == owing[row.customer], row.customer_id
+        segment = cube.segments.iloc[row.segment][dimensions].astype(str).tolist()
+        customer = portfolio.customers.iloc[row.customer][dimensions].astype(str).tolist()
+        assert segment == customer, row.customer_id  # the row's segment is the customer's
         paid = [(d, p) for d, p in rows.payments[row.customer] if d <= as_of_day]
         if paid:
             last = max(d for d, _ in paid)
