@@ -191,3 +191,65 @@ def test_the_model_output_follows_filters_and_period(model):
         assert model.headline["aged"]["arrears"].iloc[-1] < everyone["aged"]["arrears"].iloc[-1]
     finally:
         model.param.update(region=[], period=model.param.period.bounds)
+
+
+def test_the_trend_from_the_cubes_first_month_has_no_moves_before_it(selection):
+    cube, segments = selection
+    trend = headline.headline_trend(cube, segments, cube.months[2])
+    assert list(trend["month"]) == list(cube.months[:3])
+    first, later = trend.iloc[0], trend.iloc[1:]
+    for column in ("in_arrears_before", "cured", "cure_rate", "current_before", "new_in_arrears"):
+        assert np.isnan(first[column])
+    moves = headline.cures(cube, segments, cube.months[1], cube.months[2])
+    for column in ("in_arrears_before", "cured", "current_before", "new_in_arrears"):
+        assert list(later[column]) == list(moves[column])
+    for row in trend.itertuples():  # every row's position is its own month-end's
+        m = month_index(cube, row.month)
+        assert row.customers == ageing_sum(
+            cube, segments, m, range(len(cube.arrears.bucket_labels)), "customers"
+        )
+
+
+def test_aged_debt_at_the_first_month_end_has_no_change():
+    model = CollectionsModel(live_outputs=["headline"])
+    cube = model.cube
+    segments = np.ones(len(cube.segments), dtype=bool)
+    table = headline.aged_debt(cube, segments, cube.months[0])
+    assert table["arrears_change"].isna().all() and table["customers_change"].isna().all()
+    total = (
+        ageing_sum(
+            cube, segments, 0, range(1, len(cube.arrears.bucket_labels)), "arrears_pence", "bill"
+        )
+        / 100
+    )
+    assert table["arrears"].iloc[-1] == pytest.approx(total, abs=0.005)
+
+
+@pytest.mark.parametrize("level", ["bill", "account"])
+def test_an_empty_selection_owes_nothing_and_divides_by_nothing(model, level):
+    cube = model.cube
+    nobody = np.zeros(len(cube.segments), dtype=bool)
+    result = headline.headline(cube, nobody, level=level)
+    assert (result["trend"][["customers", "in_arrears", "arrears"]] == 0).all().all()
+    assert result["trend"][["share_in_arrears", "oldest_share", "cure_rate"]].isna().all().all()
+    assert (result["aged"]["arrears"] == 0).all() and result["aged"]["share"].isna().all()
+    assert (result["bridge"]["amount"] == 0).all()
+
+
+@pytest.mark.parametrize("level", ["bill", "account"])
+def test_the_headline_is_its_parts(selection, level):
+    """headline() computes its figures once for every part: each part equals the public
+    function that computes it alone, for an open and a closed period."""
+    cube, segments = selection
+    known = len(cube.arrears.snapshot_days)
+    for start, end in [(None, None), (cube.months[3], cube.months[known - 4])]:
+        result = headline.headline(cube, segments, start, end, level=level)
+        pd.testing.assert_frame_equal(
+            result["trend"], headline.headline_trend(cube, segments, end, level=level)
+        )
+        pd.testing.assert_frame_equal(
+            result["aged"], headline.aged_debt(cube, segments, end, level)
+        )
+        pd.testing.assert_frame_equal(
+            result["movement"], headline.flows(cube, segments, start, end)
+        )

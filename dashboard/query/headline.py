@@ -37,8 +37,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from dashboard.compute.partition import BILL_AGEING_MEASURES, MOVEMENT_MEASURES
 from dashboard.query import ledger
-from dashboard.query.ledger import ratio
+from dashboard.query.ledger import MOVEMENT_COLUMNS, ratio
+from dashboard.query.selection import month_bounds, month_indexes, month_span, segment_sums
 
 HISTORY_MONTHS = 12
 """Month-ends shown in a headline sparkline."""
@@ -70,34 +72,56 @@ def history_range(cube, end=None, months: int = HISTORY_MONTHS) -> tuple:
 
 @dataclass(frozen=True)
 class Aged:
-    """The ageing of a month range at account level and at the chosen level, selected once
-    and shared by every headline figure of a change (the bill-level frame is the account
-    one when the level is "account")."""
+    """The ageing sums of consecutive month-ends, selected once per change and shared by
+    every headline figure: per month-end and bucket, the account level's
+    :data:`~dashboard.compute.partition.AGEING_MEASURES` and the chosen level's customers
+    and arrears pence (the account level's own when the level is "account")."""
 
-    account: pd.DataFrame
-    level: pd.DataFrame
+    indexes: np.ndarray
+    """Month indexes of the cube (consecutive)."""
+    account: np.ndarray
+    """``(months, buckets, AGEING_MEASURES)`` int64."""
+    level: np.ndarray
+    """``(months, buckets, [customers, arrears_pence])`` int64."""
 
     @classmethod
     def of(cls, cube, segments: np.ndarray, start=None, end=None, level: str = "bill") -> Aged:
-        """:func:`dashboard.query.ledger.ageing` of ``[start, end]`` at both levels."""
-        account = ledger.ageing(cube, segments, start, end)
-        if level == "account":
-            return cls(account, account)
-        return cls(account, ledger.ageing(cube, segments, start, end, level=level))
+        """The ageing of ``[start, end]`` (inclusive; None = open) at both levels."""
+        if level not in ledger.AGEING_LEVELS:
+            raise ValueError(f"ageing level {level!r}: one of {ledger.AGEING_LEVELS}")
+        indexes = month_indexes(cube, start, end)
+        account = _summed(cube, "ageing", segments, indexes)
+        chosen = account[:, :, :2].copy()
+        if level == "bill":  # past-due buckets: the unpaid bills' customers and pence
+            bills = _summed(cube, "bill_ageing", segments, indexes)
+            chosen[:, 1:, 0] = bills[:, 1:, BILL_AGEING_MEASURES.index("customers")]
+            chosen[:, 1:, 1] = bills[:, 1:, BILL_AGEING_MEASURES.index("arrears_pence")]
+        return cls(indexes, account, chosen)
 
-    def within(self, start=None, end=None) -> Aged:
+    def within(self, cube, start=None, end=None) -> Aged:
         """The month-ends of ``[start, end]`` only (inclusive; None = open)."""
-        return Aged(*(_months_within(frame, start, end) for frame in (self.account, self.level)))
+        low, high = month_bounds(cube, start, end)
+        keep = (self.indexes >= low) & (self.indexes <= high)
+        return Aged(self.indexes[keep], self.account[keep], self.level[keep])
 
 
-def _months_within(frame: pd.DataFrame, start, end) -> pd.DataFrame:
-    month = frame["month"]
-    keep = np.ones(len(frame), dtype=bool)
-    if start is not None:
-        keep &= (month >= pd.Timestamp(start)).to_numpy()
-    if end is not None:
-        keep &= (month <= pd.Timestamp(end)).to_numpy()
-    return frame.loc[keep].reset_index(drop=True)
+def _summed(cube, name: str, segments: np.ndarray, indexes: np.ndarray) -> np.ndarray:
+    """The selected segments' sum of built table ``name`` at consecutive month indexes."""
+    return segment_sums(cube.arrears.sums[name][month_span(indexes)], segments)
+
+
+def _months(cube, indexes: np.ndarray) -> pd.DatetimeIndex:
+    return cube.months[indexes]
+
+
+def _at(indexes: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """``values`` (one per consecutive month index of ``indexes``) at the ``wanted`` month
+    indexes: float64, NaN where a wanted month has no value."""
+    out = np.full(len(wanted), np.nan)
+    where = wanted - (indexes[0] if len(indexes) else 0)
+    known = (where >= 0) & (where < len(values))
+    out[known] = values[where[known]]
+    return out
 
 
 def position(cube, segments: np.ndarray, start=None, end=None, level: str = "bill") -> pd.DataFrame:
@@ -123,27 +147,26 @@ def position(cube, segments: np.ndarray, start=None, end=None, level: str = "bil
         aged at ``level`` (bill level by default: each unpaid bill in its own bucket);
         customer counts are the account level's (each customer once).
     """
-    return _position(Aged.of(cube, segments, start, end, level))
+    return pd.DataFrame(_position(cube, Aged.of(cube, segments, start, end, level)))
 
 
-def _position(aged: Aged) -> pd.DataFrame:
-    frame = aged.account
-    code = frame["bucket"].cat.codes.to_numpy()
-    last = len(frame["bucket"].cat.categories) - 1
-    frame = frame.assign(
-        in_arrears=np.where(code > 0, frame["customers"], 0),
-        past_due=np.where(code > 0, frame["arrears"], 0.0),
-        current_arrears=np.where(code == 0, frame["arrears"], 0.0),
-        first_bucket_arrears=np.where(code == 1, aged.level["arrears"], 0.0),
-        oldest_arrears=np.where((code == last) & (last > 0), aged.level["arrears"], 0.0),
-    )
-    columns = ["customers", "in_arrears", "past_due", "current_arrears"]
-    columns += ["first_bucket_arrears", "oldest_arrears"]
-    total = frame.groupby("month", sort=True)[columns].sum().reset_index()
-    total = total.rename(columns={"past_due": "arrears"})
-    total["share_in_arrears"] = ratio(total["in_arrears"], total["customers"])
-    total["oldest_share"] = ratio(total["oldest_arrears"], total["arrears"])
-    return total
+def _position(cube, aged: Aged) -> dict[str, np.ndarray]:
+    """The columns of :func:`position` from the ageing sums."""
+    account, chosen = aged.account, aged.level
+    last = account.shape[1] - 1
+    nothing = np.zeros(len(aged.indexes))
+    columns = {
+        "month": _months(cube, aged.indexes),
+        "customers": account[:, :, 0].sum(axis=1),
+        "in_arrears": account[:, 1:, 0].sum(axis=1),
+        "arrears": account[:, 1:, 1].sum(axis=1) / 100,
+        "current_arrears": account[:, 0, 1] / 100,
+        "first_bucket_arrears": chosen[:, 1, 1] / 100 if last >= 1 else nothing,
+        "oldest_arrears": chosen[:, last, 1] / 100 if last >= 1 else nothing,
+    }
+    columns["share_in_arrears"] = ratio(columns["in_arrears"], columns["customers"])
+    columns["oldest_share"] = ratio(columns["oldest_arrears"], columns["arrears"])
+    return columns
 
 
 def flows(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
@@ -164,21 +187,24 @@ def flows(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
         ``collectable`` (opening + fell due − closing current receivables) and ``cei``
         (collected / collectable), NaN where a denominator is 0.
     """
-    movement = ledger.movement(cube, segments, start, end)
-    return _flows(movement, position(cube, segments, start, end, level="account"))
+    aged = Aged.of(cube, segments, start, end, level="account")
+    return pd.DataFrame(_flows(cube, segments, aged.indexes, aged))
 
 
-def _flows(movement: pd.DataFrame, position: pd.DataFrame) -> pd.DataFrame:
-    """:func:`flows` of a movement frame, with the Current arrears of :func:`position`."""
-    frame = movement.copy()
-    current = position.set_index("month")["current_arrears"]
-    closing_current = current.reindex(frame["month"]).fillna(0.0).to_numpy()
-    due = frame["opening_arrears"] + frame["fell_due"]
-    frame["cash_to_billed"] = ratio(frame["cash"], frame["fell_due"])
-    frame["collected"] = due - frame["closing_arrears"]
-    frame["collectable"] = due - closing_current
-    frame["cei"] = ratio(frame["collected"], frame["collectable"])
-    return frame
+def _flows(cube, segments: np.ndarray, indexes: np.ndarray, aged: Aged) -> dict[str, np.ndarray]:
+    """The columns of :func:`flows` at consecutive month ``indexes``, their closing current
+    receivables from ``aged`` (which holds every one of them)."""
+    sums = _summed(cube, "movement", segments, indexes) / 100
+    columns = {"month": _months(cube, indexes)}
+    for index, name in enumerate(MOVEMENT_MEASURES):
+        columns[MOVEMENT_COLUMNS[name]] = sums[:, index]
+    closing_current = _at(aged.indexes, aged.account[:, 0, 1] / 100, indexes)
+    due = columns["opening_arrears"] + columns["fell_due"]
+    columns["cash_to_billed"] = ratio(columns["cash"], columns["fell_due"])
+    columns["collected"] = due - columns["closing_arrears"]
+    columns["collectable"] = due - closing_current
+    columns["cei"] = ratio(columns["collected"], columns["collectable"])
+    return columns
 
 
 def cures(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
@@ -199,11 +225,26 @@ def cures(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
         ``new_in_arrears`` (Current -> past due) and ``new_arrears_rate`` (their share of
         ``current_before``). The cube's first month has no month before: it is left out.
     """
-    rates = ledger.roll_rates(cube, segments, start, end)
-    columns = ["month", "in_arrears_before", "cured", "cure_rate", "current_before"]
-    return rates[[*columns, "new_in_arrears"]].assign(
-        new_arrears_rate=ratio(rates["new_in_arrears"], rates["current_before"])
-    )
+    indexes = month_indexes(cube, start, end)
+    return pd.DataFrame(_cures(cube, segments, indexes[indexes >= 1]))
+
+
+def _cures(cube, segments: np.ndarray, indexes: np.ndarray) -> dict[str, np.ndarray]:
+    """The columns of :func:`cures` at consecutive month indexes, none of them 0."""
+    counts = segment_sums(
+        cube.arrears.sums["transitions"][month_span(indexes), :, :, 0], segments
+    )  # (months, bucket before, bucket now): customers
+    in_arrears, cured = counts[:, 1:, :].sum(axis=(1, 2)), counts[:, 1:, 0].sum(axis=1)
+    current, new = counts[:, 0, :].sum(axis=1), counts[:, 0, 1:].sum(axis=1)
+    return {
+        "month": _months(cube, indexes),
+        "in_arrears_before": in_arrears,
+        "cured": cured,
+        "cure_rate": ratio(cured, in_arrears),
+        "current_before": current,
+        "new_in_arrears": new,
+        "new_arrears_rate": ratio(new, current),
+    }
 
 
 def headline_trend(
@@ -226,22 +267,27 @@ def headline_trend(
     -------
     DataFrame
         One row per month-end (oldest first): the columns of :func:`position`,
-        :func:`flows` and :func:`cures`.
+        :func:`flows` and :func:`cures` (those of :func:`cures` NaN at the cube's first
+        month, which has no month before).
     """
     start, last = history_range(cube, end, months)
-    return _headline_trend(cube, segments, _position(Aged.of(cube, segments, start, last, level)))
+    return _headline_trend(cube, segments, Aged.of(cube, segments, start, last, level))
 
 
-def _headline_trend(cube, segments: np.ndarray, position: pd.DataFrame) -> pd.DataFrame:
-    """:func:`headline_trend` over the month-ends of ``position`` (:func:`position`)."""
-    months = position["month"]
-    start, last = (months.min(), months.max()) if len(months) else (None, None)
-    frame = position
-    movement = ledger.movement(cube, segments, start, last)
-    money = _flows(movement, frame).drop(columns=["closing_arrears"])
-    frame = frame.merge(money, on="month", how="left")
-    frame = frame.merge(cures(cube, segments, start, last), on="month", how="left")
-    return frame.sort_values("month").reset_index(drop=True)
+def _headline_trend(cube, segments: np.ndarray, aged: Aged) -> pd.DataFrame:
+    """:func:`headline_trend` over the month-ends of ``aged``."""
+    indexes = aged.indexes
+    columns = _position(cube, aged)
+    money = _flows(cube, segments, indexes, aged)
+    del money["month"], money["closing_arrears"]
+    columns.update(money)
+    later = indexes[indexes >= 1]
+    moves = _cures(cube, segments, later)
+    del moves["month"]
+    if len(later) < len(indexes):  # the cube's first month: no month before it
+        moves = {name: _at(later, values, indexes) for name, values in moves.items()}
+    columns.update(moves)
+    return pd.DataFrame(columns)
 
 
 def aged_debt(cube, segments: np.ndarray, end=None, level: str = "bill") -> pd.DataFrame:
@@ -266,38 +312,31 @@ def aged_debt(cube, segments: np.ndarray, end=None, level: str = "bill") -> pd.D
         and ``customers_change`` (since the month-end before; NaN without one).
     """
     start, last = history_range(cube, end, 1)
-    return _aged_debt(Aged.of(cube, segments, start, last, level), start, last)
+    return _aged_debt(cube, Aged.of(cube, segments, start, last, level), last)
 
 
-def _aged_debt(aged: Aged, start, last) -> pd.DataFrame:
-    """:func:`aged_debt` at month-end ``last`` against ``start`` (the month-end before)."""
-    aged = aged.within(start, last)
-    frame = aged.level.loc[aged.level["bucket"].cat.codes > 0]
-    account = aged.account
-    owing = account.loc[account["bucket"].cat.codes > 0].groupby("month")["customers"].sum()
-    now = frame.loc[frame["month"] == last].set_index("bucket")
-    before = frame.loc[frame["month"] == start].set_index("bucket")
-    table = pd.DataFrame(
-        {
-            "bucket": [str(b) for b in now.index],
-            "arrears": now["arrears"].to_numpy(),
-            "customers": now["customers"].to_numpy(),
-        }
+def _aged_debt(cube, aged: Aged, last) -> pd.DataFrame:
+    """:func:`aged_debt` at month-end ``last`` (a month of ``aged``) against the one before."""
+    now = int(month_bounds(cube, last, None)[0]) - (
+        int(aged.indexes[0]) if len(aged.indexes) else 0
     )
-    previous = before.reindex(now.index) if len(before) else None
-    total = pd.DataFrame(
-        {"bucket": ["Total"], "arrears": [table["arrears"].sum()],
-         "customers": [owing.get(last, 0)]}
-    )  # fmt: skip
-    table = pd.concat([table, total], ignore_index=True)
-    table["share"] = ratio(table["arrears"], table["arrears"].iloc[-1])
-    for column in ("arrears", "customers"):
-        if previous is None:
-            table[f"{column}_change"] = np.nan
-            continue
-        old = previous[column].to_numpy(dtype=np.float64)
-        old_total = old.sum() if column == "arrears" else owing.get(start, 0)
-        table[f"{column}_change"] = table[column].to_numpy() - np.r_[old, old_total]
+    labels = [str(label) for label in cube.arrears.bucket_labels[1:]]
+    buckets = aged.level[now, 1:] if 0 <= now < len(aged.indexes) else np.zeros((0, 2), np.int64)
+    owing = aged.account[:, 1:, 0].sum(axis=1)  # customers in arrears, each once
+    arrears = np.r_[buckets[:, 1], buckets[:, 1].sum()] / 100
+    customers = np.r_[buckets[:, 0], owing[now] if len(buckets) else 0]
+    table = pd.DataFrame(
+        {"bucket": [*labels[: len(buckets)], "Total"], "arrears": arrears, "customers": customers}
+    )
+    table["share"] = ratio(arrears, arrears[-1])
+    if len(buckets) and now >= 1:
+        before = aged.level[now - 1, 1:]
+        table["arrears_change"] = arrears - np.r_[before[:, 1], before[:, 1].sum()] / 100
+        table["customers_change"] = (customers - np.r_[before[:, 0], owing[now - 1]]).astype(
+            np.float64
+        )
+    else:
+        table["arrears_change"] = table["customers_change"] = np.nan
     return table
 
 
@@ -319,14 +358,17 @@ def bridge(movement: pd.DataFrame) -> pd.DataFrame:
     """
     if movement.empty:
         return pd.DataFrame(columns=["step", "amount", "start", "end"])
-    first, last = movement.iloc[0], movement.iloc[-1]
-    opening = first["opening_arrears"] - first["opening_credit"]
-    closing = last["closing_arrears"] - last["closing_credit"]
+
+    def column(name: str) -> np.ndarray:
+        return movement[name].to_numpy(dtype=np.float64)
+
+    opening = column("opening_arrears")[0] - column("opening_credit")[0]
+    closing = column("closing_arrears")[-1] - column("closing_credit")[-1]
     changes = [
-        movement["fell_due"].sum(),
-        -movement["cash"].sum(),
-        -movement["written_off"].sum(),
-        movement["other_adjustments"].sum(),
+        column("fell_due").sum(),
+        -column("cash").sum(),
+        -column("written_off").sum(),
+        column("other_adjustments").sum(),
     ]
     ends = opening + np.cumsum(changes)
     return pd.DataFrame(
@@ -359,13 +401,13 @@ def headline(cube, segments: np.ndarray, start=None, end=None, level: str = "bil
         of that movement) and ``month_bridge`` (of its last month).
     """
     history_start, last = history_range(cube, end)
-    first = history_start if start is None else min(pd.Timestamp(start), history_start)
+    first = None if start is None else min(pd.Timestamp(start), history_start)
     aged = Aged.of(cube, segments, first, last, level)  # once, for every figure below
-    where = _position(aged)
-    movement = _flows(ledger.movement(cube, segments, start, end), where)
+    period = month_indexes(cube, start, end)
+    movement = pd.DataFrame(_flows(cube, segments, period, aged))
     return {
-        "trend": _headline_trend(cube, segments, _months_within(where, history_start, last)),
-        "aged": _aged_debt(aged, *history_range(cube, end, 1)),
+        "trend": _headline_trend(cube, segments, aged.within(cube, history_start, last)),
+        "aged": _aged_debt(cube, aged, last),
         "movement": movement,
         "bridge": bridge(movement),
         "month_bridge": bridge(movement.tail(1)),

@@ -15,7 +15,7 @@ from dashboard.compute.partition import (
     MOVEMENT_MEASURES,
     PAY_DAYS,
 )
-from dashboard.query.selection import month_indexes, month_range, segment_sums
+from dashboard.query.selection import month_indexes, month_range, month_span, segment_sums
 from dashboard.vocab import ACTIONS, HELD_OUT
 
 
@@ -45,11 +45,6 @@ def segment_groups(
     matrix[np.arange(len(segments)), values.cat.codes.to_numpy()] = segments
     labels = pd.Categorical.from_codes(np.arange(size), dtype=values.dtype)
     return matrix, labels
-
-
-def _span(months: np.ndarray) -> slice:
-    """The consecutive month indexes as a slice (a view, no copy)."""
-    return slice(int(months[0]), int(months[-1]) + 1) if len(months) else slice(0, 0)
 
 
 AGEING_LEVELS = ("bill", "account")
@@ -94,9 +89,11 @@ def ageing(
     tables = cube.arrears
     months = month_indexes(cube, start, end)
     matrix, labels = segment_groups(cube, segments, by)
-    sums = np.moveaxis(segment_sums(tables.sums["ageing"][_span(months)], matrix), -1, 1)
+    sums = np.moveaxis(segment_sums(tables.sums["ageing"][month_span(months)], matrix), -1, 1)
     if level == "bill":  # past-due buckets: arrears and customers of the unpaid bills
-        bills = np.moveaxis(segment_sums(tables.sums["bill_ageing"][_span(months)], matrix), -1, 1)
+        bills = np.moveaxis(
+            segment_sums(tables.sums["bill_ageing"][month_span(months)], matrix), -1, 1
+        )
         sums[:, :, 1:, 1] = bills[:, :, 1:, 0]
         sums[:, :, 1:, 0] = bills[:, :, 1:, 1]
     m, g, b = np.meshgrid(
@@ -150,7 +147,7 @@ def movement(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
     """
     tables = cube.arrears
     months = month_indexes(cube, start, end)
-    sums = segment_sums(tables.sums["movement"][_span(months)], segments)
+    sums = segment_sums(tables.sums["movement"][month_span(months)], segments)
     frame = {"month": cube.months[months]}
     for index, name in enumerate(MOVEMENT_MEASURES):
         frame[MOVEMENT_COLUMNS[name]] = sums[:, index] / 100
@@ -246,7 +243,7 @@ def roll_rates(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame
     tables = cube.arrears
     months = month_indexes(cube, start, end)
     months = months[months >= 1]
-    counts = segment_sums(tables.sums["transitions"][_span(months), :, :, 0], segments)
+    counts = segment_sums(tables.sums["transitions"][month_span(months), :, :, 0], segments)
     in_arrears = counts[:, 1:, :].sum(axis=(1, 2))
     cured = counts[:, 1:, 0].sum(axis=1)
     current = counts[:, 0, :].sum(axis=1)
@@ -352,7 +349,7 @@ def entry_cohorts(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFr
     """
     tables = cube.arrears
     months = month_indexes(cube, start, end)
-    sums = segment_sums(tables.sums["entries"][_span(months)], segments)
+    sums = segment_sums(tables.sums["entries"][month_span(months)], segments)
     frame = {"month": cube.months[months], "entered": sums[:, 0]}
     for position, h in enumerate(CURE_AFTER):
         observed = sums[:, 1 + position]

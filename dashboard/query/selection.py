@@ -77,6 +77,11 @@ def month_indexes(cube: Cube, start=None, end=None, count: int | None = None) ->
     return np.arange(max(low, 0), min(high, count - 1) + 1)
 
 
+def month_span(indexes: np.ndarray) -> slice:
+    """Consecutive month indexes (:func:`month_indexes`) as a slice: a view, no copy."""
+    return slice(int(indexes[0]), int(indexes[-1]) + 1) if len(indexes) else slice(0, 0)
+
+
 def segment_sums(table: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Sum a segment-last built table over segments with 0/1 ``weights``, as int64.
 
