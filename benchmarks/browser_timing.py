@@ -142,22 +142,34 @@ def time_change(page, kind: str, pick: int, timeout_s: float) -> float:
     return time.perf_counter() - started
 
 
+VISIT_STATE_JS = """name => {
+  const tabs = [...Bokeh.documents[0].all_models].find(m => Array.isArray(m.tabs)
+    && m.tabs.some(panel => panel.title === name));
+  const child = tabs === undefined ? undefined : tabs.tabs[tabs.active].child;
+  const filled = child !== undefined && tabs.tabs[tabs.active].title === name
+    && Array.isArray(child.children) && child.children.length > 0;
+  return [performance.now(), window.__messages, filled];
+}"""
+"""Now, the messages applied so far, and whether the open tab is ``name`` with its content in
+the page (a tab whose server is silent a while before sending it is not counted done)."""
+
+
 def time_tab_visit(
     page, name: str, quiet_ms: int = 1000, timeout_s: float = 300
 ) -> tuple[float, float]:
-    """Seconds from clicking the tab ``name`` (first visit) until the server's last message
-    is applied (no message for ``quiet_ms`` after it), and until its last update of the page
-    is applied (the last ``PATCH-DOC``: the tab's content drawn, without the server's replies
-    to the messages the browser sends once it has drawn it)."""
+    """Seconds from clicking the tab ``name`` (first visit) until its content is in the page
+    and the server's last message is applied (no message for ``quiet_ms`` after it), and until
+    its last update of the page is applied (the last ``PATCH-DOC``: the tab's content
+    drawn, without the server's replies to the messages the browser sends once drawn)."""
     tab = page.locator(".bk-tab").filter(has_text=re.compile(rf"^\s*{re.escape(name)}\s*$"))
     clicked = page.evaluate("() => performance.now()")
     tab.click()
     deadline = time.perf_counter() + timeout_s
     while time.perf_counter() < deadline:
         page.wait_for_timeout(quiet_ms // 4)
-        now, messages = page.evaluate("() => [performance.now(), window.__messages]")
+        now, messages, filled = page.evaluate(VISIT_STATE_JS, name)
         after = [(when, kind) for when, kind in messages if when > clicked]
-        if after and now - after[-1][0] >= quiet_ms:
+        if filled and after and now - after[-1][0] >= quiet_ms:
             patches = [when for when, kind in after if kind == "PATCH-DOC"] or [after[-1][0]]
             return (after[-1][0] - clicked) / 1000, (patches[-1] - clicked) / 1000
     raise TimeoutError(f"tab {name} still updating after {timeout_s} s")

@@ -185,7 +185,23 @@ def _scores(model: CollectionsModel, target: str) -> dict:
             f"{loader.SCORE_MAX_CUSTOMERS:,}, ${loader.SCORE_MAX_ENV}); run "
             f"`collections-dashboard score --target {target}` on a machine sized for the book."
         }
-    return loader.early_warning(_data(model), model.cube.as_of, target)
+    data, as_of = _data(model), model.cube.as_of
+    failed = model._score_errors.get(target)
+    if failed is not None:
+        return {"message": f"The {target.replace('-', ' ')} score could not be computed: {failed}"}
+    if (
+        model.scores_in_background
+        and customers >= loader.SCORE_BACKGROUND_FROM
+        and not loader.early_warning_ready(data, as_of, target)
+    ):
+        return {
+            "pending": target,
+            "message": f"The {target.replace('-', ' ')} score is being computed for "
+            f"{customers:,} customers (the whole book is read, a model trained and every "
+            "customer scored: about a minute at a million customers); it appears here by "
+            "itself when it is ready.",
+        }
+    return loader.early_warning(data, as_of, target)
 
 
 def _early_warning(model: CollectionsModel) -> dict:
@@ -676,9 +692,18 @@ class CollectionsModel(param.Parameterized):
         "score's (ON_DEMAND).",
     )
 
+    scores_in_background = param.Boolean(
+        default=False,
+        doc="Leave a score that this process does not hold yet (from "
+        "loader.SCORE_BACKGROUND_FROM customers) to be computed in the background: its output "
+        "then says so, with ``pending`` (the score's target), until :meth:`recompute` is called "
+        "once it is ready (a served page; a notebook or an export computes it at once).",
+    )
+
     def __init__(self, portfolio: Portfolio | None = None, **params):
         self._portfolio = portfolio
         self._stale: set[str] = set()
+        self._score_errors: dict[str, str] = {}
         super().__init__(**params)
         if self.fixed_window:
             for name in BUILD_SETTINGS:
@@ -762,6 +787,37 @@ class CollectionsModel(param.Parameterized):
             return
         self._stale.discard(output.name)
         setattr(self, output.name, output.compute(self))
+
+    def recompute(self, name: str) -> None:
+        """Recompute the output ``name`` now if it is needed (else when it is next needed),
+        and the outputs computed from it.
+
+        Parameters
+        ----------
+        name : str
+            An output (e.g. ``"early_warning"`` once its score is ready).
+        """
+        self._refresh(OUTPUT[name])
+
+    def score_in_background(self, target: str, done: Callable[[], None]) -> None:
+        """Compute a score of this model's data on a thread of its own
+        (:func:`dashboard.loader.early_warning_in_background`), then call ``done`` (on that
+        thread): :meth:`recompute` its output then shows it, or why it could not be made.
+
+        Parameters
+        ----------
+        target : str
+            A key of :data:`dashboard.score.TARGETS` (an output's ``pending``).
+        done : callable
+            Called with no argument once the score is in memory or has failed.
+        """
+
+        def finished(error: Exception | None) -> None:
+            if error is not None:
+                self._score_errors[target] = str(error)
+            done()
+
+        loader.early_warning_in_background(_data(self), self.cube.as_of, target, finished)
 
     @param.depends("live_outputs", watch=True)
     def _catch_up(self) -> None:

@@ -199,7 +199,11 @@ class Dashboard(pn.viewable.Viewer):
             self.active_tab = self.tabs_shown[0].name
         if self._owns_model:  # computes the open tab's outputs only, from the start
             live = self.outputs_by_tab()[self.active_tab]
-            self.model = CollectionsModel(**_source_param(), live_outputs=live)
+            served = _served_session() is not None  # a long score does not hold the page
+            self.model = CollectionsModel(
+                **_source_param(), live_outputs=live, scores_in_background=served
+            )
+        self.model.param.watch(self._score_when_pending, ["early_warning", "roll_risk"])
         self.gauges = {kpi.name: gauges.kpi_gauge(kpi.name) for kpi in KPIS}
         self.thresholds = TileThresholds()
         self._note_updates: list[WhenShown] = []
@@ -487,6 +491,26 @@ class Dashboard(pn.viewable.Viewer):
             return
         location.sync(model, {name: name for name in names})  # the link's keep its values
         self._build_for_link(asked)
+
+    def _score_when_pending(self, event) -> None:
+        """A score asked for and not in memory yet (``pending``): compute it on a thread of
+        its own, then show it in this session (its output says meanwhile that it is being
+        computed; the page stays usable)."""
+        target = (event.new or {}).get("pending")
+        document = _served_session()
+        if not target or document is None:
+            return
+        closed = threading.Event()
+        document.on_session_destroyed(lambda _context: closed.set())
+
+        def done() -> None:
+            if closed.is_set():
+                return
+            show = partial(self.model.recompute, event.name)
+            with set_curdoc(document):
+                pn.state.execute(show, schedule="thread" if pn.config.nthreads else True)
+
+        self.model.score_in_background(target, done)
 
     def _cube_in_memory(self, settings: dict) -> bool:
         try:
@@ -847,6 +871,12 @@ def _csv(frame) -> io.StringIO:
     """A shown table as a CSV file to download (what the table holds, every row), with
     text that could run as a spreadsheet formula neutralised (:func:`csv_file`)."""
     return csv_file(frame)
+
+
+def _served_session():
+    """This session's Bokeh document when served (``panel serve``), else None."""
+    document = pn.state.curdoc
+    return document if document is not None and document.session_context is not None else None
 
 
 def _source_param() -> dict:
