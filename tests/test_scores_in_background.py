@@ -34,6 +34,11 @@ def test_a_score_not_in_memory_is_left_to_the_background_then_shown(nothing_in_m
     assert pending["pending"] == "early-warning" and "being computed" in pending["message"]
     assert "being computed" in views.evaluation_note(pending)
     assert model.watchlist.empty
+    for placeholder in (  # not "no score for this book" while it is being computed
+        views.calibration_chart(pending),
+        views.score_distribution_chart(model.watchlist, pending),
+    ):
+        assert "Being computed" in placeholder.object
 
     ready = threading.Event()
     model.score_in_background("early-warning", ready.set)
@@ -95,6 +100,7 @@ def test_a_score_that_fails_says_why_and_is_not_tried_again(nothing_in_memory, m
     assert "could not be computed" in message and "too few months" in message
     assert "pending" not in model.early_warning  # a page would not start it again
     assert model.watchlist.empty
+    assert "No score in the dashboard" in views.calibration_chart(model.early_warning).object
 
 
 @pytest.mark.browser

@@ -511,7 +511,9 @@ TABS: tuple[Tab, ...] = (
             Chart(
                 "score_distribution",
                 ("watchlist",),
-                lambda model: warning_views.score_distribution_chart(model.watchlist),
+                lambda model: warning_views.score_distribution_chart(
+                    model.watchlist, model.early_warning
+                ),
             ),
             Note(warning_views.WATCH_NOTE),
             Table(

@@ -11,6 +11,7 @@ import holoviews as hv
 import hvplot.pandas  # noqa: F401  (registers .hvplot on DataFrames)
 import numpy as np
 import pandas as pd
+import panel as pn
 from bokeh.models import NumeralTickFormatter
 
 from dashboard.score import ROLL_RISK, TARGET
@@ -93,6 +94,16 @@ def _checked(evaluation, happened: str) -> str:
     )
 
 
+def not_scored(scores: dict) -> pn.pane.Alert:
+    """The pane in place of a score's chart while the score is being computed, or when the
+    dashboard does not compute it (the note above the charts says why)."""
+    if scores.get("pending"):
+        text = "**Being computed.** The chart appears here by itself when the score is ready."
+    else:
+        text = "**No score in the dashboard.** The note above says why and how to compute it."
+    return pn.pane.Alert(text, alert_type="secondary")
+
+
 def calibration_chart(warning: dict | None):
     """Mean score against the observed rate per score decile, out of time.
 
@@ -100,7 +111,9 @@ def calibration_chart(warning: dict | None):
     -------
     holoviews.Overlay or panel.pane.Alert
     """
-    if not warning or "evaluation" not in warning:
+    if warning and "evaluation" not in warning:
+        return not_scored(warning)
+    if not warning:
         return no_data("No score for this book")
     calibration = warning["evaluation"].calibration
     if calibration.empty:
@@ -141,13 +154,23 @@ SCORE_BANDS = (0.0, 0.02, 0.05, 0.10, 0.20, 0.50, 1.0)
 """Score bands of the distribution chart (their edges)."""
 
 
-def score_distribution_chart(watchlist: pd.DataFrame | None):
+def score_distribution_chart(watchlist: pd.DataFrame | None, warning: dict | None = None):
     """How many of the selection's Current customers fall in each score band.
+
+    Parameters
+    ----------
+    watchlist : DataFrame or None
+        ``CollectionsModel.watchlist``.
+    warning : dict, optional
+        ``CollectionsModel.early_warning``: while it has no score (being computed, or not
+        computed in the dashboard) the chart says so instead of "no customer".
 
     Returns
     -------
     holoviews.Bars or panel.pane.Alert
     """
+    if warning and "evaluation" not in warning:
+        return not_scored(warning)
     if watchlist is None or watchlist.empty:
         return no_data("No customer Current in this selection")
     edges = np.asarray(SCORE_BANDS)
