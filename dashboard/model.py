@@ -751,6 +751,7 @@ class CollectionsModel(param.Parameterized):
             name: value
             for name, value in self.param.values().items()
             if name not in (*OUTPUT_NAMES, "cube", "name", "source", "live_outputs", "fixed_window")
+            and name != "scores_in_background"  # a copy (an export) computes what it draws
         }
         inputs.update(params)
         inputs.setdefault("fixed_window", self.fixed_window)

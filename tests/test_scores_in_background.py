@@ -57,6 +57,13 @@ def test_a_score_not_in_memory_is_left_to_the_background_then_shown(nothing_in_m
     assert len(model.watchlist) > 0
 
 
+def test_a_copy_of_a_served_model_computes_its_score_at_once(nothing_in_memory):
+    served = CollectionsModel(source=DEMO, live_outputs=WANTED, scores_in_background=True)
+    assert served.early_warning.get("pending")
+    export = served.clone(live_outputs=WANTED)  # what a static export draws from
+    assert not export.scores_in_background and "scores" in export.early_warning
+
+
 def test_a_small_book_or_a_score_in_memory_is_computed_at_once(monkeypatch):
     monkeypatch.setattr(loader, "SCORE_BACKGROUND_FROM", 10**9)
     model = CollectionsModel(source=DEMO, live_outputs=WANTED, scores_in_background=True)
