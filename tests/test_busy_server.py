@@ -72,8 +72,10 @@ def test_another_session_is_answered_while_a_build_runs(larger_book):
                 timeout=300_000,
             )
             assert errors == []
-    # measured here: 0.58 s (a quiet page load 0.50 s); 3.6 s without the thread pool
-    assert busy < max(1.0, 2 * quiet), (busy, quiet)
+    # measured here: 0.58 s (a quiet page load 0.50 s); 3.6 s without the thread pool (the
+    # page waited for the whole build). The build shares the 2 cores with the page and
+    # Chromium: on a slower day, in a whole-suite run, 2.03 s against a quiet 0.95 s
+    assert busy < max(1.0, 2.5 * quiet), (busy, quiet)
 
 
 @pytest.mark.browser
