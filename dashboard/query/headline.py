@@ -37,9 +37,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dashboard.compute.partition import BILL_AGEING_MEASURES, MOVEMENT_MEASURES
+from dashboard.compute.partition import BILL_AGEING_MEASURES
 from dashboard.query import ledger
-from dashboard.query.ledger import MOVEMENT_COLUMNS, ratio
+from dashboard.query.ledger import ratio
 from dashboard.query.selection import month_bounds, month_indexes, month_span, segment_sums
 
 HISTORY_MONTHS = 12
@@ -110,10 +110,6 @@ def _summed(cube, name: str, segments: np.ndarray, indexes: np.ndarray) -> np.nd
     return segment_sums(cube.arrears.sums[name][month_span(indexes)], segments)
 
 
-def _months(cube, indexes: np.ndarray) -> pd.DatetimeIndex:
-    return cube.months[indexes]
-
-
 def _at(indexes: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """``values`` (one per consecutive month index of ``indexes``) at the ``wanted`` month
     indexes: float64, NaN where a wanted month has no value."""
@@ -156,7 +152,7 @@ def _position(cube, aged: Aged) -> dict[str, np.ndarray]:
     last = account.shape[1] - 1
     nothing = np.zeros(len(aged.indexes))
     columns = {
-        "month": _months(cube, aged.indexes),
+        "month": cube.months[aged.indexes],
         "customers": account[:, :, 0].sum(axis=1),
         "in_arrears": account[:, 1:, 0].sum(axis=1),
         "arrears": account[:, 1:, 1].sum(axis=1) / 100,
@@ -194,10 +190,7 @@ def flows(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
 def _flows(cube, segments: np.ndarray, indexes: np.ndarray, aged: Aged) -> dict[str, np.ndarray]:
     """The columns of :func:`flows` at consecutive month ``indexes``, their closing current
     receivables from ``aged`` (which holds every one of them)."""
-    sums = _summed(cube, "movement", segments, indexes) / 100
-    columns = {"month": _months(cube, indexes)}
-    for index, name in enumerate(MOVEMENT_MEASURES):
-        columns[MOVEMENT_COLUMNS[name]] = sums[:, index]
+    columns = ledger.movement_columns(cube, segments, indexes)
     closing_current = _at(aged.indexes, aged.account[:, 0, 1] / 100, indexes)
     due = columns["opening_arrears"] + columns["fell_due"]
     columns["cash_to_billed"] = ratio(columns["cash"], columns["fell_due"])
@@ -231,20 +224,11 @@ def cures(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
 
 def _cures(cube, segments: np.ndarray, indexes: np.ndarray) -> dict[str, np.ndarray]:
     """The columns of :func:`cures` at consecutive month indexes, none of them 0."""
-    counts = segment_sums(
-        cube.arrears.sums["transitions"][month_span(indexes), :, :, 0], segments
-    )  # (months, bucket before, bucket now): customers
-    in_arrears, cured = counts[:, 1:, :].sum(axis=(1, 2)), counts[:, 1:, 0].sum(axis=1)
-    current, new = counts[:, 0, :].sum(axis=1), counts[:, 0, 1:].sum(axis=1)
-    return {
-        "month": _months(cube, indexes),
-        "in_arrears_before": in_arrears,
-        "cured": cured,
-        "cure_rate": ratio(cured, in_arrears),
-        "current_before": current,
-        "new_in_arrears": new,
-        "new_arrears_rate": ratio(new, current),
-    }
+    rates = ledger.roll_columns(cube, segments, indexes)
+    kept = ("month", "in_arrears_before", "cured", "cure_rate", "current_before", "new_in_arrears")
+    columns = {name: rates[name] for name in kept}
+    columns["new_arrears_rate"] = ratio(rates["new_in_arrears"], rates["current_before"])
+    return columns
 
 
 def headline_trend(

@@ -145,13 +145,16 @@ def movement(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame:
         ``other_adjustments`` (credits, rebills and transfers: their effect on the
         balance), ``closing_arrears`` and ``closing_credit``.
     """
-    tables = cube.arrears
-    months = month_indexes(cube, start, end)
-    sums = segment_sums(tables.sums["movement"][month_span(months)], segments)
-    frame = {"month": cube.months[months]}
+    return pd.DataFrame(movement_columns(cube, segments, month_indexes(cube, start, end)))
+
+
+def movement_columns(cube, segments: np.ndarray, months: np.ndarray) -> dict[str, np.ndarray]:
+    """The columns of :func:`movement` at consecutive month indexes (``months``)."""
+    sums = segment_sums(cube.arrears.sums["movement"][month_span(months)], segments)
+    columns = {"month": cube.months[months]}
     for index, name in enumerate(MOVEMENT_MEASURES):
-        frame[MOVEMENT_COLUMNS[name]] = sums[:, index] / 100
-    return pd.DataFrame(frame)
+        columns[MOVEMENT_COLUMNS[name]] = sums[:, index] / 100
+    return columns
 
 
 def arrears_summary(ageing_frame: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
@@ -240,28 +243,30 @@ def roll_rates(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFrame
         the counts ``cured`` (past due -> Current) and ``new_in_arrears`` (Current -> any
         past-due bucket). NaN where a denominator is 0.
     """
-    tables = cube.arrears
     months = month_indexes(cube, start, end)
-    months = months[months >= 1]
-    counts = segment_sums(tables.sums["transitions"][month_span(months), :, :, 0], segments)
+    return pd.DataFrame(roll_columns(cube, segments, months[months >= 1]))
+
+
+def roll_columns(cube, segments: np.ndarray, months: np.ndarray) -> dict[str, np.ndarray]:
+    """The columns of :func:`roll_rates` at consecutive month indexes (``months``, none of
+    them the cube's first: it has no month-end before)."""
+    counts = segment_sums(cube.arrears.sums["transitions"][month_span(months), :, :, 0], segments)
     in_arrears = counts[:, 1:, :].sum(axis=(1, 2))
     cured = counts[:, 1:, 0].sum(axis=1)
     current = counts[:, 0, :].sum(axis=1)
     first = counts[:, 1, :].sum(axis=1)
     second = counts[:, 1, 2] if counts.shape[1] > 2 else np.zeros(len(months), np.int64)
-    return pd.DataFrame(
-        {
-            "month": cube.months[months],
-            "cure_rate": ratio(cured, in_arrears),
-            "roll_current": ratio(counts[:, 0, 1], current),
-            "roll_first": ratio(second, first),
-            "in_arrears_before": in_arrears,
-            "current_before": current,
-            "first_before": first,
-            "cured": cured,
-            "new_in_arrears": counts[:, 0, 1:].sum(axis=1),
-        }
-    )
+    return {
+        "month": cube.months[months],
+        "cure_rate": ratio(cured, in_arrears),
+        "roll_current": ratio(counts[:, 0, 1], current),
+        "roll_first": ratio(second, first),
+        "in_arrears_before": in_arrears,
+        "current_before": current,
+        "first_before": first,
+        "cured": cured,
+        "new_in_arrears": counts[:, 0, 1:].sum(axis=1),
+    }
 
 
 def ratio(numerator, denominator) -> np.ndarray:
