@@ -358,7 +358,7 @@ SCORE_BACKGROUND_ENV = "COLLECTIONS_SCORE_BACKGROUND_FROM"
 """Environment variable: the book size (customers) from which a served page computes a score
 in the background."""
 SCORE_BACKGROUND_FROM = int(os.environ.get(SCORE_BACKGROUND_ENV) or 50_000)
-"""From this many customers a served page computes a score on a thread of its own and says
+"""From this many customers a served page computes a score in a process of its own and says
 so, instead of holding the page while it is made (reading and validating the whole book,
 training, scoring: about 40 s at a million customers on this machine)."""
 
@@ -396,7 +396,8 @@ def early_warning_in_background(
     target: str,
     done: Callable[[Exception | None], None],
 ) -> None:
-    """Compute :func:`early_warning` on a thread of its own, then call ``done``.
+    """Compute :func:`early_warning` in a process of its own (a thread here waits for it:
+    :func:`_score_elsewhere`), then call ``done``.
 
     Sessions that ask for the same score while it is being computed wait for the same
     thread: each ``done`` is called once, in the order asked, with None when the score is

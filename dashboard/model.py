@@ -801,9 +801,10 @@ class CollectionsModel(param.Parameterized):
         self._refresh(OUTPUT[name])
 
     def score_in_background(self, target: str, done: Callable[[], None]) -> None:
-        """Compute a score of this model's data on a thread of its own
-        (:func:`dashboard.loader.early_warning_in_background`), then call ``done`` (on that
-        thread): :meth:`recompute` its output then shows it, or why it could not be made.
+        """Compute a score of this model's data in the background
+        (:func:`dashboard.loader.early_warning_in_background`), then call ``done`` (on the
+        thread waiting for it): :meth:`recompute` its output then shows it, or why it could
+        not be made.
 
         Parameters
         ----------
