@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse
 
 
 def day_numbers(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
@@ -115,6 +116,30 @@ def stacked_sums(columns: Sequence[tuple[np.ndarray, np.ndarray | None]], size: 
 def _rounded(sums: np.ndarray) -> np.ndarray:
     """Float sums rounded in place (counts, and the sums of no rows, are integers)."""
     return np.rint(sums, out=sums) if sums.dtype.kind == "f" else sums
+
+
+def group_matrix(group: np.ndarray, n_groups: int) -> scipy.sparse.csr_matrix:
+    """The ``(n_groups, len(group))`` one-hot matrix of each row's group.
+
+    ``matrix @ values`` adds the rows of an integer or bool ``(rows, columns)`` array per
+    group, exactly in int64: one sparse product, with no key per cell and no float weights
+    (a partition's month-end arrays by segment: 2x faster than :func:`measure_sums`).
+
+    Parameters
+    ----------
+    group : ndarray of int
+        Each row's group in ``0 .. n_groups - 1``.
+    n_groups : int
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of int64
+    """
+    n = len(group)
+    rows = np.asarray(group, dtype=np.int64)
+    return scipy.sparse.csr_matrix(
+        (np.ones(n, dtype=np.int64), (rows, np.arange(n))), shape=(n_groups, n)
+    )
 
 
 def measure_sums(key: np.ndarray, weights: Sequence[np.ndarray | None], size: int) -> np.ndarray:

@@ -18,6 +18,7 @@ from dashboard.compute.arrays import (
     SparseSums,
     day_numbers,
     grid_positions,
+    group_matrix,
     integer_sums,
     measure_sums,
     months_since,
@@ -198,8 +199,9 @@ def partition_tables(chunk: tuple, settings: LedgerSettings) -> tuple[dict, pd.D
     # the partition's debits: one sort, not three)
     k = len(settings.snaps)
     days = np.concatenate([[settings.opening_day], settings.snaps, [settings.as_of_day]])
-    every = part.ledger(days)
-    opening, ledger, now = every.columns(0, 1), every.columns(1, k + 1), every.columns(k + 1)
+    every = part.ledger(days).with_balances()
+    ledger, now = every.columns(1, k + 1), every.columns(k + 1)
+    by_segment = group_matrix(segment, shape.segments)
     bucket = settings.buckets.of(ledger.days_past_due)
     on_book = part.on_book(ledger, shape.months, last_bill_month=settings.last_bill_month)
     now_bucket = settings.buckets.of(now.days_past_due)
@@ -216,10 +218,10 @@ def partition_tables(chunk: tuple, settings: LedgerSettings) -> tuple[dict, pd.D
         ),
         "entries": _entries(bucket, segment, settings.buckets.entry, shape),
         "actions": _action_outcomes(part, segment, settings.months, settings.as_of, shape),
-        "movement": _movement(ledger, opening, segment, shape),
+        "movement": _movement(every.columns(0, k + 1), by_segment, shape),
         "today": _ageing(now, now_bucket, on_book_now, segment, today_shape),
         "write_offs": _write_offs(ledger, bucket, segment, shape),
-        **_severe(part, ledger, on_book, segment, settings.snaps, shape),
+        **_severe(part, ledger, on_book, segment, by_segment, settings.snaps, shape),
         "matched": _matched(part, ledger, bucket, segment, settings),
     }
     return sums, part.worklist(now, settings.as_of_day)
@@ -387,33 +389,36 @@ def _ageing(ledger, bucket, on_book, segment, shape: Shapes) -> np.ndarray:
     return sums.reshape(shape.months, shape.segments, shape.buckets, len(AGEING_MEASURES))
 
 
-def _movement(ledger: Ledger, opening: Ledger, segment, shape: Shapes) -> np.ndarray:
+def _movement(ledger: Ledger, by_segment, shape: Shapes) -> np.ndarray:
     """Per (month, segment) :data:`MOVEMENT_MEASURES`, over every customer (those off book
-    hold no balance, and their flows still count)."""
+    hold no balance, and their flows still count).
+
+    ``ledger`` holds the opening day and then the month-ends; ``by_segment`` is the
+    customers' :func:`~dashboard.compute.arrays.group_matrix`. A flow's sum over customers
+    is the change of their summed balances, so the columns are summed by segment first and
+    differenced after (exact in int64).
+    """
     k = shape.months
     if k == 0:
         return np.zeros((0, shape.segments, len(MOVEMENT_MEASURES)), dtype=np.int64)
 
-    def flow(closing: np.ndarray, before: np.ndarray) -> np.ndarray:
-        return np.diff(closing, axis=1, prepend=before)
+    def summed(values: np.ndarray) -> np.ndarray:
+        return by_segment @ values  # (segments, opening + months)
 
-    other = ledger.adjusted_pence + ledger.written_off_pence
-    opening_other = opening.adjusted_pence + opening.written_off_pence
-    arrears, credit = ledger.arrears_pence, ledger.credit_pence
+    arrears, credit = summed(ledger.arrears_pence), summed(ledger.credit_pence)
+    written_off = summed(ledger.written_off_pence)
+    other = summed(ledger.adjusted_pence) + written_off
     columns = (
-        np.concatenate([opening.arrears_pence, arrears[:, :-1]], axis=1),
-        np.concatenate([opening.credit_pence, credit[:, :-1]], axis=1),
-        flow(ledger.billed_pence, opening.billed_pence),
-        flow(ledger.paid_pence, opening.paid_pence),
-        flow(ledger.written_off_pence, opening.written_off_pence),
-        flow(other, opening_other),
-        arrears,
-        credit,
+        arrears[:, :-1],
+        credit[:, :-1],
+        np.diff(summed(ledger.billed_pence), axis=1),
+        np.diff(summed(ledger.paid_pence), axis=1),
+        np.diff(written_off, axis=1),
+        np.diff(other, axis=1),
+        arrears[:, 1:],
+        credit[:, 1:],
     )
-    key = (np.arange(k)[None, :] * shape.segments + segment[:, None]).ravel()
-    size = k * shape.segments
-    sums = measure_sums(key, [c.ravel() for c in columns], size)
-    return sums.reshape(k, shape.segments, len(MOVEMENT_MEASURES))
+    return _months_first(np.stack(columns, axis=-1))
 
 
 def _write_offs(ledger: Ledger, bucket, segment, shape: Shapes) -> np.ndarray:
@@ -439,7 +444,9 @@ def _write_offs(ledger: Ledger, bucket, segment, shape: Shapes) -> np.ndarray:
     return stacked_sums(columns, size).reshape(out_shape)
 
 
-def _severe(part: Partition, ledger: Ledger, on_book, segment, snaps, shape: Shapes) -> dict:
+def _severe(
+    part: Partition, ledger: Ledger, on_book, segment, by_segment, snaps, shape: Shapes
+) -> dict:
     """Customers reaching :data:`SEVERE_DAYS`+ days past due, exact to the day.
 
     Returns
@@ -476,16 +483,23 @@ def _severe(part: Partition, ledger: Ledger, on_book, segment, snaps, shape: Sha
     start = np.broadcast_to(np.arange(k)[None, :], at_risk.shape)
     seg = np.broadcast_to(segment[:, None], at_risk.shape)
     reach = at_risk & (after < k)
-    size = k * n_s
-    key = start * n_s + seg
     next_one = reach & (after == start + 1)
-    risk_table = stacked_sums([(key[at_risk], None), (key[next_one], None)], size)
-    risk_table = risk_table.reshape(k, n_s, len(AT_RISK_MEASURES))
+    risk_table = _month_counts(by_segment, at_risk, next_one)
     reach_after = ReachTable.of(start[reach], start[reach], after[reach], seg[reach], k, n_s)
     ever = on_book & (next_month[:, :1] <= column[None, :k])  # first reach by month-end m
-    ever_severe = stacked_sums([(key[on_book], None), (key[ever], None)], size)
-    ever_severe = ever_severe.reshape(k, n_s, len(EVER_SEVERE_MEASURES))
+    ever_severe = _month_counts(by_segment, on_book, ever)
     return {"at_risk": risk_table, "reach_after": reach_after, "ever_severe": ever_severe}
+
+
+def _month_counts(by_segment, *flags: np.ndarray) -> np.ndarray:
+    """Per (month-end, segment), the customers flagged in each ``(customers, months)``
+    array: shape (months, segments, len(flags))."""
+    return _months_first(np.stack([by_segment @ flag for flag in flags], axis=-1))
+
+
+def _months_first(sums: np.ndarray) -> np.ndarray:
+    """A (segments, months, measures) table as (months, segments, measures), contiguous."""
+    return np.ascontiguousarray(sums.transpose(1, 0, 2))
 
 
 def matched_shape(actions: pd.DataFrame, shape: Shapes) -> tuple[int, ...]:
