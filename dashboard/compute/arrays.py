@@ -118,7 +118,7 @@ def _rounded(sums: np.ndarray) -> np.ndarray:
     return np.rint(sums, out=sums) if sums.dtype.kind == "f" else sums
 
 
-def group_matrix(group: np.ndarray, n_groups: int) -> scipy.sparse.csr_matrix:
+def group_matrix(group: np.ndarray, n_groups: int, dtype=np.int64) -> scipy.sparse.csr_matrix:
     """The ``(n_groups, len(group))`` one-hot matrix of each row's group.
 
     ``matrix @ values`` adds the rows of an integer or bool ``(rows, columns)`` array per
@@ -130,15 +130,17 @@ def group_matrix(group: np.ndarray, n_groups: int) -> scipy.sparse.csr_matrix:
     group : ndarray of int
         Each row's group in ``0 .. n_groups - 1``.
     n_groups : int
+    dtype : numpy dtype, default int64
+        Of the matrix (float32 for counts of fewer than 2**24 rows: exact, and faster).
 
     Returns
     -------
-    scipy.sparse.csr_matrix of int64
+    scipy.sparse.csr_matrix
     """
     n = len(group)
     rows = np.asarray(group, dtype=np.int64)
     return scipy.sparse.csr_matrix(
-        (np.ones(n, dtype=np.int64), (rows, np.arange(n))), shape=(n_groups, n)
+        (np.ones(n, dtype=dtype), (rows, np.arange(n))), shape=(n_groups, n)
     )
 
 

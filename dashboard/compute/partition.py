@@ -37,6 +37,10 @@ from dashboard.compute.outcomes import ARRANGEMENT_STATES  # noqa: F401 (re-expo
 from dashboard.compute.reach import ReachTable
 from dashboard.vocab import ACTIONS, HELD_OUT
 
+COUNT_TYPE = np.float32
+"""Customer counts of a partition summed by a sparse product (:func:`_vintage`) in float32:
+exact for any count under 2**24 (a partition holds far fewer customers), 4x faster than an
+int64 product."""
 NEVER = np.iinfo(np.int32).max
 """A month index after every month: "no such month" (no bill yet, no end of billing)."""
 
@@ -600,26 +604,36 @@ def _transitions(ledger, bucket, on_book, segment, shape: Shapes, owed: np.ndarr
     return sums.reshape(*out_shape, len(TRANSITION_MEASURES))
 
 
-def _vintage(bucket, first_month, defaulted_month, segment, quarter_offset, shape) -> np.ndarray:
+def _vintage(
+    bucket, first_month, defaulted_month, segment, quarter_offset, shape: Shapes
+) -> np.ndarray:
     """Per (cohort, months on book, segment): customers, defaulted so far, in arrears.
 
     Cohort 0 is the back book (first bill in the first cube month: on book when the data
     begins); cohort ``q + 1`` holds customers first billed in quarter ``q`` after it. Months
-    on book from :data:`VINTAGE_MONTHS` on are left out."""
-    k, on_book_k = shape.months, vintage_months(shape.months)
-    month = np.arange(k)[None, :]
-    on_book_months = month - first_month[:, None]
-    started = (first_month < k)[:, None] & (on_book_months >= 0) & (on_book_months < on_book_k)
-    cohort = np.where(first_month == 0, 0, (first_month + quarter_offset) // 3 + 1)[:, None]
-    cohort = np.broadcast_to(cohort, bucket.shape)[started]
-    mob = np.broadcast_to(on_book_months, bucket.shape)[started]
-    seg = np.broadcast_to(segment[:, None], bucket.shape)[started]
-    key = (cohort * on_book_k + mob) * shape.segments + seg
-    defaulted = np.broadcast_to(month >= defaulted_month[:, None], bucket.shape)[started]
-    size = shape.cohorts * on_book_k * shape.segments
-    weights = [None, defaulted.astype(np.float64), (bucket[started] > 0).astype(np.float64)]
-    sums = measure_sums(key, weights, size)
-    return sums.reshape(shape.cohorts, on_book_k, shape.segments, len(VINTAGE_MEASURES))
+    on book from :data:`VINTAGE_MONTHS` on are left out.
+
+    Each customer's months are lined up from their first bill (one row of months on book)
+    and summed per (cohort, segment) by one sparse product a measure (exact int64).
+    """
+    k, on_book_k, n_s = shape.months, vintage_months(shape.months), shape.segments
+    rows = np.flatnonzero(first_month < k)
+    first = first_month[rows].astype(np.int64)
+    cohort = np.where(first == 0, 0, (first + quarter_offset) // 3 + 1)
+    by_cohort = group_matrix(cohort * n_s + segment[rows], shape.cohorts * n_s, COUNT_TYPE)
+    month = first[:, None] + np.arange(on_book_k)[None, :]  # (customers, months on book)
+    seen = (month >= 0) & (month < k)
+    in_arrears = np.take_along_axis(bucket[rows], np.clip(month, 0, max(k - 1, 0)), axis=1) > 0
+    measures = (
+        seen,
+        seen & (month >= defaulted_month[rows, None]),
+        seen & in_arrears,
+    )
+    sums = np.empty((shape.cohorts, on_book_k, n_s, len(measures)), dtype=np.int64)
+    for j, flags in enumerate(measures):  # (cohort and segment, months on book) each
+        counts = by_cohort @ flags.astype(COUNT_TYPE)
+        sums[..., j] = counts.reshape(shape.cohorts, n_s, on_book_k).transpose(0, 2, 1)
+    return sums
 
 
 def _entries(bucket, segment, entry_bucket: int, shape: Shapes) -> np.ndarray:
