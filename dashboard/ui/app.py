@@ -42,7 +42,12 @@ from dashboard.ui.charts import headline as headline_views
 from dashboard.ui.charts.ledger import WORKLIST_COLUMNS as WORKLIST_COLUMN_LABELS
 from dashboard.ui.downloads import csv_file
 from dashboard.ui.live import LiveChart, WhenShown
-from dashboard.ui.style import markdown_text, segment_labels, tabulator_formatters
+from dashboard.ui.style import (
+    markdown_text,
+    segment_labels,
+    tabulator_formatters,
+    tabulator_widths,
+)
 from dashboard.ui.tabs import ALWAYS_SHOWN, TABS, Chart, Control, Note, Tab, Table
 from dashboard.vocab import DIMENSION_LABELS, DIMENSIONS
 
@@ -729,8 +734,11 @@ class Dashboard(pn.viewable.Viewer):
     def _refresh_table(self, table: Table, widget: pn.widgets.Tabulator | None = None) -> None:
         frame = table.frame(self.model)
         widget = self.tables[table.name] if widget is None else widget
-        widget.formatters = tabulator_formatters(frame)
-        widget.value = frame
+        widget.param.update(
+            formatters=tabulator_formatters(frame),
+            widths=tabulator_widths(frame),
+            value=frame,
+        )
 
     def _follow_open_tab(self, *_events) -> None:
         """Keep live only the model outputs the open tab shows (and the KPIs), if the model

@@ -27,6 +27,8 @@ from bokeh.document import Document
 from bokeh.models import DatetimeTicker
 from panel.io.document import hold
 
+from dashboard.ui.style import tabulator_widths
+
 Refresh = hv.streams.Stream.define("Refresh")
 """A stream with no parameters: its ``event()`` asks a DynamicMap for its current frame."""
 
@@ -407,7 +409,7 @@ class LiveChart(pn.viewable.Viewer):
             pn.widgets.Tabulator(
                 frame, disabled=True, show_index=False, pagination="local", page_size=12,
                 sizing_mode="stretch_width", formatters=tabulator_number_formats(frame),
-                configuration={"keybindings": False},
+                widths=tabulator_widths(frame), configuration={"keybindings": False},
             )
         ]  # fmt: skip
 
