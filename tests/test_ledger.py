@@ -866,3 +866,32 @@ def test_month_totals_equal_the_sums_over_every_month_range(case):
                 np.testing.assert_array_equal(tables.month_total(name, months), expected, name)
         empty = tables.month_total(name, np.arange(0))
         np.testing.assert_array_equal(empty, np.zeros(table.shape[1:]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 500), min_size=0, max_size=12),  # debits' pence, in ledger order
+    st.integers(1, 4),  # customers
+    st.lists(st.integers(-300, 900), min_size=1, max_size=16),  # credits to date, any sign
+)
+def test_debits_covered_is_the_direct_search_whatever_the_credits(pence, n, credits):
+    """``_debits_covered`` (each debit searched among the capped credits) gives what the
+    direct search of every customer's credits among the running debits gives, where the
+    result is read: the debits covered, up to the customer's own (credits out of order or
+    negative fall back to the direct search)."""
+    from dashboard.compute.ledger import _debits_covered
+
+    rng = np.random.default_rng(len(pence) * 31 + n)
+    customer = np.sort(rng.integers(0, n, len(pence)))
+    running = np.concatenate([[0], np.cumsum(pence)]).astype(np.int64)
+    first = np.searchsorted(customer, np.arange(n + 1), side="left")
+    k = len(credits)
+    covered = np.resize(np.asarray(credits, dtype=np.int64), (n, k))
+    if credits[0] >= 0:
+        covered = np.maximum.accumulate(np.abs(covered), axis=1)  # credits to date only grow
+    covered_to = running[first[:-1]][:, None] + covered
+    got = _debits_covered(running, covered_to, running[first[1:]]).reshape(n, k)
+    direct = np.searchsorted(running[1:], covered_to.ravel(), side="right").reshape(n, k)
+    own_end = first[1:, None]
+    # beyond the customer's own debits every one of theirs is covered: equal up to there
+    assert np.array_equal(np.minimum(got, own_end), np.minimum(direct, own_end))

@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dashboard.compute.arrays import SparseSums, integer_sums, measure_sums, stacked_sums
+from dashboard.compute.arrays import (
+    SparseSums,
+    group_matrix,
+    integer_sums,
+    measure_sums,
+    stacked_sums,
+)
 
 PENCE = st.integers(-(10**12), 10**12)  # up to £10 billion a row, either sign
 
@@ -73,3 +79,24 @@ def test_partitions_sparse_sums_added_up_are_the_dense_sums(rows, parts):
     ]
     total = SparseSums.combined(sparse, (size, len(weights)))
     assert np.array_equal(total.dense(), measure_sums(key, weights, size))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(1, 6),  # groups
+    st.lists(st.tuples(st.integers(0, 5), st.lists(PENCE, min_size=3, max_size=3)), max_size=30),
+)
+def test_group_matrix_sums_the_rows_of_each_group_exactly(n_groups, rows):
+    group = np.array([g % n_groups for g, _ in rows], dtype=np.int64)
+    values = np.array([v for _, v in rows], dtype=np.int64).reshape(len(rows), 3)
+    sums = group_matrix(group, n_groups) @ values
+    assert sums.dtype == np.int64 and sums.shape == (n_groups, 3)
+    for g in range(n_groups):
+        for j in range(3):
+            assert sums[g, j] == sum(int(values[i, j]) for i in range(len(rows)) if group[i] == g)
+    flags = values > 0  # counts of flagged rows, from bool arrays
+    counts = group_matrix(group, n_groups) @ flags
+    assert counts.tolist() == [
+        [sum(bool(flags[i, j]) for i in range(len(rows)) if group[i] == g) for j in range(3)]
+        for g in range(n_groups)
+    ]
