@@ -431,7 +431,14 @@ def _write_offs(ledger: Ledger, bucket, segment, shape: Shapes) -> np.ndarray:
     k = shape.months
     out_shape = (k, shape.segments, shape.buckets, len(WRITE_OFF_MEASURES))
     size = k * shape.segments * shape.buckets
-    arrears, written = ledger.arrears_pence, ledger.written_off_pence
+    written = ledger.written_off_pence
+    rows = np.flatnonzero((written != written[:, :1]).any(axis=1))  # written off in the range
+    arrears, written, bucket, segment = (
+        ledger.arrears_pence[rows],
+        written[rows],
+        bucket[rows],
+        segment[rows],
+    )
     columns = []
     for h in WRITE_OFF_HORIZONS:
         if h >= k:  # no month-end has h months after it: nil sums
