@@ -16,6 +16,7 @@ import pandas as pd
 
 from dashboard.compute.arrays import (
     SparseSums,
+    count_type,
     day_numbers,
     grid_positions,
     group_matrix,
@@ -37,10 +38,6 @@ from dashboard.compute.outcomes import ARRANGEMENT_STATES  # noqa: F401 (re-expo
 from dashboard.compute.reach import ReachTable
 from dashboard.vocab import ACTIONS, HELD_OUT
 
-COUNT_TYPE = np.float32
-"""Customer counts of a partition summed by a sparse product (:func:`_vintage`) in float32:
-exact for any count under 2**24 (a partition holds far fewer customers), 4x faster than an
-int64 product."""
 NEVER = np.iinfo(np.int32).max
 """A month index after every month: "no such month" (no bill yet, no end of billing)."""
 
@@ -627,7 +624,8 @@ def _vintage(
     rows = np.flatnonzero(first_month < k)
     first = first_month[rows].astype(np.int64)
     cohort = np.where(first == 0, 0, (first + quarter_offset) // 3 + 1)
-    by_cohort = group_matrix(cohort * n_s + segment[rows], shape.cohorts * n_s, COUNT_TYPE)
+    dtype = count_type(len(rows))  # exact counts, faster than int64
+    by_cohort = group_matrix(cohort * n_s + segment[rows], shape.cohorts * n_s, dtype)
     month = first[:, None] + np.arange(on_book_k)[None, :]  # (customers, months on book)
     seen = (month >= 0) & (month < k)
     in_arrears = np.take_along_axis(bucket[rows], np.clip(month, 0, max(k - 1, 0)), axis=1) > 0
@@ -638,7 +636,7 @@ def _vintage(
     )
     sums = np.empty((shape.cohorts, on_book_k, n_s, len(measures)), dtype=np.int64)
     for j, flags in enumerate(measures):  # (cohort and segment, months on book) each
-        counts = by_cohort @ flags.astype(COUNT_TYPE)
+        counts = by_cohort @ flags.astype(dtype)
         sums[..., j] = counts.reshape(shape.cohorts, n_s, on_book_k).transpose(0, 2, 1)
     return sums
 

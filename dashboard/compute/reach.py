@@ -21,7 +21,8 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse
+
+from dashboard.compute.arrays import count_type, group_matrix
 
 COLUMNS = ("first", "last", "month", "segment", "count")
 """The stored columns of a :class:`ReachTable`, in :meth:`ReachTable.as_array` order."""
@@ -301,12 +302,9 @@ def flag_reach(flags: np.ndarray, segment: np.ndarray, n_segments: int) -> Reach
 def _single_grid(single: np.ndarray, segment: np.ndarray, n_segments: int) -> np.ndarray:
     """Per month and segment, the customers flagged in ``single``: one sparse product of
     the customers' segments (one-hot) with the flags (float32 sums of 0/1 are exact below
-    2**24 customers; float64 beyond)."""
-    n = len(segment)
-    dtype = np.float32 if n < 2**24 else np.float64
-    one_hot = scipy.sparse.csr_matrix(
-        (np.ones(n, dtype=dtype), (segment, np.arange(n))), shape=(n_segments, n)
-    )
+    2**24 customers; float64 beyond: :func:`~dashboard.compute.arrays.count_type`)."""
+    dtype = count_type(len(segment))
+    one_hot = group_matrix(segment, n_segments, dtype)
     return np.rint(one_hot @ single.astype(dtype)).astype(np.int64).T
 
 
