@@ -366,12 +366,12 @@ WIDTH_SAMPLE_ROWS = 2000
 
 def _longest_shown(values: pd.Series) -> int:
     """Characters of the longest value of a column as the table shows it."""
-    name = str(values.name)
+    unit = _formatted_unit(values.name)
     if not len(values):
         return 0
-    if values.dtype.kind in "iuf" and (name.endswith("£") or name.endswith("%")):
+    if values.dtype.kind in "iuf" and unit:
         largest = float(np.nanmax(np.abs(values.to_numpy(dtype=float)), initial=0.0))
-        shown = f"£{largest:,.2f}" if name.endswith("£") else f"{largest:.1f}%"
+        shown = f"£{largest:,.2f}" if unit == "£" else f"{largest:.1f}%"
         return len(shown) + 1  # a minus sign
     if values.dtype.kind in "iu":
         return max(len(str(values.min())), len(str(values.max())))
@@ -380,13 +380,21 @@ def _longest_shown(values: pd.Series) -> int:
     return max(map(len, map(str, values.iloc[:WIDTH_SAMPLE_ROWS])), default=0)
 
 
+def _formatted_unit(column) -> str | None:
+    """The unit, £ or %, of a column a table formats as pounds or as a percentage (its name
+    ends with it), else None."""
+    name = str(column)
+    return name[-1] if name.endswith(("£", "%")) else None
+
+
 def tabulator_formatters(frame: pd.DataFrame) -> dict:
     """Tabulator formatters for columns named with £ or %."""
     formatters = {}
     for column in frame.columns:
-        if column.endswith("£"):
+        unit = _formatted_unit(column)
+        if unit == "£":
             formatters[column] = {"type": "money", "symbol": "£", "thousand": ",", "precision": 2}
-        elif column.endswith("%"):
+        elif unit == "%":
             formatters[column] = {
                 "type": "money",
                 "symbol": "%",
