@@ -16,7 +16,6 @@ import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 from weakref import WeakSet
@@ -441,21 +440,65 @@ def _score_elsewhere(data, as_of: pd.Timestamp, target: str) -> dict:
     one's memory: reading the whole book, training and scoring would otherwise hold this
     process's interpreter lock for most of a minute at a million customers, and every page it
     serves would wait; the book's memory is given back when that process ends. Tables in
-    memory (a :class:`Portfolio`) are scored here."""
+    memory (a :class:`Portfolio`) are scored here.
+
+    The process runs at a lower CPU priority (:data:`SCORING_NICENESS`) and is daemonic: a
+    server that stops ends it, rather than waiting for its score (or leaving it running)."""
     if isinstance(data, Portfolio):
         return early_warning(data, as_of, target)
     spec = open_source(data).spec()
     spawn = multiprocessing.get_context("spawn")  # a fork of a threaded server is unsafe
-    with ProcessPoolExecutor(
-        max_workers=1, mp_context=spawn, initializer=_end_with, initargs=(os.getpid(),)
-    ) as pool:
-        value = pool.submit(early_warning, spec, as_of, target).result()
+    receive, send = spawn.Pipe(duplex=False)
+    worker = spawn.Process(
+        target=_score_in_background_process,
+        args=(send, os.getpid(), spec, as_of, target),
+        name=f"score {target}",
+        daemon=True,
+    )
+    worker.start()
+    send.close()  # this end is the worker's: its exit then reads as the pipe's end here
+    try:
+        outcome, value = receive.recv()
+    except EOFError:
+        worker.join()
+        raise RuntimeError(
+            f"the scoring process ended without a score (exit code {worker.exitcode})"
+        ) from None
+    finally:
+        receive.close()
+    worker.join()
+    if outcome == "error":
+        raise value
     return _cached(_score_key(data, as_of, target), lambda: value)
 
 
+SCORING_NICENESS = 19
+"""How much lower than the server's a scoring process's CPU priority is (``os.nice``): a
+score is background work, and the pages being served (the server and the browsers on the
+same machine) come first when they want the CPU; the score takes every cycle they leave."""
+
+
+def _score_in_background_process(send, parent: int, spec, as_of, target: str) -> None:
+    """The scoring process's work: :func:`early_warning` sent back through ``send`` as
+    ``("value", scores)`` or ``("error", exception)``, at a lower CPU priority; it ends as
+    soon as the server that asked has ended (it would otherwise read and score the whole
+    book for nobody)."""
+    if hasattr(os, "nice"):
+        os.nice(SCORING_NICENESS)
+    _end_with(parent)
+    try:
+        outcome = ("value", early_warning(spec, as_of, target))
+    except Exception as exc:  # the server says why on the page
+        outcome = ("error", exc)
+    try:
+        send.send(outcome)
+    except Exception as exc:  # an exception that cannot be pickled: its text
+        send.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+    send.close()
+
+
 def _end_with(parent: int) -> None:
-    """In a scoring process: end it as soon as the server that asked has ended (it would
-    otherwise read and score the whole book for nobody)."""
+    """End this process as soon as the process ``parent`` has ended."""
 
     def watch() -> None:
         while os.getppid() == parent:

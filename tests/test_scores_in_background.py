@@ -4,9 +4,13 @@ computation, and a score that fails says why instead of being tried again and ag
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections import OrderedDict
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -19,6 +23,27 @@ from browser import chromium_page, require_chromium, served_dashboard, wait_rend
 
 DEMO = "data/"
 WANTED = ["early_warning", "watchlist"]
+ROOT = Path(__file__).resolve().parents[1]
+
+ASK_FOR_A_SCORE = """
+import multiprocessing, sys, time
+from dashboard import loader
+
+def main():
+    cube = loader.load_cube("data/")
+    told = lambda error: print("scored", error, flush=True)
+    loader.early_warning_in_background("data/", cube.as_of, "early-warning", told)
+    while not multiprocessing.active_children():
+        time.sleep(0.02)
+    print("scoring in", multiprocessing.active_children()[0].pid, flush=True)
+    if sys.argv[1] == "wait":
+        sys.stdin.readline()
+
+if __name__ == "__main__":
+    main()
+"""
+"""A process that asks for the demo book's score in the background, says which process
+computes it, then ends at once (``exit``) or when told (``wait``: a line on its input)."""
 
 
 @pytest.fixture
@@ -130,3 +155,61 @@ EVALUATION_SHOWN_JS = """() => [...Bokeh.documents[0].all_models].some(
 
 def _shows_evaluation(page) -> bool:
     return page.evaluate(EVALUATION_SHOWN_JS)
+
+
+def _asking(tmp_path, mode: str) -> subprocess.Popen:
+    script = tmp_path / "ask.py"
+    script.write_text(ASK_FOR_A_SCORE)
+    env = {**os.environ, loader.SCORE_BACKGROUND_ENV: "0"}
+    return subprocess.Popen(
+        [sys.executable, str(script), mode],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _within(seconds: float, condition) -> bool:
+    """Whether ``condition()`` comes true within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_process_that_ends_does_not_wait_for_its_score_nor_leave_it_running(tmp_path):
+    # a server stopped (Ctrl-C, SIGTERM) while a score is computed: it ends now, and so does
+    # the process computing the score, instead of ending once the score is done
+    asking = _asking(tmp_path, "exit")
+    out, _ = asking.communicate(timeout=120)
+    assert asking.returncode == 0
+    scorer = int(out.split("scoring in")[1].split()[0])
+    assert "scored" not in out  # it did not wait for the score
+    assert _within(10, lambda: not _alive(scorer))
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no process priorities here")
+def test_the_scoring_process_gives_way_to_the_pages_served(tmp_path):
+    asking = _asking(tmp_path, "wait")
+    try:
+        scorer = int(asking.stdout.readline().split("scoring in")[1])
+        server = os.getpriority(os.PRIO_PROCESS, asking.pid)
+        lowered = min(server + loader.SCORING_NICENESS, 19)
+        # the process lowers its own priority first thing once started
+        assert _within(60, lambda: os.getpriority(os.PRIO_PROCESS, scorer) == lowered)
+        assert lowered > server
+    finally:
+        asking.stdin.write("\n")
+        asking.communicate(timeout=120)
