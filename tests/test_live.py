@@ -249,6 +249,35 @@ def test_a_dashboard_shown_twice_makes_a_tab_in_both_when_it_is_opened():
     assert len(first.objects[worklist]) > 0 and len(second.objects[worklist]) > 0
 
 
+def test_an_opened_tab_reaches_the_page_with_its_content_in_one_update(monkeypatch):
+    # the tab's content is made before the tab is drawn: the page gets the tab with its
+    # charts in one change of the tabs (one layout in the browser), not an empty tab first
+    board = Dashboard()
+    tabs = board.tabs()
+    document = Document()
+    document.add_root(tabs.get_root(document))
+    names = [tab.name for tab in board.tabs_shown]
+    order = []
+    fill, draw = board._fill_open_tab, type(tabs)._get_objects
+
+    def filled():
+        fill()
+        order.append(("filled", board.active_tab))
+
+    def drawn(self, *args, **kwargs):
+        order.append(("tabs drawn", names[self.active]))
+        return draw(self, *args, **kwargs)
+
+    monkeypatch.setattr(board, "_fill_open_tab", filled)
+    monkeypatch.setattr(type(tabs), "_get_objects", drawn)
+    tabs.active = names.index("Arrears")
+    assert order == [("filled", "Arrears"), ("tabs drawn", "Arrears")]
+    (model,) = tabs._models.values()
+    opened = model[0].tabs[tabs.active].child
+    assert opened.children and opened.select({"type": Plot})  # drawn with the tab
+    assert board.active_tab == "Arrears"
+
+
 def test_a_table_asked_for_before_its_tab_is_made_is_made_then():
     board = Dashboard(model=CollectionsModel())  # a model handed in: every output live
     worklist = board.tables["worklist"]

@@ -406,15 +406,15 @@ class Dashboard(pn.viewable.Viewer):
         contents = {tab.name: pn.Column(sizing_mode="stretch_width") for tab in self.tabs_shown}
         self._tab_contents.append(contents)
         self._fill_open_tab()
-        tabs = pn.Tabs(
+        names = [tab.name for tab in self.tabs_shown]
+        tabs = _TabsFilledBeforeShown(
             *contents.items(),
             dynamic=True,
             sizing_mode="stretch_width",  # tab bar CSS: page.helper
+            before_shown=lambda index: setattr(self, "active_tab", names[index]),
         )
-        names = [tab.name for tab in self.tabs_shown]
         self.active_tab = names[tabs.active]
         self._follow_open_tab()
-        tabs.param.watch(lambda event: setattr(self, "active_tab", names[event.new]), "active")
         self._tabs = tabs
         return tabs
 
@@ -795,6 +795,22 @@ class Dashboard(pn.viewable.Viewer):
         for kpi, gauge in self.gauges.items():
             thresholds = getattr(self.model, f"{kpi}_thresholds")
             gauges.update_gauge(gauge, kpi, self.model.kpis.get(kpi, float("nan")), thresholds)
+
+
+class _TabsFilledBeforeShown(pn.Tabs):
+    """Dynamic tabs that call ``before_shown(index)`` when a tab is opened, before the tab
+    is drawn: the dashboard makes the tab's content then, and the page gets the tab and its
+    content in one update (one layout in the browser), not an empty tab and then its content.
+    """
+
+    def __init__(self, *objects, before_shown: Callable[[int], None], **params):
+        self._before_shown = before_shown
+        super().__init__(*objects, **params)
+
+    def _update_active(self, *events) -> None:
+        if any(event.name == "active" for event in events):
+            self._before_shown(self.active)
+        super()._update_active(*events)
 
 
 def _parse_edges(text: str) -> str:
