@@ -17,6 +17,7 @@ from dashboard.ui import style
 from dashboard.ui.app import Dashboard
 from dashboard.ui.charts import bills as bill_views
 from dashboard.ui.live import LiveChart, _format_of, layout_signature
+from dashboard.ui.tabs import Chart as CatalogChart
 
 hv.extension("bokeh")
 
@@ -276,6 +277,22 @@ def test_an_opened_tab_reaches_the_page_with_its_content_in_one_update(monkeypat
     opened = model[0].tabs[tabs.active].child
     assert opened.children and opened.select({"type": Plot})  # drawn with the tab
     assert board.active_tab == "Arrears"
+
+
+def test_a_tab_whose_content_fails_is_still_opened():
+    from dashboard.ui.tabs import TABS, Tab
+
+    failing = Tab("Broken", (CatalogChart("broken", ("monthly",), lambda model: 1 / 0),))
+    board = Dashboard(tabs_shown=[TABS[0], failing])
+    tabs = board.tabs()
+    document = Document()
+    document.add_root(tabs.get_root(document))
+    with pytest.raises(ZeroDivisionError):
+        tabs.active = 1
+    (model,) = tabs._models.values()
+    opened = model[0].tabs[1].child
+    assert opened.tags != ["hidden"]  # the tab's own (empty) content, not the placeholder
+    assert board.active_tab == "Broken"
 
 
 def test_a_table_asked_for_before_its_tab_is_made_is_made_then():

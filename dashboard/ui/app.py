@@ -808,9 +808,11 @@ class _TabsFilledBeforeShown(pn.Tabs):
         super().__init__(*objects, **params)
 
     def _update_active(self, *events) -> None:
-        if any(event.name == "active" for event in events):
-            self._before_shown(self.active)
-        super()._update_active(*events)
+        try:
+            if any(event.name == "active" for event in events):
+                self._before_shown(self.active)
+        finally:  # the tab opens even if its content failed (the error is logged)
+            super()._update_active(*events)
 
 
 def _parse_edges(text: str) -> str:
