@@ -11,10 +11,11 @@ they are computed from, are recomputed when their inputs change; the others are 
 and recomputed as soon as they are listed again. A dashboard lists the outputs of its open
 tab, so a filter change computes what is on screen and nothing else.
 
-``metric``, ``ageing_measure``, ``transition_measure`` and the thresholds change no frame:
-views read them. The cube comes from :mod:`dashboard.loader`, shared by every model of the
-process, so a second browser session neither reloads nor recomputes outcomes; filters only
-re-aggregate the cube.
+``metric``, the charts' measures (``ageing_measure``, ``transition_measure``,
+``forecast_measure``, ``vintage_measure``, ``severe_measure``, ``effect_outcome``) and the
+thresholds change no frame: views read them. The cube comes from :mod:`dashboard.loader`,
+shared by every model of the process, so a second browser session neither reloads nor
+recomputes outcomes; filters only re-aggregate the cube.
 """
 
 from __future__ import annotations
@@ -588,6 +589,36 @@ class CollectionsModel(param.Parameterized):
         objects={"Customers": "customers", "£ owed": "owed"},
         doc="Whether the roll/cure matrix shows shares of customers or of £ owed (including "
         "bills issued and not yet due, so Current -> 1–30 exists in £).",
+    )
+    forecast_measure = param.Selector(
+        default="arrears",
+        objects={"Arrears £": "arrears", "Customers in arrears": "customers"},
+        doc="What the forecast chart draws: total arrears £ or customers in arrears (changes "
+        "no frame).",
+    )
+    vintage_measure = param.Selector(
+        default="default_rate",
+        objects={"Default rate": "default_rate", "Share in arrears": "arrears_share"},
+        doc="What the vintage heatmap shows: the cumulative default rate or the share past "
+        "due, by months on book (changes no frame).",
+    )
+    severe_measure = param.Selector(
+        default="monthly",
+        objects={"Monthly": "monthly", "Ever": "ever"},
+        doc="What the 90+ days chart shows: the share of customers under 91 days at a "
+        "month-end who reached 91+ within the month, or the share of those on book ever 91+ "
+        "(changes no frame).",
+    )
+    effect_outcome = param.Selector(
+        default="paid_14_rate",
+        objects={
+            "Paid in 14 days": "paid_14_rate",
+            "Paid in 30 days": "paid_30_rate",
+            "Cleared in 60 days": "cleared_60_rate",
+        },
+        doc="The outcome the effectiveness chart shows per action type: a payment of at least "
+        "min(£10, arrears) within 14 or 30 days, or the arrears cleared within 60 (changes "
+        "no frame).",
     )
     ageing_level = param.Selector(
         default="bill",

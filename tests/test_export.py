@@ -36,6 +36,8 @@ from dashboard.export import (
     inline_panel_resources,
 )
 from dashboard.model import CollectionsModel
+from dashboard.ui.live import chart_title
+from dashboard.ui.tabs import TABS, Control
 
 CHROMIUM = Path("/usr/bin/chromium")
 TEST_SEGMENTS = ("income_band", "region")
@@ -177,13 +179,9 @@ def test_page_carries_the_ledger_views(model):
         "transitions",
         "roll",
         "severe",
-        "severe_ever",
-        "vintage_default",
-        "vintage_arrears",
+        "vintage",
         "entries",
         "effectiveness",
-        "effectiveness_30",
-        "cleared_60",
         "uplift",
         "funnel",
         "tariffs",
@@ -191,13 +189,32 @@ def test_page_carries_the_ledger_views(model):
         "provision_monthly",
         "provision_coverage",
         "forecast",
-        "forecast_customers",
         "forecast_backtest",
         "forecast_buckets",
         "forecast_table",
         "score_calibration",
         "score_distribution",
     }
+
+
+def test_a_chart_with_a_choice_is_exported_once_per_value(model):
+    """The served tab shows one measure at a time (its control); the export, without that
+    control, carries every one, in the control's order, and leaves the model's choice."""
+    chosen = [(tab, chart) for tab in TABS for chart in tab.charts() if chart.choice]
+    assert {chart.name for _, chart in chosen} >= {"effectiveness", "forecast", "vintage", "severe"}
+    kept = {chart.choice: getattr(model, chart.choice) for _, chart in chosen}
+    page = StaticDashboard(model, segments=("region",))
+    for tab, chart in chosen:
+        assert chart.choice in {c.param for c in tab.parts if isinstance(c, Control)}
+        values = list(model.param[chart.choice].objects)
+        panes = page.ledger_views[chart.name]
+        assert len(panes) == len(values) > 1
+        titles = [chart_title(pane.object) for pane in panes]
+        expected = [
+            chart_title(chart.draw(model.clone(**{chart.choice: value}))) for value in values
+        ]
+        assert titles == expected and len(set(titles)) == len(values)
+    assert {name: getattr(page.model, name) for name in kept} == kept
 
 
 def test_inline_panel_resources_replaces_cdn_urls_by_data_urls():

@@ -394,12 +394,27 @@ class StaticDashboard:
                 continue
             for part in tab.parts:
                 if isinstance(part, Chart) and not _by_segment(part):
-                    obj = part.draw(self.model)
-                    drawn[part.name] = (
+                    drawn[part.name] = [
                         obj if isinstance(obj, pn.viewable.Viewable) else pn.panel(obj)
-                    )
+                        for obj in self._each_choice(part)
+                    ]
                 elif isinstance(part, Table) and not (_by_segment(part) or part.customer_level):
                     drawn[part.name] = _static_table(part.frame(self.model))
+        return drawn
+
+    def _each_choice(self, chart: Chart) -> list:
+        """The chart drawn once per value of its choice (the served tab's control), in the
+        control's order; once if it has none. The model's choice is left as it was."""
+        if not chart.choice:
+            return [chart.draw(self.model)]
+        model, kept = self.model, getattr(self.model, chart.choice)
+        drawn = []
+        try:
+            for value in model.param[chart.choice].objects:
+                setattr(model, chart.choice, value)
+                drawn.append(chart.draw(model))
+        finally:
+            setattr(model, chart.choice, kept)
         return drawn
 
     def _customer_table(self, table: Table) -> list:

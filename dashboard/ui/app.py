@@ -69,6 +69,10 @@ URL_PARAMS = (
     "bucket_edges",
     "ageing_measure",
     "transition_measure",
+    "forecast_measure",
+    "vintage_measure",
+    "severe_measure",
+    "effect_outcome",
     "queue",
     "worklist_sort",
     "worklist_columns",
@@ -398,7 +402,7 @@ class Dashboard(pn.viewable.Viewer):
 
     def chart(self, chart: Chart, shown_while: tuple | None = None) -> LiveChart:
         """A chart of the catalogue, redrawn (in place when it can be) as its inputs change."""
-        inputs = [self.model.param[name] for name in (*chart.outputs, *chart.watches)]
+        inputs = [self.model.param[name] for name in chart.inputs]
         return LiveChart(lambda *_: chart.draw(self.model), inputs, shown_while=shown_while)
 
     def tabs(self) -> pn.Tabs:

@@ -41,12 +41,24 @@ class Chart:
         ``draw(model)`` -> a HoloViews object or a Panel pane.
     watches : tuple of str
         Model inputs that change the drawing without changing an output (the metric).
+    choice : str
+        A model parameter that chooses what the chart draws (one of several measures of
+        the same shape), switched by a :class:`Control` in its tab and watched like
+        ``watches``: one figure with a choice instead of one figure per measure, so that
+        opening the tab draws fewer figures. A static export, which has no such control,
+        draws the chart once per value. "" for none.
     """
 
     name: str
     outputs: tuple[str, ...]
     draw: Callable[[CollectionsModel], object]
     watches: tuple[str, ...] = ()
+    choice: str = ""
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Every model parameter the chart is drawn from: redrawn when one changes."""
+        return (*self.outputs, *self.watches, *((self.choice,) if self.choice else ()))
 
 
 @dataclass(frozen=True)
@@ -252,24 +264,38 @@ def _roll(model: CollectionsModel):
     )
 
 
-def _vintage(measure: str):
-    def draw(model: CollectionsModel):
-        selection = f"all months · {model.describe_filters()}"
-        return ledger_views.vintage_chart(model.vintage, measure, selection, model.min_sample)
+def _vintage(model: CollectionsModel):
+    """The vintage heatmap of the chosen measure (``vintage_measure``)."""
+    selection = f"all months · {model.describe_filters()}"
+    return ledger_views.vintage_chart(
+        model.vintage, model.vintage_measure, selection, model.min_sample
+    )
 
-    return draw
 
-
-def _effectiveness(rate: str):
-    """The effectiveness chart of one outcome rate, by vulnerability."""
-
-    def draw(model: CollectionsModel):
-        vulnerable = model.cube.segments["is_vulnerable"].cat.categories
-        return ledger_views.effectiveness_chart(
-            model.effectiveness, "is_vulnerable", vulnerable, model.describe_selection(), rate
+def _severe(model: CollectionsModel):
+    """The chosen 90+ days rate (``severe_measure``): reached each month, or ever."""
+    if model.severe_measure == "ever":
+        return severe_views.severe_ever_chart(
+            model.severe_monthly, model.describe_selection(), model.min_sample
         )
+    return severe_views.severe_rate_chart(
+        model.severe_monthly,
+        model.describe_selection(),
+        model.min_sample,
+        first_day=model.cube.months[0],
+    )
 
-    return draw
+
+def _effectiveness(model: CollectionsModel):
+    """The effectiveness chart of the chosen outcome (``effect_outcome``), by vulnerability."""
+    vulnerable = model.cube.segments["is_vulnerable"].cat.categories
+    return ledger_views.effectiveness_chart(
+        model.effectiveness,
+        "is_vulnerable",
+        vulnerable,
+        model.describe_selection(),
+        model.effect_outcome,
+    )
 
 
 def _worklist_summary(model: CollectionsModel) -> str:
@@ -420,24 +446,13 @@ TABS: tuple[Tab, ...] = (
             ),
             Chart("roll", ("roll",), _roll, watches=("min_sample",)),
             Note(severe_views.SEVERE_NOTE),
+            Control("severe_measure", label="Reaching 90+ days"),
             Chart(
                 "severe",
                 ("severe_monthly",),
-                lambda model: severe_views.severe_rate_chart(
-                    model.severe_monthly,
-                    model.describe_selection(),
-                    model.min_sample,
-                    first_day=model.cube.months[0],
-                ),
+                _severe,
                 watches=("min_sample",),
-            ),
-            Chart(
-                "severe_ever",
-                ("severe_monthly",),
-                lambda model: severe_views.severe_ever_chart(
-                    model.severe_monthly, model.describe_selection(), model.min_sample
-                ),
-                watches=("min_sample",),
+                choice="severe_measure",
             ),
             Table(
                 "severe_by_segment",
@@ -456,19 +471,14 @@ TABS: tuple[Tab, ...] = (
             Control("forecast_lookback", label="Lookback"),
             Control("forecast_cure_shift", label="What-if: cure rate"),
             Control("forecast_inflow_shift", label="What-if: new arrears inflow"),
+            Control("forecast_measure", label="Forecast of"),
             Chart(
                 "forecast",
                 ("forecast",),
                 lambda model: forward_views.forecast_chart(
-                    model.forecast, model.describe_selection(), "arrears"
+                    model.forecast, model.describe_selection(), model.forecast_measure
                 ),
-            ),
-            Chart(
-                "forecast_customers",
-                ("forecast",),
-                lambda model: forward_views.forecast_chart(
-                    model.forecast, model.describe_selection(), "customers"
-                ),
+                choice="forecast_measure",
             ),
             Table(
                 "forecast_backtest",
@@ -595,17 +605,13 @@ TABS: tuple[Tab, ...] = (
     Tab(
         "Cohorts",
         (
+            Control("vintage_measure", label="Vintages by"),
             Chart(
-                "vintage_default",
+                "vintage",
                 ("vintage",),
-                _vintage("default_rate"),
+                _vintage,
                 watches=("min_sample",),
-            ),
-            Chart(
-                "vintage_arrears",
-                ("vintage",),
-                _vintage("arrears_share"),
-                watches=("min_sample",),
+                choice="vintage_measure",
             ),
             Chart(
                 "entries",
@@ -640,9 +646,8 @@ TABS: tuple[Tab, ...] = (
         "Effectiveness",
         (
             Note(ledger_views.EFFECTIVENESS_NOTE),
-            Chart("effectiveness", ("effectiveness",), _effectiveness("paid_14_rate")),
-            Chart("effectiveness_30", ("effectiveness",), _effectiveness("paid_30_rate")),
-            Chart("cleared_60", ("effectiveness",), _effectiveness("cleared_60_rate")),
+            Control("effect_outcome", label="Outcome"),
+            Chart("effectiveness", ("effectiveness",), _effectiveness, choice="effect_outcome"),
             Chart(
                 "funnel",
                 ("funnel",),
