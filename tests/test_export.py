@@ -325,9 +325,11 @@ def _snapshot(page) -> dict:
 
 
 def _wait_for_title(page, prefix: str) -> None:
+    """Wait until a visible chart's title starts with ``prefix`` (an embedded state applied;
+    20 s was once not enough on a slow day of this machine)."""
     page.wait_for_function(
         f"() => ({VISIBLE_PLOTS})().some(p => p.title.startsWith({json.dumps(prefix)}))",
-        timeout=20_000,
+        timeout=60_000,
     )
 
 
