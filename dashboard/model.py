@@ -12,7 +12,8 @@ and recomputed as soon as they are listed again. A dashboard lists the outputs o
 tab, so a filter change computes what is on screen and nothing else.
 
 ``metric``, the charts' measures (``ageing_measure``, ``transition_measure``,
-``forecast_measure``, ``vintage_measure``, ``severe_measure``, ``effect_outcome``) and the
+``arrears_trend_measure``, ``forecast_measure``, ``provision_measure``, ``vintage_measure``,
+``severe_measure``, ``effect_outcome``) and the
 thresholds change no frame: views read them. The cube comes from :mod:`dashboard.loader`,
 shared by every model of the process, so a second browser session neither reloads nor
 recomputes outcomes; filters only re-aggregate the cube.
@@ -619,6 +620,18 @@ class CollectionsModel(param.Parameterized):
         doc="The outcome the effectiveness chart shows per action type: a payment of at least "
         "min(£10, arrears) within 14 or 30 days, or the arrears cleared within 60 (changes "
         "no frame).",
+    )
+    arrears_trend_measure = param.Selector(
+        default="share",
+        objects={"Share in arrears": "share", "Average arrears £": "average"},
+        doc="What the arrears trend draws each month: the share of customers on book who are "
+        "in arrears, or the average arrears £ per customer in arrears (changes no frame).",
+    )
+    provision_measure = param.Selector(
+        default="ecl",
+        objects={"Expected loss £": "ecl", "Coverage": "coverage"},
+        doc="What the provision trend draws each month-end: the expected credit loss £ by "
+        "age band, or the loss as a share of the arrears it covers (changes no frame).",
     )
     ageing_level = param.Selector(
         default="bill",

@@ -197,9 +197,9 @@ def cohort_sizes(sources: list[dict]) -> dict[str, int]:
 ARREARS = (
     "Arrears £ by days past due at each month-end",
     "Share of customers on book who are in arrears",
-    "Average arrears per customer in arrears",
     "Arrears £ by income band",
 )
+AVERAGE_ARREARS = "Average arrears per customer in arrears"
 
 
 def test_arrears_tab_follows_the_region_filter(fresh):
@@ -229,6 +229,17 @@ def test_arrears_tab_follows_the_region_filter(fresh):
     assert len(known_shares(all_share)) == len(known_shares(reading_share)) == 49
     assert known_shares(reading_share) != known_shares(all_share)
     assert 0 < max(known_shares(reading_share)) < 1
+
+    # the trend's other measure, one figure in place of the share, same selection and months
+    choose_measure(page, "Average arrears £")
+    shown = shown_titles(page, (AVERAGE_ARREARS, ARREARS[0], ARREARS[2]), READING)
+    assert ARREARS[1] not in " ".join(titles(page))
+    (average,) = sources_with(settled_chart_data(page), "average_arrears", "in_arrears")
+    assert list(average["in_arrears"]) == list(reading_share["in_arrears"])  # same customers
+    for mean, owed, count in zip(
+        average["average_arrears"], average["arrears"], average["in_arrears"], strict=True
+    ):
+        assert (mean != mean) if count == 0 else abs(mean * count - owed) < 0.01
 
     def top(sources):  # the stacked areas: the highest edge is the total arrears
         return max(max(s["y"]) for s in sources_with(sources, "x", "y"))

@@ -174,8 +174,7 @@ def test_page_carries_the_ledger_views(model):
     page = StaticDashboard(model, segments=("region",))
     assert set(page.ledger_views) == {
         "ageing",
-        "arrears_share",
-        "average_arrears",
+        "arrears_trend",
         "transitions",
         "roll",
         "severe",
@@ -186,8 +185,7 @@ def test_page_carries_the_ledger_views(model):
         "funnel",
         "tariffs",
         "provision",
-        "provision_monthly",
-        "provision_coverage",
+        "provision_trend",
         "forecast",
         "forecast_backtest",
         "forecast_buckets",

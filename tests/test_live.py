@@ -442,7 +442,7 @@ def test_a_failing_chart_does_not_keep_the_others_of_its_change_from_being_drawn
     assert working.updates == 1 and [30, 50] in bar_values(document)
 
 
-@pytest.mark.parametrize("name", ["severe", "effectiveness", "forecast", "vintage"])
+@pytest.mark.parametrize("name", [c.name for tab in TABS for c in tab.charts() if c.choice])
 def test_a_chart_with_a_choice_draws_the_chosen_measure_and_updates_in_place(dashboard, name):
     """One figure per chart with a choice (the tab's control): switching the measure draws
     the other one, and a filter change updates whichever is shown in place."""

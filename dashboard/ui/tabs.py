@@ -257,6 +257,22 @@ def _arrears_by_segment(model: CollectionsModel):
     )
 
 
+def _arrears_trend(model: CollectionsModel):
+    """The chosen arrears trend (``arrears_trend_measure``): share in arrears or average £."""
+    if model.arrears_trend_measure == "average":
+        return ledger_views.average_arrears_chart(model.arrears_monthly, model.describe_selection())
+    return ledger_views.arrears_share_chart(model.arrears_monthly, model.describe_selection())
+
+
+def _provision_trend(model: CollectionsModel):
+    """The chosen provision trend (``provision_measure``): expected loss £ or coverage."""
+    if model.provision_measure == "coverage":
+        return forward_views.provision_coverage_chart(
+            model.provision_monthly, model.describe_selection()
+        )
+    return forward_views.provision_month_chart(model.provision_monthly, model.describe_selection())
+
+
 def _roll(model: CollectionsModel):
     labels = model.cube.arrears.bucket_labels
     return ledger_views.roll_rate_chart(
@@ -412,19 +428,12 @@ TABS: tuple[Tab, ...] = (
                 _ageing,
                 watches=("ageing_measure", "ageing_level"),
             ),
+            Control("arrears_trend_measure", label="Arrears trend of"),
             Chart(
-                "arrears_share",
+                "arrears_trend",
                 ("arrears_monthly",),
-                lambda model: ledger_views.arrears_share_chart(
-                    model.arrears_monthly, model.describe_selection()
-                ),
-            ),
-            Chart(
-                "average_arrears",
-                ("arrears_monthly",),
-                lambda model: ledger_views.average_arrears_chart(
-                    model.arrears_monthly, model.describe_selection()
-                ),
+                _arrears_trend,
+                choice="arrears_trend_measure",
             ),
             Chart("arrears_by_segment", ("ageing_by_segment",), _arrears_by_segment),
         ),
@@ -563,19 +572,12 @@ TABS: tuple[Tab, ...] = (
                 download_label="Download provision matrix CSV",
                 options={"layout": "fit_data_stretch"},
             ),
+            Control("provision_measure", label="Provision trend of"),
             Chart(
-                "provision_monthly",
+                "provision_trend",
                 ("provision_monthly",),
-                lambda model: forward_views.provision_month_chart(
-                    model.provision_monthly, model.describe_selection()
-                ),
-            ),
-            Chart(
-                "provision_coverage",
-                ("provision_monthly",),
-                lambda model: forward_views.provision_coverage_chart(
-                    model.provision_monthly, model.describe_selection()
-                ),
+                _provision_trend,
+                choice="provision_measure",
             ),
             Chart(
                 "provision_by_segment",
