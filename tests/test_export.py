@@ -47,15 +47,16 @@ LIBRARY_SCRIPT = 10_000
 """Inline ``text/javascript`` blocks longer than this are the bundled libraries."""
 SCRIPT = re.compile(r"<script([^>]*)>(.*?)</script>", re.S)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-PLOTS_SHOWN = 29
+PLOTS_SHOWN = 31
 """The debt movement of the last month and of the period, the change in arrears by month,
-trend, 2 segment, 2 actions, ageing, 2 arrears share, transitions, roll, reaching 90+ days
-(monthly and ever), 2 vintage, entry
+trend, 2 segment, 2 actions, ageing (£ and customers), 2 arrears share, transitions
+(customers and £ owed), roll, reaching 90+ days (monthly and ever), 2 vintage, entry
 cohorts, 3 effectiveness and the funnel chart; ECL £ and coverage by month, the forecast of
 arrears £ and of customers, and the forecast by bucket; the early-warning score's calibration
 and its customers by score band."""
 LEDGER_TITLES = (
     "Arrears £",
+    "Customers by days past due",
     "Share of customers on book",
     "Average arrears",
     "Roll and cure",
