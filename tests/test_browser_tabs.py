@@ -307,7 +307,7 @@ VINTAGE_DEFAULT = (
 VINTAGE_ARREARS = (
     "Share in arrears by months on book: back book, then new customers by quarter of first bill"
 )
-COHORTS = (VINTAGE_DEFAULT, "Arrears-entry cohorts: share Current again")
+COHORTS = (VINTAGE_DEFAULT, "Arrears-entry cohorts by ")
 
 
 def test_cohorts_tab_follows_the_region_filter(fresh):

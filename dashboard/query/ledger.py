@@ -350,18 +350,75 @@ def entry_cohorts(cube, segments: np.ndarray, start=None, end=None) -> pd.DataFr
     DataFrame
         ``month`` of entry, ``entered``, and for h in :data:`CURE_AFTER`
         ``cured_after_h`` (share Current h month-ends later, among those observed that
-        long; NaN when none is) and ``observed_h``.
+        long; NaN when none is), ``observed_h`` and ``cured_h`` (the counts it divides).
     """
     tables = cube.arrears
     months = month_indexes(cube, start, end)
     sums = segment_sums(tables.sums["entries"][month_span(months)], segments)
     frame = {"month": cube.months[months], "entered": sums[:, 0]}
     for position, h in enumerate(CURE_AFTER):
-        observed = sums[:, 1 + position]
-        cured = sums[:, 1 + len(CURE_AFTER) + position]
-        frame[f"cured_after_{h}"] = ratio(cured, observed)
-        frame[f"observed_{h}"] = observed
-    return pd.DataFrame(frame)
+        frame[f"observed_{h}"] = sums[:, 1 + position]
+        frame[f"cured_{h}"] = sums[:, 1 + len(CURE_AFTER) + position]
+    return _with_cure_rates(pd.DataFrame(frame))
+
+
+def _with_cure_rates(counts: pd.DataFrame) -> pd.DataFrame:
+    """``counts`` with ``cured_after_h`` = ``cured_h / observed_h`` for each h."""
+    rates = {
+        f"cured_after_{h}": ratio(counts[f"cured_{h}"], counts[f"observed_{h}"]) for h in CURE_AFTER
+    }
+    return counts.assign(**rates)
+
+
+ENTRY_PERIODS = {"month": "M", "quarter": "Q", "year": "Y"}
+"""The periods arrears-entry cohorts can be pooled by, finest first (pandas' codes)."""
+
+
+def pooled_entry_cohorts(entries: pd.DataFrame, period: str) -> pd.DataFrame:
+    """Arrears-entry cohorts pooled by ``period`` of entry: counts summed, rates anew.
+
+    Parameters
+    ----------
+    entries : DataFrame
+        :func:`entry_cohorts` (one row per month of entry).
+    period : {"month", "quarter", "year"}
+
+    Returns
+    -------
+    DataFrame
+        ``month`` (the period's first month), ``entered``, ``observed_h``, ``cured_h`` and
+        ``cured_after_h`` (the pooled counts' ratio, not an average of monthly rates).
+    """
+    counts = ["entered", *(f"{kind}_{h}" for h in CURE_AFTER for kind in ("observed", "cured"))]
+    start = entries["month"].dt.to_period(ENTRY_PERIODS[period]).dt.start_time
+    pooled = entries[counts].groupby(start.rename("month"), sort=True).sum().reset_index()
+    return _with_cure_rates(pooled)
+
+
+def entry_period(entries: pd.DataFrame, min_sample: int) -> str:
+    """The finest period of entry whose cohorts are mostly large enough to read.
+
+    A period is chosen when at least half of its cohorts with anyone entering have
+    ``min_sample`` customers or more; a year when none is.
+
+    Parameters
+    ----------
+    entries : DataFrame
+        :func:`entry_cohorts`.
+    min_sample : int
+        The sample size under which a cell is greyed.
+
+    Returns
+    -------
+    str
+        ``"month"``, ``"quarter"`` or ``"year"``.
+    """
+    for period in ("month", "quarter"):
+        entered = pooled_entry_cohorts(entries, period)["entered"]
+        entered = entered[entered > 0]
+        if len(entered) and (entered >= min_sample).mean() >= 0.5:
+            return period
+    return "year"
 
 
 def action_effectiveness(

@@ -14,6 +14,7 @@ import pandas as pd
 from bokeh.models import NumeralTickFormatter
 
 from dashboard.compute.partition import CURE_AFTER
+from dashboard.query.ledger import entry_period, pooled_entry_cohorts
 from dashboard.query.worklist import PRIORITY_FORMULA, QUEUE_RULE
 from dashboard.ui.style import (
     ACTION_COLORS,
@@ -430,15 +431,31 @@ def vintage_chart(
     )
 
 
+ENTRY_LABELS = {"month": "%Y-%m", "quarter": None, "year": "%Y"}
+"""How a cohort's period of entry is written (a quarter as ``2024 Q3``)."""
+
+
+def _entry_label(months: pd.Series, period: str) -> pd.Series:
+    if period == "quarter":
+        return months.dt.year.astype(str) + " Q" + months.dt.quarter.astype(str)
+    return months.dt.strftime(ENTRY_LABELS[period])
+
+
 def entry_cohort_heatmap(entries: pd.DataFrame, selection: str, min_sample: int = MIN_SAMPLE):
-    """Cure rates of arrears-entry cohorts: entry month x months after entry; a cell of
+    """Cure rates of arrears-entry cohorts: period of entry x months after entry; a cell of
     fewer customers observed than ``min_sample`` is grey, out of the colour scale.
+
+    The cohorts are months of entry where most months have ``min_sample`` customers
+    entering, else quarters, else years (:func:`dashboard.query.ledger.entry_period`): a
+    small book's monthly cohorts would leave the whole grid grey.
 
     Returns
     -------
     holoviews.Overlay or panel.pane.Alert
     """
-    frame = entries.loc[entries["entered"] > 0]
+    period = entry_period(entries, min_sample)
+    pooled = pooled_entry_cohorts(entries, period)
+    frame = pooled.loc[pooled["entered"] > 0]
     if frame.empty:
         return no_data("Nobody entered serious arrears in this selection")
     rows = []
@@ -453,7 +470,7 @@ def entry_cohort_heatmap(entries: pd.DataFrame, selection: str, min_sample: int 
     long["share"] = long["cured"] * 100
     small = long["observed"] < min_sample
     long["percent"] = long["share"].where(~small)
-    long["entry"] = long["month"].dt.strftime("%Y-%m")
+    long["entry"] = _entry_label(long["month"], period)
     order = [f"{h} month" + ("s" if h > 1 else "") for h in CURE_AFTER]
     heat = hv.HeatMap(
         long, kdims=["after", "entry"], vdims=["percent", "entered", "observed", "share"]
@@ -467,9 +484,9 @@ def entry_cohort_heatmap(entries: pd.DataFrame, selection: str, min_sample: int 
         responsive=True,
         height=max(360, 14 * long["entry"].nunique()),
         xlabel="time after first reaching serious arrears",
-        ylabel="month of entry",
+        ylabel=f"{period} of entry",
         title=wrap_title(
-            f"Arrears-entry cohorts: share Current again"
+            f"Arrears-entry cohorts by {period} of entry: share Current again"
             f"{_faded_note(small.any(), min_sample)} · {selection}"
         ),
         tools=["hover"],
