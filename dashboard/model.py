@@ -756,7 +756,8 @@ class CollectionsModel(param.Parameterized):
             self._update_cube()
             self._set_choices()
         for output in OUTPUTS:
-            # precedence 1: before a page's precedence-2 watchers (the busy note's end)
+            # precedence 1: between a page's watchers at 0 (a change begins) and at 2 and 3
+            # (the busy note's end, the change's page updates sent)
             self.param.watch(partial(self._refresh, output), list(output.inputs), precedence=1)
             self._refresh(output)
 

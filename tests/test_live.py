@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import holoviews as hv
 import numpy as np
 import pandas as pd
@@ -561,7 +563,8 @@ class ServedDocument(Document):
 
     def __init__(self):
         super().__init__()
-        context = object()
+        request = SimpleNamespace(arguments={}, headers={}, cookies={})
+        context = SimpleNamespace(request=request, id="test-session")
         self._session_context = lambda: context  # Bokeh keeps a weak reference
         self.ticks = []
 
@@ -592,6 +595,131 @@ def test_a_served_page_makes_later_updates_together_on_the_next_tick(monkeypatch
     assert len(document.ticks) == 1 and made[-1] == "note"
     document.ticks.pop()()
     assert made[-1] == "chart in place"
+
+
+def test_a_change_computed_in_a_thread_reaches_the_page_once_computed(monkeypatch):
+    # the first outputs' charts do not go out while the thread still computes the others:
+    # the page gets the whole change in one tick (one hold, one message, one layout)
+    from dashboard.ui import live
+
+    document = ServedDocument()
+    monkeypatch.setattr(type(pn.state), "curdoc", property(lambda _: document))
+    made = []
+    live.change_started()
+    live.on_page("bridge", lambda: made.append("bridge"), later=True)
+    live.on_page("trend", lambda: made.append("trend"), later=True)
+    assert document.ticks == [] and made == []  # still computing
+    live.change_computed()
+    assert len(document.ticks) == 1
+    document.ticks.pop()()
+    assert made == ["bridge", "trend"]
+    live.change_computed()  # a change with nothing to draw asks nothing of the event loop
+    assert document.ticks == []
+
+
+def test_a_change_never_marked_computed_holds_its_updates_back_only_for_a_while(monkeypatch):
+    from dashboard.ui import live
+
+    document = ServedDocument()
+    monkeypatch.setattr(type(pn.state), "curdoc", property(lambda _: document))
+    monkeypatch.setattr(live, "CHANGE_BATCH_LIMIT_S", 0.0)
+    made = []
+    live.change_started()  # its computation failed before change_computed
+    live.on_page("chart", lambda: made.append("chart"), later=True)
+    assert len(document.ticks) == 1
+    document.ticks.pop()()
+    assert made == ["chart"]
+    live.change_computed()
+
+
+def test_other_threads_are_not_held_back_by_a_change_in_progress(monkeypatch):
+    import threading
+
+    from dashboard.ui import live
+
+    document = ServedDocument()
+    monkeypatch.setattr(type(pn.state), "curdoc", property(lambda _: document))
+    live.change_started()
+    try:  # a background score's thread shows its result at once
+        worker = threading.Thread(target=live.on_page, args=("score", lambda: None, True))
+        worker.start()
+        worker.join()
+        assert len(document.ticks) == 1
+    finally:
+        live.change_computed()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"region": "second"},
+        {"metric": "billed"},
+        {"period": "last year"},
+        {"tariff": "first", "income_band": "first"},
+    ],
+)
+def test_every_page_update_of_a_filter_change_comes_in_one_tick_after_it(monkeypatch, change):
+    """Charts, header, tiles, gauges, notes and tables of the open tab: nothing reaches the
+    page while the change is computed; then one tick makes all of it (an idle event loop
+    runs a tick as soon as it is asked: each asked during the change would be a message)."""
+    from bokeh.models import Markup
+
+    from dashboard.ui import live
+
+    class IdleEventLoop(ServedDocument):
+        def add_next_tick_callback(self, callback):
+            callback()
+
+    document = IdleEventLoop()
+    board = Dashboard()  # made as a page is, then served
+    document.add_root(pn.Column(board.header(), board.tiles, board.tabs()).get_root(document))
+    monkeypatch.setattr(type(pn.state), "curdoc", property(lambda _: document))
+    model = board.model
+
+    def page_text() -> list[str]:
+        return sorted(m.text for m in document.select({"type": Markup}) if m.text)
+
+    def page_data() -> list[str]:
+        return sorted(
+            repr({k: list(v)[:50] for k, v in s.data.items()})
+            for s in document.select({"type": ColumnDataSource})
+        )
+
+    text, data = page_text(), page_data()
+    values = {}
+    for name, pick in change.items():
+        if name == "period":
+            values[name] = (model.cube.months[-12].to_pydatetime(), model.period[1])
+        elif name == "metric":
+            values[name] = pick
+        else:
+            objects = model.param[name].objects
+            values[name] = [objects[1 if pick == "second" else 0]]
+    ticks_made = []
+    original = live._update_pending
+
+    def tick(doc):
+        ticks_made.append((page_text(), page_data()))  # the page as the tick finds it
+        original(doc)
+
+    monkeypatch.setattr(live, "_update_pending", tick)
+    model.param.update(**values)
+    assert ticks_made == [(text, data)], "one tick for the whole change, nothing before it"
+    assert page_text() != text and page_data() != data
+    assert board._header.object == board._header_text()
+
+
+def test_a_served_page_is_made_with_its_tiles_gauges_header_and_tables_filled(monkeypatch):
+    # what a page shows first is in the document it is made into, not a tick later
+    document = ServedDocument()
+    monkeypatch.setattr(type(pn.state), "curdoc", property(lambda _: document))
+    board = Dashboard()
+    document.add_root(pn.Column(board.header(), board.tiles, board.tabs()).get_root(document))
+    assert "Total arrears" in board.tiles.object
+    assert board._header.object == board._header_text()
+    assert all(gauge.value > 0 for gauge in board.gauges.values())
+    table = board.tables["aged_debt"]
+    assert table.value is not None and len(table.value) > 0
 
 
 def test_outside_a_served_page_updates_are_made_at_once():

@@ -41,7 +41,7 @@ from dashboard.ui.charts import gauges
 from dashboard.ui.charts import headline as headline_views
 from dashboard.ui.charts.ledger import WORKLIST_COLUMNS as WORKLIST_COLUMN_LABELS
 from dashboard.ui.downloads import csv_file
-from dashboard.ui.live import LiveChart, WhenShown
+from dashboard.ui.live import LiveChart, WhenShown, change_computed, change_started, on_page
 from dashboard.ui.style import (
     markdown_text,
     segment_labels,
@@ -242,18 +242,30 @@ class Dashboard(pn.viewable.Viewer):
         """Per :meth:`tabs` made (a notebook may show the dashboard twice): tab name -> the
         column its content is made into when first opened."""
         threshold_params = [kpi.threshold_param for kpi in KPIS]
-        self.model.param.watch(self._refresh_gauges, ["kpis", *threshold_params])
-        self.model.param.watch(self._refresh_tiles, ["headline"])
-        self.thresholds.param.watch(self._refresh_tiles, [h.threshold_param for h in HEADLINES])
+        tile_thresholds = [h.threshold_param for h in HEADLINES]
+        # precedence 1: inside a change (below), as the model's own watchers
+        self.model.param.watch(self._refresh_gauges, ["kpis", *threshold_params], precedence=1)
+        self.model.param.watch(self._refresh_tiles, ["headline"], precedence=1)
+        self.thresholds.param.watch(self._refresh_tiles, tile_thresholds, precedence=1)
         self.param.watch(self._follow_open_tab, ["active_tab"])
         # what the cube's queries make on first use, made while the user reads the first tab
         self.model.param.watch(lambda event: loader.warm_in_background(event.new), ["cube"])
         loader.warm_in_background(self.model.cube)
-        # after the model's own watchers: the busy note clears once a change is computed
-        self.model.param.watch(self.busy.changed, [*URL_PARAMS, *threshold_params], precedence=2)
-        self.thresholds.param.watch(self.busy.changed, [h.threshold_param for h in HEADLINES])
-        self._refresh_gauges()
-        self._refresh_tiles()
+        # around the model's own watchers: a change's page updates wait until it is
+        # computed, then go together (live.on_page); the busy note clears with them
+        # (the model's are at precedence 1; a new cube, made by a precedence -1 watcher of
+        # the build settings, is a change of its own)
+        changes = [*URL_PARAMS, *threshold_params]
+        self.model.param.watch(change_started, [*changes, "cube"], precedence=0)
+        self.model.param.watch(self.busy.changed, changes, precedence=2)
+        self.model.param.watch(change_computed, [*changes, "cube"], precedence=3)
+        self.thresholds.param.watch(change_started, tile_thresholds, precedence=0)
+        self.thresholds.param.watch(self.busy.changed, tile_thresholds, precedence=2)
+        self.thresholds.param.watch(change_computed, tile_thresholds, precedence=3)
+        self._header = pn.pane.Markdown(self._header_text(), sizing_mode="stretch_width")
+        self.model.param.watch(self._refresh_header, ["kpis"])
+        self._show_gauges()  # now: the page is being made
+        self._show_tiles()
 
     # --- controls -----------------------------------------------------------------------
 
@@ -367,9 +379,7 @@ class Dashboard(pn.viewable.Viewer):
 
     def header(self) -> pn.pane.Markdown:
         """What is shown: source, as-of date, window and counting rule."""
-        return pn.pane.Markdown(
-            pn.bind(self._header_text, self.model.param.kpis), sizing_mode="stretch_width"
-        )
+        return self._header
 
     def quality_note(self) -> pn.pane.Alert:
         """The source's data-quality warnings (rows excluded, a fallback encoding), shown
@@ -671,7 +681,7 @@ class Dashboard(pn.viewable.Viewer):
         model.param.watch(lambda event: setattr(buttons, "value", event.new), name)
 
         def relabel() -> None:
-            buttons.options = options()
+            on_page(buttons, lambda: setattr(buttons, "options", options()), later=True)
 
         inputs = [model.param[control.counts]]
         self._note_updates.append(WhenShown(relabel, inputs, shown_while, stale=False))
@@ -687,9 +697,12 @@ class Dashboard(pn.viewable.Viewer):
         text = note.text(self.model)
         pane = pn.pane.Markdown(text, sizing_mode="stretch_width", visible=bool(text))
 
-        def refresh() -> None:  # an empty note takes no room
-            pane.object = note.text(self.model)
-            pane.visible = bool(pane.object)
+        def show() -> None:  # an empty note takes no room
+            text = note.text(self.model)
+            pane.param.update(object=text, visible=bool(text))
+
+        def refresh() -> None:
+            on_page(pane, show, later=True)
 
         inputs = [self.model.param[name] for name in note.outputs]
         self._note_updates.append(WhenShown(refresh, inputs, shown_while, stale=False))
@@ -712,11 +725,14 @@ class Dashboard(pn.viewable.Viewer):
             )
         if table.hidden is not None:
 
-            def hide(*_events) -> None:
+            def hide() -> None:
                 widget.hidden_columns = table.hidden(self.model)
 
             hide()
-            self.model.param.watch(hide, list(table.hidden_inputs))
+            self.model.param.watch(
+                lambda *_: on_page(hide, hide, later=True),
+                list(table.hidden_inputs),
+            )
         if table.opens is not None:
             widget.on_click(lambda event: self._open_row(table, event.row))
         parts.append(widget)
@@ -738,13 +754,20 @@ class Dashboard(pn.viewable.Viewer):
             self._tabs.active = names.index(name)
 
     def _refresh_table(self, table: Table, widget: pn.widgets.Tabulator | None = None) -> None:
-        frame = table.frame(self.model)
         widget = self.tables[table.name] if widget is None else widget
-        widget.param.update(
-            formatters=tabulator_formatters(frame),
-            widths=tabulator_widths(frame),
-            value=frame,
-        )
+
+        def show() -> None:
+            frame = table.frame(self.model)
+            widget.param.update(
+                formatters=tabulator_formatters(frame),
+                widths=tabulator_widths(frame),
+                value=frame,
+            )
+
+        if widget.value is None:  # first filled: now, as its tab is made
+            show()
+        else:
+            on_page(widget, show, later=True)
 
     def _follow_open_tab(self, *_events) -> None:
         """Keep live only the model outputs the open tab shows (and the KPIs), if the model
@@ -779,8 +802,14 @@ class Dashboard(pn.viewable.Viewer):
         )
         return widget
 
-    def _header_text(self, kpis: dict) -> str:
-        model = self.model
+    def _refresh_header(self, *_events) -> None:
+        on_page(self._header, self._show_header, later=True)
+
+    def _show_header(self) -> None:
+        self._header.object = self._header_text()
+
+    def _header_text(self) -> str:
+        model, kpis = self.model, self.model.kpis
         counted = "all bills" if model.include_immature else "mature bills only"
         return (
             f"**{markdown_text(model.describe_selection())}** — as of "
@@ -792,12 +821,18 @@ class Dashboard(pn.viewable.Viewer):
         )
 
     def _refresh_tiles(self, *_events) -> None:
+        on_page(self.tiles, self._show_tiles, later=True)
+
+    def _show_tiles(self) -> None:
         trend = (self.model.headline or {}).get("trend")
         thresholds = {h.name: getattr(self.thresholds, h.threshold_param) for h in HEADLINES}
         tiles = headline_views.tiles_html(trend, thresholds)
         self.tiles.object = f"<style>{headline_views.TILE_CSS}</style>{tiles}"
 
     def _refresh_gauges(self, *_events) -> None:
+        on_page(self.gauges, self._show_gauges, later=True)
+
+    def _show_gauges(self) -> None:
         for kpi, gauge in self.gauges.items():
             thresholds = getattr(self.model, f"{kpi}_thresholds")
             gauges.update_gauge(gauge, kpi, self.model.kpis.get(kpi, float("nan")), thresholds)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -199,14 +200,51 @@ def _served_page() -> tuple[Document | None, _Page | None]:
         return document, _PAGES.setdefault(document, _Page())
 
 
+_CHANGE = threading.local()
+"""Per thread: ``started``, when the change this thread computes began (None: none)."""
+
+CHANGE_BATCH_LIMIT_S = 10.0
+"""A change computed longer than this has its page updates made as they come (a change
+whose end was never marked, its computation having failed, holds none back for long)."""
+
+
+def change_started(*_events) -> None:
+    """Mark that this thread is computing a change: page updates asked ``later`` from now on
+    wait for :func:`change_computed` (a param watcher: called before the model's own)."""
+    _CHANGE.started = time.monotonic()
+
+
+def change_computed(*_events) -> None:
+    """Mark the change computed: its page updates go to the event loop together, in one
+    hold, one message to the browser (a param watcher: called after the model's own)."""
+    _CHANGE.started = None
+    document, page = _served_page()
+    if page is None:
+        return
+    with _PAGES_LOCK:
+        schedule = bool(page.pending) and not page.scheduled
+        page.scheduled = page.scheduled or schedule
+    if schedule:
+        document.add_next_tick_callback(partial(_update_pending, document))
+
+
+def _computing_change() -> bool:
+    started = getattr(_CHANGE, "started", None)
+    return started is not None and time.monotonic() - started < CHANGE_BATCH_LIMIT_S
+
+
 def on_page(owner: object, action: Callable[[], None], later: bool = False) -> None:
     """Make a page update now, or (``later``) on a served page's event loop.
 
     The updates asked for ``later`` before the event loop's next tick are made together
     inside one hold, the model graph frozen (each Panel object updated from a server
     thread would otherwise be sent on its own, each walking the whole page's Bokeh model
-    graph, 25–50 ms for this page). An owner waiting already is updated once (its action
-    reads the current values when it runs).
+    graph, 25–50 ms for this page). While a thread computes a change
+    (:func:`change_started`), its updates wait until it is computed
+    (:func:`change_computed`): the page gets the whole change in one message, drawn once,
+    not the first outputs' charts while the thread, holding the interpreter, still
+    computes the others. An owner waiting already is updated once (its action reads the
+    current values when it runs).
 
     Parameters
     ----------
@@ -225,8 +263,8 @@ def on_page(owner: object, action: Callable[[], None], later: bool = False) -> N
         return
     with _PAGES_LOCK:
         page.pending.setdefault(id(owner), action)  # any owner, a dict too
-        schedule = not page.scheduled
-        page.scheduled = True
+        schedule = not page.scheduled and not _computing_change()
+        page.scheduled = page.scheduled or schedule
     if schedule:
         document.add_next_tick_callback(partial(_update_pending, document))
 
