@@ -187,24 +187,61 @@ def test_phone_at_390_by_844(browser, server):
         page.close()
 
 
+BUSY_NOTE_JS = """() => [...Bokeh.documents[0].all_models].filter(
+  m => typeof m.text === 'string' && m.text.includes('Updating…'))"""
+"""The busy note's models (found by their text: a header item's model is renamed)."""
+
+WATCH_BUSY_NOTE_JS = f"""() => {{ window.__busyShown = false;
+  for (const note of ({BUSY_NOTE_JS})()) {{
+    note.properties.visible.change.connect(() => {{
+      if (note.visible) window.__busyShown = true; }});
+  }}
+  return ({BUSY_NOTE_JS})().length; }}"""
+"""Record whether the busy note is shown from now on; return how many notes there are."""
+
+BUSY_NOTE_SHOWN_JS = f"() => ({BUSY_NOTE_JS})().some(note => note.visible)"
+
+
+@pytest.mark.parametrize("control", ["metric", "region"])
+def test_busy_note_shows_during_a_change_and_clears_after_it(browser, server, control):
+    page = open_page(browser, server.url, 1280, 900)
+    try:
+        assert page.evaluate(WATCH_BUSY_NOTE_JS) >= 1
+        assert not page.evaluate(BUSY_NOTE_SHOWN_JS)
+        before = titles(page)
+        if control == "metric":
+            page.get_by_text("Collection rate", exact=True).first.click()
+        else:
+            page.evaluate(  # as choosing a region does: the widget's value set
+                """() => { const region = [...Bokeh.documents[0].all_models].find(
+                  m => m.title === 'Region' && Array.isArray(m.value));
+                  const first = region.options[0];
+                  region.value = [Array.isArray(first) ? first[0] : first]; }"""
+            )
+        wait_until(page, lambda p: titles(p) != before, what="the charts redrawn")
+        assert page.evaluate("() => window.__busyShown"), "the note was never shown"
+        wait_until(page, lambda p: not p.evaluate(BUSY_NOTE_SHOWN_JS), what="the note cleared")
+        page.wait_for_timeout(1500)  # and it stays cleared
+        assert not page.evaluate(BUSY_NOTE_SHOWN_JS)
+    finally:
+        page.close()
+
+
 def test_busy_note_shows_and_clears_and_axis_follows_the_metric(browser, server):
     page = open_page(browser, server.url, 1280, 900)
     try:
         assert any("%" in f for f in page.evaluate(FORMATTERS_JS))
+        assert page.evaluate(WATCH_BUSY_NOTE_JS) >= 1
         page.get_by_text("Billed £", exact=True).first.click()
         wait_until(
             page,
             lambda p: any(t.startswith("Billed £ by month") for t in titles(p)),
             what="the trend in Billed £",
         )
+        assert page.evaluate("() => window.__busyShown"), "the note was never shown"
         wait_until(
             page,
-            lambda p: (
-                not p.evaluate(
-                    """() => [...Bokeh.documents[0].all_models].some(
-                  m => m.name === 'Updating…' && m.visible)"""
-                )
-            ),
+            lambda p: not p.evaluate(BUSY_NOTE_SHOWN_JS),
             what="the busy note cleared",
         )
         # the segment trend's axis is in £ now, not in %

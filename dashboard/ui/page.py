@@ -35,6 +35,15 @@ BUSY_TIMEOUT_S = 8.0
 """A busy note with no change to wait for is cleared after this long."""
 
 
+class _SpinnerShownFromTheBrowser(pn.indicators.LoadingSpinner):
+    """A loading spinner whose ``visible``, set by a JavaScript callback in the browser,
+    reaches the server. (An indicator's properties otherwise only go from the server to the
+    browser: the server still held the note hidden once the browser had shown it, and
+    hiding it again sent nothing — the note stayed on after every change.)"""
+
+    _linked_properties = ("visible",)
+
+
 class BusyIndicator(pn.viewable.Viewer):
     """This session's "Updating…" note (see the module's docstring).
 
@@ -44,8 +53,8 @@ class BusyIndicator(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.spinner = pn.indicators.LoadingSpinner(
-            value=False,
+        self.spinner = _SpinnerShownFromTheBrowser(
+            value=True,  # spinning whenever shown
             visible=False,
             name="Updating…",
             size=22,
@@ -55,7 +64,7 @@ class BusyIndicator(pn.viewable.Viewer):
         )
         self._since = 0.0
         self._last_done = 0.0
-        self.spinner.param.watch(self._on_busy, "value")
+        self.spinner.param.watch(self._on_busy, "visible")
 
     def __panel__(self) -> pn.indicators.LoadingSpinner:
         return self.spinner
@@ -71,9 +80,7 @@ class BusyIndicator(pn.viewable.Viewer):
         -------
         panel.widgets.Widget
         """
-        widget.jscallback(
-            value="busy.value = true; busy.visible = true;", args={"busy": self.spinner}
-        )
+        widget.jscallback(value="busy.visible = true;", args={"busy": self.spinner})
         return widget
 
     def changed(self, *_events) -> None:
@@ -89,8 +96,8 @@ class BusyIndicator(pn.viewable.Viewer):
         self._clear()
 
     def _clear(self) -> None:
-        if self.spinner.value or self.spinner.visible:
-            self.spinner.param.update(value=False, visible=False)
+        if self.spinner.visible:
+            self.spinner.visible = False
 
     def _on_busy(self, event) -> None:
         if not event.new:
@@ -102,7 +109,7 @@ class BusyIndicator(pn.viewable.Viewer):
 
     def _settle(self) -> None:
         """Clear a note whose change is already over (or that waits for nothing)."""
-        if not self.spinner.value:
+        if not self.spinner.visible:
             return
         now = time.monotonic()
         if now - self._last_done < 2.0 or now - self._since > BUSY_TIMEOUT_S:
