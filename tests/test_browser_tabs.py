@@ -232,7 +232,7 @@ def test_arrears_tab_follows_the_region_filter(fresh):
 
     # the trend's other measure, one figure in place of the share, same selection and months
     choose_measure(page, "Average arrears £")
-    shown = shown_titles(page, (AVERAGE_ARREARS, ARREARS[0], ARREARS[2]), READING)
+    shown_titles(page, (AVERAGE_ARREARS, ARREARS[0], ARREARS[2]), READING)  # waits for them
     assert ARREARS[1] not in " ".join(titles(page))
     (average,) = sources_with(settled_chart_data(page), "average_arrears", "in_arrears")
     assert list(average["in_arrears"]) == list(reading_share["in_arrears"])  # same customers

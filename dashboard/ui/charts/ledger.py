@@ -431,14 +431,12 @@ def vintage_chart(
     )
 
 
-ENTRY_LABELS = {"month": "%Y-%m", "quarter": None, "year": "%Y"}
-"""How a cohort's period of entry is written (a quarter as ``2024 Q3``)."""
-
-
 def _entry_label(months: pd.Series, period: str) -> pd.Series:
+    """How a cohort's period of entry is written: ``2024-07``, ``2024 Q3`` or ``2024``."""
+    years = months.dt.year.astype(str)
     if period == "quarter":
-        return months.dt.year.astype(str) + " Q" + months.dt.quarter.astype(str)
-    return months.dt.strftime(ENTRY_LABELS[period])
+        return years + " Q" + months.dt.quarter.astype(str)
+    return years if period == "year" else months.dt.strftime("%Y-%m")
 
 
 def entry_cohort_heatmap(entries: pd.DataFrame, selection: str, min_sample: int = MIN_SAMPLE):
