@@ -41,7 +41,14 @@ from dashboard.ui.charts import gauges
 from dashboard.ui.charts import headline as headline_views
 from dashboard.ui.charts.ledger import WORKLIST_COLUMNS as WORKLIST_COLUMN_LABELS
 from dashboard.ui.downloads import csv_file
-from dashboard.ui.live import LiveChart, WhenShown, change_computed, change_started, on_page
+from dashboard.ui.live import (
+    LiveChart,
+    WhenShown,
+    change_computed,
+    change_started,
+    later_on_page,
+    on_page,
+)
 from dashboard.ui.style import (
     markdown_text,
     segment_labels,
@@ -244,9 +251,11 @@ class Dashboard(pn.viewable.Viewer):
         threshold_params = [kpi.threshold_param for kpi in KPIS]
         tile_thresholds = [h.threshold_param for h in HEADLINES]
         # precedence 1: inside a change (below), as the model's own watchers
-        self.model.param.watch(self._refresh_gauges, ["kpis", *threshold_params], precedence=1)
-        self.model.param.watch(self._refresh_tiles, ["headline"], precedence=1)
-        self.thresholds.param.watch(self._refresh_tiles, tile_thresholds, precedence=1)
+        refresh_gauges = later_on_page(self.gauges, self._show_gauges)
+        refresh_tiles = later_on_page(self.tiles, self._show_tiles)
+        self.model.param.watch(refresh_gauges, ["kpis", *threshold_params], precedence=1)
+        self.model.param.watch(refresh_tiles, ["headline"], precedence=1)
+        self.thresholds.param.watch(refresh_tiles, tile_thresholds, precedence=1)
         self.param.watch(self._follow_open_tab, ["active_tab"])
         # what the cube's queries make on first use, made while the user reads the first tab
         self.model.param.watch(lambda event: loader.warm_in_background(event.new), ["cube"])
@@ -263,7 +272,7 @@ class Dashboard(pn.viewable.Viewer):
         self.thresholds.param.watch(self.busy.changed, tile_thresholds, precedence=2)
         self.thresholds.param.watch(change_computed, tile_thresholds, precedence=3)
         self._header = pn.pane.Markdown(self._header_text(), sizing_mode="stretch_width")
-        self.model.param.watch(self._refresh_header, ["kpis"])
+        self.model.param.watch(later_on_page(self._header, self._show_header), ["kpis"])
         self._show_gauges()  # now: the page is being made
         self._show_tiles()
 
@@ -681,10 +690,11 @@ class Dashboard(pn.viewable.Viewer):
         model.param.watch(lambda event: setattr(buttons, "value", event.new), name)
 
         def relabel() -> None:
-            on_page(buttons, lambda: setattr(buttons, "options", options()), later=True)
+            buttons.options = options()
 
         inputs = [model.param[control.counts]]
-        self._note_updates.append(WhenShown(relabel, inputs, shown_while, stale=False))
+        refresh = later_on_page(buttons, relabel)
+        self._note_updates.append(WhenShown(refresh, inputs, shown_while, stale=False))
         return buttons
 
     def _note(self, note: Note, shown_while=None) -> pn.pane.Markdown:
@@ -701,10 +711,8 @@ class Dashboard(pn.viewable.Viewer):
             text = note.text(self.model)
             pane.param.update(object=text, visible=bool(text))
 
-        def refresh() -> None:
-            on_page(pane, show, later=True)
-
         inputs = [self.model.param[name] for name in note.outputs]
+        refresh = later_on_page(pane, show)
         self._note_updates.append(WhenShown(refresh, inputs, shown_while, stale=False))
         return pane
 
@@ -729,10 +737,7 @@ class Dashboard(pn.viewable.Viewer):
                 widget.hidden_columns = table.hidden(self.model)
 
             hide()
-            self.model.param.watch(
-                lambda *_: on_page(hide, hide, later=True),
-                list(table.hidden_inputs),
-            )
+            self.model.param.watch(later_on_page(hide, hide), list(table.hidden_inputs))
         if table.opens is not None:
             widget.on_click(lambda event: self._open_row(table, event.row))
         parts.append(widget)
@@ -802,9 +807,6 @@ class Dashboard(pn.viewable.Viewer):
         )
         return widget
 
-    def _refresh_header(self, *_events) -> None:
-        on_page(self._header, self._show_header, later=True)
-
     def _show_header(self) -> None:
         self._header.object = self._header_text()
 
@@ -820,17 +822,11 @@ class Dashboard(pn.viewable.Viewer):
             f"£{kpis.get('billed', 0):,.0f} billed."
         )
 
-    def _refresh_tiles(self, *_events) -> None:
-        on_page(self.tiles, self._show_tiles, later=True)
-
     def _show_tiles(self) -> None:
         trend = (self.model.headline or {}).get("trend")
         thresholds = {h.name: getattr(self.thresholds, h.threshold_param) for h in HEADLINES}
         tiles = headline_views.tiles_html(trend, thresholds)
         self.tiles.object = f"<style>{headline_views.TILE_CSS}</style>{tiles}"
-
-    def _refresh_gauges(self, *_events) -> None:
-        on_page(self.gauges, self._show_gauges, later=True)
 
     def _show_gauges(self) -> None:
         for kpi, gauge in self.gauges.items():

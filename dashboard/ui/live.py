@@ -219,13 +219,8 @@ def change_computed(*_events) -> None:
     hold, one message to the browser (a param watcher: called after the model's own)."""
     _CHANGE.started = None
     document, page = _served_page()
-    if page is None:
-        return
-    with _PAGES_LOCK:
-        schedule = bool(page.pending) and not page.scheduled
-        page.scheduled = page.scheduled or schedule
-    if schedule:
-        document.add_next_tick_callback(partial(_update_pending, document))
+    if page is not None:
+        _ask_event_loop(document, page)
 
 
 def _computing_change() -> bool:
@@ -263,7 +258,19 @@ def on_page(owner: object, action: Callable[[], None], later: bool = False) -> N
         return
     with _PAGES_LOCK:
         page.pending.setdefault(id(owner), action)  # any owner, a dict too
-        schedule = not page.scheduled and not _computing_change()
+    if not _computing_change():
+        _ask_event_loop(document, page)
+
+
+def later_on_page(owner: object, action: Callable[[], None]) -> Callable[..., None]:
+    """A watcher (any arguments) that asks for ``on_page(owner, action, later=True)``."""
+    return lambda *_events: on_page(owner, action, later=True)
+
+
+def _ask_event_loop(document: Document, page: _Page) -> None:
+    """Ask the event loop's next tick to make the page's waiting updates (once)."""
+    with _PAGES_LOCK:
+        schedule = bool(page.pending) and not page.scheduled
         page.scheduled = page.scheduled or schedule
     if schedule:
         document.add_next_tick_callback(partial(_update_pending, document))

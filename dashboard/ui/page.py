@@ -96,8 +96,7 @@ class BusyIndicator(pn.viewable.Viewer):
         self._clear()
 
     def _clear(self) -> None:
-        if self.spinner.visible:
-            self.spinner.visible = False
+        self.spinner.visible = False  # no message when already hidden
 
     def _on_busy(self, event) -> None:
         if not event.new:
