@@ -8,13 +8,15 @@ Usage::
 Serves ``--source`` with ``collections-dashboard serve`` (build the cube cache first with
 ``collections-dashboard build --source PATH``, or the first page load builds it), opens the
 page ``--loads`` times in Debian's Chromium driven by Playwright and times each first render
-(navigation until both charts of the Trends tab are drawn). Then, in one page, it makes
-``--changes`` random changes as a user would — a Region filter, the metric, the bill months,
-the segmentation — and times each from setting the widget in the browser until every chart
-it affects shows its new title (each chart's title names the selection, and a chart's new
-title arrives with its new data), and until the change's last update of the page (tiles,
-notes, tables) is applied, no message following for a second. Last it opens every other
-tab once, in order, and times each first visit from the click until the server's last
+(navigation until the charts of the first tab, *Debt*, are drawn). Then, in one page, it
+makes ``--changes`` random changes on each of the two tabs that show the controls
+(:data:`CHARTS_CHANGED`) as a user would — on *Debt* a Region filter or the bill months; on
+*Trends* these, the metric or the segmentation — and times each from setting the widget in
+the browser until every chart it affects shows its new title (each chart's title names the
+selection, and a chart's new title arrives with its new data), and until the change's last
+update of the page (tiles, notes, tables) is applied, no message following for a second.
+Every other tab is opened once, in order (*Trends* between the two rounds of changes, the
+rest after them), and each first visit is timed from the click until the server's last
 message is applied in the page (no message for a second after it), and until its last
 update of the page (the tab's content drawn, not counting the server's replies to what the
 browser sends once it has drawn it). Prints one table; ``--json`` prints the figures.
@@ -70,8 +72,9 @@ CHANGE_JS = """([kind, pick]) => {
     // (value_throttled), which a drag sets and a script must set itself
     const slider = titled('Bill months');
     const span = slider.end - slider.start;
-    const first = slider.start + pick % Math.max(span - 6, 1);
-    const range = [first, Math.min(first + 6 + pick % 6, slider.end)];
+    let first = slider.start + pick % Math.max(span - 6, 1);
+    if (first === slider.value[0]) first = first === slider.start ? first + 1 : first - 1;
+    const range = [first, Math.min(first + 6 + pick % 6, slider.end)];  // a change
     slider.value = range;
     slider.value_throttled = range;
   } else {
@@ -109,8 +112,14 @@ message (``PATCH-DOC``: an update of the page; ``OK``: the server's reply to a m
 browser's own). Installed before the page's scripts, so that Bokeh's socket is the one
 recorded."""
 
-CHARTS_CHANGED = {"region": 2, "metric": 2, "period": 2, "segment_by": 1}
-"""Charts of the Trends tab whose title a change gives a new text."""
+CHARTS_CHANGED = {
+    "Debt": {"region": 1, "period": 2},
+    "Trends": {"region": 2, "metric": 2, "period": 2, "segment_by": 1},
+}
+"""Per tab, the changes timed on it and how many of its charts each gives a new title at
+least (the bridges' titles name their months, not the filters; new bill months may end on
+the same month: the last month's bridge keeps its title). A change's charts and page
+updates arrive in one message: the first new title is the whole change's."""
 
 
 def changed_titles(before: list[str], now: list[str]) -> int:
@@ -119,22 +128,23 @@ def changed_titles(before: list[str], now: list[str]) -> int:
 
 
 def time_first_render(page, url: str) -> float:
-    """Seconds from navigation until the Trends charts are drawn."""
+    """Seconds from navigation until the first tab's charts are drawn."""
     started = time.perf_counter()
     page.goto(url)
     wait_rendered(page, timeout_ms=300_000)
-    page.wait_for_function(f"() => ({SHOWN_TITLES_JS})().length >= 2", timeout=300_000)
+    charts = len(TABS[0].charts())
+    page.wait_for_function(f"() => ({SHOWN_TITLES_JS})().length >= {charts}", timeout=300_000)
     return time.perf_counter() - started
 
 
 def time_change(
-    page, kind: str, pick: int, timeout_s: float, quiet_ms: int = 1000
+    page, tab: str, kind: str, pick: int, timeout_s: float, quiet_ms: int = 1000
 ) -> tuple[float, float]:
-    """Seconds from setting a widget until its charts show their new titles, and until the
-    change's last update of the page is applied (tiles, notes and tables too: no message
-    for ``quiet_ms`` after it)."""
+    """Seconds from setting a widget while ``tab`` is open until its charts show their new
+    titles, and until the change's last update of the page is applied (tiles, notes and
+    tables too: no message for ``quiet_ms`` after it)."""
     before = page.evaluate(SHOWN_TITLES_JS)
-    expected = CHARTS_CHANGED[kind]
+    expected = CHARTS_CHANGED[tab][kind]
     clicked = page.evaluate("() => performance.now()")
     started = time.perf_counter()
     page.evaluate(CHANGE_JS, [kind, pick])
@@ -213,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=ROOT / "data", help="data source")
     parser.add_argument("--loads", type=int, default=3, help="page loads to time")
-    parser.add_argument("--changes", type=int, default=40, help="widget changes to time")
+    parser.add_argument("--changes", type=int, default=20, help="widget changes a tab")
     parser.add_argument("--timeout", type=float, default=120, help="seconds a change may take")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random changes")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -222,14 +232,21 @@ def main(argv: list[str] | None = None) -> int:
     with served_dashboard(args.source, timeout=600) as url, chromium_page() as (page, errors, _):
         page.add_init_script(f"({MESSAGES_JS})()")
         loads = [time_first_render(page, url) for _ in range(args.loads)]
-        kinds = [rng.choice(sorted(CHARTS_CHANGED)) for _ in range(args.changes)]
         changes: dict[str, list[float]] = {}
         settled: list[float] = []
-        for kind in kinds:
-            seconds, last_update = time_change(page, kind, rng.randrange(1000), args.timeout)
-            changes.setdefault(kind, []).append(seconds)
-            settled.append(last_update)
-        visits = {tab.name: time_tab_visit(page, tab.name) for tab in TABS[1:]}
+        visits = {}
+        for tab, kinds in CHARTS_CHANGED.items():
+            if tab != TABS[0].name:
+                visits[tab] = time_tab_visit(page, tab)
+            for kind in [rng.choice(sorted(kinds)) for _ in range(args.changes)]:
+                pick = rng.randrange(1000)
+                seconds, last_update = time_change(page, tab, kind, pick, args.timeout)
+                changes.setdefault(f"{tab} · {kind}", []).append(seconds)
+                settled.append(last_update)
+        for tab in TABS[1:]:
+            if tab.name not in visits:
+                visits[tab.name] = time_tab_visit(page, tab.name)
+        visits = {tab.name: visits[tab.name] for tab in TABS[1:]}
     every = [s for values in changes.values() for s in values]
     report = {
         "source": str(args.source),
@@ -254,7 +271,7 @@ def format_table(report: dict) -> str:
     rows = [
         ("source", report["source"]),
         (
-            "first render (navigation → Trends charts drawn)",
+            f"first render (navigation → {TABS[0].name} charts drawn)",
             f"first load {loads[0]:.1f} s; then " + ", ".join(f"{s:.1f} s" for s in loads[1:]),
         ),
     ]

@@ -204,7 +204,7 @@ BUSY_NOTE_SHOWN_JS = f"() => ({BUSY_NOTE_JS})().some(note => note.visible)"
 
 @pytest.mark.parametrize("control", ["metric", "region"])
 def test_busy_note_shows_during_a_change_and_clears_after_it(browser, server, control):
-    page = open_page(browser, server.url, 1280, 900)
+    page = open_page(browser, f"{server.url}?tab=Trends", 1280, 900)  # the metric's charts
     try:
         assert page.evaluate(WATCH_BUSY_NOTE_JS) >= 1
         assert not page.evaluate(BUSY_NOTE_SHOWN_JS)
@@ -228,7 +228,7 @@ def test_busy_note_shows_during_a_change_and_clears_after_it(browser, server, co
 
 
 def test_busy_note_shows_and_clears_and_axis_follows_the_metric(browser, server):
-    page = open_page(browser, server.url, 1280, 900)
+    page = open_page(browser, f"{server.url}?tab=Trends", 1280, 900)
     try:
         assert any("%" in f for f in page.evaluate(FORMATTERS_JS))
         assert page.evaluate(WATCH_BUSY_NOTE_JS) >= 1
@@ -313,14 +313,14 @@ def test_the_keyboard_walks_the_whole_page_with_visible_focus(browser, server):
         names = [name for _, name in seen]
         assert any("Bill months" in n for n in names)  # slider handles are named
         assert any(n == "Show as table" for n in names)  # the charts' text alternatives
-        assert any(n == "Trends" for n in names)  # the tab bar
+        assert any(n == "Debt" for n in names)  # the tab bar
         assert lost == 0, f"the focus was nowhere after {lost} presses of Tab"
         assert seen[-1] == seen[0], "the walk did not come back to the start"
         # the focus left the page once, past its last tab stop, and came back at its first
         assert len(left) == 1, f"the focus left the page before these stops: {left}"
         assert names[left[0]] == "Show or hide the controls", names[left[0] - 1 : left[0] + 1]
         # the tab bar comes before the open tab's charts (Bokeh draws it after them)
-        assert names.index("Trends") < names.index("Show as table")
+        assert names.index("Debt") < names.index("Show as table")
     finally:
         page.close()
 
@@ -346,7 +346,7 @@ def test_a_tab_opened_from_the_keyboard_keeps_the_focus(browser, server):
     go on from there) and Tab goes on into what it shows."""
     page = open_page(browser, server.url, 1280, 800)
     try:
-        page.locator(".bk-tab").filter(has_text=re.compile(r"^\s*Trends\s*$")).focus()
+        page.locator(".bk-tab").filter(has_text=re.compile(r"^\s*Debt\s*$")).focus()
         page.keyboard.press("ArrowRight")
         worklist = page.locator(".bk-tab.bk-active")
         wait_until(page, lambda p: worklist.inner_text().strip() == "Worklist", what="Worklist")

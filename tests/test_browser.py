@@ -6,6 +6,8 @@ no request leaving 127.0.0.1, and each control must change what the charts show.
 
 from __future__ import annotations
 
+import urllib.parse
+
 import pytest
 
 from dashboard.sources import DEFAULT_SOURCE
@@ -29,7 +31,7 @@ def dashboard_page():
     require_chromium()
     with served_dashboard(DEFAULT_SOURCE) as url:
         with chromium_page() as (page, errors, outside):
-            page.goto(url)
+            page.goto(f"{url}?tab=Trends")  # the tab of the metric and the segmentation
             wait_rendered(page)
             yield page, errors, outside
 
@@ -107,12 +109,36 @@ def test_changing_the_date_range_changes_the_months_drawn(dashboard_page):
 def test_a_shared_link_reopens_the_same_view(dashboard_page):
     page, errors, _ = dashboard_page
     base = page.url.split("?")[0]
-    page.goto(f'{base}?segment_by=tariff&metric=billed&region=["Reading"]')
+    page.goto(f'{base}?tab=Trends&segment_by=tariff&metric=billed&region=["Reading"]')
     wait_rendered(page)
+    assert page.locator(".bk-tab.bk-active").inner_text().strip() == "Trends"
     wait_until(
         page,
         lambda p: any(t.startswith("Billed £ by month and tariff") for t in titles(p)),
         what="the linked metric and segment",
     )
     assert any("Region: Reading" in t for t in titles(page))
+    page.locator(".bk-tab").filter(has_text="Worklist").click()  # the open tab is in the link
+    wait_until(page, lambda p: "tab=Worklist" in p.url, what="the Worklist tab in the link")
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    ("asked", "shown"), [("", "Debt"), ("Roll & cure", "Roll & cure"), ("No such tab", "Debt")]
+)
+def test_a_link_opens_the_tab_it_names_or_the_first(dashboard_page, asked, shown):
+    page, errors, _ = dashboard_page
+    base = page.url.split("?")[0]
+    page.goto(f"{base}?tab={urllib.parse.quote(asked)}" if asked else base)
+    wait_rendered(page)
+    assert page.locator(".bk-tab.bk-active").inner_text().strip() == shown
+
+    def linked(p) -> list[str]:
+        return urllib.parse.parse_qs(urllib.parse.urlparse(p.url).query).get("tab", [])
+
+    if asked == shown:  # the link names the tab shown (a bad name stays until a tab is opened)
+        wait_until(page, lambda p: linked(p) == ([asked] if asked else []), what="the link")
+    assert len(titles(page)) >= 1  # its charts drawn
+    page.goto(f"{base}?tab=Trends")  # as the module's other tests expect it
+    wait_rendered(page)
     assert errors == []

@@ -178,8 +178,8 @@ def dashboard() -> Dashboard:
 
 def test_the_open_tab_decides_what_a_filter_change_computes(dashboard):
     model = dashboard.model
-    assert dashboard.active_tab == "Trends"
-    first_tab = {"monthly", "monthly_by_segment", "kpis", "headline"}  # headline: tiles, bridge
+    assert dashboard.active_tab == "Debt"
+    first_tab = {"kpis", "headline"}  # headline: tiles, bridges, aged debt
     assert set(model.live_outputs) == first_tab
     computed = []
     watcher = model.param.watch(lambda event: computed.append(event.name), list(OUTPUT_NAMES))
@@ -197,7 +197,7 @@ def test_the_open_tab_decides_what_a_filter_change_computes(dashboard):
         assert set(shown["Region"]) == set(model.region)
     finally:
         model.param.unwatch(watcher)
-        dashboard.active_tab = "Trends"
+        dashboard.active_tab = "Debt"
         model.region = []
 
 
@@ -206,13 +206,13 @@ def test_a_tab_is_made_when_first_opened_and_a_new_page_computes_its_open_tab_on
 
     board = Dashboard()
     # the open tab's outputs and what they are computed from; nothing of the other tabs
-    assert set(board.model.live_outputs) == set(board.outputs_by_tab()["Trends"])
+    assert set(board.model.live_outputs) == set(board.outputs_by_tab()["Debt"])
     assert set(OUTPUT_NAMES) - board.model._stale == board.model.needed_outputs
     assert board.model.worklist is None and board.model.forecast is None
     tabs = board.tabs()
     contents = dict(zip([tab.name for tab in board.tabs_shown], tabs.objects, strict=True))
-    assert len(contents["Trends"]) > 0
-    assert all(len(content) == 0 for name, content in contents.items() if name != "Trends")
+    assert len(contents["Debt"]) > 0
+    assert all(len(content) == 0 for name, content in contents.items() if name != "Debt")
     assert "worklist" not in board.tables  # no widget until its tab is made
 
     board.model.region = [board.model.param.region.objects[0]]  # while the Worklist is unmade
@@ -341,6 +341,7 @@ def test_an_updated_chart_rescales_its_axes_to_the_new_data():
 
 def test_the_monthly_trend_rescales_to_a_region(dashboard):
     model = dashboard.model
+    dashboard.active_tab = "Trends"  # its outputs computed
     chart = LiveChart(
         lambda monthly, metric: bill_views.monthly_trend(monthly, metric, model.as_of_date, "test"),
         [model.param.monthly, model.param.metric],
@@ -354,6 +355,7 @@ def test_the_monthly_trend_rescales_to_a_region(dashboard):
         assert plot.y_range.start <= shown.min() and shown.max() <= plot.y_range.end
     finally:
         model.region = []
+        dashboard.active_tab = "Debt"
 
 
 @pytest.mark.parametrize(
@@ -398,28 +400,40 @@ def test_a_legend_lists_only_the_series_drawn_in_each_frame():
     assert entries() == ["by month", "same month a year before"] and chart.updates == 2
 
 
-def test_every_chart_of_the_first_tab_is_updated_in_place_by_a_filter_change(dashboard):
+@pytest.mark.parametrize(
+    ("tab", "names"),
+    [
+        ("Debt", {"month_bridge", "bridge", "movement_by_month"}),
+        ("Trends", {"trend", "segment_trend"}),
+    ],
+)
+def test_every_chart_of_the_debt_and_trends_tabs_is_updated_in_place_by_a_filter_change(
+    dashboard, tab, names
+):
     """A figure drawn anew costs the server several times an update in place (the load
-    test's CPU per change): the first tab's charts keep their figures when the filters or
-    the period or the metric change (a segmentation changes the series: drawn anew)."""
+    test's CPU per change): the charts of the first tab and of *Trends* keep their figures
+    when the filters or the period or the metric change (a segmentation changes the series:
+    drawn anew)."""
     from dashboard.ui.tabs import TABS, Chart
 
     model = dashboard.model
-    (trends,) = [tab for tab in TABS if tab.name == "Trends"]
-    charts = {part.name: dashboard.chart(part) for part in trends.parts if isinstance(part, Chart)}
-    assert {"month_bridge", "bridge", "trend", "segment_trend"} <= set(charts)
-    for chart in charts.values():
-        drawn(chart)
+    (parts,) = [spec.parts for spec in TABS if spec.name == tab]
+    charts = {part.name: dashboard.chart(part) for part in parts if isinstance(part, Chart)}
+    assert set(charts) == names
     months, metric = model.period, model.metric
+    dashboard.active_tab = tab  # its outputs computed: the tab is open
     try:
+        for chart in charts.values():
+            drawn(chart)
         model.region = [model.param.region.objects[1]]
         model.period = (model.cube.months[3].to_pydatetime(), months[1])
         model.period = (model.cube.months[-5].to_pydatetime(), months[1])  # no year before
         model.metric = "billed"  # from a rate to £
     finally:
         model.param.update(region=[], period=months, metric=metric)
+        dashboard.active_tab = "Debt"
     for name, chart in charts.items():
-        assert chart.redraws == 1 and chart.updates >= 4, name
+        assert chart.redraws == 1 and chart.updates >= 3, name
 
 
 def test_a_failing_chart_does_not_keep_the_others_of_its_change_from_being_drawn():
@@ -467,7 +481,7 @@ def test_a_chart_with_a_choice_draws_the_chosen_measure_and_updates_in_place(das
     finally:
         model.region = []
         setattr(model, spec.choice, first)
-        dashboard.active_tab = "Trends"
+        dashboard.active_tab = "Debt"
     assert len({tuple(t) for t in titles}) == len(titles) == 1 + len(others)
     assert in_place >= 1, "a filter change updates the shown measure in place"
 
@@ -650,15 +664,17 @@ def test_other_threads_are_not_held_back_by_a_change_in_progress(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "change",
+    ("tab", "change"),
     [
-        {"region": "second"},
-        {"metric": "billed"},
-        {"period": "last year"},
-        {"tariff": "first", "income_band": "first"},
+        ("Debt", {"region": "second"}),
+        ("Trends", {"region": "second"}),
+        ("Trends", {"metric": "billed"}),
+        ("Debt", {"period": "last year"}),
+        ("Trends", {"period": "last year"}),
+        ("Debt", {"tariff": "first", "income_band": "first"}),
     ],
 )
-def test_every_page_update_of_a_filter_change_comes_in_one_tick_after_it(monkeypatch, change):
+def test_every_page_update_of_a_filter_change_comes_in_one_tick_after_it(monkeypatch, tab, change):
     """Charts, header, tiles, gauges, notes and tables of the open tab: nothing reaches the
     page while the change is computed; then one tick makes all of it (an idle event loop
     runs a tick as soon as it is asked: each asked during the change would be a message)."""
@@ -674,6 +690,7 @@ def test_every_page_update_of_a_filter_change_comes_in_one_tick_after_it(monkeyp
     board = Dashboard()  # made as a page is, then served
     document.add_root(pn.Column(board.header(), board.tiles, board.tabs()).get_root(document))
     monkeypatch.setattr(type(pn.state), "curdoc", property(lambda _: document))
+    board.open_tab(tab)
     model = board.model
 
     def page_text() -> list[str]:

@@ -114,7 +114,7 @@ def test_period_changes_land_on_month_starts(load):
     assert len(months) == 48 and months[0] == start and months[-1] == end
 
     slider = SimpleNamespace(start=start, end=end, value=(start, end))
-    controls = load.Controls(None, None, slider, None, None, "b")
+    controls = load.Controls(None, None, slider, None, None, None, "b")
     _model, prop, (first, last) = load.new_value(controls, "period", random.Random(0))
     assert prop == "value" and first in months and last in months and first < last
 
@@ -123,15 +123,15 @@ def test_a_period_change_on_a_month_number_slider_is_a_metric_change(load):
     by_month = SimpleNamespace(start=0, end=47, value=(0, 47))
     by_date = SimpleNamespace(start=1640995200000.0, end=1764547200000.0, value=(0, 1))
     metric = SimpleNamespace(labels=["a", "b", "c"], active=0)
-    controls = load.Controls(None, None, by_month, metric, None, "b")
+    controls = load.Controls(None, None, by_month, metric, None, None, "b")
     assert load.effective_kind(controls, "period") == "metric"
     assert load.effective_kind(controls, "region") == "region"
     _model, prop, value = load.new_value(controls, "period", random.Random(0))
     assert prop == "active" and value in (1, 2)
-    dated = load.Controls(None, None, by_date, metric, None, "b")
+    dated = load.Controls(None, None, by_date, metric, None, None, "b")
     assert load.effective_kind(dated, "period") == "period"
-    # what each change waits for: the first tab's five charts, its two trends, one
-    assert load.EXPECTED_CHARTS["period"] == load.EXPECTED_CHARTS["region"] == 5
+    # what each change waits for on the Trends tab: its two trends, or the trend by segment
+    assert load.EXPECTED_CHARTS["period"] == load.EXPECTED_CHARTS["region"] == 2
     assert (load.EXPECTED_CHARTS["metric"], load.EXPECTED_CHARTS["segment_by"]) == (2, 1)
 
 

@@ -298,7 +298,7 @@ def test_the_served_app_renders_from_postgresql(demo):
     with served_dashboard(url) as address, chromium_page() as (page, errors, outside):
         page.goto(address)
         wait_rendered(page)
-        assert any(t.startswith("Default rate by month") for t in titles(page))
+        assert any(t.startswith("Debt movement") for t in titles(page))
         assert errors == []
         assert outside == []
 

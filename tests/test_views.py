@@ -80,6 +80,27 @@ def test_segment_colours_do_not_depend_on_the_filters(model):
     assert line_colors == {everyone[categories[-1]]}
 
 
+@pytest.mark.parametrize("dim", ["region", "income_band", "tariff", "is_vulnerable"])
+def test_each_segment_line_is_drawn_in_its_value_colour_over_its_value_figures(model, dim):
+    """Also when there are more values than lines (eight regions: the five largest and
+    "Other"): each legend entry's line in the fixed colour of its value, over its figures."""
+    model.segment_by = dim
+    categories = model.cube.segments[dim].cat.categories
+    colors = style.segment_colors(dim, categories)
+    plot = bill_views.segment_trend(model.monthly_by_segment, "default_rate", dim, categories, "x")
+    drawn = bill_views.top_segments(model.monthly_by_segment, dim).dropna(subset=["default_rate"])
+    drawn = drawn.loc[drawn["mature"] | drawn["counted_bills"].gt(0)]
+    (legend,) = hv.render(plot).legend
+    labels = [item.label.value for item in legend.items]
+    assert labels == [str(value) for value in drawn["segment"].unique().sort_values()]
+    assert (dim == "region") == (labels[-1] == style.OTHER_LABEL)
+    for item in legend.items:
+        (line,) = item.renderers
+        assert line.glyph.line_color == colors[item.label.value], item.label.value
+        figures = drawn.loc[drawn["segment"].astype(str) == item.label.value]
+        np.testing.assert_allclose(line.data_source.data["default_rate"], figures["default_rate"])
+
+
 def test_flag_segments_read_yes_and_no():
     assert style.segment_labels("is_vulnerable", [0, 1]) == ["No", "Yes"]
 

@@ -43,10 +43,11 @@ TITLE = "Portfolio Collections Dashboard"
 EXPORT_METRICS: dict[str, str] = metric_choices()
 """Metric label -> column, the options of the exported metric control."""
 
-LIVE_TABS = ("Trends", "Segments", "Actions")
+LIVE_TABS = ("Debt", "Trends", "Segments", "Actions")
 """Tabs whose charts follow the page's live controls (metric, segment, period)."""
 
 SECTION_TITLES = {
+    "Debt": "Debt movement and aged debt",
     "Trends": "Monthly trend",
     "Arrears": "Arrears and ageing",
     "Roll & cure": "Roll and cure",

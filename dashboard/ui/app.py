@@ -204,17 +204,21 @@ class Dashboard(pn.viewable.Viewer):
         doc="The tabs, in order (the catalogue's by default): a dashboard of other tabs is "
         "a list of other Tab entries.",
     )
-    active_tab = param.String(
-        default=TABS[0].name, doc="The open tab: only its charts are drawn and redrawn."
+    active_tab = param.Selector(
+        default=TABS[0].name,
+        objects=[tab.name for tab in TABS],
+        doc="The open tab: only its charts are drawn and redrawn (kept in the page's link).",
     )
 
     def __init__(self, **params):
         # A model of its own computes only the open tab's outputs (a served page); a model
         # handed in (a notebook's) keeps every output up to date for the code around it.
         self._owns_model = params.get("model") is None
-        super().__init__(**params)
-        if self.active_tab not in {tab.name for tab in self.tabs_shown}:
-            self.active_tab = self.tabs_shown[0].name
+        super().__init__(**{k: v for k, v in params.items() if k != "active_tab"})
+        names = [tab.name for tab in self.tabs_shown]
+        self.param.active_tab.objects = names
+        asked = params.get("active_tab")
+        self.active_tab = asked if asked in names else names[0]
         if self._owns_model:  # computes the open tab's outputs only, from the start
             live = self.outputs_by_tab()[self.active_tab]
             served = _served_session() is not None  # a long score does not hold the page
@@ -434,6 +438,7 @@ class Dashboard(pn.viewable.Viewer):
         names = [tab.name for tab in self.tabs_shown]
         tabs = _TabsFilledBeforeShown(
             *contents.items(),
+            active=names.index(self.active_tab),
             dynamic=True,
             sizing_mode="stretch_width",  # tab bar CSS: page.helper
             before_shown=lambda index: setattr(self, "active_tab", names[index]),
@@ -497,8 +502,9 @@ class Dashboard(pn.viewable.Viewer):
         )
 
     def sync_url(self) -> None:
-        """Keep filters, metric, segmentation and period in the page's query string (not the
-        build settings when they are fixed: a link then cannot ask for a build).
+        """Keep the open tab, filters, metric, segmentation and period in the page's query
+        string (not the build settings when they are fixed: a link then cannot ask for a
+        build).
 
         A link whose build settings need a cube this process does not hold in memory never
         builds while its page is made (on the server's event loop, which would stall every
@@ -510,6 +516,8 @@ class Dashboard(pn.viewable.Viewer):
         location = pn.state.location
         if location is None:
             return
+        # the open tab too; a link naming no tab of this page opens the first
+        location.sync(self, {"active_tab": "tab"}, on_error=lambda _values: None)
         model = self.model
         names = [name for name in URL_PARAMS if name not in BUILD_SETTINGS]
         if model.fixed_window:

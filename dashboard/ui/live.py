@@ -123,6 +123,9 @@ def framewise(obj, title_above: bool = False):
     """
     items = obj.traverse(lambda x: x, [hv.core.Dimensioned])
     elements = {type(item).__name__ for item in items if isinstance(item, hv.Element)}
+    whole = {"shared_axes": True, "fontsize": FONT_SIZES, "toolbar": None}
+    if title_above:
+        whole["hooks"] = [_legend_lists_what_is_drawn, _drawn_as_text]
     norms = []
     for name in sorted({type(item).__name__ for item in items}):
         options = {"framewise": True}
@@ -130,11 +133,10 @@ def framewise(obj, title_above: bool = False):
             # no toolbar and no pan/zoom: a page scrolls over a chart on a phone, and a
             # keyboard user meets no unnamed toolbar buttons; hover stays
             options.update(default_tools=[], toolbar=None)
+        if name == type(obj).__name__:
+            options.update(whole)  # the figure's own: one call (each call walks the tree)
         norms.append(getattr(hv.opts, name)(**options))
-    whole = {"shared_axes": True, "fontsize": FONT_SIZES, "toolbar": None}
-    if title_above:
-        whole["hooks"] = [_legend_lists_what_is_drawn, _drawn_as_text]
-    return obj.opts(*norms).opts(**whole)  # two calls: options are a tenth of an update
+    return obj.opts(*norms)
 
 
 def _drawn_as_text(plot, _element) -> None:

@@ -335,7 +335,7 @@ TARIFF_NOTE = (
 
 TABS: tuple[Tab, ...] = (
     Tab(
-        "Trends",
+        "Debt",
         (
             Chart("month_bridge", ("headline",), _bridge("last")),
             Chart("bridge", ("headline",), _bridge("period")),
@@ -349,8 +349,6 @@ TABS: tuple[Tab, ...] = (
                 options={"layout": "fit_data_stretch"},
             ),
             Chart("movement_by_month", ("headline",), _movement_by_month),
-            Chart("trend", ("monthly",), _trend, watches=("metric",)),
-            Chart("segment_trend", ("monthly_by_segment",), _segment_trend, watches=("metric",)),
         ),
     ),
     Tab(
@@ -416,6 +414,13 @@ TABS: tuple[Tab, ...] = (
             ),
         ),
         served_only=True,
+    ),
+    Tab(
+        "Trends",
+        (
+            Chart("trend", ("monthly",), _trend, watches=("metric",)),
+            Chart("segment_trend", ("monthly_by_segment",), _segment_trend, watches=("metric",)),
+        ),
     ),
     Tab(
         "Arrears",

@@ -278,27 +278,25 @@ def segment_trend(
         return no_data()
     colors = segment_colors(dim, categories)
     legend_title = DIMENSION_LABELS[dim]
-    present = [c for c in [*colors] if c in set(frame["segment"])]
-    frame = frame.assign(**{legend_title: frame["segment"].astype(str)})
     title = f"{METRIC[metric].label} by month and {DIMENSION_LABELS[dim].lower()} · {selection}"
-    plot = frame.hvplot.line(
-        **SIZE,
-        x="month",
-        y=metric,
-        by=legend_title,
-        color=[colors[c] for c in sorted(present, key=[*colors].index)],
-        hover_cols=["counted_bills"],
-        line_width=2,
-    )
     tooltips = [
         (legend_title, f"@{{{legend_title}}}"),
         ("Month", "@month{%b %Y}"),
         (METRIC[metric].label, f"@{metric}{hover_format(metric)}"),
         ("Bills counted", "@counted_bills{0,0}"),
     ]
-    plot = plot.opts(
-        hv.opts.Curve(hover_tooltips=tooltips, hover_formatters={"@month": "datetime"})
-    )
+    style = dict(line_width=2, hover_tooltips=tooltips, hover_formatters={"@month": "datetime"})
+    columns = ["month", metric, "counted_bills"]
+    # one line per value, in the order of the values ("Other" last), each in the fixed colour
+    # of its value; HoloViews elements, not hvplot: its converter was half this view's time
+    # and coloured its lines in its own order (a region in another's colour)
+    lines = {
+        str(value): hv.Curve(part[columns], "month", columns[1:]).opts(
+            color=colors[value], **SIZE, **style
+        )
+        for value, part in frame.groupby("segment", observed=True, sort=True)
+    }
+    plot = hv.NdOverlay(lines, kdims=[legend_title], sort=False)
     xlabel = "bill month"
     span, first_open = immature_span(monthly_by_segment)
     plot = plot * span
