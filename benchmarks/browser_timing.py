@@ -207,6 +207,13 @@ def wait_quiet(
     raise TimeoutError(f"the page still updating after {timeout_s} s")
 
 
+def balanced(kinds: list[str], count: int, rng: random.Random) -> list[str]:
+    """``count`` changes in a random order, each kind as often as the others (±1)."""
+    order = (kinds * (count // len(kinds) + 1))[:count]
+    rng.shuffle(order)
+    return order
+
+
 def percentiles(values: list[float]) -> dict:
     """p50, p95 and max in milliseconds."""
     ms = np.asarray(values) * 1000
@@ -238,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         for tab, kinds in CHARTS_CHANGED.items():
             if tab != TABS[0].name:
                 visits[tab] = time_tab_visit(page, tab)
-            for kind in [rng.choice(sorted(kinds)) for _ in range(args.changes)]:
+            for kind in balanced(sorted(kinds), args.changes, rng):
                 pick = rng.randrange(1000)
                 seconds, last_update = time_change(page, tab, kind, pick, args.timeout)
                 changes.setdefault(f"{tab} · {kind}", []).append(seconds)
