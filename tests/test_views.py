@@ -101,6 +101,14 @@ def test_each_segment_line_is_drawn_in_its_value_colour_over_its_value_figures(m
         np.testing.assert_allclose(line.data_source.data["default_rate"], figures["default_rate"])
 
 
+def test_every_value_of_every_segmentation_has_a_colour_of_its_own(model):
+    """Eight regions, eight colours (a palette of seven gave two regions one blue)."""
+    for dim in model.cube.segments.columns:
+        categories = model.cube.segments[dim].cat.categories
+        colors = style.segment_colors(dim, categories)
+        assert len(set(colors.values())) == len(colors), dim
+
+
 def test_flag_segments_read_yes_and_no():
     assert style.segment_labels("is_vulnerable", [0, 1]) == ["No", "Yes"]
 

@@ -291,6 +291,7 @@ class Dashboard(pn.viewable.Viewer):
         """Metric and segmentation: the controls that change what is drawn."""
         model = self.model
         return [
+            control_label("Bill metric (the Trends and Segments tabs)"),
             self.busy.watching(
                 pn.widgets.RadioBoxGroup.from_param(
                     model.param.metric, label="Metric", inline=False

@@ -49,9 +49,13 @@ ORDERED_DIMENSIONS = ("income_band", "tenure_band")
 """Dimensions whose values run from less to more favourable (lowest income, shortest
 tenure first)."""
 
-NOMINAL_COLORS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#000000")
-"""Other segments (region, tariff, flags): Okabe-Ito, told apart by colour-blind readers;
-"Other" (the values beyond the top ones) is grey."""
+NOMINAL_COLORS = (
+    "#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#000000", "#882255",
+)  # fmt: skip
+"""Other segments (region, tariff, flags): Okabe-Ito, told apart by colour-blind readers,
+without its yellow (too light on white) and with Paul Tol's wine in its place, so that eight
+values (the demo book's regions) get eight colours; "Other" (the values beyond the top ones)
+is grey."""
 
 OTHER_COLOR = "#9e9e9e"
 
