@@ -83,6 +83,16 @@ def open_tab(page, name: str) -> None:
     )
 
 
+def wait_tab_shown(page, name: str) -> None:
+    """Wait until a page (a link just opened) shows the tab ``name`` as the open one."""
+    tab = page.locator(".bk-tab.bk-active")
+    wait_until(
+        page,
+        lambda p: tab.count() == 1 and tab.inner_text().strip() == name,
+        what=f"the {name} tab open",
+    )
+
+
 def shown_titles(
     page, prefixes: tuple[str, ...], selection: str, timeout_s: float = 40
 ) -> dict[str, str]:
@@ -478,10 +488,10 @@ def test_a_worklist_row_opens_the_customer_view(fresh):
     )
     events = table_rows(page, "Balance after £")
     assert events and "Bill" in events["Event"]
-    # the link alone opens the same customer in a new session
+    # the link alone opens the same customer, on the same tab, in a new session
+    assert "tab=Customer" in page.url
     page.goto(page.url)
-    wait_rendered(page)
-    open_tab(page, "Customer")
+    wait_tab_shown(page, "Customer")
     wait_until(
         page,
         lambda p: p.get_by_text(f"Customer {customer} on", exact=False).count() >= 1,
@@ -511,10 +521,9 @@ def test_tariffs_tab_follows_the_region_filter_and_the_link_reopens_it(fresh):
 
     # the view can be shared: the URL holds the filter, and the link shows the same table
     wait_until(page, lambda p: "region=" in p.url, what="the region in the URL")
-    page.goto(page.url)  # a new session from the link alone
-    wait_rendered(page)
+    page.goto(page.url)  # a new session from the link alone, on the tab it names
+    wait_tab_shown(page, "Tariffs")
     assert page.evaluate(MULTICHOICE_JS, "Region") == ["Reading"]
-    open_tab(page, "Tariffs")
     wait_until(
         page,
         lambda p: table_rows(p, "Average arrears £") == after,
