@@ -767,3 +767,105 @@ def test_a_page_warms_what_its_cubes_queries_make_on_first_use_in_the_background
     for name in MONTH_RANGE_TABLES:  # the warm totals give the sums of a range
         months = np.arange(len(tables.sums[name]))[-4:-1]
         assert np.array_equal(tables.month_total(name, months), tables.sums[name][months].sum(0))
+
+
+def _walked(document: Document) -> set[str]:
+    """The ids of the models reachable from the document's roots (Bokeh's own walk)."""
+    return {model.id for root in document.roots for model in root.references()}
+
+
+def _figure_page():
+    from bokeh.plotting import figure
+
+    document = Document()
+    plot = figure(title="before")
+    source = ColumnDataSource({"x": [1, 2], "y": [3, 4]})
+    plot.line("x", "y", source=source)
+    document.add_root(plot)
+    walks = []
+    recompute = document.models.recompute
+    document.models.recompute = lambda: (walks.append(1), recompute())[1]
+    return document, plot, source, walks
+
+
+def test_a_frozen_page_whose_models_stay_the_same_is_not_walked_again():
+    # an in-place update: new column data, title and range; no model enters or leaves
+    from dashboard.ui.live import models_frozen
+
+    document, plot, source, walks = _figure_page()
+    with models_frozen(document):
+        source.data = {"x": [1, 2, 3], "y": [5, 6, 7]}
+        plot.title.text = "after"
+        plot.x_range.start = 0
+        with document.models.freeze():  # HoloViews freezes around each plot update
+            plot.y_range.end = 9
+    assert walks == []
+    assert {m.id for m in document.models} == _walked(document)
+    assert document.models._freeze_count == 0
+    assert "invalidate" not in vars(document.models)  # Bokeh's own again
+    source.data = {"x": [1], "y": [1]}
+    plot.title = Title(text="a new model, unfrozen")  # Bokeh walks as it always does
+    assert walks == [1] and plot.title.id in {m.id for m in document.models}
+
+
+@pytest.mark.parametrize("change", ["model given", "model taken away", "root added"])
+def test_a_frozen_page_whose_models_change_is_walked_once_on_leaving(change):
+    from bokeh.models import Div
+
+    from dashboard.ui.live import models_frozen
+
+    document, plot, source, walks = _figure_page()
+    hover = HoverTool()
+    div = Div(text="new root")
+    with models_frozen(document):
+        with document.models.freeze():
+            if change == "model given":
+                plot.add_tools(hover)
+            elif change == "model taken away":
+                plot.renderers = []
+            else:
+                document.add_root(div)
+        source.data = {"x": [1], "y": [2]}
+        assert walks == []  # not before leaving
+    assert walks == [1]
+    ids = {m.id for m in document.models}
+    assert ids == _walked(document)
+    if change == "model given":
+        assert hover.id in ids
+    elif change == "model taken away":
+        assert source.id not in ids
+    else:
+        assert div.id in ids
+
+
+def test_a_frozen_page_is_unfrozen_after_an_error():
+    from dashboard.ui.live import models_frozen
+
+    document, plot, _source, walks = _figure_page()
+    with pytest.raises(RuntimeError), models_frozen(document):
+        plot.title = Title(text="given before the error")
+        raise RuntimeError("a chart failed")
+    assert walks == [1] and document.models._freeze_count == 0
+    assert "invalidate" not in vars(document.models)
+    assert plot.title.id in {m.id for m in document.models}
+
+
+def test_a_chart_updated_in_place_on_a_served_page_leaves_its_models_known(monkeypatch):
+    # the real update: HoloViews sets new data into the drawn figure in the event loop's
+    # tick; the page's known models are still exactly those reachable from its roots
+    document = ServedDocument()
+    monkeypatch.setattr(type(pn.state), "curdoc", property(lambda _: document))
+    inputs = Inputs(frame=frame({"a": 1.0, "b": 2.0}))
+    chart = LiveChart(bars, [inputs.param.frame, inputs.param.label])
+    pn.Column(chart).server_doc(document)
+    walks = []
+    recompute = document.models.recompute
+    document.models.recompute = lambda: (walks.append(1), recompute())[1]
+    inputs.frame = frame({"a": 3.0, "b": 5.0})
+    document.ticks.pop()()
+    assert chart.updates == 1 and walks == []
+    assert {m.id for m in document.models} == _walked(document)
+    inputs.frame = frame({"a": 1.0, "c": 2.0})  # other categories: drawn anew
+    document.ticks.pop()()
+    assert chart.redraws == 2 and walks == [1]
+    assert {m.id for m in document.models} == _walked(document)

@@ -21,6 +21,7 @@ import threading
 import urllib.parse
 from collections.abc import Callable
 from functools import partial
+from typing import ClassVar
 
 import pandas as pd
 import panel as pn
@@ -293,12 +294,16 @@ class Dashboard(pn.viewable.Viewer):
         return [
             control_label("Bill metric (the Trends and Segments tabs)"),
             self.busy.watching(
-                pn.widgets.RadioBoxGroup.from_param(
-                    model.param.metric, label="Metric", inline=False
+                page.answer_at_once(
+                    pn.widgets.RadioBoxGroup.from_param(
+                        model.param.metric, label="Metric", inline=False
+                    )
                 )
             ),
             self.busy.watching(
-                pn.widgets.Select.from_param(model.param.segment_by, label="Segment by")
+                page.answer_at_once(
+                    pn.widgets.Select.from_param(model.param.segment_by, label="Segment by")
+                )
             ),
         ]
 
@@ -312,12 +317,14 @@ class Dashboard(pn.viewable.Viewer):
             options = dict(zip(labels, values, strict=True))
             widgets.append(
                 self.busy.watching(
-                    pn.widgets.MultiChoice.from_param(
-                        self.model.param[dim],
-                        label=DIMENSION_LABELS[dim],
-                        options=options,
-                        placeholder="All",
-                        solid=False,
+                    page.answer_at_once(
+                        pn.widgets.MultiChoice.from_param(
+                            self.model.param[dim],
+                            label=DIMENSION_LABELS[dim],
+                            options=options,
+                            placeholder="All",
+                            solid=False,
+                        )
                     )
                 )
             )
@@ -360,13 +367,17 @@ class Dashboard(pn.viewable.Viewer):
         widgets = [
             pn.widgets.IntSlider.from_param(model.param.before, label="Window: days before due"),
             pn.widgets.IntSlider.from_param(model.param.after, label="Window: days after due"),
-            pn.widgets.Checkbox.from_param(
-                model.param.include_immature, label="Include bills whose window is still open"
+            page.answer_at_once(
+                pn.widgets.Checkbox.from_param(
+                    model.param.include_immature, label="Include bills whose window is still open"
+                )
             ),
-            pn.widgets.IntInput.from_param(
-                model.param.min_sample,
-                label="Fade rates of fewer customers than",
-                width=200,
+            page.answer_at_once(
+                pn.widgets.IntInput.from_param(
+                    model.param.min_sample,
+                    label="Fade rates of fewer customers than",
+                    width=200,
+                )
             ),
         ]
         return pn.Card(
@@ -664,22 +675,30 @@ class Dashboard(pn.viewable.Viewer):
         counts), a drop-down, a multiple choice or a text entry."""
         parameter = self.model.param[control.param]
         if control.counts:
-            return self._counted_buttons(control, shown_while)
+            return page.answer_at_once(self._counted_buttons(control, shown_while))
         if control.widget == "select":
-            return pn.widgets.Select.from_param(parameter, label=control.label, width=260)
+            return page.answer_at_once(
+                pn.widgets.Select.from_param(parameter, label=control.label, width=260)
+            )
         if control.widget == "choice":
             # check boxes, not a Choices.js multi-select: its chosen items carry an ARIA
             # attribute their role does not allow (axe-core, critical)
             options = {WORKLIST_COLUMN_LABELS.get(v, v): v for v in parameter.objects}
-            boxes = pn.widgets.CheckBoxGroup.from_param(
-                parameter, label=control.label, options=options, inline=False
+            boxes = page.answer_at_once(
+                pn.widgets.CheckBoxGroup.from_param(
+                    parameter, label=control.label, options=options, inline=False
+                )
             )
             return pn.Card(boxes, title=control.label, collapsed=True, width=260)
         if control.widget == "text":
-            return pn.widgets.TextInput.from_param(
-                parameter, label=control.label, placeholder="e.g. C100000", width=260
+            return page.answer_at_once(
+                pn.widgets.TextInput.from_param(
+                    parameter, label=control.label, placeholder="e.g. C100000", width=260
+                )
             )
-        return pn.widgets.RadioButtonGroup.from_param(parameter, label=control.label)
+        return page.answer_at_once(
+            pn.widgets.RadioButtonGroup.from_param(parameter, label=control.label)
+        )
 
     def _counted_buttons(self, control: Control, shown_while) -> pn.widgets.RadioButtonGroup:
         """Radio buttons labelled with a count each ("Early (41)"), kept in step with the
@@ -847,7 +866,10 @@ class _TabsFilledBeforeShown(pn.Tabs):
     """Dynamic tabs that call ``before_shown(index)`` when a tab is opened, before the tab
     is drawn: the dashboard makes the tab's content then, and the page gets the tab and its
     content in one update (one layout in the browser), not an empty tab and then its content.
+    A click on a tab is taken in at once (:func:`dashboard.ui.page.answer_at_once`).
     """
+
+    _debounce: ClassVar[int] = 0
 
     def __init__(self, *objects, before_shown: Callable[[int], None], **params):
         self._before_shown = before_shown

@@ -1,0 +1,68 @@
+"""A control whose every change is one event (a click, a release, an Enter) is taken in by
+the server at once; Panel holds a change 50 ms for more of the same widget, which stays so
+for a slider moved continuously (:func:`dashboard.ui.page.answer_at_once`)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import panel as pn
+import pytest
+from bokeh.document import Document
+
+from dashboard.ui import page
+from dashboard.ui.app import Dashboard
+
+
+class TimedDocument(Document):
+    """A served page that records how long each change from the browser is held."""
+
+    def __init__(self):
+        super().__init__()
+        request = SimpleNamespace(arguments={}, headers={}, cookies={})
+        context = SimpleNamespace(request=request, id="test-session")
+        self._session_context = lambda: context  # Bokeh keeps a weak reference
+        self.held_ms: list[int] = []
+
+    def add_timeout_callback(self, callback, timeout_milliseconds):
+        self.held_ms.append(timeout_milliseconds)
+
+
+def held_ms(widget: pn.viewable.Viewable, prop: str, value) -> list[int]:
+    """How long the server holds ``widget``'s change when the browser sets ``prop`` of its
+    Bokeh model (to ``value``)."""
+    document = TimedDocument()
+    root = widget.get_root(document)
+    model = next(m for m in [root, *root.references()] if prop in m.properties())
+    model.set_from_json(prop, value)  # as a browser's message sets it (read-only ones too)
+    return document.held_ms
+
+
+@pytest.fixture(scope="module")
+def board() -> Dashboard:
+    return Dashboard()
+
+
+def test_the_sidebar_choices_are_taken_in_at_once(board):
+    metric, segment_by = board.main_controls()[1:]
+    region = board.filter_controls()[0]
+    assert held_ms(metric, "active", 1) == [0]
+    assert held_ms(segment_by, "value", segment_by.values[1]) == [0]
+    assert held_ms(region, "value", [region.values[0]]) == [0]
+    slider = board.period_slider()
+    assert held_ms(slider, "value_throttled", (0, 3)) == [0]
+    # the "Updating…" note the browser shows: ahead of the change it announces
+    assert held_ms(board.busy.spinner, "visible", True) == [0]
+
+
+def test_a_tab_opened_is_taken_in_at_once(board):
+    assert held_ms(board.tabs(), "active", 1) == [0]
+
+
+def test_a_slider_moved_continuously_keeps_panels_hold():
+    # a drag sends a value per step: held, the steps come as one change
+    slider = pn.widgets.IntSlider(start=0, end=10, value=1)
+    assert held_ms(slider, "value", 2) == [50]
+    assert held_ms(pn.widgets.Select(options=["a", "b"]), "value", "b") == [50]  # Panel's
+    answering = page.answer_at_once(pn.widgets.Select(options=["a", "b"]))
+    assert held_ms(answering, "value", "b") == [0]
