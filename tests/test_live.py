@@ -78,6 +78,10 @@ def test_same_shape_same_signature_other_shape_other_signature():
     assert layout_signature(first * hv.VSpan(1, 2)) == layout_signature(
         first * hv.VSpan(np.nan, np.nan)
     )  # an annotation's positions are no axis factors
+    months = pd.Timestamp("2024-01-01"), pd.Timestamp("2024-03-01")
+    assert layout_signature(first * style.shaded_months(*months)) == layout_signature(
+        first * style.shaded_months(None, None)
+    )  # nor are the shaded months'
     assert layout_signature(first) != layout_signature(first * hv.VLine(0.5))
     series = hv.NdOverlay({k: hv.Curve([1, 2]) for k in "ab"})
     assert layout_signature(series) != layout_signature(
@@ -868,4 +872,33 @@ def test_a_chart_updated_in_place_on_a_served_page_leaves_its_models_known(monke
     inputs.frame = frame({"a": 1.0, "c": 2.0})  # other categories: drawn anew
     document.ticks.pop()()
     assert chart.redraws == 2 and walks == [1]
+    assert {m.id for m in document.models} == _walked(document)
+
+
+def test_shaded_months_move_without_new_models(monkeypatch):
+    # the immature months' shading: its months change with the period, the page's models
+    # do not (a VSpan got new models on every update: a walk of the page each change)
+    document = ServedDocument()
+    monkeypatch.setattr(type(pn.state), "curdoc", property(lambda _: document))
+    months = pd.date_range("2024-01-01", periods=12, freq="MS")
+
+    def trend(last: int, label: str):
+        curve = hv.Curve((months[: last + 1], np.arange(last + 1.0)), "month", "rate")
+        shaded = style.shaded_months(months[last - 2], months[last]) if last > 6 else None
+        return (curve * (shaded or style.shaded_months(None, None))).opts(title=label)
+
+    class Period(param.Parameterized):
+        last = param.Integer(default=8, doc="The last month shown.")
+        label = param.String(default="t", doc="Title.")
+
+    period = Period()
+    chart = LiveChart(trend, [period.param.last, period.param.label])
+    pn.Column(chart).server_doc(document)
+    walks = []
+    recompute = document.models.recompute
+    document.models.recompute = lambda: (walks.append(1), recompute())[1]
+    for last in (10, 5, 11):  # shaded, none shaded, shaded again
+        period.last = last
+        document.ticks.pop()()
+    assert chart.updates == 3 and chart.redraws == 1 and walks == []
     assert {m.id for m in document.models} == _walked(document)

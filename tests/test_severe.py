@@ -163,14 +163,14 @@ def test_the_monthly_chart_shades_the_run_in_of_carried_in_debt():
     model = CollectionsModel(live_outputs=["severe_monthly"])
     first = model.cube.months[0]
     rate = severe_rate_chart(model.severe_monthly, "all", first_day=first)
-    spans = list(rate.traverse(lambda x: x, [hv.VSpan]))
-    assert len(spans) == 1
-    low, high = spans[0].data
+    spans = list(rate.traverse(lambda x: x, [hv.VSpans]))
+    assert len(spans) == 1 and len(spans[0]) == 1
+    low, high = spans[0].dframe().iloc[0]
     shaded = model.severe_monthly["month"].between(low, high)
     assert shaded.sum() == 4  # Jan-Apr 2022: day 91 of the data is 1 April
     assert model.severe_monthly.loc[shaded, "month"].max() == first + pd.DateOffset(months=3)
     assert RUN_IN_NOTE in hv.Store.lookup_options("bokeh", rate, "plot").kwargs["xlabel"]
     plain = severe_rate_chart(model.severe_monthly, "all")
-    assert not list(plain.traverse(lambda x: x, [hv.VSpan]))
+    assert not list(plain.traverse(lambda x: x, [hv.VSpans]))
     ever = severe_ever_chart(model.severe_monthly, "all")
-    assert not list(ever.traverse(lambda x: x, [hv.VSpan]))
+    assert not list(ever.traverse(lambda x: x, [hv.VSpans]))

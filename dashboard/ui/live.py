@@ -642,7 +642,9 @@ def chart_table(obj, max_rows: int = 2000) -> pd.DataFrame:
     for part in _holoviews_parts(obj):
         items = list(part) if isinstance(part, hv.Overlay) else [part]
         for item in items:
-            if isinstance(item, hv.VSpan | hv.HSpan | hv.VLine | hv.HLine | hv.Labels):
+            if isinstance(
+                item, hv.VSpan | hv.HSpan | hv.VSpans | hv.HSpans | hv.VLine | hv.HLine | hv.Labels
+            ):
                 continue
             if isinstance(item, hv.NdOverlay | hv.HoloMap | hv.Element):
                 frames.append(item.dframe())

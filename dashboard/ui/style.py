@@ -406,3 +406,30 @@ def tabulator_formatters(frame: pd.DataFrame) -> dict:
                 "precision": 1,
             }
     return formatters
+
+
+def shaded_months(first, last) -> hv.VSpans:
+    """A shading of the months ``first`` to ``last`` (month starts; None: nothing shaded).
+
+    One glyph whose column data changes with the months (a ``VSpans``), not a Bokeh box
+    annotation (``VSpan``): HoloViews gives a box new models for its top and bottom on every
+    update, and a new model makes the server walk the whole page's model graph (35 ms).
+
+    Parameters
+    ----------
+    first, last : Timestamp or None
+
+    Returns
+    -------
+    holoviews.VSpans
+    """
+    half_month = pd.Timedelta(days=15)
+    spans = pd.DataFrame(
+        {"x0": pd.to_datetime([]), "x1": pd.to_datetime([])}
+        if first is None
+        else {"x0": [first - half_month], "x1": [last + half_month]}
+    )
+    # apply_ranges=False: the chart's axis spans its data, not the shading's half months
+    return hv.VSpans(spans, kdims=["x0", "x1"]).opts(
+        color=IMMATURE_COLOR, alpha=0.15, apply_ranges=False
+    )

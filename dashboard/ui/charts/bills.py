@@ -29,6 +29,7 @@ from dashboard.ui.style import (
     pounds_formatter,
     rate_formatter,
     segment_colors,
+    shaded_months,
     with_labels,
     wrap_title,
 )
@@ -83,16 +84,15 @@ def immature_span(frame: pd.DataFrame) -> tuple:
 
     Returns
     -------
-    (holoviews.VSpan, Timestamp or None)
-        The span and its first month; when every month is mature, a span that shades
-        nothing and None (a chart keeps its layers whatever the period, and so its figure).
+    (holoviews.VSpans, Timestamp or None)
+        The span and its first month; when every month is mature, no span and None (a
+        chart keeps its layers whatever the period, and so its figure).
     """
     open_months = frame.loc[~frame["mature"].astype(bool), "month"]
     if open_months.empty:
-        return hv.VSpan(np.nan, np.nan).opts(color=IMMATURE_COLOR, alpha=0.15), None
+        return shaded_months(None, None), None
     first = open_months.min()
-    span = hv.VSpan(first - pd.Timedelta(days=15), frame["month"].max() + pd.Timedelta(days=15))
-    return span.opts(color=IMMATURE_COLOR, alpha=0.15), first
+    return shaded_months(first, frame["month"].max()), first
 
 
 def comparisons(frame: pd.DataFrame, metric: str) -> pd.DataFrame:

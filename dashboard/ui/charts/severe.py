@@ -3,18 +3,17 @@ the monthly rate and the share ever there, and a table per segment value for the
 
 from __future__ import annotations
 
-import holoviews as hv
 import pandas as pd
 from bokeh.models import NumeralTickFormatter
 
 from dashboard.query import severe
 from dashboard.ui.style import (
-    IMMATURE_COLOR,
     MIN_SAMPLE,
     PALETTE,
     SIZE,
     no_data,
     segment_labels,
+    shaded_months,
     wrap_title,
 )
 from dashboard.vocab import DIMENSION_LABELS
@@ -136,8 +135,7 @@ def _shade_run_in(chart, months: pd.Series, first_day):
     run_in = months.loc[severe.run_in(months, first_day)]
     if run_in.empty:
         return chart
-    span = hv.VSpan(run_in.min() - pd.Timedelta(days=15), run_in.max() + pd.Timedelta(days=15))
-    return (chart * span.opts(color=IMMATURE_COLOR, alpha=0.15)).opts(
+    return (chart * shaded_months(run_in.min(), run_in.max())).opts(
         xlabel=f"month-end ({RUN_IN_NOTE})"
     )
 
