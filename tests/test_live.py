@@ -812,6 +812,34 @@ def test_a_frozen_page_whose_models_stay_the_same_is_not_walked_again():
     assert walks == [1] and plot.title.id in {m.id for m in document.models}
 
 
+def test_a_legend_taken_out_and_put_back_leaves_the_page_unwalked():
+    # what HoloViews does to a legend under the plot on every update: the same models
+    from bokeh.models import Legend
+    from bokeh.models import LegendItem as Item
+
+    from dashboard.ui.live import models_frozen
+
+    document, plot, _source, walks = _figure_page()
+    item = Item(label="a", renderers=list(plot.renderers))
+    legend = Legend(items=[item])
+    plot.add_layout(legend, "below")
+    walks.clear()
+    with models_frozen(document):
+        plot.below.remove(legend)
+        plot.add_layout(legend, "below")
+        legend.items[:] = [item]
+    assert walks == []
+    with models_frozen(document):  # put back with a new item: walked
+        plot.below.remove(legend)
+        legend.items[:] = [Item(label="b", renderers=list(plot.renderers))]
+        plot.add_layout(legend, "below")
+    assert walks == [1]
+    assert {m.id for m in document.models} == _walked(document)
+    with models_frozen(document):  # taken out for good: walked
+        plot.below.remove(legend)
+    assert walks == [1, 1] and legend.id not in {m.id for m in document.models}
+
+
 @pytest.mark.parametrize("change", ["model given", "model taken away", "root added"])
 def test_a_frozen_page_whose_models_change_is_walked_once_on_leaving(change):
     from bokeh.models import Div

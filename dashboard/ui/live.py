@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +27,8 @@ import pandas as pd
 import panel as pn
 import param
 from bokeh.document import Document
+from bokeh.model import Model
+from bokeh.model.util import visit_value_and_its_immediate_references
 from bokeh.models import DatetimeTicker
 from panel.io.document import hold
 
@@ -306,10 +309,13 @@ def models_frozen(document: Document) -> Iterator[None]:
     from the roots: 35–65 ms for this page, on every change. HoloViews freezes around each
     plot update, so updates made outside a freeze pay that walk once per chart; inside this
     one they pay it once, and not at all when no model entered or left the page. A chart
-    updated in place changes column data, titles and ranges, never which models the page
-    has; a chart drawn anew, a new pane or table does (Bokeh then calls ``invalidate``: a
-    property was given a model, or a model was taken away), and so does a root added or
-    removed. Either way the walk is made on leaving, as Bokeh's own freeze makes it.
+    updated in place changes column data, titles and ranges; it also takes its legend out
+    of the figure and puts it back, and sets the legend's items anew — the same models. A
+    chart drawn anew, a new pane or table changes the models (Bokeh calls ``invalidate``
+    whenever a property that refers to models is set): the walk is made on leaving, as
+    Bokeh's own freeze makes it, unless every such property refers, on leaving, to the
+    models it referred to before its first change (:class:`_ReferenceChanges`), and the
+    roots are the same.
 
     Parameters
     ----------
@@ -317,18 +323,58 @@ def models_frozen(document: Document) -> Iterator[None]:
         A served page, its lock held (the event loop's updates).
     """
     models = document.models
-    invalidated: list[bool] = []
+    changes = _ReferenceChanges()
     roots = list(document.roots)
-    models.invalidate = lambda: invalidated.append(True)  # frozen, Bokeh's does nothing
+    models.invalidate = changes.note  # frozen, Bokeh's own does nothing
     models._push_freeze()
     try:
         yield
     finally:
         del models.invalidate
-        if invalidated or list(document.roots) != roots or models._freeze_count > 1:
+        if changes.changed() or list(document.roots) != roots or models._freeze_count > 1:
             models._pop_freeze()  # recomputes the page's models once unfrozen
         else:
             models._freeze_count -= 1  # the same models: nothing to recompute
+
+
+class _ReferenceChanges:
+    """The properties referring to models set during a freeze, each with the models it
+    referred to before its first change; it stands in for the document's ``invalidate``,
+    which Bokeh's ``Model.trigger`` calls with the property's owner, name and old value in
+    its frame. Whatever it cannot read counts as a change (the page is walked)."""
+
+    def __init__(self):
+        self._before: dict[tuple[str, str], tuple[Model, str, frozenset[str]]] = {}
+        self._unknown = False
+
+    def note(self) -> None:
+        """Note the property being set (called by ``Model.trigger``)."""
+        caller = sys._getframe(1).f_locals
+        owner, name = caller.get("self"), caller.get("attr")
+        if not isinstance(owner, Model) or not isinstance(name, str) or "old" not in caller:
+            self._unknown = True
+            return
+        self._before.setdefault((owner.id, name), (owner, name, _referred(caller["old"])))
+
+    def changed(self) -> bool:
+        """Whether a noted property refers to other models now than before its first
+        change (or a change could not be read)."""
+        if self._unknown:
+            return True
+        try:
+            return any(
+                _referred(getattr(owner, name)) != before
+                for owner, name, before in self._before.values()
+            )
+        except Exception:  # a property that cannot be read back: walk, as Bokeh does
+            return True
+
+
+def _referred(value) -> frozenset[str]:
+    """The ids of the models a property value refers to directly."""
+    ids: set[str] = set()
+    visit_value_and_its_immediate_references(value, lambda model: ids.add(model.id))
+    return frozenset(ids)
 
 
 def _make(actions: list[Callable[[], None]], failed: list[Exception]) -> None:
