@@ -778,6 +778,14 @@ def _walked(document: Document) -> set[str]:
     return {model.id for root in document.roots for model in root.references()}
 
 
+def counted_walks(document: Document) -> list[int]:
+    """A list that gets a 1 each time Bokeh walks ``document``'s model graph from now on."""
+    walks: list[int] = []
+    recompute = document.models.recompute
+    document.models.recompute = lambda: (walks.append(1), recompute())[1]
+    return walks
+
+
 def _figure_page():
     from bokeh.plotting import figure
 
@@ -786,10 +794,7 @@ def _figure_page():
     source = ColumnDataSource({"x": [1, 2], "y": [3, 4]})
     plot.line("x", "y", source=source)
     document.add_root(plot)
-    walks = []
-    recompute = document.models.recompute
-    document.models.recompute = lambda: (walks.append(1), recompute())[1]
-    return document, plot, source, walks
+    return document, plot, source, counted_walks(document)
 
 
 def test_a_frozen_page_whose_models_stay_the_same_is_not_walked_again():
@@ -890,9 +895,7 @@ def test_a_chart_updated_in_place_on_a_served_page_leaves_its_models_known(monke
     inputs = Inputs(frame=frame({"a": 1.0, "b": 2.0}))
     chart = LiveChart(bars, [inputs.param.frame, inputs.param.label])
     pn.Column(chart).server_doc(document)
-    walks = []
-    recompute = document.models.recompute
-    document.models.recompute = lambda: (walks.append(1), recompute())[1]
+    walks = counted_walks(document)
     inputs.frame = frame({"a": 3.0, "b": 5.0})
     document.ticks.pop()()
     assert chart.updates == 1 and walks == []
@@ -912,8 +915,8 @@ def test_shaded_months_move_without_new_models(monkeypatch):
 
     def trend(last: int, label: str):
         curve = hv.Curve((months[: last + 1], np.arange(last + 1.0)), "month", "rate")
-        shaded = style.shaded_months(months[last - 2], months[last]) if last > 6 else None
-        return (curve * (shaded or style.shaded_months(None, None))).opts(title=label)
+        first = months[last - 2] if last > 6 else None
+        return (curve * style.shaded_months(first, months[last])).opts(title=label)
 
     class Period(param.Parameterized):
         last = param.Integer(default=8, doc="The last month shown.")
@@ -922,9 +925,7 @@ def test_shaded_months_move_without_new_models(monkeypatch):
     period = Period()
     chart = LiveChart(trend, [period.param.last, period.param.label])
     pn.Column(chart).server_doc(document)
-    walks = []
-    recompute = document.models.recompute
-    document.models.recompute = lambda: (walks.append(1), recompute())[1]
+    walks = counted_walks(document)
     for last in (10, 5, 11):  # shaded, none shaded, shaded again
         period.last = last
         document.ticks.pop()()
