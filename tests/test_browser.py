@@ -136,9 +136,28 @@ def test_a_link_opens_the_tab_it_names_or_the_first(dashboard_page, asked, shown
     def linked(p) -> list[str]:
         return urllib.parse.parse_qs(urllib.parse.urlparse(p.url).query).get("tab", [])
 
-    if asked == shown:  # the link names the tab shown (a bad name stays until a tab is opened)
-        wait_until(page, lambda p: linked(p) == ([asked] if asked else []), what="the link")
+    # the link names the tab shown; a name the page has no tab of leaves the address
+    expected = [asked] if asked and asked == shown else []
+    wait_until(page, lambda p: linked(p) == expected, what="the link naming the tab shown")
     assert len(titles(page)) >= 1  # its charts drawn
+    page.goto(f"{base}?tab=Trends")  # as the module's other tests expect it
+    wait_rendered(page)
+    assert errors == []
+
+
+def test_a_link_naming_no_tab_keeps_its_other_settings(dashboard_page):
+    page, errors, _ = dashboard_page
+    base = page.url.split("?")[0]
+    page.goto(f'{base}?region=["Reading"]&tab=Nowhere&metric=billed')
+    wait_rendered(page)
+    assert page.locator(".bk-tab.bk-active").inner_text().strip() == "Debt"
+
+    def query(p) -> dict:
+        return urllib.parse.parse_qs(urllib.parse.urlparse(p.url).query)
+
+    wait_until(page, lambda p: "tab" not in query(p), what="the bad tab name out of the link")
+    assert query(page) == {"region": ['["Reading"]'], "metric": ["billed"]}
+    assert any("Region: Reading" in t for t in titles(page))  # the filter still applied
     page.goto(f"{base}?tab=Trends")  # as the module's other tests expect it
     wait_rendered(page)
     assert errors == []

@@ -528,8 +528,11 @@ class Dashboard(pn.viewable.Viewer):
         location = pn.state.location
         if location is None:
             return
-        # the open tab too; a link naming no tab of this page opens the first
-        location.sync(self, {"active_tab": "tab"}, on_error=lambda _values: None)
+        # the open tab too; a link naming no tab of this page opens the first, and the
+        # address drops the name (it would name a tab the page does not show)
+        location.sync(
+            self, {"active_tab": "tab"}, on_error=lambda _values: _forget(location, "tab")
+        )
         model = self.model
         names = [name for name in URL_PARAMS if name not in BUILD_SETTINGS]
         if model.fixed_window:
@@ -881,6 +884,18 @@ class _TabsFilledBeforeShown(pn.Tabs):
                 self._before_shown(self.active)
         finally:  # the tab opens even if its content failed (the error is logged)
             super()._update_active(*events)
+
+
+def _forget(location, name: str) -> None:
+    """Take the query parameter ``name`` out of the page's address, the others as written."""
+    kept = [
+        (key, value)
+        for key, value in urllib.parse.parse_qsl(
+            location.search.lstrip("?"), keep_blank_values=True
+        )
+        if key != name
+    ]
+    location.search = "?" + urllib.parse.urlencode(kept) if kept else ""
 
 
 def _parse_edges(text: str) -> str:
