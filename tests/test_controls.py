@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import panel as pn
 import pytest
 from bokeh.document import Document
+from panel.io.state import set_curdoc
 
 from dashboard.ui import page
 from dashboard.ui.app import Dashboard
@@ -66,3 +67,72 @@ def test_a_slider_moved_continuously_keeps_panels_hold():
     assert held_ms(pn.widgets.Select(options=["a", "b"]), "value", "b") == [50]  # Panel's
     answering = page.answer_at_once(pn.widgets.Select(options=["a", "b"]))
     assert held_ms(answering, "value", "b") == [0]
+
+
+class ScheduledDocument(TimedDocument):
+    """A served page whose timeout callbacks wait in a list until the test runs them."""
+
+    def __init__(self):
+        super().__init__()
+        self.scheduled: list = []
+
+    def add_timeout_callback(self, callback, timeout_milliseconds):
+        self.scheduled.append(callback)
+
+
+class Clock:
+    """``time.monotonic`` that moves only when told."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def busy_page(monkeypatch):
+    """A busy note on a served page, its clock and its scheduled checks."""
+    clock = Clock()
+    monkeypatch.setattr(page.time, "monotonic", clock)
+    document = ScheduledDocument()
+    busy = page.BusyIndicator()
+    with set_curdoc(document):
+        yield busy, clock, document
+
+
+def run_checks(document: ScheduledDocument, seconds: float, clock: Clock) -> None:
+    """Let ``seconds`` pass, running each check when it falls due (every SETTLE_MS)."""
+    end = clock.now + seconds
+    while document.scheduled and clock.now < end:
+        clock.now += page.SETTLE_MS / 1000
+        document.scheduled.pop(0)()
+
+
+def test_a_busy_note_waiting_for_no_change_clears_after_its_timeout(busy_page):
+    busy, clock, document = busy_page
+    busy.spinner.visible = True  # the browser showed it; no change reaches the model
+    run_checks(document, page.BUSY_TIMEOUT_S - 1, clock)
+    assert busy.spinner.visible and document.scheduled  # still waiting, still checking
+    run_checks(document, 2, clock)
+    assert not busy.spinner.visible
+    assert document.scheduled == []  # no check left running
+
+
+def test_a_busy_note_clears_with_its_change_and_stays_for_a_long_one(busy_page):
+    busy, clock, document = busy_page
+    busy.spinner.visible = True
+    run_checks(document, page.BUSY_TIMEOUT_S - 1, clock)  # a long change: still computing
+    assert busy.spinner.visible
+    busy._done()  # the change drawn
+    assert not busy.spinner.visible
+    busy.spinner.visible = True  # a later change, shown after the last one was drawn ...
+    clock.now += 1.0
+    document.scheduled[-1]()  # ... within 2 s of it: its check clears it
+    assert not busy.spinner.visible
+
+
+def test_a_hidden_busy_note_schedules_no_check(busy_page):
+    busy, _clock, document = busy_page
+    busy.spinner.visible = False
+    assert document.scheduled == []
