@@ -13,6 +13,7 @@ from dashboard.ui.style import (
     MAX_COLUMN_PX,
     PADDING_PX,
     WIDTH_SAMPLE_ROWS,
+    steady_widths,
     tabulator_widths,
 )
 
@@ -70,3 +71,40 @@ def test_missing_values_empty_columns_and_any_type_are_measured_without_error(va
 def test_text_is_measured_on_its_first_rows_only():
     rows = ["short"] * WIDTH_SAMPLE_ROWS + ["a value far longer than the sampled ones"]
     assert tabulator_widths(pd.DataFrame({"Text": rows}))["Text"] < shown_px(30)
+
+
+def test_a_table_with_the_same_columns_never_narrows_and_new_columns_take_their_own():
+    shown = {"Segment": 120, "Billed £": 112, "Bills": 60}
+    wider = {"Segment": 100, "Billed £": 130, "Bills": 60}
+    assert steady_widths(shown, wider) == {"Segment": 120, "Billed £": 130, "Bills": 60}
+    assert steady_widths(shown, shown) == shown
+    other = {"Tariff": 90, "Billed £": 100}  # another segmentation: its own widths
+    assert steady_widths(shown, other) == other
+    assert steady_widths({}, wider) == wider  # the first data
+
+
+def test_a_filter_change_keeps_the_tables_column_models():
+    # a width that changes makes Panel give the table new column models: the page's
+    # model graph walked and the columns sent and laid out again, on each filter change
+    from bokeh.document import Document
+
+    from dashboard.ui.app import Dashboard
+
+    board = Dashboard()
+    board.tabs()
+    board.open_tab("Segments")
+    table = board.tables["figures"]
+    document = Document()
+    root = table.get_root(document)
+    document.add_root(root)
+    columns = [column.id for column in root.columns]
+    regions = board.model.param.region.objects
+    for chosen in (regions[:1], regions[1:3], [], regions[2:3], regions[3:6]):
+        board.model.region = list(chosen)
+        assert [column.id for column in root.columns] == columns, chosen
+        assert all(
+            table.widths[name] >= width for name, width in tabulator_widths(table.value).items()
+        )  # every value still fits
+    board.model.segment_by = "tariff"  # other columns: their own models
+    assert [column.id for column in root.columns] != columns
+    assert set(table.widths) == set(table.value.columns)

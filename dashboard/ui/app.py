@@ -53,6 +53,7 @@ from dashboard.ui.live import (
 from dashboard.ui.style import (
     markdown_text,
     segment_labels,
+    steady_widths,
     tabulator_formatters,
     tabulator_widths,
 )
@@ -796,7 +797,7 @@ class Dashboard(pn.viewable.Viewer):
             frame = table.frame(self.model)
             widget.param.update(
                 formatters=tabulator_formatters(frame),
-                widths=tabulator_widths(frame),
+                widths=steady_widths(widget.widths or {}, tabulator_widths(frame)),
                 value=frame,
             )
 

@@ -359,6 +359,32 @@ def tabulator_widths(frame: pd.DataFrame) -> dict[str, int]:
     return widths
 
 
+def steady_widths(shown: dict[str, int], wanted: dict[str, int]) -> dict[str, int]:
+    """Column widths for a table's new data: ``wanted`` (:func:`tabulator_widths`), each no
+    narrower than ``shown`` while the table keeps the same columns.
+
+    A table whose widths change gets new column models (Panel remakes Tabulator's columns):
+    the page's model graph walked again and the columns sent and laid out again, on every
+    filter change that adds or drops a digit somewhere; and a column that narrows and
+    widens as the filters move makes the table jump. New columns take their own widths.
+
+    Parameters
+    ----------
+    shown : dict
+        Column -> width of the table as shown now (empty before its first data).
+    wanted : dict
+        Column -> width its new data asks for.
+
+    Returns
+    -------
+    dict
+        Column -> width.
+    """
+    if set(shown) != set(wanted):
+        return dict(wanted)
+    return {column: max(width, shown[column]) for column, width in wanted.items()}
+
+
 CHAR_PX, HEADER_CHAR_PX, SORTER_PX, PADDING_PX = 8, 8.5, 26, 16
 """A character of a cell and of a header (bold), the header's sort arrow, a cell's
 padding, in pixels (the page's 14 px font)."""
