@@ -60,6 +60,32 @@ def test_a_tab_opened_is_taken_in_at_once(board):
     assert held_ms(board.tabs(), "active", 1) == [0]
 
 
+def test_a_tab_opened_in_the_browser_is_not_sent_back_nor_runs_the_pages_hooks(board):
+    # Panel answers the browser's ``active`` with an update to the same value, which ran
+    # its hooks over the whole page and walked its model graph before every first visit
+    tabs = board.tabs()
+    document = Document()
+    root = tabs.get_root(document)
+    document.add_root(root)
+    hooks: list[str] = []
+    page_view = SimpleNamespace(_preprocess=lambda *args: hooks.append("ran"))
+    pn.state._views[root.ref["id"]] = (page_view, root, document, None)
+    walks: list[int] = []
+    recompute = document.models.recompute
+    document.models.recompute = lambda: (walks.append(1), recompute())[1]
+    try:
+        root.active = 2  # the browser's click: the tab's content is made and shown
+        assert tabs.active == 2 and hooks == ["ran"]  # for the content, as they should
+        hooks.clear()
+        walks.clear()
+        tabs._update_model({}, {"active": 2}, root, root, document, None)  # the answer
+        assert hooks == [] and walks == []
+        tabs._update_model({}, {"active": 1}, root, root, document, None)  # the server's
+        assert root.active == 1 and hooks == ["ran"]
+    finally:
+        del pn.state._views[root.ref["id"]]
+
+
 def test_a_slider_moved_continuously_keeps_panels_hold():
     # a drag sends a value per step: held, the steps come as one change
     slider = pn.widgets.IntSlider(start=0, end=10, value=1)

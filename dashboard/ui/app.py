@@ -879,6 +879,17 @@ class _TabsFilledBeforeShown(pn.Tabs):
         self._before_shown = before_shown
         super().__init__(*objects, **params)
 
+    def _update_model(self, events, msg, root, model, doc, comm) -> None:
+        # A tab opened in the browser comes back as an update of ``active`` to the value
+        # the browser has: nothing to send, but a change of ``active`` makes Panel run its
+        # hooks over the whole page and walk its model graph (50 ms before every first
+        # visit). The tab's content follows as an update of its own, which runs them.
+        if "active" in msg and msg["active"] == model.active:
+            msg = {name: value for name, value in msg.items() if name != "active"}
+            if not msg:
+                return
+        super()._update_model(events, msg, root, model, doc, comm)
+
     def _update_active(self, *events) -> None:
         try:
             if any(event.name == "active" for event in events):
