@@ -51,6 +51,9 @@ from dashboard.ui.live import (
     on_page,
 )
 from dashboard.ui.style import (
+    SteadyAlert,
+    SteadyHTML,
+    SteadyMarkdown,
     markdown_text,
     segment_labels,
     steady_widths,
@@ -234,12 +237,12 @@ class Dashboard(pn.viewable.Viewer):
         self._tabs: pn.Tabs | None = None
         # the tiles' CSS travels in their HTML: a pane with its own stylesheets= re-sends
         # Panel's stylesheets on every update, from the CDN when made in a worker thread
-        self.tiles = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 5))
+        self.tiles = SteadyHTML("", sizing_mode="stretch_width", margin=(0, 5))
         """The headline tiles (HTML), redrawn when the headline or a threshold changes."""
         self.busy = page.BusyIndicator()
         """This session's "updating" note: on from the browser as soon as a control changes,
         off once this session's change is computed and drawn."""
-        self.link_note = pn.pane.Alert(
+        self.link_note = SteadyAlert(
             "", alert_type="info", visible=False, sizing_mode="stretch_width"
         )
         """What a link's build settings wait for: shown while its tables are being built in
@@ -277,7 +280,7 @@ class Dashboard(pn.viewable.Viewer):
         self.thresholds.param.watch(change_started, tile_thresholds, precedence=0)
         self.thresholds.param.watch(self.busy.changed, tile_thresholds, precedence=2)
         self.thresholds.param.watch(change_computed, tile_thresholds, precedence=3)
-        self._header = pn.pane.Markdown(self._header_text(), sizing_mode="stretch_width")
+        self._header = SteadyMarkdown(self._header_text(), sizing_mode="stretch_width")
         self.model.param.watch(later_on_page(self._header, self._show_header), ["kpis"])
         self._show_gauges()  # now: the page is being made
         self._show_tiles()
@@ -410,7 +413,7 @@ class Dashboard(pn.viewable.Viewer):
     def quality_note(self) -> pn.pane.Alert:
         """The source's data-quality warnings (rows excluded, a fallback encoding), shown
         above the figures whenever there are any."""
-        return pn.pane.Alert(
+        return SteadyAlert(
             pn.bind(quality_text, self.model.param.cube),
             alert_type="warning",
             visible=pn.bind(lambda cube: bool(quality_text(cube)), self.model.param.cube),
@@ -737,7 +740,7 @@ class Dashboard(pn.viewable.Viewer):
         if not callable(note.text):
             return pn.pane.Markdown(note.text, sizing_mode="stretch_width")
         text = note.text(self.model)
-        pane = pn.pane.Markdown(text, sizing_mode="stretch_width", visible=bool(text))
+        pane = SteadyMarkdown(text, sizing_mode="stretch_width", visible=bool(text))
 
         def show() -> None:  # an empty note takes no room
             text = note.text(self.model)

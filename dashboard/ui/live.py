@@ -32,7 +32,7 @@ from bokeh.model.util import visit_value_and_its_immediate_references
 from bokeh.models import DatetimeTicker
 from panel.io.document import hold
 
-from dashboard.ui.style import tabulator_widths
+from dashboard.ui.style import SteadyHTML, tabulator_widths
 
 Refresh = hv.streams.Stream.define("Refresh")
 """A stream with no parameters: its ``event()`` asks a DynamicMap for its current frame."""
@@ -478,13 +478,13 @@ class LiveChart(pn.viewable.Viewer):
         self._drawn = None
         # inline style, no stylesheets=: a pane with its own stylesheet drawn when a tab opens
         # pointed Panel's stylesheets at the CDN
-        self._title = pn.pane.HTML("", margin=0, sizing_mode="stretch_width")
+        self._title = SteadyHTML("", margin=0, sizing_mode="stretch_width")
         self._as_table = pn.widgets.Toggle(
             label="Show as table", width=130, height=30, margin=(0, 10, 6, 10)
         )
         self._table = pn.Column(sizing_mode="stretch_width", margin=0)
         self._as_table.param.watch(self._show_table, "value")
-        self._note = pn.pane.HTML("", margin=0, sizing_mode="stretch_width", visible=False)
+        self._note = SteadyHTML("", margin=0, sizing_mode="stretch_width", visible=False)
         self._holder = pn.Column(
             self._title, pn.Spacer(height=0), self._note, self._as_table, self._table,
             sizing_mode="stretch_width", margin=0,

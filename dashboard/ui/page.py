@@ -30,6 +30,7 @@ from bokeh.models import CustomJSTickFormatter
 from panel.custom import JSComponent
 
 from dashboard.ui.live import on_page
+from dashboard.ui.style import SteadyHTML
 
 SETTLE_MS = 300
 """How often a busy note checks whether this session's change is over."""
@@ -238,7 +239,7 @@ def checked_entry(
             sizing_mode="stretch_width",
         )
     )  # fmt: skip
-    message = pn.pane.HTML("", margin=(0, 10), sizing_mode="stretch_width")
+    message = SteadyHTML("", margin=(0, 10), sizing_mode="stretch_width")
 
     def apply(event) -> None:
         try:
