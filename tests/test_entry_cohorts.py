@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from dashboard.compute.partition import CURE_AFTER
 from dashboard.model import CollectionsModel
-from dashboard.query.ledger import entry_period, pooled_entry_cohorts
+from dashboard.query.ledger import entry_period, pooled_entry_cohorts, readable_entry_cohorts
 from dashboard.ui.charts.ledger import entry_cohort_heatmap
 
 
@@ -90,7 +90,11 @@ def entries_of(monthly_entered: list[int]) -> pd.DataFrame:
     ],
 )
 def test_the_period_is_the_finest_whose_cohorts_are_mostly_large_enough(monthly, period):
-    assert entry_period(entries_of(monthly), min_sample=30) == period
+    entries = entries_of(monthly)
+    assert entry_period(entries, min_sample=30) == period
+    chosen, pooled = readable_entry_cohorts(entries, min_sample=30)
+    assert chosen == period  # and its cohorts, pooled as the heatmap draws them
+    pd.testing.assert_frame_equal(pooled, pooled_entry_cohorts(entries, period))
 
 
 def grid(chart) -> pd.DataFrame:

@@ -413,12 +413,30 @@ def entry_period(entries: pd.DataFrame, min_sample: int) -> str:
     str
         ``"month"``, ``"quarter"`` or ``"year"``.
     """
+    return readable_entry_cohorts(entries, min_sample)[0]
+
+
+def readable_entry_cohorts(entries: pd.DataFrame, min_sample: int) -> tuple[str, pd.DataFrame]:
+    """The cohorts of :func:`entry_period`'s period, pooled once: ``(period, pooled)``.
+
+    Parameters
+    ----------
+    entries : DataFrame
+        :func:`entry_cohorts`.
+    min_sample : int
+        The sample size under which a cell is greyed.
+
+    Returns
+    -------
+    tuple of (str, DataFrame)
+        The period and :func:`pooled_entry_cohorts` of it.
+    """
     for period in ("month", "quarter"):
-        entered = pooled_entry_cohorts(entries, period)["entered"]
-        entered = entered[entered > 0]
+        pooled = pooled_entry_cohorts(entries, period)
+        entered = pooled["entered"][pooled["entered"] > 0]
         if len(entered) and (entered >= min_sample).mean() >= 0.5:
-            return period
-    return "year"
+            return period, pooled
+    return "year", pooled_entry_cohorts(entries, "year")
 
 
 def action_effectiveness(

@@ -14,7 +14,7 @@ import pandas as pd
 from bokeh.models import NumeralTickFormatter
 
 from dashboard.compute.partition import CURE_AFTER
-from dashboard.query.ledger import entry_period, pooled_entry_cohorts
+from dashboard.query.ledger import readable_entry_cohorts
 from dashboard.query.worklist import PRIORITY_FORMULA, QUEUE_RULE
 from dashboard.ui.style import (
     ACTION_COLORS,
@@ -444,15 +444,14 @@ def entry_cohort_heatmap(entries: pd.DataFrame, selection: str, min_sample: int 
     fewer customers observed than ``min_sample`` is grey, out of the colour scale.
 
     The cohorts are months of entry where most months have ``min_sample`` customers
-    entering, else quarters, else years (:func:`dashboard.query.ledger.entry_period`): a
+    entering, else quarters, else years (:func:`dashboard.query.ledger.readable_entry_cohorts`): a
     small book's monthly cohorts would leave the whole grid grey.
 
     Returns
     -------
     holoviews.Overlay or panel.pane.Alert
     """
-    period = entry_period(entries, min_sample)
-    pooled = pooled_entry_cohorts(entries, period)
+    period, pooled = readable_entry_cohorts(entries, min_sample)
     frame = pooled.loc[pooled["entered"] > 0]
     if frame.empty:
         return no_data("Nobody entered serious arrears in this selection")
