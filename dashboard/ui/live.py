@@ -29,7 +29,7 @@ import param
 from bokeh.document import Document
 from bokeh.model import Model
 from bokeh.model.util import visit_value_and_its_immediate_references
-from bokeh.models import DatetimeTicker
+from bokeh.models import CategoricalAxis, CustomJS, DatetimeTicker, NoOverlap
 from panel.io.document import hold
 
 from dashboard.ui.style import SteadyHTML, tabulator_widths
@@ -129,7 +129,7 @@ def framewise(obj, title_above: bool = False):
     elements = {type(item).__name__ for item in items if isinstance(item, hv.Element)}
     whole = {"shared_axes": True, "fontsize": FONT_SIZES, "toolbar": None}
     if title_above:
-        whole["hooks"] = [_legend_lists_what_is_drawn, _drawn_as_text]
+        whole["hooks"] = [_legend_lists_what_is_drawn, _drawn_as_text, _labels_that_fit_a_phone]
     norms = []
     for name in sorted({type(item).__name__ for item in items}):
         options = {"framewise": True}
@@ -162,6 +162,58 @@ def _drawn_as_text(plot, _element) -> None:
 
 DATE_TICKS = 4
 """Ticks a date axis asks for: a year apart over a few years, readable at a phone's width."""
+
+
+def _labels_that_fit_a_phone(plot, _element) -> None:
+    """HoloViews hook: tick labels that do not run into each other, at any width.
+
+    A number or date axis leaves out a label that would overlap the one before it (Bokeh's
+    ``NoOverlap``: "May 2025", "Sep 2025" ... touched on a phone). A category axis slants
+    its labels, and a nested axis its groups, when the figure drawn in the browser is too
+    narrow for them side by side (:data:`SLANT_WHEN_NARROW_JS`, run on the figure's width:
+    income bands' "£15k-£30k£30k-£50k" and *Effectiveness*'s action types on a phone),
+    and keeps them level where they fit (a laptop): every category keeps its label. Each
+    model is given once: an update in place makes none anew.
+    """
+    state = plot.state
+    for axis in [*getattr(state, "xaxis", []), *getattr(state, "yaxis", [])]:
+        if not isinstance(axis, CategoricalAxis):
+            if not isinstance(axis.major_label_policy, NoOverlap):
+                axis.major_label_policy = NoOverlap()
+    categorical = [
+        axis for axis in getattr(state, "xaxis", []) if isinstance(axis, CategoricalAxis)
+    ]
+    if categorical and not state.js_property_callbacks.get("change:inner_width"):
+        slant = CustomJS(
+            args={"axes": categorical, "range": state.x_range}, code=SLANT_WHEN_NARROW_JS
+        )
+        state.js_on_change("inner_width", slant)
+
+
+SLANT = 0.7
+"""Radians a category label is turned when its labels do not fit side by side."""
+
+SLANT_WHEN_NARROW_JS = """
+const width = cb_obj.inner_width;
+const factors = range.factors ?? [];
+if (!width || factors.length === 0) return;
+const leaves = factors.map(f => Array.isArray(f) ? f[f.length - 1] : f);
+const groups = [...new Set(factors.filter(f => Array.isArray(f) && f.length > 1)
+  .map(f => f[0]))];
+// a label's characters at about 7 px, and a little room between two labels
+const fits = labels => labels.length === 0
+  || width / labels.length >= Math.max(...labels.map(l => String(l).length)) * 7 + 8;
+for (const axis of axes) {
+  const major = fits(leaves) ? 'horizontal' : SLANT;
+  if (axis.major_label_orientation !== major) axis.major_label_orientation = major;
+  const group = fits(groups) ? 'parallel' : SLANT;
+  if (groups.length > 0 && axis.group_label_orientation !== group) {
+    axis.group_label_orientation = group;
+  }
+}
+""".replace("SLANT", str(SLANT))
+"""Run in the browser when a figure with a category x axis gets its width: slant the
+axis's labels (and its groups') by SLANT radians when they do not fit side by side."""
 
 
 NOTE_CHARS = 30
