@@ -170,6 +170,14 @@ def test_the_monthly_chart_shades_the_run_in_of_carried_in_debt():
     assert shaded.sum() == 4  # Jan-Apr 2022: day 91 of the data is 1 April
     assert model.severe_monthly.loc[shaded, "month"].max() == first + pd.DateOffset(months=3)
     assert RUN_IN_NOTE in hv.Store.lookup_options("bokeh", rate, "plot").kwargs["xlabel"]
+    # the run-in's rate is not drawn (it set the axis); every later month's is, as computed
+    (line,) = [c for c in rate.traverse(lambda x: x, [hv.Curve])]
+    drawn = line.dframe().set_index("month")["reach_rate"]
+    computed = model.severe_monthly.set_index("month")["reach_rate"]
+    run_in = computed.index.isin(model.severe_monthly.loc[shaded, "month"])
+    assert drawn[run_in].isna().all() and computed[run_in].notna().any()
+    pd.testing.assert_series_equal(drawn[~run_in], computed[~run_in], check_names=False)
+    assert drawn.max() < computed[run_in].max()  # the axis fits the comparable months
     plain = severe_rate_chart(model.severe_monthly, "all")
     assert not list(plain.traverse(lambda x: x, [hv.VSpans]))
     ever = severe_ever_chart(model.severe_monthly, "all")
