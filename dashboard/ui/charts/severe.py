@@ -83,15 +83,15 @@ def severe_rate_chart(
     """
     if monthly.empty or monthly["on_book"].sum() == 0:
         return no_data()
-    if first_day is not None:  # the run-in's rate is not the book's: not drawn, shaded
-        in_run_in = severe.run_in(monthly["month"], first_day)
+    in_run_in = None if first_day is None else severe.run_in(monthly["month"], first_day)
+    if in_run_in is not None:  # the run-in's rate is not the book's: not drawn, shaded
         monthly = monthly.assign(reach_rate=monthly["reach_rate"].where(~in_run_in))
     rate = _rate_chart(
         monthly, ("reach_rate", "at_risk"), PALETTE[3], min_sample,
         "Reaching 90+ days past due in the month, of those under 91 days a month before",
         selection, ("0.0%", "reached / at risk"),
     )  # fmt: skip
-    return rate if first_day is None else _shade_run_in(rate, monthly["month"], first_day)
+    return rate if in_run_in is None else _shade_run_in(rate, monthly["month"][in_run_in])
 
 
 def severe_ever_chart(monthly: pd.DataFrame, selection: str, min_sample: int = MIN_SAMPLE):
@@ -134,10 +134,9 @@ def _rate_chart(monthly, columns, color, min_sample, what, selection, axis):
     )
 
 
-def _shade_run_in(chart, months: pd.Series, first_day):
-    """``chart`` with the months up to the one in which ``first_day`` is 91 days old shaded
-    (``months`` are month starts), and the x label saying why."""
-    run_in = months.loc[severe.run_in(months, first_day)]
+def _shade_run_in(chart, run_in: pd.Series):
+    """``chart`` with the run-in's months shaded (month starts, :func:`severe.run_in`), and
+    the x label saying why."""
     if run_in.empty:
         return chart
     return (chart * shaded_months(run_in.min(), run_in.max())).opts(
