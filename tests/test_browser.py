@@ -123,6 +123,11 @@ def test_a_shared_link_reopens_the_same_view(dashboard_page):
     assert errors == []
 
 
+def query_of(page) -> dict[str, list[str]]:
+    """The page's address's query parameters, each with its values as written."""
+    return urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
+
+
 @pytest.mark.parametrize(
     ("asked", "shown"), [("", "Debt"), ("Roll & cure", "Roll & cure"), ("No such tab", "Debt")]
 )
@@ -133,12 +138,11 @@ def test_a_link_opens_the_tab_it_names_or_the_first(dashboard_page, asked, shown
     wait_rendered(page)
     assert page.locator(".bk-tab.bk-active").inner_text().strip() == shown
 
-    def linked(p) -> list[str]:
-        return urllib.parse.parse_qs(urllib.parse.urlparse(p.url).query).get("tab", [])
-
     # the link names the tab shown; a name the page has no tab of leaves the address
     expected = [asked] if asked and asked == shown else []
-    wait_until(page, lambda p: linked(p) == expected, what="the link naming the tab shown")
+    wait_until(
+        page, lambda p: query_of(p).get("tab", []) == expected, what="the link naming the tab"
+    )
     assert len(titles(page)) >= 1  # its charts drawn
     page.goto(f"{base}?tab=Trends")  # as the module's other tests expect it
     wait_rendered(page)
@@ -151,12 +155,8 @@ def test_a_link_naming_no_tab_keeps_its_other_settings(dashboard_page):
     page.goto(f'{base}?region=["Reading"]&tab=Nowhere&metric=billed')
     wait_rendered(page)
     assert page.locator(".bk-tab.bk-active").inner_text().strip() == "Debt"
-
-    def query(p) -> dict:
-        return urllib.parse.parse_qs(urllib.parse.urlparse(p.url).query)
-
-    wait_until(page, lambda p: "tab" not in query(p), what="the bad tab name out of the link")
-    assert query(page) == {"region": ['["Reading"]'], "metric": ["billed"]}
+    wait_until(page, lambda p: "tab" not in query_of(p), what="the bad tab name out of the link")
+    assert query_of(page) == {"region": ['["Reading"]'], "metric": ["billed"]}
     assert any("Region: Reading" in t for t in titles(page))  # the filter still applied
     page.goto(f"{base}?tab=Trends")  # as the module's other tests expect it
     wait_rendered(page)

@@ -10,6 +10,7 @@ import panel as pn
 import pytest
 from bokeh.document import Document
 from panel.io.state import set_curdoc
+from test_live import counted_walks
 
 from dashboard.ui import page
 from dashboard.ui.app import Dashboard
@@ -70,9 +71,7 @@ def test_a_tab_opened_in_the_browser_is_not_sent_back_nor_runs_the_pages_hooks(b
     hooks: list[str] = []
     page_view = SimpleNamespace(_preprocess=lambda *args: hooks.append("ran"))
     pn.state._views[root.ref["id"]] = (page_view, root, document, None)
-    walks: list[int] = []
-    recompute = document.models.recompute
-    document.models.recompute = lambda: (walks.append(1), recompute())[1]
+    walks = counted_walks(document)
     try:
         root.active = 2  # the browser's click: the tab's content is made and shown
         assert tabs.active == 2 and hooks == ["ran"]  # for the content, as they should
